@@ -1,0 +1,341 @@
+//! The one error shape of the API: RFC 9457 `application/problem+json`.
+//!
+//! Every failure a client can provoke ends here: service errors (`From<service::Error>`),
+//! poem's own extractor errors (bad JSON, wrong types, bad ids, a missing bearer token, via the
+//! `bad_request_handler`), and errors raised outside any operation (unknown route, wrong
+//! method, oversize body, a panic) through [`render_error`]. Internal causes are logged, never
+//! shown: a client sees only the stable `code` and safe text.
+
+use poem::Response;
+use poem::error::ResponseError;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+};
+use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
+use poem_openapi::{ApiResponse, Enum, Object};
+
+use crate::domain::FieldError;
+use crate::service::{AuthError, Error as ServiceError};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
+
+/// Stable, machine-readable error codes. Clients branch on these, never on `title` or `detail`.
+///
+/// | code | status | meaning |
+/// |---|---|---|
+/// | `bad_request` | 400 | the request could not be understood |
+/// | `invalid_body` | 400 | the body is not valid JSON, or a field has the wrong type or is missing |
+/// | `invalid_parameter` | 400 | a path or query parameter is malformed (e.g. not a UUID) or out of range |
+/// | `unauthenticated` | 401 | no bearer token was sent |
+/// | `invalid_token` | 401 | the token is malformed, tampered, or not HS256 |
+/// | `token_expired` | 401 | the access token expired: refresh it |
+/// | `session_revoked` | 401 | the session was signed out, revoked or replaced |
+/// | `invalid_credentials` | 401 | email or password is wrong |
+/// | `invalid_refresh_token` | 401 | the refresh token is unknown, expired or was reused |
+/// | `account_disabled` | 403 | the account is disabled by an admin |
+/// | `forbidden` | 403 | you may see this but not do that |
+/// | `not_found` | 404 | no such resource, or you may not see it; or no such route |
+/// | `method_not_allowed` | 405 | the route exists but not with this method |
+/// | `email_taken` | 409 | an account with this email exists |
+/// | `payload_too_large` | 413 | the body is over its limit |
+/// | `unsupported_media_type` | 415 | the body is not `application/json` |
+/// | `validation_failed` | 422 | fields break the rules; see `errors[]` |
+/// | `rate_limited` | 429 | too many requests; see `Retry-After` |
+/// | `internal_error` | 500 | a bug or a storage failure; it is logged |
+/// | `service_unavailable` | 503 | the server is busy; retry shortly |
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    InvalidBody,
+    InvalidParameter,
+    Unauthenticated,
+    InvalidToken,
+    TokenExpired,
+    SessionRevoked,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    AccountDisabled,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    EmailTaken,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    RateLimited,
+    InternalError,
+    ServiceUnavailable,
+}
+
+/// One invalid field.
+#[derive(Object, Debug, Clone)]
+pub struct FieldProblem {
+    /// The field's name in the request, e.g. `email`.
+    pub field: String,
+    /// What is wrong with it, e.g. `must be at most 100 characters`.
+    pub message: String,
+}
+
+/// An error response (RFC 9457 problem details).
+#[derive(Object, Debug, Clone)]
+pub struct Problem {
+    /// The HTTP status code, repeated for convenience.
+    pub status: u16,
+    /// Stable machine-readable code.
+    pub code: ErrorCode,
+    /// Short human-readable summary of the kind of problem.
+    pub title: String,
+    /// Human-readable explanation of this occurrence.
+    pub detail: String,
+    /// The invalid fields, for `validation_failed`; empty otherwise.
+    pub errors: Vec<FieldProblem>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            status: status.as_u16(),
+            code,
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let mut problem = Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::ValidationFailed,
+            "one or more fields are invalid",
+        );
+        problem.errors = errors
+            .into_iter()
+            .map(|e| FieldProblem {
+                field: e.field,
+                message: e.message,
+            })
+            .collect();
+        problem
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// Classifies an error raised by poem or poem-openapi before a handler ran.
+    pub fn from_poem(err: poem::Error) -> Self {
+        let err = match err.downcast::<Problem>() {
+            Ok(problem) => return problem,
+            Err(err) => err,
+        };
+        let status = err.status();
+        let (code, detail) = if err.is::<ParseRequestPayloadError>() {
+            (ErrorCode::InvalidBody, err.to_string())
+        } else if let Some(path) = err.downcast_ref::<ParsePathError>() {
+            // The path error names poem's internal route parameter; the reason is what helps.
+            (
+                ErrorCode::InvalidParameter,
+                format!("invalid path parameter: {}", path.reason),
+            )
+        } else if err.is::<ParseParamError>() {
+            (ErrorCode::InvalidParameter, err.to_string())
+        } else if err.is::<ContentTypeError>() {
+            (
+                ErrorCode::UnsupportedMediaType,
+                format!("{err}; send application/json"),
+            )
+        } else if err.is::<AuthorizationError>() {
+            (
+                ErrorCode::Unauthenticated,
+                "send `Authorization: Bearer <token>`".to_string(),
+            )
+        } else {
+            match status {
+                StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such route".to_string()),
+                StatusCode::METHOD_NOT_ALLOWED => (
+                    ErrorCode::MethodNotAllowed,
+                    "this route does not accept this method".to_string(),
+                ),
+                StatusCode::PAYLOAD_TOO_LARGE => (
+                    ErrorCode::PayloadTooLarge,
+                    "the request body is too large".to_string(),
+                ),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                    ErrorCode::UnsupportedMediaType,
+                    "unsupported content type".to_string(),
+                ),
+                s if s.is_server_error() => {
+                    tracing::error!(error = %err, "unhandled server error");
+                    (
+                        ErrorCode::InternalError,
+                        "an internal error occurred; it has been logged".to_string(),
+                    )
+                }
+                _ => (ErrorCode::BadRequest, err.to_string()),
+            }
+        };
+        Problem::new(status, code, detail)
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:?}: {}", self.status, self.code, self.detail)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+/// Lets a `Problem` travel as a `poem::Error` (from the bearer checker or a middleware) and
+/// render itself with the same body an operation's `ApiError` has.
+impl ResponseError for Problem {
+    fn status(&self) -> StatusCode {
+        self.status_code()
+    }
+
+    fn as_response(&self) -> Response {
+        let mut response = Response::builder()
+            .status(self.status_code())
+            .content_type(PROBLEM_JSON)
+            .body(self.to_json_string());
+        if self.status == 401 {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(WWW_AUTHENTICATE),
+            );
+        }
+        response
+    }
+}
+
+/// Every error an operation can answer with. One type for all operations, so every documented
+/// operation lists the same complete set and the spec never misses a status it can return.
+#[derive(ApiResponse, Debug)]
+#[oai(bad_request_handler = "bad_request_handler")]
+pub enum ApiError {
+    /// Malformed request: invalid JSON, a wrong type, a bad id or parameter (`bad_request`,
+    /// `invalid_body`, `invalid_parameter`).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid, expired or revoked credentials.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// Allowed to see but not to do this (`forbidden`, `account_disabled`).
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such resource, or not visible to the caller (`not_found`).
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// Conflicts with existing data (`email_taken`).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The body is over its limit (`payload_too_large`).
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The body is not JSON (`unsupported_media_type`).
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
+    /// Fields break the rules; each is listed in `errors` (`validation_failed`).
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Too many requests (`rate_limited`).
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>),
+    /// An internal error; it is logged (`internal_error`).
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The server is busy (`service_unavailable`).
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+fn bad_request_handler(err: poem::Error) -> ApiError {
+    ApiError::from(Problem::from_poem(err))
+}
+
+impl From<Problem> for ApiError {
+    fn from(problem: Problem) -> Self {
+        let body = Json(problem);
+        match body.0.status {
+            400 => ApiError::BadRequest(body),
+            401 => ApiError::Unauthorized(body, WWW_AUTHENTICATE.to_string()),
+            403 => ApiError::Forbidden(body),
+            404 => ApiError::NotFound(body),
+            409 => ApiError::Conflict(body),
+            413 => ApiError::PayloadTooLarge(body),
+            415 => ApiError::UnsupportedMediaType(body),
+            422 => ApiError::Unprocessable(body),
+            429 => ApiError::TooManyRequests(body),
+            503 => ApiError::Unavailable(body),
+            _ => ApiError::Internal(body),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        Problem::from(err).into()
+    }
+}
+
+impl From<ServiceError> for Problem {
+    fn from(err: ServiceError) -> Self {
+        use StatusCode as S;
+        match err {
+            ServiceError::Validation(errors) => Problem::validation(errors),
+            ServiceError::Unauthenticated(AuthError::AccountDisabled) => Problem::new(
+                S::FORBIDDEN,
+                ErrorCode::AccountDisabled,
+                AuthError::AccountDisabled.to_string(),
+            ),
+            ServiceError::Unauthenticated(reason) => {
+                let code = match reason {
+                    AuthError::InvalidCredentials => ErrorCode::InvalidCredentials,
+                    AuthError::InvalidToken => ErrorCode::InvalidToken,
+                    AuthError::TokenExpired => ErrorCode::TokenExpired,
+                    AuthError::SessionRevoked => ErrorCode::SessionRevoked,
+                    AuthError::InvalidRefreshToken | AuthError::AccountDisabled => {
+                        ErrorCode::InvalidRefreshToken
+                    }
+                };
+                Problem::new(S::UNAUTHORIZED, code, reason.to_string())
+            }
+            ServiceError::NotFound(what) => Problem::new(
+                S::NOT_FOUND,
+                ErrorCode::NotFound,
+                format!("{what} not found"),
+            ),
+            ServiceError::EmailTaken => {
+                Problem::new(S::CONFLICT, ErrorCode::EmailTaken, err.to_string())
+            }
+            ServiceError::Busy => Problem::new(
+                S::SERVICE_UNAVAILABLE,
+                ErrorCode::ServiceUnavailable,
+                err.to_string(),
+            ),
+            ServiceError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                Problem::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    ErrorCode::InternalError,
+                    "an internal error occurred; it has been logged",
+                )
+            }
+        }
+    }
+}
+
+/// Renders any error that escaped an operation (unknown route, wrong method, a middleware's
+/// rejection, a panic) as a problem. Responses an operation already built are kept.
+pub fn render_error(err: poem::Error) -> Response {
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    Problem::from_poem(err).as_response()
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

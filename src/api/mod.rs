@@ -1,0 +1,111 @@
+//! The HTTP API: poem-openapi only. Handlers are thin: they turn a request into a service
+//! call and the result into a response. Permission checks and validation live in the service.
+//!
+//! Layout of the server (outermost first): request log -> panic guard -> error rendering
+//! (every error becomes `problem+json`) -> body-size limit -> routes.
+
+/// `/auth`: register, login, refresh, logout, profile, sessions.
+mod auth;
+/// The problem+json error type and its codes.
+pub mod error;
+/// `/health`.
+mod health;
+/// Middleware: body limit, request log, panic guard.
+mod middleware;
+/// The bearer-token security scheme.
+pub mod security;
+/// `/users`.
+mod users;
+
+use poem::http::header;
+use poem::middleware::CatchPanic;
+use poem::web::Html;
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
+use poem_openapi::{ApiResponse, OpenApiService, Tags};
+use rust_embed::Embed;
+
+use crate::service::Service;
+
+/// The largest JSON request body accepted.
+pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Accounts, tokens and sessions
+    Auth,
+    /// The caller's account
+    Users,
+    /// Health and operations
+    Ops,
+}
+
+/// Success without a body.
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+type Apis = (auth::AuthApi, users::UsersApi, health::HealthApi);
+
+const DESCRIPTION: &str = "\
+The tasker HTTP API. All paths are under `/api`; bodies are JSON (UTF-8), timestamps RFC 3339 \
+UTC, ids UUIDv7.
+
+**Authentication.** `POST /auth/register` or `POST /auth/login` returns an access `token` \
+(send it as `Authorization: Bearer <token>`, valid for `expires_at`) and a single-use \
+`refresh_token` for `POST /auth/refresh`. In Swagger UI, press *Authorize* and paste the token.
+
+**Errors** are `application/problem+json`: `{status, code, title, detail, errors[]}`. Branch on \
+`code` (see the `ErrorCode` schema for the list); `errors[]` names each invalid field.
+
+**Lists** are cursor-paginated: `?limit=` (1-200, default 50) and `?cursor=` from the previous \
+page's `next_cursor` (null on the last page).";
+
+/// The OpenAPI service: every documented operation.
+pub fn openapi() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (auth::AuthApi, users::UsersApi, health::HealthApi),
+        "tasker",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(DESCRIPTION)
+    .server("/api")
+}
+
+/// The spec as committed under `openapi/` and printed by `tasker openapi`.
+pub fn spec_json() -> String {
+    openapi().spec()
+}
+
+/// The whole HTTP application.
+pub fn app(service: Service) -> impl Endpoint<Output = Response> {
+    let api = openapi();
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .at("/", get(landing))
+        .nest("/docs", docs)
+        .at("/api/openapi.json", spec)
+        .nest("/api", api)
+        .data(service)
+        .around(middleware::limit_body)
+        .catch_all_error(|err| async move { error::render_error(err) })
+        .with(CatchPanic::new().with_handler(middleware::panic_response))
+        .around(middleware::log_request)
+}
+
+#[derive(Embed)]
+#[folder = "assets/"]
+struct Assets;
+
+#[handler]
+fn landing() -> Response {
+    match Assets::get("index.html") {
+        Some(page) => Html(String::from_utf8_lossy(&page.data).into_owned())
+            .with_header(header::CACHE_CONTROL, "no-cache")
+            .into_response(),
+        None => error::render_error(poem::Error::from_status(poem::http::StatusCode::NOT_FOUND)),
+    }
+}

@@ -1,0 +1,176 @@
+//! One `Config` for the server, resolved from flags > environment (`TASKER_*`, plus the seed's
+//! `PORT` and `JWT_SECRET`) > `.env` > defaults. Every path is derived from the data directory.
+
+use std::fs;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::RngCore;
+
+/// Where the server listens unless told otherwise.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3000);
+/// The shortest JWT secret accepted (HS256 wants at least 256 bits).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// The generated secret's file inside the data directory.
+pub const SECRET_FILE: &str = "jwt-secret";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The server's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Given secret; when `None`, one is generated into the data directory and reused.
+    pub jwt_secret: Option<String>,
+    pub token_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub bcrypt_cost: u32,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Defaults with the given data directory (what tests and embedders start from).
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: DEFAULT_LISTEN,
+            data_dir: data_dir.into(),
+            jwt_secret: None,
+            token_ttl: Duration::from_secs(3600),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            bcrypt_cost: 12,
+            log_format: LogFormat::Text,
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join(crate::store::DB_FILE)
+    }
+
+    pub fn secret_path(&self) -> PathBuf {
+        self.data_dir.join(SECRET_FILE)
+    }
+}
+
+/// A bad setting, named by its option, e.g. `--data-dir ./x: permission denied`.
+#[derive(Debug, thiserror::Error)]
+#[error("{option}: {message}")]
+pub struct ConfigError {
+    pub option: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(option: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            option: option.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Creates the data directory if needed and checks that it is a writable directory.
+pub fn prepare_data_dir(dir: &Path) -> Result<(), ConfigError> {
+    let option = || format!("--data-dir {}", dir.display());
+    fs::create_dir_all(dir)
+        .map_err(|e| ConfigError::new(option(), format!("cannot create it: {e}")))?;
+    let probe = dir.join(".write-test");
+    fs::write(&probe, b"").map_err(|e| ConfigError::new(option(), format!("not writable: {e}")))?;
+    let _ = fs::remove_file(&probe);
+    Ok(())
+}
+
+/// The JWT signing secret: the configured one, or the one generated into the data directory
+/// on first start (mode 0600), so tokens survive restarts.
+pub fn jwt_secret(config: &Config) -> Result<Vec<u8>, ConfigError> {
+    if let Some(secret) = &config.jwt_secret {
+        if secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::new(
+                "--jwt-secret (JWT_SECRET)",
+                format!(
+                    "must be at least {MIN_JWT_SECRET_BYTES} bytes; e.g. `openssl rand -hex 32`"
+                ),
+            ));
+        }
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = config.secret_path();
+    let option = || format!("--data-dir {}", config.data_dir.display());
+    match fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= MIN_JWT_SECRET_BYTES => {
+            return Ok(text.trim().as_bytes().to_vec());
+        }
+        Ok(_) => {
+            return Err(ConfigError::new(
+                option(),
+                format!(
+                    "{} is shorter than {MIN_JWT_SECRET_BYTES} bytes; delete it to generate a new one",
+                    path.display()
+                ),
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(ConfigError::new(
+                option(),
+                format!("cannot read {}: {e}", path.display()),
+            ));
+        }
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, secret.as_bytes())
+        .map_err(|e| ConfigError::new(option(), format!("cannot write {}: {e}", path.display())))?;
+    tracing::info!(path = %path.display(), "generated a new JWT secret");
+    Ok(secret.into_bytes())
+}
+
+/// Writes a new file readable by its owner only, and makes it durable.
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secret_is_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(dir.path());
+        let first = jwt_secret(&config).unwrap();
+        assert_eq!(jwt_secret(&config).unwrap(), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(config.secret_path())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn short_configured_secret_is_refused() {
+        let mut config = Config::new("unused");
+        config.jwt_secret = Some("short".into());
+        let err = jwt_secret(&config).unwrap_err();
+        assert!(err.to_string().contains("--jwt-secret"));
+    }
+}

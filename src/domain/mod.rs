@@ -1,0 +1,75 @@
+//! Plain types and rules. No I/O, no HTTP, no storage: everything here can be unit tested.
+//!
+//! Values that have rules are parsed once at the edge (`Email::parse`, `UserName::parse`,
+//! `Password::parse`); inner code only ever holds valid ones.
+
+/// Typed UUIDv7 ids, so a session id can never be passed where a user id is expected.
+pub mod ids;
+/// Opaque pagination cursors and page sizes.
+pub mod page;
+/// Sessions: the server-side record behind every access and refresh token.
+pub mod session;
+/// Accounts: email, name, password rules, roles.
+pub mod user;
+
+pub use ids::{SessionId, UserId};
+pub use page::{Cursor, PageLimit};
+pub use session::Session;
+pub use user::{Email, Password, Role, User, UserName};
+
+/// One invalid field of a request, as shown to clients in `errors[]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Collects the field errors of one request, so a client learns about all of them at once.
+#[derive(Debug, Default)]
+pub struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    /// Parses a value with `parse`, recording its error under `field`.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.errors.push(FieldError::new(field, message));
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// `Ok(())` when nothing failed, otherwise every recorded error.
+    pub fn finish(self) -> Result<(), Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+/// True for characters that must never appear in a single-line text field.
+pub(crate) fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200B}'..='\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}'
+        )
+}

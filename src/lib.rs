@@ -1,0 +1,96 @@
+//! tasker: a self-hosted task tracker for teams, in one binary.
+//!
+//! Dependencies point one way: `api -> service -> store -> domain`.
+
+/// The HTTP API (poem-openapi): routes, DTOs, the error shape, authentication.
+pub mod api;
+/// The command line (clap).
+pub mod cli;
+/// Settings and the data directory.
+pub mod config;
+/// Plain types and rules; no I/O.
+pub mod domain;
+/// Use cases: validation, permissions, orchestration.
+pub mod service;
+/// The redb store: tables, migrations, one function per transaction.
+pub mod store;
+
+use std::future::Future;
+use std::time::Duration;
+
+use poem::Server;
+use poem::listener::TcpAcceptor;
+
+pub use config::{Config, ConfigError};
+
+use service::{Service, ServiceConfig};
+use store::{Store, StoreError};
+
+/// How long in-flight requests may take to finish after shutdown is requested.
+const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A setting is wrong (exit code 2).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Anything else.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// A server whose data directory is open and ready to accept connections.
+pub struct App {
+    service: Service,
+}
+
+impl App {
+    /// Prepares the data directory, opens (and migrates) the database and loads the secret.
+    /// Fails fast when another process holds the data directory.
+    pub fn open(config: &Config) -> Result<Self, ServeError> {
+        config::prepare_data_dir(&config.data_dir)?;
+        let data_dir = || format!("--data-dir {}", config.data_dir.display());
+        let store = Store::open(&config.db_path()).map_err(|e| match e {
+            StoreError::Locked | StoreError::NewerSchema { .. } => {
+                ConfigError::new(data_dir(), e.to_string())
+            }
+            other => ConfigError::new(data_dir(), format!("cannot open the database: {other}")),
+        })?;
+        let service = Service::new(
+            store,
+            ServiceConfig {
+                jwt_secret: config::jwt_secret(config)?,
+                token_ttl: config.token_ttl,
+                refresh_ttl: config.refresh_ttl,
+                bcrypt_cost: config.bcrypt_cost,
+                bcrypt_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            },
+        );
+        Ok(Self { service })
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let acceptor =
+            TcpAcceptor::from_tokio(listener).map_err(|e| ServeError::Runtime(e.to_string()))?;
+        Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(api::app(self.service), shutdown, Some(GRACEFUL_SHUTDOWN))
+            .await
+            .map_err(|e| ServeError::Runtime(e.to_string()))
+    }
+}
+
+/// Runs the server on an already bound listener until `shutdown` completes. Tests call this
+/// with a port-0 listener and a oneshot.
+pub async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    App::open(&config)?.run(listener, shutdown).await
+}

@@ -1,0 +1,123 @@
+//! The `tasker` binary: parse the command line, set up logging, dispatch.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tasker::cli::{Cli, Command, ServeArgs};
+use tasker::config::LogFormat;
+use tasker::{App, ServeError};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        return fail(2, &format!(".env: {e}"));
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            return fail(2, first.trim_start_matches("error: "));
+        }
+    };
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Openapi => {
+            println!("{}", tasker::api::spec_json());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let log_format = args.log_format;
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    if let Err(message) = init_logging(log_format) {
+        return fail(2, &message);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(1, &format!("cannot start the runtime: {e}")),
+    };
+    let result = runtime.block_on(async {
+        let app = App::open(&config)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| tasker::ConfigError::new(format!("--listen {}", config.listen), e.to_string()))?;
+        let address = listener.local_addr().map_err(|e| ServeError::Runtime(e.to_string()))?;
+        tracing::info!(%address, data_dir = %config.data_dir.display(), "tasker {} listening; docs at http://{address}/docs", env!("CARGO_PKG_VERSION"));
+        app.run(listener, shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(ServeError::Config(e)) => fail(2, &e.to_string()),
+        Err(e) => fail(1, &e.to_string()),
+    }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}
+
+/// Log level from RUST_LOG (a full filter) or LOG_LEVEL (a level), default `info`.
+fn init_logging(format: LogFormat) -> Result<(), String> {
+    let filter = match (std::env::var("RUST_LOG"), std::env::var("LOG_LEVEL")) {
+        (Ok(spec), _) if !spec.is_empty() => {
+            EnvFilter::try_new(&spec).map_err(|e| format!("RUST_LOG: {e}"))?
+        }
+        (_, Ok(level)) if !level.is_empty() => {
+            let level: tracing::Level = level.parse().map_err(|_| {
+                format!("LOG_LEVEL: '{level}' is not one of error, warn, info, debug, trace")
+            })?;
+            EnvFilter::new(level.to_string())
+        }
+        _ => EnvFilter::new("info"),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd stop).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,325 @@
+//! Accounts and sessions: register, login, refresh, logout, profile, session management, and
+//! the check behind every authenticated request.
+
+use chrono::Utc;
+
+use super::tokens::{hash_refresh_token, new_refresh_token};
+use super::{AuthError, AuthUser, Error, Result, Service};
+use crate::domain::page::Page;
+use crate::domain::{
+    Cursor, Email, PageLimit, Password, Role, Session, SessionId, User, UserId, UserName, Validator,
+};
+use crate::store::{RefreshOutcome, StoreError, UserChanges};
+
+/// The longest user agent kept with a session.
+const USER_AGENT_MAX_CHARS: usize = 256;
+
+pub struct Registration {
+    pub email: String,
+    pub name: String,
+    pub password: String,
+}
+
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+/// A profile change; `None` leaves a field unchanged. Changing the email or the password needs
+/// the current password.
+#[derive(Default)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub current_password: Option<String>,
+}
+
+/// Where a login comes from, shown in the session list so users recognise their devices.
+#[derive(Debug, Default, Clone)]
+pub struct ClientInfo {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// What a successful login, registration or refresh hands back.
+pub struct SessionTokens {
+    pub access_token: String,
+    pub access_expires_at: chrono::DateTime<Utc>,
+    pub refresh_token: String,
+    pub session: Session,
+    pub user: User,
+}
+
+impl Service {
+    /// Creates an account and signs it in. The first account of a server is its admin.
+    pub async fn register(&self, input: Registration, client: ClientInfo) -> Result<SessionTokens> {
+        let mut v = Validator::default();
+        let email = v.check("email", Email::parse(&input.email));
+        let name = v.check("name", UserName::parse(&input.name));
+        let password = v.check("password", Password::parse(&input.password));
+        v.finish().map_err(Error::Validation)?;
+        let (email, name, password) = (email.unwrap(), name.unwrap(), password.unwrap());
+
+        // Cheap early answer for the common duplicate case; the insert re-checks atomically.
+        let lookup = email.clone();
+        if self
+            .store
+            .run(move |s| s.user_by_email(&lookup))
+            .await?
+            .is_some()
+        {
+            return Err(Error::EmailTaken);
+        }
+        let password_hash = self.passwords.hash(&password).await?;
+        let now = Utc::now();
+        let user = User {
+            id: UserId::new(),
+            email,
+            name,
+            password_hash,
+            role: Role::User,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let user = self
+            .store
+            .run(move |s| s.insert_user(user))
+            .await
+            .map_err(|e| match e {
+                StoreError::EmailTaken => Error::EmailTaken,
+                other => other.into(),
+            })?;
+        tracing::info!(user_id = %user.id, role = ?user.role, "account registered");
+        self.start_session(user, client).await
+    }
+
+    /// Exchanges email and password for a new session. Unknown email and wrong password are
+    /// indistinguishable, in answer and in time.
+    pub async fn login(&self, input: Credentials, client: ClientInfo) -> Result<SessionTokens> {
+        let user = match Email::parse(&input.email) {
+            Ok(email) => self.store.run(move |s| s.user_by_email(&email)).await?,
+            Err(_) => None,
+        };
+        let hash = user.as_ref().map(|u| u.password_hash.as_str());
+        let matched = self.passwords.verify(&input.password, hash).await?;
+        match user {
+            Some(user) if matched && user.disabled => Err(AuthError::AccountDisabled.into()),
+            Some(user) if matched => self.start_session(user, client).await,
+            _ => Err(AuthError::InvalidCredentials.into()),
+        }
+    }
+
+    async fn start_session(&self, user: User, client: ClientInfo) -> Result<SessionTokens> {
+        let now = Utc::now();
+        let (refresh_token, refresh_hash) = new_refresh_token();
+        let session = Session {
+            id: SessionId::new(),
+            user_id: user.id,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + self.refresh_ttl(),
+            user_agent: client
+                .user_agent
+                .map(|ua| sanitize_user_agent(&ua))
+                .filter(|ua| !ua.is_empty()),
+            ip: client.ip,
+            refresh_hash,
+            previous_refresh_hashes: vec![],
+        };
+        let stored = session.clone();
+        self.store
+            .run(move |s| s.insert_session(&stored, now))
+            .await?;
+        let (access_token, access_expires_at) = self.tokens.issue(user.id, session.id, now);
+        Ok(SessionTokens {
+            access_token,
+            access_expires_at,
+            refresh_token,
+            session,
+            user,
+        })
+    }
+
+    /// Rotates a refresh token. Presenting one that was already used revokes its session.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<SessionTokens> {
+        let presented = hash_refresh_token(refresh_token);
+        let (refresh_token, new_hash) = new_refresh_token();
+        let now = Utc::now();
+        let expires_at = now + self.refresh_ttl();
+        let outcome = self
+            .store
+            .run(move |s| s.rotate_refresh(&presented, new_hash, now, expires_at))
+            .await?;
+        match outcome {
+            RefreshOutcome::Rotated { session, user } => {
+                let (access_token, access_expires_at) = self.tokens.issue(user.id, session.id, now);
+                Ok(SessionTokens {
+                    access_token,
+                    access_expires_at,
+                    refresh_token,
+                    session,
+                    user,
+                })
+            }
+            RefreshOutcome::Reused => {
+                tracing::warn!("refresh token reuse detected; session revoked");
+                Err(AuthError::InvalidRefreshToken.into())
+            }
+            RefreshOutcome::Invalid => Err(AuthError::InvalidRefreshToken.into()),
+        }
+    }
+
+    /// The check behind every authenticated request: a valid token of a live session of an
+    /// enabled account.
+    pub async fn authenticate(&self, access_token: &str) -> Result<AuthUser> {
+        let (user_id, session_id) = self.tokens.verify(access_token)?;
+        let found = self
+            .store
+            .run(move |s| s.session_with_user(session_id))
+            .await?;
+        let Some((session, user)) = found else {
+            return Err(AuthError::SessionRevoked.into());
+        };
+        if session.user_id != user_id || session.is_expired(Utc::now()) {
+            return Err(AuthError::SessionRevoked.into());
+        }
+        if user.disabled {
+            return Err(AuthError::AccountDisabled.into());
+        }
+        Ok(AuthUser {
+            user_id,
+            session_id,
+            role: user.role,
+        })
+    }
+
+    /// Ends the caller's session: its access and refresh tokens stop working at once.
+    pub async fn logout(&self, auth: &AuthUser) -> Result<()> {
+        let (user, session) = (auth.user_id, auth.session_id);
+        self.store
+            .run(move |s| s.delete_session(user, session))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn profile(&self, auth: &AuthUser) -> Result<User> {
+        let id = auth.user_id;
+        self.store
+            .run(move |s| s.user(id))
+            .await?
+            .ok_or(Error::NotFound("user"))
+    }
+
+    /// Changes name, email or password. A password change signs out every other session.
+    pub async fn update_profile(&self, auth: &AuthUser, input: ProfileUpdate) -> Result<User> {
+        let mut v = Validator::default();
+        let name = input
+            .name
+            .as_deref()
+            .and_then(|n| v.check("name", UserName::parse(n)));
+        let email = input
+            .email
+            .as_deref()
+            .and_then(|e| v.check("email", Email::parse(e)));
+        let password = input
+            .password
+            .as_deref()
+            .and_then(|p| v.check("password", Password::parse(p)));
+        let sensitive = input.email.is_some() || input.password.is_some();
+        if sensitive && input.current_password.is_none() {
+            v.push(
+                "current_password",
+                "is required to change the email or the password",
+            );
+        }
+        v.finish().map_err(Error::Validation)?;
+
+        let user = self.profile(auth).await?;
+        if sensitive {
+            let current = input.current_password.as_deref().unwrap_or_default();
+            if !self
+                .passwords
+                .verify(current, Some(&user.password_hash))
+                .await?
+            {
+                return Err(Error::invalid("current_password", "is incorrect"));
+            }
+        }
+        let password_hash = match &password {
+            Some(password) => Some(self.passwords.hash(password).await?),
+            None => None,
+        };
+        let revoke_others = password_hash.is_some();
+        let changes = UserChanges {
+            name,
+            email,
+            password_hash,
+        };
+        let (id, keep) = (auth.user_id, auth.session_id);
+        let updated = self
+            .store
+            .run(move |s| s.update_user(id, changes, Some(keep), Utc::now()))
+            .await
+            .map_err(|e| match e {
+                StoreError::EmailTaken => Error::EmailTaken,
+                StoreError::NotFound => Error::NotFound("user"),
+                other => other.into(),
+            })?;
+        if revoke_others {
+            tracing::info!(user_id = %id, "password changed; other sessions revoked");
+        }
+        Ok(updated)
+    }
+
+    /// The caller's sessions, oldest first.
+    pub async fn sessions(
+        &self,
+        auth: &AuthUser,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<Session>> {
+        let mut v = Validator::default();
+        let cursor = cursor.and_then(|c| v.check("cursor", Cursor::parse(c)));
+        let limit = v
+            .check("limit", PageLimit::parse(limit))
+            .unwrap_or_default();
+        v.finish().map_err(Error::Validation)?;
+        let user = auth.user_id;
+        let after = cursor.map(Cursor::key);
+        let rows = self
+            .store
+            .run(move |s| s.sessions_of_user(user, after, limit.get() + 1))
+            .await?;
+        Ok(Page::from_overfetch(rows, limit, |s| s.id.as_u128()))
+    }
+
+    /// Signs out one of the caller's sessions (another device, or this one).
+    pub async fn revoke_session(&self, auth: &AuthUser, session: SessionId) -> Result<()> {
+        let user = auth.user_id;
+        if self
+            .store
+            .run(move |s| s.delete_session(user, session))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound("session"))
+        }
+    }
+
+    fn refresh_ttl(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.refresh_ttl).unwrap_or(chrono::Duration::days(30))
+    }
+}
+
+fn sanitize_user_agent(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !c.is_control())
+        .take(USER_AGENT_MAX_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}

@@ -1,0 +1,120 @@
+//! Use cases. Each public method validates its input (parse, don't validate), checks who may
+//! do it, and calls the store. No HTTP types here: the API layer maps [`Error`] to responses.
+
+/// Register, login, refresh, logout, profile, sessions, and the bearer check.
+mod accounts;
+/// bcrypt behind a concurrency bound, off the executor.
+mod passwords;
+/// Access JWTs and opaque refresh tokens.
+mod tokens;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::domain::{FieldError, Role, SessionId, UserId};
+use crate::store::{Store, StoreError};
+
+pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
+use passwords::Passwords;
+pub use tokens::Tokens;
+
+/// Settings the service needs, resolved from the configuration.
+#[derive(Clone)]
+pub struct ServiceConfig {
+    /// Secret for HS256 signing of access tokens.
+    pub jwt_secret: Vec<u8>,
+    /// Lifetime of an access token.
+    pub token_ttl: Duration,
+    /// How long a session lives without a refresh.
+    pub refresh_ttl: Duration,
+    /// bcrypt cost for new password hashes.
+    pub bcrypt_cost: u32,
+    /// How many bcrypt computations may run at once.
+    pub bcrypt_concurrency: usize,
+}
+
+/// The authenticated caller of a request: a live session of an enabled account.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub role: Role,
+}
+
+/// Why a request is not authenticated. Each maps to its own stable error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("email or password is incorrect")]
+    InvalidCredentials,
+    #[error("the access token is malformed, has a bad signature or a wrong algorithm")]
+    InvalidToken,
+    #[error("the access token has expired; use the refresh token to get a new one")]
+    TokenExpired,
+    #[error("the session was signed out or revoked")]
+    SessionRevoked,
+    #[error("the refresh token is invalid, expired or was already used")]
+    InvalidRefreshToken,
+    #[error("this account is disabled")]
+    AccountDisabled,
+}
+
+/// What can go wrong in a use case.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    Unauthenticated(AuthError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("the server is busy; try again shortly")]
+    Busy,
+    #[error("internal error: {0}")]
+    Internal(#[from] StoreError),
+}
+
+impl From<AuthError> for Error {
+    fn from(e: AuthError) -> Self {
+        Error::Unauthenticated(e)
+    }
+}
+
+impl Error {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Error::Validation(vec![FieldError::new(field, message)])
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The application: every use case hangs off this. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    store: Store,
+    tokens: Arc<Tokens>,
+    passwords: Arc<Passwords>,
+    config: Arc<ServiceConfig>,
+    started_at: Instant,
+}
+
+impl Service {
+    pub fn new(store: Store, config: ServiceConfig) -> Self {
+        Self {
+            tokens: Arc::new(Tokens::new(&config.jwt_secret, config.token_ttl)),
+            passwords: Arc::new(Passwords::new(
+                config.bcrypt_cost,
+                config.bcrypt_concurrency,
+            )),
+            store,
+            config: Arc::new(config),
+            started_at: Instant::now(),
+        }
+    }
+
+    /// Seconds since the service started.
+    pub fn uptime(&self) -> Duration {
+        self.started_at.elapsed()
+    }
+}

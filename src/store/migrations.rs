@@ -1,0 +1,88 @@
+//! Ordered, named schema migrations.
+//!
+//! The `schema_version` in the META table is the version of the last migration applied. At
+//! open, every later migration runs in order, each in its own write transaction together with
+//! the version bump, so a crash leaves the file at a consistent version. A file whose version
+//! is newer than this build knows is refused: an older binary must not write to it.
+
+use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
+
+use super::StoreError;
+use super::tables::*;
+
+const SCHEMA_VERSION_KEY: &str = "schema_version";
+
+pub struct Migration {
+    pub version: u64,
+    pub name: &'static str,
+    pub apply: fn(&WriteTransaction) -> Result<(), StoreError>,
+}
+
+/// Every migration, oldest first. Append only; never edit one that has shipped.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "create account and session tables",
+    apply: create_account_tables,
+}];
+
+/// The schema version this build writes.
+pub fn latest_version() -> u64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+fn create_account_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    fn create<K: redb::Key + 'static, V: redb::Value + 'static>(
+        txn: &WriteTransaction,
+        table: TableDefinition<K, V>,
+    ) -> Result<(), StoreError> {
+        txn.open_table(table)?;
+        Ok(())
+    }
+    create(txn, USERS)?;
+    create(txn, USERS_BY_EMAIL)?;
+    create(txn, SESSIONS)?;
+    create(txn, SESSIONS_BY_USER)?;
+    create(txn, REFRESH_TOKENS)?;
+    Ok(())
+}
+
+/// The version recorded in the file, 0 for a new file.
+pub fn current_version(db: &Database) -> Result<u64, StoreError> {
+    let txn = db.begin_read()?;
+    let table = match txn.open_table(META) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(table.get(SCHEMA_VERSION_KEY)?.map_or(0, |v| v.value()))
+}
+
+/// Brings the file up to `latest_version()`.
+pub fn run(db: &Database) -> Result<(), StoreError> {
+    let found = current_version(db)?;
+    let known = latest_version();
+    if found > known {
+        return Err(StoreError::NewerSchema { found, known });
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version > found) {
+        let txn = db.begin_write()?;
+        (migration.apply)(&txn)?;
+        txn.open_table(META)?
+            .insert(SCHEMA_VERSION_KEY, migration.version)?;
+        txn.commit()?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied schema migration"
+        );
+    }
+    Ok(())
+}
+
+/// Writes a schema version directly; tests use it to simulate a file from a newer build.
+pub fn force_version(db: &Database, version: u64) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    txn.open_table(META)?.insert(SCHEMA_VERSION_KEY, version)?;
+    txn.commit()?;
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The redb store: the source of truth.
+//!
+//! Each public method is one transaction. They are synchronous and must never run on the
+//! async executor: the service calls them through [`Store::run`], which moves the work to
+//! tokio's blocking pool. Write transactions commit with `Durability::Immediate` (redb's
+//! default), so a write is on disk before the caller acknowledges it.
+
+/// Row values as JSON.
+mod codec;
+/// Ordered schema migrations and the schema version check.
+pub mod migrations;
+/// Sessions and refresh-token rotation.
+mod sessions;
+/// Every table definition, documented.
+pub mod tables;
+/// Accounts.
+mod users;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::Database;
+
+pub use sessions::RefreshOutcome;
+pub use users::UserChanges;
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "tasker.redb";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data directory is in use by another tasker process (the database is locked)")]
+    Locked,
+    #[error(
+        "the database was written by a newer tasker (schema version {found}; this build knows up to {known}); upgrade tasker or restore a backup"
+    )]
+    NewerSchema { found: u64, known: u64 },
+    #[error("database error: {0}")]
+    Database(#[from] redb::Error),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("not found")]
+    NotFound,
+    #[error("blocking task failed: {0}")]
+    Join(String),
+}
+
+macro_rules! from_redb_error {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for StoreError {
+            fn from(e: $ty) -> Self {
+                StoreError::Database(e.into())
+            }
+        }
+    )*};
+}
+from_redb_error!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+impl From<redb::DatabaseError> for StoreError {
+    fn from(e: redb::DatabaseError) -> Self {
+        match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked,
+            other => StoreError::Database(other.into()),
+        }
+    }
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`, refusing a file another process holds or
+    /// one written by a newer build, and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path)?;
+        migrations::run(&db)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Runs `f` on tokio's blocking pool. Every redb access from async code goes through here.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+}

@@ -1,0 +1,123 @@
+//! Account rows and the email index.
+
+use chrono::{DateTime, Utc};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+use super::codec::{encode, read_row};
+use super::sessions::delete_session_rows;
+use super::tables::*;
+use super::{Store, StoreError};
+use crate::domain::{Email, Role, Session, SessionId, User, UserId, UserName};
+
+/// The fields a profile update may change; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct UserChanges {
+    pub name: Option<UserName>,
+    pub email: Option<Email>,
+    pub password_hash: Option<String>,
+}
+
+impl Store {
+    /// Inserts a new account. The first account of the server becomes its admin, decided in
+    /// the same transaction so two simultaneous first registrations cannot both be admin.
+    pub fn insert_user(&self, mut user: User) -> Result<User, StoreError> {
+        let txn = self.db().begin_write()?;
+        {
+            let mut users = txn.open_table(USERS)?;
+            let mut by_email = txn.open_table(USERS_BY_EMAIL)?;
+            if by_email.get(user.email.as_str())?.is_some() {
+                return Err(StoreError::EmailTaken);
+            }
+            user.role = Role::for_new_account(users.is_empty()?);
+            users.insert(user.id.as_u128(), encode(&user)?.as_slice())?;
+            by_email.insert(user.email.as_str(), user.id.as_u128())?;
+        }
+        txn.commit()?;
+        Ok(user)
+    }
+
+    pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let users = txn.open_table(USERS)?;
+        read_row(&users, "users", id.as_u128())
+    }
+
+    pub fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let Some(id) = txn
+            .open_table(USERS_BY_EMAIL)?
+            .get(email.as_str())?
+            .map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        let users = txn.open_table(USERS)?;
+        read_row(&users, "users", id)
+    }
+
+    /// Applies `changes` to an account, keeping the email index unique. When the password
+    /// changes, every session of the user except `keep_session` is deleted in the same
+    /// transaction, so no other device stays signed in with the old password.
+    pub fn update_user(
+        &self,
+        id: UserId,
+        changes: UserChanges,
+        keep_session: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let txn = self.db().begin_write()?;
+        let user = {
+            let mut users = txn.open_table(USERS)?;
+            let mut by_email = txn.open_table(USERS_BY_EMAIL)?;
+            let Some(mut user): Option<User> = read_row(&users, "users", id.as_u128())? else {
+                return Err(StoreError::NotFound);
+            };
+            let mut changed = false;
+            if let Some(email) = changes.email.filter(|e| *e != user.email) {
+                if by_email.get(email.as_str())?.is_some() {
+                    return Err(StoreError::EmailTaken);
+                }
+                by_email.remove(user.email.as_str())?;
+                by_email.insert(email.as_str(), id.as_u128())?;
+                user.email = email;
+                changed = true;
+            }
+            if let Some(name) = changes.name.filter(|n| *n != user.name) {
+                user.name = name;
+                changed = true;
+            }
+            let password_changed = changes.password_hash.is_some();
+            if let Some(hash) = changes.password_hash {
+                user.password_hash = hash;
+                changed = true;
+            }
+            if changed {
+                user.version += 1;
+                user.updated_at = now;
+                users.insert(id.as_u128(), encode(&user)?.as_slice())?;
+            }
+            if password_changed {
+                let mut sessions = txn.open_table(SESSIONS)?;
+                let mut by_user = txn.open_table(SESSIONS_BY_USER)?;
+                let mut refresh = txn.open_table(REFRESH_TOKENS)?;
+                let range = (id.as_u128(), 0)..=(id.as_u128(), u128::MAX);
+                let ids: Vec<u128> = by_user
+                    .range(range)?
+                    .map(|entry| entry.map(|(k, _)| k.value().1))
+                    .collect::<Result<_, _>>()?;
+                for sid in ids
+                    .into_iter()
+                    .filter(|sid| Some(*sid) != keep_session.map(|s| s.as_u128()))
+                {
+                    let session: Option<Session> = read_row(&sessions, "sessions", sid)?;
+                    if let Some(session) = session {
+                        delete_session_rows(&session, &mut sessions, &mut by_user, &mut refresh)?;
+                    }
+                }
+            }
+            user
+        };
+        txn.commit()?;
+        Ok(user)
+    }
+}
