@@ -51,6 +51,8 @@ impl App {
     pub fn open(config: &Config) -> Result<Self, ServeError> {
         config::prepare_data_dir(&config.data_dir)?;
         let data_dir = || format!("--data-dir {}", config.data_dir.display());
+        // The secret first: a bad setting must not leave a half-opened store behind it.
+        let jwt_secret = config::jwt_secret(config)?;
         let store = Store::open(&config.db_path()).map_err(|e| match e {
             StoreError::Locked | StoreError::NewerSchema { .. } => {
                 ConfigError::new(data_dir(), e.to_string())
@@ -60,7 +62,7 @@ impl App {
         let service = Service::new(
             store,
             ServiceConfig {
-                jwt_secret: config::jwt_secret(config)?,
+                jwt_secret,
                 token_ttl: config.token_ttl,
                 refresh_ttl: config.refresh_ttl,
                 bcrypt_cost: config.bcrypt_cost,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::error::ApiResult;
 use super::security::BearerAuth;
+use super::text::Text;
 use super::users::UserBody;
 use super::{ApiTags, NoContent};
 use crate::domain::{Session, SessionId};
@@ -20,51 +21,51 @@ use crate::service::{
 #[derive(Object)]
 pub struct RegisterRequest {
     /// Email address; stored lower-cased, at most 254 characters, unique.
-    pub email: String,
+    pub email: Text,
     /// Display name, 1 to 100 characters.
-    pub name: String,
+    pub name: Text,
     /// At least 8 characters and at most 72 bytes in UTF-8 (bcrypt's limit; never truncated).
     #[oai(write_only)]
-    pub password: String,
+    pub password: Text,
 }
 
 #[derive(Object)]
 pub struct LoginRequest {
-    pub email: String,
+    pub email: Text,
     #[oai(write_only)]
-    pub password: String,
+    pub password: Text,
 }
 
 #[derive(Object)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh. Each one works once.
     #[oai(write_only)]
-    pub refresh_token: String,
+    pub refresh_token: Text,
 }
 
 /// A profile change: only the fields present change.
 #[derive(Object)]
 pub struct UpdateProfileRequest {
     /// New display name, 1 to 100 characters.
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// New email address; needs `current_password`.
-    pub email: Option<String>,
+    pub email: Option<Text>,
     /// New password (8 characters to 72 bytes); needs `current_password`. Signs out every
     /// other session.
     #[oai(write_only)]
-    pub password: Option<String>,
+    pub password: Option<Text>,
     /// The current password, required to change `email` or `password`.
     #[oai(write_only)]
-    pub current_password: Option<String>,
+    pub current_password: Option<Text>,
 }
 
 impl From<UpdateProfileRequest> for ProfileUpdate {
     fn from(body: UpdateProfileRequest) -> Self {
         Self {
-            name: body.name,
-            email: body.email,
-            password: body.password,
-            current_password: body.current_password,
+            name: body.name.map(String::from),
+            email: body.email.map(String::from),
+            password: body.password.map(String::from),
+            current_password: body.current_password.map(String::from),
         }
     }
 }
@@ -175,9 +176,9 @@ impl AuthApi {
         body: Json<RegisterRequest>,
     ) -> ApiResult<RegisterResponse> {
         let input = Registration {
-            email: body.0.email,
-            name: body.0.name,
-            password: body.0.password,
+            email: body.0.email.into(),
+            name: body.0.name.into(),
+            password: body.0.password.into(),
         };
         let tokens = service.register(input, client_info(req)).await?;
         Ok(RegisterResponse::Created(Json(tokens.into())))
@@ -194,8 +195,8 @@ impl AuthApi {
         body: Json<LoginRequest>,
     ) -> ApiResult<Json<AuthResponse>> {
         let input = Credentials {
-            email: body.0.email,
-            password: body.0.password,
+            email: body.0.email.into(),
+            password: body.0.password.into(),
         };
         Ok(Json(service.login(input, client_info(req)).await?.into()))
     }
@@ -211,7 +212,7 @@ impl AuthApi {
         service: Data<&Service>,
         body: Json<RefreshRequest>,
     ) -> ApiResult<Json<AuthResponse>> {
-        Ok(Json(service.refresh(&body.0.refresh_token).await?.into()))
+        Ok(Json(service.refresh(&body.0.refresh_token.0).await?.into()))
     }
 
     /// Sign out

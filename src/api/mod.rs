@@ -14,6 +14,8 @@ mod health;
 mod middleware;
 /// The bearer-token security scheme.
 pub mod security;
+/// A strict JSON string type for request bodies.
+mod text;
 /// `/users`.
 mod users;
 

@@ -1,0 +1,185 @@
+//! The binary: flags, environment, exit codes, and one-line errors.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tasker");
+
+/// A `tasker` command with a clean environment (no stray TASKER_*, PORT or JWT_SECRET).
+fn tasker(cwd: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.current_dir(cwd).stdin(Stdio::null());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TASKER_")
+            || ["PORT", "JWT_SECRET", "RUST_LOG", "LOG_LEVEL"].contains(&key.as_str())
+        {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("tasker runs")
+}
+
+/// Asserts exit code 2 and a single `error:` line that names `option`.
+fn assert_config_error(output: &Output, option: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected, got: {stderr}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(option),
+        "{option} not named in: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn version_and_help() {
+    let tmp = tempfile::tempdir().unwrap();
+    let version = run(tasker(tmp.path()).arg("--version"));
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("tasker {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = run(tasker(tmp.path()).args(["serve", "--help"]));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--listen",
+        "--data-dir",
+        "--jwt-secret",
+        "--token-ttl",
+        "--bcrypt-cost",
+        "--log-format",
+        "TASKER_DATA_DIR",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from help");
+    }
+}
+
+#[test]
+fn bad_values_are_one_line_errors_with_exit_code_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--listen".into(), "not-an-address".into()], "--listen"),
+        (vec!["--bcrypt-cost".into(), "3".into()], "--bcrypt-cost"),
+        (vec!["--bcrypt-cost".into(), "40".into()], "--bcrypt-cost"),
+        (vec!["--token-ttl".into(), "soon".into()], "--token-ttl"),
+        (vec!["--log-format".into(), "xml".into()], "--log-format"),
+        (vec!["--jwt-secret".into(), "short".into()], "--jwt-secret"),
+        (
+            vec!["--data-dir".into(), file.join("sub").display().to_string()],
+            "--data-dir",
+        ),
+    ];
+    for (args, option) in cases {
+        let output = run(tasker(tmp.path()).arg("serve").args(&args));
+        assert_config_error(&output, option);
+    }
+}
+
+#[test]
+fn environment_and_dotenv_values_are_checked_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_config_error(
+        &run(tasker(tmp.path())
+            .arg("serve")
+            .env("TASKER_BCRYPT_COST", "99")),
+        "--bcrypt-cost",
+    );
+    assert_config_error(
+        &run(tasker(tmp.path())
+            .arg("serve")
+            .env("TASKER_LISTEN", "nowhere")),
+        "--listen",
+    );
+    assert_config_error(
+        &run(tasker(tmp.path()).arg("serve").env("LOG_LEVEL", "loud")),
+        "LOG_LEVEL",
+    );
+    // A .env in the working directory is read (and the real environment wins over it).
+    std::fs::write(tmp.path().join(".env"), "TASKER_BCRYPT_COST=3\n").unwrap();
+    assert_config_error(&run(tasker(tmp.path()).arg("serve")), "--bcrypt-cost");
+    let output = run(tasker(tmp.path())
+        .args(["serve", "--listen", "bad"])
+        .env("TASKER_BCRYPT_COST", "5"));
+    assert_config_error(&output, "--listen");
+}
+
+#[test]
+fn openapi_command_prints_the_spec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = run(tasker(tmp.path()).arg("openapi"));
+    assert!(output.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let built: serde_json::Value = serde_json::from_str(&tasker::api::spec_json()).unwrap();
+    assert_eq!(printed, built);
+}
+
+/// A child `tasker serve` that is killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_health(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = stream
+                .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut reply = String::new();
+            let _ = stream.read_to_string(&mut reply);
+            if reply.starts_with("HTTP/1.1 200") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server on port {port} did not become healthy");
+}
+
+#[test]
+fn serve_uses_port_and_a_second_server_on_the_same_data_dir_fails_fast() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let first = Child(
+        tasker(tmp.path())
+            .args(["serve", "--bcrypt-cost", "4"])
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_health(port);
+    assert!(
+        tmp.path().join("tasker-data/tasker.redb").exists(),
+        "default data dir is ./tasker-data"
+    );
+    assert!(tmp.path().join("tasker-data/jwt-secret").exists());
+
+    let second = run(tasker(tmp.path()).args(["serve", "--listen", "127.0.0.1:0"]));
+    assert_config_error(&second, "--data-dir");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("in use"));
+    drop(first);
+}

@@ -1,0 +1,272 @@
+//! `TestServer`: a real tasker on 127.0.0.1:0 with a temporary data directory, plus typed
+//! helpers for the calls most tests need.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+use tasker::Config;
+use tokio::sync::oneshot;
+
+/// The JWT secret test servers use, so tests can forge tokens with it.
+pub const TEST_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), tasker::ServeError>>>,
+}
+
+/// A response reduced to what tests look at.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts a problem+json error with this status and code, and returns its body.
+    pub fn problem(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        let content_type = self
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(
+            content_type.starts_with("application/problem+json"),
+            "content type {content_type:?}"
+        );
+        assert_eq!(
+            self.body["code"], code,
+            "unexpected code; body: {}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        assert!(self.body["errors"].is_array());
+        &self.body
+    }
+
+    /// The fields named in a validation problem.
+    pub fn invalid_fields(&self) -> Vec<String> {
+        self.problem(422, "validation_failed");
+        self.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn ok(&self) -> &Value {
+        assert!(
+            self.status.is_success(),
+            "expected success, got {}: {}",
+            self.status,
+            self.body
+        );
+        &self.body
+    }
+}
+
+/// A signed-in account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub email: String,
+    pub token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub session_id: String,
+}
+
+impl Account {
+    fn from_auth(email: &str, body: &Value) -> Self {
+        Self {
+            email: email.to_string(),
+            token: body["token"].as_str().expect("token").to_string(),
+            refresh_token: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_string(),
+            user_id: body["user"]["id"].as_str().expect("user.id").to_string(),
+            session_id: body["session_id"].as_str().expect("session_id").to_string(),
+        }
+    }
+}
+
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config::new(data_dir);
+    config.bcrypt_cost = 4;
+    config.jwt_secret = Some(TEST_SECRET.to_string());
+    config
+}
+
+impl TestServer {
+    pub async fn spawn() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let config = test_config(tmp.path());
+        let mut server = Self::spawn_with(config).await;
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts a server with a given configuration (its data dir is the caller's to clean).
+    pub async fn spawn_with(config: Config) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let data_dir = config.data_dir.clone();
+        let app = tasker::App::open(&config).expect("server opens its data dir");
+        let task = tokio::spawn(app.run(listener, async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{address}"),
+            client: reqwest::Client::new(),
+            data_dir,
+            _tmp: None,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and waits until it has released the data directory.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("server task")
+                .expect("server stops cleanly");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request; `body` is sent as JSON when given.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends a raw body with a content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn register_as(&self, email: &str, name: &str) -> Account {
+        let reply = self
+            .post(
+                "/api/auth/register",
+                None,
+                json!({"email": email, "name": name, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "register failed: {}",
+            reply.body
+        );
+        Account::from_auth(email, &reply.body)
+    }
+
+    /// Registers a fresh account with a unique email.
+    pub async fn register(&self) -> Account {
+        let email = format!("user-{}@example.com", uuid::Uuid::now_v7().simple());
+        self.register_as(&email, "Test User").await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/api/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login_ok(&self, email: &str) -> Account {
+        let reply = self.login(email, PASSWORD).await;
+        assert_eq!(reply.status, StatusCode::OK, "login failed: {}", reply.body);
+        Account::from_auth(email, &reply.body)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Health, landing page, Swagger UI, the OpenAPI spec and its drift check, and data-dir rules.
+
+use serde_json::Value;
+
+use crate::common::{PASSWORD, TestServer, test_config};
+
+#[tokio::test]
+async fn health_reports_status_version_and_uptime() {
+    let server = TestServer::spawn().await;
+    let body = server.get("/api/health", None).await.ok().clone();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert!(body["uptime_s"].is_u64());
+}
+
+#[tokio::test]
+async fn landing_page_links_to_the_docs() {
+    let server = TestServer::spawn().await;
+    let response = server.client.get(server.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = response.text().await.unwrap();
+    assert!(html.contains("href=\"/docs\""));
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_with_the_spec() {
+    let server = TestServer::spawn().await;
+    let response = server.client.get(server.url("/docs")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("swagger"), "Swagger UI page");
+    assert!(
+        html.contains("bearerAuth") || html.contains("BearerAuth"),
+        "the UI knows the bearer scheme"
+    );
+}
+
+#[tokio::test]
+async fn served_spec_matches_the_code() {
+    let server = TestServer::spawn().await;
+    let served: Value = server
+        .client
+        .get(server.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let built: Value = serde_json::from_str(&tasker::api::spec_json()).unwrap();
+    assert_eq!(served, built);
+    assert_eq!(served["servers"][0]["url"], "/api");
+}
+
+#[test]
+fn committed_spec_is_up_to_date() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap_or_default();
+    let built = tasker::api::spec_json();
+    let committed: Value = serde_json::from_str(&committed).unwrap_or(Value::Null);
+    let built: Value = serde_json::from_str(&built).unwrap();
+    assert!(
+        committed == built,
+        "openapi/openapi.json differs from the code; regenerate it with:\n    cargo run -- openapi > openapi/openapi.json"
+    );
+}
+
+#[test]
+fn every_operation_is_documented() {
+    let spec: Value = serde_json::from_str(&tasker::api::spec_json()).unwrap();
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let name = format!("{method} {path}");
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: operationId"));
+            assert!(
+                ids.insert(id.to_string()),
+                "{name}: duplicate operationId {id}"
+            );
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{name}: summary"
+            );
+            assert!(
+                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{name}: tag"
+            );
+            let responses = op["responses"].as_object().unwrap();
+            for status in ["400", "401", "404", "422", "500"] {
+                let content = &responses[status]["content"];
+                assert!(
+                    content["application/problem+json"].is_object(),
+                    "{name}: {status} problem response"
+                );
+            }
+        }
+    }
+    assert!(
+        spec["components"]["schemas"]["ErrorCode"]["enum"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 15
+    );
+}
+
+#[tokio::test]
+async fn accounts_and_generated_secret_survive_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = test_config(tmp.path());
+    config.jwt_secret = None;
+    let server = TestServer::spawn_with(config.clone()).await;
+    let account = server.register().await;
+    server.stop().await;
+    assert!(tmp.path().join("jwt-secret").exists());
+
+    let server = TestServer::spawn_with(config).await;
+    server
+        .get("/api/auth/profile", Some(&account.token))
+        .await
+        .ok();
+    server.login(&account.email, PASSWORD).await.ok();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_is_refused() {
+    let server = TestServer::spawn().await;
+    let config = test_config(&server.data_dir);
+    let err = tasker::App::open(&config)
+        .err()
+        .expect("second open must fail");
+    let message = err.to_string();
+    assert!(
+        message.contains("--data-dir") && message.contains("in use"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = test_config(tmp.path());
+    {
+        let db = redb::Database::create(config.db_path()).unwrap();
+        tasker::store::migrations::force_version(
+            &db,
+            tasker::store::migrations::latest_version() + 1,
+        )
+        .unwrap();
+    }
+    let err = tasker::App::open(&config)
+        .err()
+        .expect("newer schema must be refused");
+    let message = err.to_string();
+    assert!(message.contains("newer tasker"), "{message}");
+}
