@@ -11,6 +11,14 @@ use uuid::Uuid;
 use super::error::ApiResult;
 use super::security::BearerAuth;
 use super::text::Text;
+use crate::domain::user::{EMAIL_MAX_CHARS, NAME_MAX_CHARS, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS};
+
+/// Email as documented in the spec (the domain parser enforces it).
+type EmailText = Text<1, EMAIL_MAX_CHARS>;
+/// Display name as documented in the spec.
+type NameText = Text<1, NAME_MAX_CHARS>;
+/// Password as documented in the spec: the byte limit implies this character limit.
+type PasswordText = Text<PASSWORD_MIN_CHARS, PASSWORD_MAX_BYTES>;
 use super::users::UserBody;
 use super::{ApiTags, NoContent};
 use crate::domain::{Session, SessionId};
@@ -21,12 +29,12 @@ use crate::service::{
 #[derive(Object)]
 pub struct RegisterRequest {
     /// Email address; stored lower-cased, at most 254 characters, unique.
-    pub email: Text,
+    pub email: EmailText,
     /// Display name, 1 to 100 characters.
-    pub name: Text,
+    pub name: NameText,
     /// At least 8 characters and at most 72 bytes in UTF-8 (bcrypt's limit; never truncated).
     #[oai(write_only)]
-    pub password: Text,
+    pub password: PasswordText,
 }
 
 #[derive(Object)]
@@ -47,13 +55,13 @@ pub struct RefreshRequest {
 #[derive(Object)]
 pub struct UpdateProfileRequest {
     /// New display name, 1 to 100 characters.
-    pub name: Option<Text>,
+    pub name: Option<NameText>,
     /// New email address; needs `current_password`.
-    pub email: Option<Text>,
+    pub email: Option<EmailText>,
     /// New password (8 characters to 72 bytes); needs `current_password`. Signs out every
     /// other session.
     #[oai(write_only)]
-    pub password: Option<Text>,
+    pub password: Option<PasswordText>,
     /// The current password, required to change `email` or `password`.
     #[oai(write_only)]
     pub current_password: Option<Text>,

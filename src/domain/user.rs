@@ -22,12 +22,13 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        // The limit applies to the input as sent, so it matches what the API documents.
+        if raw.chars().count() > EMAIL_MAX_CHARS {
+            return Err(format!("must be at most {EMAIL_MAX_CHARS} characters"));
+        }
         let email = raw.trim().to_lowercase();
         if email.is_empty() {
             return Err("must not be empty".into());
-        }
-        if email.chars().count() > EMAIL_MAX_CHARS {
-            return Err(format!("must be at most {EMAIL_MAX_CHARS} characters"));
         }
         let invalid = || "must be an email address like name@example.com".to_string();
         let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
@@ -69,13 +70,13 @@ pub struct UserName(String);
 
 impl UserName {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let name = raw.trim();
-        let chars = name.chars().count();
-        if chars == 0 {
-            return Err("must not be empty".into());
-        }
-        if chars > NAME_MAX_CHARS {
+        // The limit applies to the input as sent, so it matches what the API documents.
+        if raw.chars().count() > NAME_MAX_CHARS {
             return Err(format!("must be at most {NAME_MAX_CHARS} characters"));
+        }
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err("must not be empty".into());
         }
         if name.chars().any(is_forbidden_char) {
             return Err("must not contain control characters".into());
@@ -215,6 +216,7 @@ mod tests {
         assert!(UserName::parse("   ").is_err());
         assert!(UserName::parse(&"x".repeat(100)).is_ok());
         assert!(UserName::parse(&"x".repeat(101)).is_err());
+        assert!(UserName::parse(&format!(" {} ", "x".repeat(99))).is_err(), "counted as sent");
         assert!(
             UserName::parse(&"é".repeat(100)).is_ok(),
             "limit counts characters, not bytes"

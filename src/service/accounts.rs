@@ -160,8 +160,8 @@ impl Service {
                     access_token,
                     access_expires_at,
                     refresh_token,
-                    session,
-                    user,
+                    session: *session,
+                    user: *user,
                 })
             }
             RefreshOutcome::Reused => {

@@ -13,7 +13,10 @@ use crate::domain::{Session, SessionId, User, UserId};
 #[derive(Debug)]
 pub enum RefreshOutcome {
     /// The token was current: the session now has `new_hash` and a later expiry.
-    Rotated { session: Session, user: User },
+    Rotated {
+        session: Box<Session>,
+        user: Box<User>,
+    },
     /// The token had already been used: the session was revoked (the token was probably stolen).
     Reused,
     /// No session knows this token, or it expired.
@@ -112,7 +115,10 @@ impl Store {
                         refresh.remove(forgotten.as_str())?;
                     }
                     sessions.insert(sid, encode(&session)?.as_slice())?;
-                    RefreshOutcome::Rotated { session, user }
+                    RefreshOutcome::Rotated {
+                        session: Box::new(session),
+                        user: Box::new(user),
+                    }
                 }
                 _ => {
                     delete_session_rows(&session, &mut sessions, &mut by_user, &mut refresh)?;
