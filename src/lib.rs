@@ -94,5 +94,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    App::open(&config)?.run(listener, shutdown).await
+    let app = tokio::task::spawn_blocking(move || App::open(&config))
+        .await
+        .map_err(|e| ServeError::Runtime(e.to_string()))??;
+    app.run(listener, shutdown).await
 }

@@ -51,8 +51,12 @@ fn serve(args: ServeArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(1, &format!("cannot start the runtime: {e}")),
     };
+    // Opening the store (redb, migrations) is blocking work: done before the executor starts.
+    let app = match App::open(&config) {
+        Ok(app) => app,
+        Err(e) => return exit_with(e),
+    };
     let result = runtime.block_on(async {
-        let app = App::open(&config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| tasker::ConfigError::new(format!("--listen {}", config.listen), e.to_string()))?;
@@ -65,8 +69,15 @@ fn serve(args: ServeArgs) -> ExitCode {
             tracing::info!("stopped");
             ExitCode::SUCCESS
         }
-        Err(ServeError::Config(e)) => fail(2, &e.to_string()),
-        Err(e) => fail(1, &e.to_string()),
+        Err(e) => exit_with(e),
+    }
+}
+
+/// Exit code 2 for a bad setting, 1 for anything else.
+fn exit_with(error: ServeError) -> ExitCode {
+    match error {
+        ServeError::Config(e) => fail(2, &e.to_string()),
+        e => fail(1, &e.to_string()),
     }
 }
 

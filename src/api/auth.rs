@@ -11,7 +11,9 @@ use uuid::Uuid;
 use super::error::ApiResult;
 use super::security::BearerAuth;
 use super::text::Text;
-use crate::domain::user::{EMAIL_MAX_CHARS, NAME_MAX_CHARS, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS};
+use crate::domain::user::{
+    EMAIL_MAX_CHARS, NAME_MAX_CHARS, PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS,
+};
 
 /// Email as documented in the spec (the domain parser enforces it).
 type EmailText = Text<1, EMAIL_MAX_CHARS>;
@@ -19,6 +21,7 @@ type EmailText = Text<1, EMAIL_MAX_CHARS>;
 type NameText = Text<1, NAME_MAX_CHARS>;
 /// Password as documented in the spec: the byte limit implies this character limit.
 type PasswordText = Text<PASSWORD_MIN_CHARS, PASSWORD_MAX_BYTES>;
+use super::spec::OperationErrors;
 use super::users::UserBody;
 use super::{ApiTags, NoContent};
 use crate::domain::{Session, SessionId};
@@ -306,3 +309,13 @@ impl AuthApi {
         Ok(NoContent::Done)
     }
 }
+
+/// Errors of these operations beyond those their shape implies (see `spec.rs`).
+pub(super) const ERRORS: &[OperationErrors] = &[
+    ("register", &[409, 422, 503]),
+    ("login", &[401, 403, 503]),
+    ("refreshToken", &[401]),
+    ("getProfile", &[404]),
+    ("updateProfile", &[404, 409, 422, 503]),
+    ("listSessions", &[422]),
+];

@@ -14,11 +14,14 @@ mod health;
 mod middleware;
 /// The bearer-token security scheme.
 pub mod security;
+/// The published spec: per-operation error responses, Swagger UI.
+mod spec;
 /// A strict JSON string type for request bodies.
 mod text;
 /// `/users`.
 mod users;
 
+use poem::endpoint::make_sync;
 use poem::http::header;
 use poem::middleware::CatchPanic;
 use poem::web::Html;
@@ -76,21 +79,26 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     .server("/api")
 }
 
-/// The spec as committed under `openapi/` and printed by `tasker openapi`.
+/// The spec as served, committed under `openapi/` and printed by `tasker openapi`.
 pub fn spec_json() -> String {
-    openapi().spec()
+    spec::published()
 }
 
 /// The whole HTTP application.
 pub fn app(service: Service) -> impl Endpoint<Output = Response> {
-    let api = openapi();
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    let published = spec::published();
+    let docs = Html(spec::swagger_ui_html(&published));
+    let spec_body = published;
     Route::new()
         .at("/", get(landing))
-        .nest("/docs", docs)
-        .at("/api/openapi.json", spec)
-        .nest("/api", api)
+        .at("/docs", get(make_sync(move |_| docs.clone())))
+        .at(
+            "/api/openapi.json",
+            get(make_sync(move |_| {
+                spec_body.clone().with_content_type("application/json")
+            })),
+        )
+        .nest("/api", openapi())
         .data(service)
         .around(middleware::limit_body)
         .catch_all_error(|err| async move { error::render_error(err) })

@@ -10,6 +10,7 @@ use super::ApiTags;
 use super::auth::UpdateProfileRequest;
 use super::error::ApiResult;
 use super::security::BearerAuth;
+use super::spec::OperationErrors;
 use crate::domain::{Role, User};
 use crate::service::Service;
 
@@ -81,3 +82,7 @@ impl UsersApi {
         ))
     }
 }
+
+/// Errors of these operations beyond those their shape implies (see `spec.rs`).
+pub(super) const ERRORS: &[OperationErrors] =
+    &[("getMe", &[404]), ("updateMe", &[404, 409, 422, 503])];

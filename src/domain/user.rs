@@ -216,7 +216,10 @@ mod tests {
         assert!(UserName::parse("   ").is_err());
         assert!(UserName::parse(&"x".repeat(100)).is_ok());
         assert!(UserName::parse(&"x".repeat(101)).is_err());
-        assert!(UserName::parse(&format!(" {} ", "x".repeat(99))).is_err(), "counted as sent");
+        assert!(
+            UserName::parse(&format!(" {} ", "x".repeat(99))).is_err(),
+            "counted as sent"
+        );
         assert!(
             UserName::parse(&"é".repeat(100)).is_ok(),
             "limit counts characters, not bytes"

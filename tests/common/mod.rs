@@ -131,8 +131,8 @@ impl TestServer {
         let address = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let data_dir = config.data_dir.clone();
-        let app = tasker::App::open(&config).expect("server opens its data dir");
-        let task = tokio::spawn(app.run(listener, async {
+        // The listener is bound, so requests queue in its backlog until `serve` accepts them.
+        let task = tokio::spawn(tasker::serve(config, listener, async {
             let _ = rx.await;
         }));
         Self {
