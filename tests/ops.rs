@@ -26,6 +26,14 @@ async fn landing_page_links_to_the_docs() {
     );
     let html = response.text().await.unwrap();
     assert!(html.contains("href=\"/docs\""));
+    let icon = server
+        .client
+        .get(server.url("/favicon.ico"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
 }
 
 #[tokio::test]

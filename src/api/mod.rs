@@ -91,6 +91,7 @@ pub fn app(service: Service) -> impl Endpoint<Output = Response> {
     let spec_body = published;
     Route::new()
         .at("/", get(landing))
+        .at("/favicon.ico", get(favicon))
         .at("/docs", get(make_sync(move |_| docs.clone())))
         .at(
             "/api/openapi.json",
@@ -110,12 +111,25 @@ pub fn app(service: Service) -> impl Endpoint<Output = Response> {
 #[folder = "assets/"]
 struct Assets;
 
-#[handler]
-fn landing() -> Response {
-    match Assets::get("index.html") {
-        Some(page) => Html(String::from_utf8_lossy(&page.data).into_owned())
-            .with_header(header::CACHE_CONTROL, "no-cache")
+/// An embedded asset with its content type, or a 404 problem if the build lacks it.
+fn asset(name: &str, content_type: &str, cache: &str) -> Response {
+    match Assets::get(name) {
+        Some(file) => file
+            .data
+            .into_owned()
+            .with_content_type(content_type)
+            .with_header(header::CACHE_CONTROL, cache)
             .into_response(),
         None => error::render_error(poem::Error::from_status(poem::http::StatusCode::NOT_FOUND)),
     }
+}
+
+#[handler]
+fn landing() -> Response {
+    asset("index.html", "text/html; charset=utf-8", "no-cache")
+}
+
+#[handler]
+fn favicon() -> Response {
+    asset("favicon.svg", "image/svg+xml", "public, max-age=86400")
 }
