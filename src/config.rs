@@ -24,8 +24,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// The server's settings.
-#[derive(Debug, Clone)]
+/// The server's settings. `Debug` leaves the JWT secret out.
+#[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
@@ -60,6 +60,23 @@ impl Config {
     }
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("token_ttl", &self.token_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
 /// A bad setting, named by its option, e.g. `--data-dir ./x: permission denied`.
 #[derive(Debug, thiserror::Error)]
 #[error("{option}: {message}")]
@@ -77,30 +94,44 @@ impl ConfigError {
     }
 }
 
-/// Creates the data directory if needed and checks that it is a writable directory.
+/// Creates the data directory if needed (mode 0700: it holds password and token hashes) and
+/// checks that it is a writable directory. An existing directory keeps its permissions.
 pub fn prepare_data_dir(dir: &Path) -> Result<(), ConfigError> {
     let option = || format!("--data-dir {}", dir.display());
+    let existed = dir.exists();
     fs::create_dir_all(dir)
         .map_err(|e| ConfigError::new(option(), format!("cannot create it: {e}")))?;
+    #[cfg(unix)]
+    if !existed {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
+            ConfigError::new(option(), format!("cannot restrict its permissions: {e}"))
+        })?;
+    }
     let probe = dir.join(".write-test");
     fs::write(&probe, b"").map_err(|e| ConfigError::new(option(), format!("not writable: {e}")))?;
     let _ = fs::remove_file(&probe);
     Ok(())
 }
 
+/// The configured JWT secret, checked; `None` when the secret is to be generated.
+pub fn configured_jwt_secret(config: &Config) -> Result<Option<Vec<u8>>, ConfigError> {
+    match &config.jwt_secret {
+        Some(secret) if secret.len() < MIN_JWT_SECRET_BYTES => Err(ConfigError::new(
+            "--jwt-secret (JWT_SECRET)",
+            format!("must be at least {MIN_JWT_SECRET_BYTES} bytes; e.g. `openssl rand -hex 32`"),
+        )),
+        Some(secret) => Ok(Some(secret.as_bytes().to_vec())),
+        None => Ok(None),
+    }
+}
+
 /// The JWT signing secret: the configured one, or the one generated into the data directory
-/// on first start (mode 0600), so tokens survive restarts.
+/// on first start (mode 0600), so tokens survive restarts. Call it only while holding the
+/// data directory (the database lock), so two processes never race to generate it.
 pub fn jwt_secret(config: &Config) -> Result<Vec<u8>, ConfigError> {
-    if let Some(secret) = &config.jwt_secret {
-        if secret.len() < MIN_JWT_SECRET_BYTES {
-            return Err(ConfigError::new(
-                "--jwt-secret (JWT_SECRET)",
-                format!(
-                    "must be at least {MIN_JWT_SECRET_BYTES} bytes; e.g. `openssl rand -hex 32`"
-                ),
-            ));
-        }
-        return Ok(secret.as_bytes().to_vec());
+    if let Some(secret) = configured_jwt_secret(config)? {
+        return Ok(secret);
     }
     let path = config.secret_path();
     let option = || format!("--data-dir {}", config.data_dir.display());
@@ -163,6 +194,21 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn new_data_dir_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("a/b");
+        prepare_data_dir(&data).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
         }
     }
 

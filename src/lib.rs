@@ -50,15 +50,17 @@ impl App {
     /// Fails fast when another process holds the data directory.
     pub fn open(config: &Config) -> Result<Self, ServeError> {
         config::prepare_data_dir(&config.data_dir)?;
+        // A bad configured secret fails before anything is opened.
+        config::configured_jwt_secret(config)?;
         let data_dir = || format!("--data-dir {}", config.data_dir.display());
-        // The secret first: a bad setting must not leave a half-opened store behind it.
-        let jwt_secret = config::jwt_secret(config)?;
+        // Opening the store takes the data directory's lock: from here on it is ours alone.
         let store = Store::open(&config.db_path()).map_err(|e| match e {
             StoreError::Locked | StoreError::NewerSchema { .. } => {
                 ConfigError::new(data_dir(), e.to_string())
             }
             other => ConfigError::new(data_dir(), format!("cannot open the database: {other}")),
         })?;
+        let jwt_secret = config::jwt_secret(config)?;
         let service = Service::new(
             store,
             ServiceConfig {
@@ -80,10 +82,19 @@ impl App {
     ) -> Result<(), ServeError> {
         let acceptor =
             TcpAcceptor::from_tokio(listener).map_err(|e| ServeError::Runtime(e.to_string()))?;
-        Server::new_with_acceptor(acceptor)
+        let (stop_background, stopped) = tokio::sync::watch::channel(false);
+        let background = tokio::spawn({
+            let service = self.service.clone();
+            async move { service.run_background(stopped).await }
+        });
+        let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(api::app(self.service), shutdown, Some(GRACEFUL_SHUTDOWN))
             .await
-            .map_err(|e| ServeError::Runtime(e.to_string()))
+            .map_err(|e| ServeError::Runtime(e.to_string()));
+        // Background work finishes its current step, so the store is closed when this returns.
+        let _ = stop_background.send(true);
+        let _ = background.await;
+        served
     }
 }
 

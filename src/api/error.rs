@@ -1,9 +1,11 @@
 //! The one error shape of the API: RFC 9457 `application/problem+json`.
 //!
-//! Every failure a client can provoke ends here: service errors (`From<service::Error>`),
-//! poem's own extractor errors (bad JSON, wrong types, bad ids, a missing bearer token, via the
-//! `bad_request_handler`), and errors raised outside any operation (unknown route, wrong
-//! method, oversize body, a panic) through [`render_error`]. Internal causes are logged, never
+//! Every failure a client can provoke ends here: service errors become an [`ApiError`]
+//! (`From<service::Error>`); everything poem or poem-openapi rejects before a handler runs
+//! (bad JSON, wrong types, bad ids, a missing bearer token) and everything outside any
+//! operation (unknown route, wrong method, oversize body, a panic) reaches [`render_error`]
+//! through the app's `catch_all_error`. (poem-openapi's `bad_request_handler` would not help:
+//! for a `Result<T, E>` it takes the handler from `T`, never from the error type.) Internal causes are logged, never
 //! shown: a client sees only the stable `code` and safe text.
 
 use poem::Response;
@@ -141,6 +143,11 @@ impl Problem {
                 ErrorCode::InvalidParameter,
                 format!("invalid path parameter: {}", path.reason),
             )
+        } else if err.is::<poem::error::ParsePathError>() {
+            (
+                ErrorCode::InvalidParameter,
+                "invalid path parameter: not valid percent-encoded UTF-8".to_string(),
+            )
         } else if err.is::<ParseParamError>() {
             (ErrorCode::InvalidParameter, err.to_string())
         } else if err.is::<ContentTypeError>() {
@@ -215,7 +222,6 @@ impl ResponseError for Problem {
 /// Every error an operation can answer with. One type for all operations, so every documented
 /// operation lists the same complete set and the spec never misses a status it can return.
 #[derive(ApiResponse, Debug)]
-#[oai(bad_request_handler = "bad_request_handler")]
 pub enum ApiError {
     /// Malformed request: invalid JSON, a wrong type, a bad id or parameter (`bad_request`,
     /// `invalid_body`, `invalid_parameter`).
@@ -251,10 +257,6 @@ pub enum ApiError {
     /// The server is busy (`service_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>),
-}
-
-fn bad_request_handler(err: poem::Error) -> ApiError {
-    ApiError::from(Problem::from_poem(err))
 }
 
 impl From<Problem> for ApiError {

@@ -16,8 +16,11 @@ pub const PASSWORD_MAX_BYTES: usize = 72;
 
 /// A syntactically valid email address, trimmed and lower-cased so that lookups and the
 /// uniqueness rule ignore case.
+///
+/// Deserialization (from the store only) does not re-run the rules: a row was valid when it
+/// was written, and tightening a rule later must not make existing accounts unreadable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(transparent)]
 pub struct Email(String);
 
 impl Email {
@@ -49,23 +52,16 @@ impl Email {
     }
 }
 
-impl TryFrom<String> for Email {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
 impl From<Email> for String {
     fn from(value: Email) -> Self {
         value.0
     }
 }
 
-/// A display name: trimmed, 1 to 100 characters, no control characters.
+/// A display name: trimmed, 1 to 100 characters, no control characters. Like [`Email`], not
+/// re-validated when read back from the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(transparent)]
 pub struct UserName(String);
 
 impl UserName {
@@ -86,14 +82,6 @@ impl UserName {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl TryFrom<String> for UserName {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
     }
 }
 
@@ -132,6 +120,33 @@ impl std::fmt::Debug for Password {
     }
 }
 
+/// A bcrypt hash (it carries its own salt and cost). `Debug` is redacted so it cannot reach
+/// a log by accident.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    pub fn new(hash: String) -> Self {
+        Self(hash)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The bcrypt cost recorded in the hash (`$2b$12$...` -> 12).
+    pub fn cost(&self) -> Option<u32> {
+        self.0.split('$').nth(2).and_then(|cost| cost.parse().ok())
+    }
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
 /// Server-wide role. The first account on a server is its admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -157,8 +172,7 @@ pub struct User {
     pub id: UserId,
     pub email: Email,
     pub name: UserName,
-    /// bcrypt hash (includes its own salt and cost).
-    pub password_hash: String,
+    pub password_hash: PasswordHash,
     pub role: Role,
     /// A disabled account cannot log in and its sessions stop working.
     #[serde(default)]
@@ -243,6 +257,14 @@ mod tests {
     fn password_debug_is_redacted() {
         let password = Password::parse("correct horse").unwrap();
         assert!(!format!("{password:?}").contains("horse"));
+    }
+
+    #[test]
+    fn hash_cost_and_redaction() {
+        let hash = PasswordHash::new("$2b$12$abcdefghijklmnopqrstuv".into());
+        assert_eq!(hash.cost(), Some(12));
+        assert!(!format!("{hash:?}").contains("abcdef"));
+        assert_eq!(PasswordHash::new("garbage".into()).cost(), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 
+use super::passwords::Verified;
 use super::tokens::{hash_refresh_token, new_refresh_token};
 use super::{AuthError, AuthUser, Error, Result, Service};
 use crate::domain::page::Page;
@@ -103,13 +104,23 @@ impl Service {
             Ok(email) => self.store.run(move |s| s.user_by_email(&email)).await?,
             Err(_) => None,
         };
-        let hash = user.as_ref().map(|u| u.password_hash.as_str());
-        let matched = self.passwords.verify(&input.password, hash).await?;
-        match user {
-            Some(user) if matched && user.disabled => Err(AuthError::AccountDisabled.into()),
-            Some(user) if matched => self.start_session(user, client).await,
-            _ => Err(AuthError::InvalidCredentials.into()),
+        let verified = self
+            .passwords
+            .verify(&input.password, user.as_ref().map(|u| &u.password_hash))
+            .await?;
+        let Some(user) = user.filter(|_| verified != Verified::No) else {
+            return Err(AuthError::InvalidCredentials.into());
+        };
+        if user.disabled {
+            return Err(AuthError::AccountDisabled.into());
         }
+        if let Verified::YesRehashed(new_hash) = verified {
+            let (id, old_hash) = (user.id, user.password_hash.clone());
+            self.store
+                .run(move |s| s.replace_password_hash(id, &old_hash, new_hash))
+                .await?;
+        }
+        self.start_session(user, client).await
     }
 
     async fn start_session(&self, user: User, client: ClientInfo) -> Result<SessionTokens> {
@@ -130,9 +141,7 @@ impl Service {
             previous_refresh_hashes: vec![],
         };
         let stored = session.clone();
-        self.store
-            .run(move |s| s.insert_session(&stored, now))
-            .await?;
+        self.store.run(move |s| s.insert_session(&stored)).await?;
         let (access_token, access_expires_at) = self.tokens.issue(user.id, session.id, now);
         Ok(SessionTokens {
             access_token,
@@ -240,10 +249,11 @@ impl Service {
         let user = self.profile(auth).await?;
         if sensitive {
             let current = input.current_password.as_deref().unwrap_or_default();
-            if !self
+            if self
                 .passwords
                 .verify(current, Some(&user.password_hash))
                 .await?
+                == Verified::No
             {
                 return Err(Error::invalid("current_password", "is incorrect"));
             }
@@ -291,7 +301,7 @@ impl Service {
         let after = cursor.map(Cursor::key);
         let rows = self
             .store
-            .run(move |s| s.sessions_of_user(user, after, limit.get() + 1))
+            .run(move |s| s.sessions_of_user(user, after, limit.get() + 1, Utc::now()))
             .await?;
         Ok(Page::from_overfetch(rows, limit, |s| s.id.as_u128()))
     }

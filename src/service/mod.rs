@@ -117,4 +117,50 @@ impl Service {
     pub fn uptime(&self) -> Duration {
         self.started_at.elapsed()
     }
+
+    /// Background upkeep until `stop` changes: builds the dummy password hash, then removes
+    /// expired sessions at start and every [`SWEEP_INTERVAL`].
+    pub async fn run_background(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        if let Err(e) = self.passwords.warm_up().await {
+            tracing::warn!(error = %e, "could not prepare the dummy password hash");
+        }
+        let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => self.sweep_expired_sessions().await,
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Removes every expired session, in bounded batches (one write transaction each).
+    async fn sweep_expired_sessions(&self) {
+        let mut total = 0;
+        loop {
+            match self
+                .store
+                .run(|s| s.sweep_expired_sessions(chrono::Utc::now(), SWEEP_BATCH))
+                .await
+            {
+                Ok(swept) => {
+                    total += swept;
+                    if swept < SWEEP_BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "session sweep failed");
+                    break;
+                }
+            }
+        }
+        if total > 0 {
+            tracing::info!(sessions = total, "removed expired sessions");
+        }
+    }
 }
+
+/// How often expired sessions are removed.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+/// Expired sessions removed per write transaction.
+const SWEEP_BATCH: usize = 500;

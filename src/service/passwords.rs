@@ -2,12 +2,17 @@
 //!
 //! bcrypt is deliberately slow (~250 ms at cost 12), so it runs on the blocking pool behind a
 //! semaphore with one permit per core: a login storm queues here instead of occupying every
-//! blocking thread and starving the redb work of other requests. A request that cannot get a
-//! permit within [`PERMIT_WAIT`] is answered "busy" rather than queueing without bound.
+//! blocking thread and starving the redb work of other requests. The permit moves into the
+//! blocking task, so a client that gives up cannot free its slot while its hash still runs. A
+//! request that cannot get a permit within [`PERMIT_WAIT`] is answered "busy" rather than
+//! queueing without bound.
 //!
-//! Logins for unknown emails verify against a dummy hash of the same cost, so the two failure
-//! cases take the same time and reveal nothing about which accounts exist.
+//! Logins for unknown emails verify against a dummy hash of the configured cost, built at
+//! start, so they take as long as a wrong password. Hashes stored at another cost (the cost
+//! was changed) are re-hashed at the configured cost on the next successful login, so stored
+//! costs converge on the dummy's.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngCore;
@@ -15,70 +20,96 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use super::{Error, Result};
 use crate::domain::Password;
-use crate::domain::user::PASSWORD_MAX_BYTES;
+use crate::domain::user::{PASSWORD_MAX_BYTES, PasswordHash};
+use crate::store::StoreError;
 
 /// Longest time a request waits for a bcrypt slot.
 const PERMIT_WAIT: Duration = Duration::from_secs(10);
 
 pub struct Passwords {
     cost: u32,
-    permits: Semaphore,
-    dummy_hash: OnceCell<String>,
+    permits: Arc<Semaphore>,
+    dummy_hash: OnceCell<PasswordHash>,
+}
+
+/// The result of checking a password.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// Wrong password, or no such account.
+    No,
+    /// Right password, stored at the configured cost.
+    Yes,
+    /// Right password; this new hash at the configured cost should replace the stored one.
+    YesRehashed(PasswordHash),
 }
 
 impl Passwords {
     pub fn new(cost: u32, concurrency: usize) -> Self {
         Self {
             cost,
-            permits: Semaphore::new(concurrency.max(1)),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy_hash: OnceCell::new(),
         }
     }
 
-    /// Runs one bcrypt computation under a permit, on the blocking pool.
+    /// Runs one bcrypt computation on the blocking pool, holding a permit until it ends.
     async fn bounded<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
-        let _permit = tokio::time::timeout(PERMIT_WAIT, self.permits.acquire())
+        let permit = tokio::time::timeout(PERMIT_WAIT, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| Error::Busy)?
             .map_err(|_| Error::Busy)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| Error::Internal(crate::store::StoreError::Join(e.to_string())))
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|e| Error::Internal(StoreError::Join(e.to_string())))
     }
 
-    pub async fn hash(&self, password: &Password) -> Result<String> {
+    pub async fn hash(&self, password: &Password) -> Result<PasswordHash> {
         let password = password.expose().to_owned();
         let cost = self.cost;
         self.bounded(move || bcrypt::hash(password, cost))
             .await?
-            .map_err(|e| Error::Internal(crate::store::StoreError::Corrupt(format!("bcrypt: {e}"))))
+            .map(PasswordHash::new)
+            .map_err(|e| Error::Internal(StoreError::Corrupt(format!("bcrypt: {e}"))))
     }
 
-    /// True when `password` matches `hash`. With no hash (unknown account) it still spends
-    /// the time of one verification and returns false.
-    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool> {
-        let dummy;
+    /// Builds the dummy hash now, so the first unknown-email login is not slower than the rest.
+    pub async fn warm_up(&self) -> Result<()> {
+        self.dummy_hash().await.map(|_| ())
+    }
+
+    /// Checks `password` against `hash`. With no hash (unknown account) it still spends the
+    /// time of one verification and says no.
+    pub async fn verify(&self, password: &str, hash: Option<&PasswordHash>) -> Result<Verified> {
         let (hash, known) = match hash {
-            Some(hash) => (hash.to_owned(), true),
-            None => {
-                dummy = self.dummy_hash().await?;
-                (dummy.clone(), false)
-            }
+            Some(hash) => (hash.clone(), true),
+            None => (self.dummy_hash().await?.clone(), false),
         };
         // Registration never accepts more than 72 bytes, so a longer input cannot match; it is
         // cut for the timing-equal computation only, never to grant access.
         let fits = password.len() <= PASSWORD_MAX_BYTES;
-        let candidate: String = truncate_to_bytes(password, PASSWORD_MAX_BYTES).to_owned();
+        let candidate = truncate_to_bytes(password, PASSWORD_MAX_BYTES).to_owned();
+        let stored = hash.clone();
         let matched = self
-            .bounded(move || bcrypt::verify(candidate, &hash).unwrap_or(false))
+            .bounded(move || bcrypt::verify(candidate, stored.expose()).unwrap_or(false))
             .await?;
-        Ok(known && fits && matched)
+        if !(known && fits && matched) {
+            return Ok(Verified::No);
+        }
+        if hash.cost() == Some(self.cost) {
+            return Ok(Verified::Yes);
+        }
+        let password =
+            Password::parse(password).map_err(|e| Error::Internal(StoreError::Corrupt(e)))?;
+        Ok(Verified::YesRehashed(self.hash(&password).await?))
     }
 
-    async fn dummy_hash(&self) -> Result<&String> {
+    async fn dummy_hash(&self) -> Result<&PasswordHash> {
         self.dummy_hash
             .get_or_try_init(|| async {
                 let mut random = [0u8; 24];
@@ -111,14 +142,41 @@ mod tests {
         let passwords = Passwords::new(4, 2);
         let password = Password::parse("correct horse").unwrap();
         let hash = passwords.hash(&password).await.unwrap();
-        assert!(
+        assert_eq!(hash.cost(), Some(4));
+        assert_eq!(
             passwords
                 .verify("correct horse", Some(&hash))
                 .await
-                .unwrap()
+                .unwrap(),
+            Verified::Yes
         );
-        assert!(!passwords.verify("wrong horse", Some(&hash)).await.unwrap());
-        assert!(!passwords.verify("correct horse", None).await.unwrap());
+        assert_eq!(
+            passwords.verify("wrong horse", Some(&hash)).await.unwrap(),
+            Verified::No
+        );
+        assert_eq!(
+            passwords.verify("correct horse", None).await.unwrap(),
+            Verified::No
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hash_of_another_cost_is_upgraded() {
+        let old = Passwords::new(5, 1)
+            .hash(&Password::parse("correct horse").unwrap())
+            .await
+            .unwrap();
+        let passwords = Passwords::new(4, 1);
+        let Verified::YesRehashed(new) =
+            passwords.verify("correct horse", Some(&old)).await.unwrap()
+        else {
+            panic!("expected a re-hash");
+        };
+        assert_eq!(new.cost(), Some(4));
+        assert_eq!(
+            passwords.verify("correct horse", Some(&new)).await.unwrap(),
+            Verified::Yes
+        );
     }
 
     #[tokio::test]
@@ -126,18 +184,55 @@ mod tests {
         let passwords = Passwords::new(4, 1);
         let password = Password::parse(&"a".repeat(72)).unwrap();
         let hash = passwords.hash(&password).await.unwrap();
-        assert!(
+        assert_eq!(
             passwords
                 .verify(&"a".repeat(72), Some(&hash))
                 .await
-                .unwrap()
+                .unwrap(),
+            Verified::Yes
         );
-        assert!(
-            !passwords
+        assert_eq!(
+            passwords
                 .verify(&"a".repeat(73), Some(&hash))
                 .await
-                .unwrap()
+                .unwrap(),
+            Verified::No
         );
+    }
+
+    #[tokio::test]
+    async fn a_slot_stays_taken_while_its_hash_runs() {
+        let passwords = Arc::new(Passwords::new(4, 1));
+        let permits = passwords.permits.clone();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        // Start the work, then drop the future as a cancelled request would.
+        let handle = tokio::spawn(async move {
+            passwords
+                .bounded(move || {
+                    started_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                })
+                .await
+        });
+        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+            .await
+            .unwrap();
+        handle.abort();
+        let _ = handle.await;
+        assert_eq!(
+            permits.available_permits(),
+            0,
+            "the running hash still holds its slot"
+        );
+        release_tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while permits.available_permits() == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the slot is freed when the hash ends");
     }
 
     #[test]

@@ -42,6 +42,7 @@ fn create_account_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     create(txn, USERS_BY_EMAIL)?;
     create(txn, SESSIONS)?;
     create(txn, SESSIONS_BY_USER)?;
+    create(txn, SESSIONS_BY_EXPIRY)?;
     create(txn, REFRESH_TOKENS)?;
     Ok(())
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use redb::Database;
 
-pub use sessions::RefreshOutcome;
+pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use users::UserChanges;
 
 /// The database file inside the data directory.

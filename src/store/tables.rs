@@ -25,6 +25,11 @@ pub const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("session
 pub const SESSIONS_BY_USER: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("sessions_by_user-1");
 
+/// `(expires_at as Unix seconds, session id) -> ()`: sessions by expiry, so the sweeper
+/// removes expired sessions with a bounded range read instead of a table scan.
+pub const SESSIONS_BY_EXPIRY: TableDefinition<(i64, u128), ()> =
+    TableDefinition::new("sessions_by_expiry-1");
+
 /// `refresh token SHA-256 (hex) -> session id`, for the current and the remembered
 /// superseded hashes of every session (reuse detection needs the old ones).
 pub const REFRESH_TOKENS: TableDefinition<&str, u128> = TableDefinition::new("refresh_tokens-1");

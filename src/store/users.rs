@@ -4,17 +4,18 @@ use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::codec::{encode, read_row};
-use super::sessions::delete_session_rows;
+use super::sessions::SessionTables;
 use super::tables::*;
 use super::{Store, StoreError};
-use crate::domain::{Email, Role, Session, SessionId, User, UserId, UserName};
+use crate::domain::user::PasswordHash;
+use crate::domain::{Email, Role, SessionId, User, UserId, UserName};
 
 /// The fields a profile update may change; `None` leaves a field as it is.
 #[derive(Debug, Default)]
 pub struct UserChanges {
     pub name: Option<UserName>,
     pub email: Option<Email>,
-    pub password_hash: Option<String>,
+    pub password_hash: Option<PasswordHash>,
 }
 
 impl Store {
@@ -97,27 +98,33 @@ impl Store {
                 users.insert(id.as_u128(), encode(&user)?.as_slice())?;
             }
             if password_changed {
-                let mut sessions = txn.open_table(SESSIONS)?;
-                let mut by_user = txn.open_table(SESSIONS_BY_USER)?;
-                let mut refresh = txn.open_table(REFRESH_TOKENS)?;
-                let range = (id.as_u128(), 0)..=(id.as_u128(), u128::MAX);
-                let ids: Vec<u128> = by_user
-                    .range(range)?
-                    .map(|entry| entry.map(|(k, _)| k.value().1))
-                    .collect::<Result<_, _>>()?;
-                for sid in ids
-                    .into_iter()
-                    .filter(|sid| Some(*sid) != keep_session.map(|s| s.as_u128()))
-                {
-                    let session: Option<Session> = read_row(&sessions, "sessions", sid)?;
-                    if let Some(session) = session {
-                        delete_session_rows(&session, &mut sessions, &mut by_user, &mut refresh)?;
-                    }
-                }
+                SessionTables::open(&txn)?.delete_all_of_user(id, keep_session)?;
             }
             user
         };
         txn.commit()?;
         Ok(user)
+    }
+
+    /// Replaces a password hash by an equivalent one (same password, another bcrypt cost),
+    /// unless the password changed meanwhile. Sessions and the version are left alone: the
+    /// account did not change for its owner.
+    pub fn replace_password_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHash,
+        new: PasswordHash,
+    ) -> Result<(), StoreError> {
+        let txn = self.db().begin_write()?;
+        {
+            let mut users = txn.open_table(USERS)?;
+            let user: Option<User> = read_row(&users, "users", id.as_u128())?;
+            if let Some(mut user) = user.filter(|u| u.password_hash == *old) {
+                user.password_hash = new;
+                users.insert(id.as_u128(), encode(&user)?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 }
