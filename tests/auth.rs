@@ -3,7 +3,9 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::{PASSWORD, TestServer};
+use std::time::Duration;
+
+use crate::common::{PASSWORD, TestServer, test_config};
 
 #[tokio::test]
 async fn first_account_is_admin_and_later_ones_are_users() {
@@ -286,4 +288,56 @@ async fn sign_in_works_again_after_logout() {
         .get("/api/auth/profile", Some(&again.token))
         .await
         .ok();
+}
+
+#[tokio::test]
+async fn an_expired_session_cannot_be_refreshed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = test_config(tmp.path());
+    config.token_ttl = Duration::from_secs(1);
+    config.refresh_ttl = Duration::from_secs(1);
+    let server = TestServer::spawn_with(config).await;
+    let account = server.register().await;
+    // Waiting for an expiry, not timing anything.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    server
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": account.refresh_token}),
+        )
+        .await
+        .problem(401, "invalid_refresh_token");
+    server
+        .get("/api/auth/profile", Some(&account.token))
+        .await
+        .problem(401, "token_expired");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_password_hashed_at_an_old_cost_is_upgraded_at_login() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = test_config(tmp.path());
+    config.bcrypt_cost = 5;
+    let server = TestServer::spawn_with(config.clone()).await;
+    let account = server.register().await;
+    server.stop().await;
+
+    config.bcrypt_cost = 4;
+    let server = TestServer::spawn_with(config.clone()).await;
+    server.login_ok(&account.email).await;
+    // Still the same password, sessions untouched.
+    server
+        .get("/api/auth/profile", Some(&account.token))
+        .await
+        .ok();
+    server.login_ok(&account.email).await;
+    server.stop().await;
+
+    let store = tasker::store::Store::open(&config.db_path()).unwrap();
+    let email = tasker::domain::Email::parse(&account.email).unwrap();
+    let user = store.user_by_email(&email).unwrap().unwrap();
+    assert_eq!(user.password_hash.cost(), Some(4));
+    assert_eq!(user.version, 1, "an upgrade is not a change the owner made");
 }

@@ -1,8 +1,10 @@
 //! The binary: flags, environment, exit codes, and one-line errors.
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tasker");
 
@@ -106,10 +108,12 @@ fn environment_and_dotenv_values_are_checked_too() {
     // A .env in the working directory is read (and the real environment wins over it).
     std::fs::write(tmp.path().join(".env"), "TASKER_BCRYPT_COST=3\n").unwrap();
     assert_config_error(&run(tasker(tmp.path()).arg("serve")), "--bcrypt-cost");
+    // With the environment's valid cost the command gets past clap and fails on the secret
+    // instead: proof the environment beat the .env value.
     let output = run(tasker(tmp.path())
-        .args(["serve", "--listen", "bad"])
+        .args(["serve", "--jwt-secret", "short"])
         .env("TASKER_BCRYPT_COST", "5"));
-    assert_config_error(&output, "--listen");
+    assert_config_error(&output, "--jwt-secret");
 }
 
 #[test]
@@ -132,46 +136,70 @@ impl Drop for Child {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_health(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::{Read, Write};
-            let _ = stream
-                .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            let mut reply = String::new();
-            let _ = stream.read_to_string(&mut reply);
-            if reply.starts_with("HTTP/1.1 200") {
-                return;
+/// Starts `tasker serve` with `args` and waits for its "listening" log line; returns the child,
+/// that line, and the address it reports (so tests never guess a free port).
+fn spawn_server(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> (Child, String, SocketAddr) {
+    let mut command = tasker(cwd);
+    command
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let mut child = Child(command.spawn().expect("tasker starts"));
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining after the line is found, so the server never blocks on a full pipe.
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening") {
+                let _ = tx.send(line);
             }
         }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("server on port {port} did not become healthy");
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server reports that it listens");
+    let address = line
+        .split(|c: char| c.is_whitespace() || c == '"' || c == ',')
+        .find_map(|word| {
+            word.strip_prefix("address=")
+                .or_else(|| word.parse::<SocketAddr>().ok().map(|_| word))
+        })
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (child, line, address)
+}
+
+fn get_health(address: SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply
 }
 
 #[test]
 fn serve_uses_port_and_a_second_server_on_the_same_data_dir_fails_fast() {
     let tmp = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let first = Child(
-        tasker(tmp.path())
-            .args(["serve", "--bcrypt-cost", "4"])
-            .env("PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (first, line, address) =
+        spawn_server(tmp.path(), &["--bcrypt-cost", "4"], &[("PORT", "0")]);
+    assert_eq!(
+        address.ip().to_string(),
+        "127.0.0.1",
+        "PORT keeps the default host"
     );
-    wait_for_health(port);
+    assert_ne!(address.port(), 3000, "PORT=0 was applied");
+    assert!(
+        !line.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal: {line:?}"
+    );
+    assert!(get_health(address).starts_with("HTTP/1.1 200"));
     assert!(
         tmp.path().join("tasker-data/tasker.redb").exists(),
         "default data dir is ./tasker-data"
@@ -182,4 +210,22 @@ fn serve_uses_port_and_a_second_server_on_the_same_data_dir_fails_fast() {
     assert_config_error(&second, "--data-dir");
     assert!(String::from_utf8_lossy(&second.stderr).contains("in use"));
     drop(first);
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--bcrypt-cost",
+        "4",
+    ];
+    let (server, line, address) = spawn_server(tmp.path(), &args, &[]);
+    let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(event["level"], "INFO");
+    assert_eq!(event["address"], address.to_string());
+    drop(server);
 }

@@ -190,3 +190,39 @@ async fn error_bodies_never_leak_internals() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_body_endpoint_rejects_malformed_json() {
+    let server = TestServer::spawn().await;
+    let account = server.register().await;
+    let endpoints = [
+        (Method::POST, "/api/auth/register", None),
+        (Method::POST, "/api/auth/login", None),
+        (Method::POST, "/api/auth/refresh", None),
+        (
+            Method::PUT,
+            "/api/auth/profile",
+            Some(account.token.as_str()),
+        ),
+        (Method::PATCH, "/api/users/me", Some(account.token.as_str())),
+    ];
+    for (method, path, token) in endpoints {
+        // Not JSON, not an object, and an object whose fields all have the wrong type.
+        let wrong_types = r#"{"email": 5, "name": 1, "password": false, "refresh_token": 2}"#;
+        for body in ["{", "[1, 2]", "\"text\"", wrong_types] {
+            let reply = server
+                .raw(method.clone(), path, token, "application/json", body)
+                .await;
+            assert_eq!(
+                reply.status, 400,
+                "{method} {path} with {body}: {}",
+                reply.body
+            );
+            reply.problem(400, "invalid_body");
+        }
+        server
+            .raw(method.clone(), path, token, "text/plain", "hi")
+            .await
+            .problem(415, "unsupported_media_type");
+    }
+}

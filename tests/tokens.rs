@@ -3,6 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{TEST_SECRET, TestServer};
@@ -65,10 +66,11 @@ async fn garbage_and_tampered_tokens() {
         .await
         .problem(401, "invalid_token");
 
-    // Flip the signature.
-    let mut signature = parts[2].to_string();
-    let last = if signature.ends_with('A') { "B" } else { "A" };
-    signature.replace_range(signature.len() - 1.., last);
+    // Change a character in the middle of the signature (the last one may be padding bits).
+    let mut signature: Vec<char> = parts[2].chars().collect();
+    let middle = signature.len() / 2;
+    signature[middle] = if signature[middle] == 'A' { 'B' } else { 'A' };
+    let signature: String = signature.into_iter().collect();
     let bad_signature = format!("{}.{}.{}", parts[0], parts[1], signature);
     server
         .get("/api/auth/profile", Some(&bad_signature))
@@ -169,4 +171,76 @@ async fn a_session_token_cannot_speak_for_another_user() {
         )
         .await
         .problem(401, "session_revoked");
+}
+
+/// Every authenticated operation refuses every kind of bad token, before doing anything.
+#[tokio::test]
+async fn every_protected_endpoint_refuses_every_bad_token() {
+    let server = TestServer::spawn().await;
+    let account = server.register().await;
+    let revoked = server.login_ok(&account.email).await;
+    server
+        .call(Method::POST, "/api/auth/logout", Some(&revoked.token), None)
+        .await;
+    let parts: Vec<&str> = account.token.split('.').collect();
+    let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let tokens: Vec<(Option<String>, &str)> = vec![
+        (None, "unauthenticated"),
+        (
+            Some(format!("{}.{}.{}x", parts[0], parts[1], parts[2])),
+            "invalid_token",
+        ),
+        (
+            Some(format!("{none_header}.{}.", parts[1])),
+            "invalid_token",
+        ),
+        (
+            Some(forge(
+                claims_for(&account, -5),
+                Algorithm::HS256,
+                TEST_SECRET,
+            )),
+            "token_expired",
+        ),
+        (Some(revoked.token.clone()), "session_revoked"),
+    ];
+    let session = format!("/api/auth/sessions/{}", account.session_id);
+    let endpoints: Vec<(Method, &str, Option<serde_json::Value>)> = vec![
+        (Method::POST, "/api/auth/logout", None),
+        (Method::GET, "/api/auth/profile", None),
+        (
+            Method::PUT,
+            "/api/auth/profile",
+            Some(json!({"name": "Hacked"})),
+        ),
+        (Method::GET, "/api/auth/sessions", None),
+        (Method::DELETE, &session, None),
+        (Method::GET, "/api/users/me", None),
+        (
+            Method::PATCH,
+            "/api/users/me",
+            Some(json!({"name": "Hacked"})),
+        ),
+    ];
+    for (method, path, body) in &endpoints {
+        for (token, code) in &tokens {
+            let reply = server
+                .call(method.clone(), path, token.as_deref(), body.clone())
+                .await;
+            assert_eq!(
+                reply.status, 401,
+                "{method} {path} with {code}: {}",
+                reply.body
+            );
+            reply.problem(401, code);
+        }
+    }
+    // Nothing happened: the account is unchanged and its session alive.
+    let me = server
+        .get("/api/users/me", Some(&account.token))
+        .await
+        .ok()
+        .clone();
+    assert_eq!(me["name"], "Test User");
+    assert_eq!(me["version"], 1);
 }
