@@ -79,18 +79,7 @@ async fn revoking_a_session_signs_that_device_out() {
         .call(Method::DELETE, &path, Some(&account.token), None)
         .await;
     assert_eq!(reply.status, 204);
-    server
-        .get("/api/auth/profile", Some(&phone.token))
-        .await
-        .problem(401, "session_revoked");
-    server
-        .post(
-            "/api/auth/refresh",
-            None,
-            json!({"refresh_token": phone.refresh_token}),
-        )
-        .await
-        .problem(401, "invalid_refresh_token");
+    server.assert_signed_out(&phone).await;
     server
         .get("/api/auth/profile", Some(&account.token))
         .await
@@ -158,18 +147,7 @@ async fn password_change_revokes_every_other_session() {
         .get("/api/auth/profile", Some(&account.token))
         .await
         .ok();
-    server
-        .get("/api/auth/profile", Some(&laptop.token))
-        .await
-        .problem(401, "session_revoked");
-    server
-        .post(
-            "/api/auth/refresh",
-            None,
-            json!({"refresh_token": laptop.refresh_token}),
-        )
-        .await
-        .problem(401, "invalid_refresh_token");
+    server.assert_signed_out(&laptop).await;
     // Old password out, new password in.
     server
         .login(&account.email, PASSWORD)

@@ -247,6 +247,20 @@ impl TestServer {
         self.register_as(&email, "Test User").await
     }
 
+    /// Asserts that a session is over: its access token and its refresh token are refused.
+    pub async fn assert_signed_out(&self, account: &Account) {
+        self.get("/api/auth/profile", Some(&account.token))
+            .await
+            .problem(401, "session_revoked");
+        self.post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": account.refresh_token}),
+        )
+        .await
+        .problem(401, "invalid_refresh_token");
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Reply {
         self.post(
             "/api/auth/login",
