@@ -68,6 +68,14 @@ id_type!(
     /// Identifies a login session (the `sid` claim of an access token).
     SessionId
 );
+id_type!(
+    /// Identifies a team.
+    TeamId
+);
+id_type!(
+    /// Identifies an invitation to a team.
+    InvitationId
+);
 
 #[cfg(test)]
 mod tests {

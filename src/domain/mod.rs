@@ -9,10 +9,14 @@ pub mod ids;
 pub mod page;
 /// Sessions: the server-side record behind every access and refresh token.
 pub mod session;
+/// Teams, member roles and invitations.
+pub mod team;
 /// Accounts: email, name, password rules, roles.
 pub mod user;
+/// Change-log entries: what changed, by whom, field by field.
+pub mod change;
 
-pub use ids::{SessionId, UserId};
+pub use ids::{InvitationId, SessionId, TeamId, UserId};
 pub use page::{Cursor, PageLimit};
 pub use session::Session;
 pub use user::{Email, Password, Role, User, UserName};

@@ -19,11 +19,18 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. Append only; never edit one that has shipped.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "create account and session tables",
-    apply: create_account_tables,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "create account and session tables",
+        apply: create_account_tables,
+    },
+    Migration {
+        version: 2,
+        name: "create the change log, team, membership and invitation tables",
+        apply: create_team_tables,
+    },
+];
 
 /// The schema version this build writes.
 pub fn latest_version() -> u64 {
@@ -44,6 +51,18 @@ fn create_account_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     create(txn, SESSIONS_BY_USER)?;
     create(txn, SESSIONS_BY_EXPIRY)?;
     create(txn, REFRESH_TOKENS)?;
+    Ok(())
+}
+
+fn create_team_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(CHANGES)?;
+    txn.open_table(CHANGES_BY_ENTITY)?;
+    txn.open_table(TEAMS)?;
+    txn.open_table(TEAM_MEMBERS)?;
+    txn.open_table(MEMBERSHIPS_BY_USER)?;
+    txn.open_table(INVITATIONS)?;
+    txn.open_table(INVITATIONS_BY_TEAM)?;
+    txn.open_table(INVITATIONS_BY_EMAIL)?;
     Ok(())
 }
 

@@ -5,6 +5,8 @@
 //! tokio's blocking pool. Write transactions commit with `Durability::Immediate` (redb's
 //! default), so a write is on disk before the caller acknowledges it.
 
+/// Appending to and reading the change log.
+mod changes;
 /// Row values as JSON.
 mod codec;
 /// Ordered schema migrations and the schema version check.
@@ -13,6 +15,8 @@ pub mod migrations;
 mod sessions;
 /// Every table definition, documented.
 pub mod tables;
+/// Teams, memberships and invitations.
+mod teams;
 /// Accounts.
 mod users;
 
@@ -22,6 +26,7 @@ use std::sync::Arc;
 use redb::Database;
 
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
+pub use teams::TeamChanges;
 pub use users::UserChanges;
 
 /// The database file inside the data directory.
@@ -43,6 +48,16 @@ pub enum StoreError {
     EmailTaken,
     #[error("not found")]
     NotFound,
+    #[error("the row changed since it was read")]
+    Stale,
+    #[error("a team must keep at least one owner")]
+    LastOwner,
+    #[error("this email already has a pending invitation to this team")]
+    AlreadyInvited,
+    #[error("this person is already a member of the team")]
+    AlreadyMember,
+    #[error("the invitation was already answered, revoked or has expired")]
+    InvitationClosed,
     #[error("blocking task failed: {0}")]
     Join(String),
 }

@@ -1,0 +1,400 @@
+//! Teams, memberships and invitations. Every mutation appends its change-log entries in the
+//! same transaction.
+
+use chrono::{DateTime, Utc};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use uuid::Uuid;
+
+use super::changes::append;
+use super::codec::{decode, encode, read_row};
+use super::tables::*;
+use super::{Store, StoreError};
+use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
+use crate::domain::team::{Invitation, InvitationStatus, Membership, Team, TeamName, TeamRole};
+use crate::domain::{Email, InvitationId, TeamId, User, UserId};
+
+fn change(
+    at: DateTime<Utc>,
+    actor: UserId,
+    entity: EntityKind,
+    entity_id: Uuid,
+    team: TeamId,
+    action: ChangeAction,
+    fields: Vec<FieldChange>,
+) -> NewChange {
+    NewChange { at, actor, entity, entity_id, team_id: Some(team), action, fields }
+}
+
+fn read_membership(
+    members: &impl ReadableTable<(u128, u128), &'static [u8]>,
+    team: TeamId,
+    user: UserId,
+) -> Result<Option<Membership>, StoreError> {
+    members.get((team.as_u128(), user.as_u128()))?.map(|row| decode("team_members", row.value())).transpose()
+}
+
+/// How many owners a team has (a range over that team's members only).
+fn owner_count(members: &impl ReadableTable<(u128, u128), &'static [u8]>, team: TeamId) -> Result<usize, StoreError> {
+    let mut owners = 0;
+    for entry in members.range((team.as_u128(), 0)..=(team.as_u128(), u128::MAX))? {
+        let membership: Membership = decode("team_members", entry?.1.value())?;
+        owners += usize::from(membership.role == TeamRole::Owner);
+    }
+    Ok(owners)
+}
+
+fn insert_membership(txn: &WriteTransaction, membership: &Membership) -> Result<(), StoreError> {
+    let (team, user) = (membership.team_id.as_u128(), membership.user_id.as_u128());
+    txn.open_table(TEAM_MEMBERS)?.insert((team, user), encode(membership)?.as_slice())?;
+    txn.open_table(MEMBERSHIPS_BY_USER)?.insert((user, team), ())?;
+    Ok(())
+}
+
+fn remove_membership(txn: &WriteTransaction, team: TeamId, user: UserId) -> Result<(), StoreError> {
+    txn.open_table(TEAM_MEMBERS)?.remove((team.as_u128(), user.as_u128()))?;
+    txn.open_table(MEMBERSHIPS_BY_USER)?.remove((user.as_u128(), team.as_u128()))?;
+    Ok(())
+}
+
+/// Fails with `Stale` when the caller's expected version is not the current one.
+fn check_version(current: u64, expected: Option<u64>) -> Result<(), StoreError> {
+    match expected {
+        Some(expected) if expected != current => Err(StoreError::Stale),
+        _ => Ok(()),
+    }
+}
+
+/// Ids after `after` in the second half of `(prefix, id)` keys, up to `limit`.
+fn ids_after<V: redb::Value + 'static>(
+    table: &impl ReadableTable<(u128, u128), V>,
+    prefix: u128,
+    after: Option<u128>,
+    limit: usize,
+) -> Result<Vec<u128>, StoreError> {
+    let start = match after {
+        Some(u128::MAX) => return Ok(vec![]),
+        Some(after) => after + 1,
+        None => 0,
+    };
+    let mut ids = Vec::with_capacity(limit);
+    for entry in table.range((prefix, start)..=(prefix, u128::MAX))?.take(limit) {
+        ids.push(entry?.0.value().1);
+    }
+    Ok(ids)
+}
+
+/// What a profile of changes to a team looks like.
+#[derive(Debug, Default)]
+pub struct TeamChanges {
+    pub name: Option<TeamName>,
+    pub description: Option<String>,
+}
+
+impl Store {
+    /// Creates a team with its creator as owner.
+    pub fn create_team(&self, team: &Team, owner: &Membership) -> Result<(), StoreError> {
+        let txn = self.db().begin_write()?;
+        txn.open_table(TEAMS)?.insert(team.id.as_u128(), encode(team)?.as_slice())?;
+        insert_membership(&txn, owner)?;
+        let fields = vec![FieldChange::set("name", &team.name), FieldChange::set("description", &team.description)];
+        let (at, actor, id) = (team.created_at, team.created_by, team.id);
+        append(&txn, change(at, actor, EntityKind::Team, id.as_uuid(), id, ChangeAction::Created, fields))?;
+        let role = vec![FieldChange::set("role", &owner.role)];
+        append(&txn, change(at, actor, EntityKind::Membership, actor.as_uuid(), id, ChangeAction::Created, role))?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// A team and the caller's membership of it, in one snapshot.
+    pub fn team_for(&self, team: TeamId, user: UserId) -> Result<Option<(Team, Option<Membership>)>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let Some(found): Option<Team> = read_row(&txn.open_table(TEAMS)?, "teams", team.as_u128())? else {
+            return Ok(None);
+        };
+        let membership = read_membership(&txn.open_table(TEAM_MEMBERS)?, team, user)?;
+        Ok(Some((found, membership)))
+    }
+
+    /// Up to `limit` teams of `user` after the team id `after`, oldest first.
+    pub fn teams_of_user(
+        &self,
+        user: UserId,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<(Team, Membership)>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let ids = ids_after(&txn.open_table(MEMBERSHIPS_BY_USER)?, user.as_u128(), after, limit)?;
+        let (teams, members) = (txn.open_table(TEAMS)?, txn.open_table(TEAM_MEMBERS)?);
+        let mut page = Vec::with_capacity(ids.len());
+        for id in ids {
+            let team: Option<Team> = read_row(&teams, "teams", id)?;
+            if let (Some(team), Some(membership)) = (team, read_membership(&members, TeamId::from_u128(id), user)?) {
+                page.push((team, membership));
+            }
+        }
+        Ok(page)
+    }
+
+    /// Up to `limit` members of a team after the user id `after`, with their accounts.
+    pub fn members_of_team(
+        &self,
+        team: TeamId,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<(Membership, User)>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let members = txn.open_table(TEAM_MEMBERS)?;
+        let users = txn.open_table(USERS)?;
+        let mut page = Vec::with_capacity(limit);
+        for id in ids_after(&members, team.as_u128(), after, limit)? {
+            let user: Option<User> = read_row(&users, "users", id)?;
+            if let (Some(membership), Some(user)) = (read_membership(&members, team, UserId::from_u128(id))?, user) {
+                page.push((membership, user));
+            }
+        }
+        Ok(page)
+    }
+
+    /// Renames or re-describes a team, if it is still at `expected_version` (when given).
+    pub fn update_team(
+        &self,
+        id: TeamId,
+        expected_version: Option<u64>,
+        changes: TeamChanges,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Team, StoreError> {
+        let txn = self.db().begin_write()?;
+        let mut teams = txn.open_table(TEAMS)?;
+        let Some(mut team): Option<Team> = read_row(&teams, "teams", id.as_u128())? else {
+            return Err(StoreError::NotFound);
+        };
+        check_version(team.version, expected_version)?;
+        let before = team.clone();
+        if let Some(name) = changes.name {
+            team.name = name;
+        }
+        if let Some(description) = changes.description {
+            team.description = description;
+        }
+        let fields: Vec<FieldChange> = [
+            FieldChange::of("name", &before.name, &team.name),
+            FieldChange::of("description", &before.description, &team.description),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if fields.is_empty() {
+            return Ok(team);
+        }
+        team.version += 1;
+        team.updated_at = now;
+        teams.insert(id.as_u128(), encode(&team)?.as_slice())?;
+        drop(teams);
+        append(&txn, change(now, actor, EntityKind::Team, id.as_uuid(), id, ChangeAction::Updated, fields))?;
+        txn.commit()?;
+        Ok(team)
+    }
+
+    /// Deletes a team with its memberships and invitations, if it is still at
+    /// `expected_version` (when given).
+    pub fn delete_team(
+        &self,
+        id: TeamId,
+        expected_version: Option<u64>,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db().begin_write()?;
+        {
+            let mut teams = txn.open_table(TEAMS)?;
+            let Some(team): Option<Team> = read_row(&teams, "teams", id.as_u128())? else {
+                return Err(StoreError::NotFound);
+            };
+            check_version(team.version, expected_version)?;
+            teams.remove(id.as_u128())?;
+        }
+        let team = id.as_u128();
+        let members: Vec<u128> = ids_after(&txn.open_table(TEAM_MEMBERS)?, team, None, usize::MAX)?;
+        for user in members {
+            remove_membership(&txn, id, UserId::from_u128(user))?;
+        }
+        let invitations: Vec<u128> = ids_after(&txn.open_table(INVITATIONS_BY_TEAM)?, team, None, usize::MAX)?;
+        {
+            let mut rows = txn.open_table(INVITATIONS)?;
+            let mut by_team = txn.open_table(INVITATIONS_BY_TEAM)?;
+            let mut by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
+            for inv in invitations {
+                let invitation: Option<Invitation> = read_row(&rows, "invitations", inv)?;
+                if let Some(invitation) = invitation {
+                    by_email.remove((invitation.email.as_str(), inv))?;
+                }
+                rows.remove(inv)?;
+                by_team.remove((team, inv))?;
+            }
+        }
+        append(&txn, change(now, actor, EntityKind::Team, id.as_uuid(), id, ChangeAction::Deleted, vec![]))?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Changes a member's role. A team never loses its last owner.
+    pub fn set_member_role(
+        &self,
+        team: TeamId,
+        user: UserId,
+        role: TeamRole,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Membership, StoreError> {
+        let txn = self.db().begin_write()?;
+        let membership = {
+            let mut members = txn.open_table(TEAM_MEMBERS)?;
+            let Some(mut membership) = read_membership(&members, team, user)? else {
+                return Err(StoreError::NotFound);
+            };
+            if membership.role == role {
+                return Ok(membership);
+            }
+            if membership.role == TeamRole::Owner && owner_count(&members, team)? == 1 {
+                return Err(StoreError::LastOwner);
+            }
+            let before = membership.role;
+            membership.role = role;
+            members.insert((team.as_u128(), user.as_u128()), encode(&membership)?.as_slice())?;
+            drop(members);
+            let fields = FieldChange::of("role", &before, &role).into_iter().collect();
+            append(&txn, change(now, actor, EntityKind::Membership, user.as_uuid(), team, ChangeAction::Updated, fields))?;
+            membership
+        };
+        txn.commit()?;
+        Ok(membership)
+    }
+
+    /// Removes a member (or lets one leave). A team never loses its last owner.
+    pub fn remove_member(&self, team: TeamId, user: UserId, actor: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let txn = self.db().begin_write()?;
+        {
+            let members = txn.open_table(TEAM_MEMBERS)?;
+            let Some(membership) = read_membership(&members, team, user)? else {
+                return Err(StoreError::NotFound);
+            };
+            if membership.role == TeamRole::Owner && owner_count(&members, team)? == 1 {
+                return Err(StoreError::LastOwner);
+            }
+        }
+        remove_membership(&txn, team, user)?;
+        append(&txn, change(now, actor, EntityKind::Membership, user.as_uuid(), team, ChangeAction::Deleted, vec![]))?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Records an invitation. One open invitation per email and team; none for a member.
+    pub fn create_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        let txn = self.db().begin_write()?;
+        {
+            let mut rows = txn.open_table(INVITATIONS)?;
+            let mut by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
+            let email = invitation.email.as_str();
+            let pending: Vec<u128> = by_email
+                .range((email, 0)..=(email, u128::MAX))?
+                .map(|entry| entry.map(|(key, _)| key.value().1))
+                .collect::<Result<_, _>>()?;
+            for id in pending {
+                let other: Option<Invitation> = read_row(&rows, "invitations", id)?;
+                if other.is_some_and(|o| o.team_id == invitation.team_id && o.is_open(invitation.created_at)) {
+                    return Err(StoreError::AlreadyInvited);
+                }
+            }
+            let user = match txn.open_table(USERS_BY_EMAIL)?.get(email)? {
+                Some(id) => Some(UserId::from_u128(id.value())),
+                None => None,
+            };
+            if let Some(user) = user
+                && read_membership(&txn.open_table(TEAM_MEMBERS)?, invitation.team_id, user)?.is_some()
+            {
+                return Err(StoreError::AlreadyMember);
+            }
+            let id = invitation.id.as_u128();
+            rows.insert(id, encode(invitation)?.as_slice())?;
+            by_email.insert((email, id), ())?;
+            txn.open_table(INVITATIONS_BY_TEAM)?.insert((invitation.team_id.as_u128(), id), ())?;
+        }
+        let fields = vec![FieldChange::set("email", &invitation.email), FieldChange::set("role", &invitation.role)];
+        let (at, actor, team) = (invitation.created_at, invitation.invited_by, invitation.team_id);
+        append(&txn, change(at, actor, EntityKind::Invitation, invitation.id.as_uuid(), team, ChangeAction::Created, fields))?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn invitation(&self, id: InvitationId) -> Result<Option<Invitation>, StoreError> {
+        let txn = self.db().begin_read()?;
+        read_row(&txn.open_table(INVITATIONS)?, "invitations", id.as_u128())
+    }
+
+    /// Up to `limit` invitations of a team after `after`, oldest first, whatever their status.
+    pub fn invitations_of_team(&self, team: TeamId, after: Option<u128>, limit: usize) -> Result<Vec<Invitation>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let rows = txn.open_table(INVITATIONS)?;
+        let mut page = Vec::new();
+        for id in ids_after(&txn.open_table(INVITATIONS_BY_TEAM)?, team.as_u128(), after, limit)? {
+            page.extend(read_row::<Invitation>(&rows, "invitations", id)?);
+        }
+        Ok(page)
+    }
+
+    /// Pending invitations addressed to `email` (expired ones included: the caller filters).
+    pub fn pending_invitations_for(&self, email: &Email, after: Option<u128>, limit: usize) -> Result<Vec<Invitation>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let rows = txn.open_table(INVITATIONS)?;
+        let by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
+        let start = match after {
+            Some(u128::MAX) => return Ok(vec![]),
+            Some(after) => after + 1,
+            None => 0,
+        };
+        let mut page = Vec::new();
+        for entry in by_email.range((email.as_str(), start)..=(email.as_str(), u128::MAX))?.take(limit) {
+            page.extend(read_row::<Invitation>(&rows, "invitations", entry?.0.value().1)?);
+        }
+        Ok(page)
+    }
+
+    /// Closes a pending invitation with `status`; accepting makes `user` a member.
+    pub fn close_invitation(
+        &self,
+        id: InvitationId,
+        status: InvitationStatus,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Invitation, StoreError> {
+        let txn = self.db().begin_write()?;
+        let invitation = {
+            let mut rows = txn.open_table(INVITATIONS)?;
+            let Some(mut invitation): Option<Invitation> = read_row(&rows, "invitations", id.as_u128())? else {
+                return Err(StoreError::NotFound);
+            };
+            if !invitation.is_open(now) {
+                return Err(StoreError::InvitationClosed);
+            }
+            invitation.status = status;
+            rows.insert(id.as_u128(), encode(&invitation)?.as_slice())?;
+            txn.open_table(INVITATIONS_BY_EMAIL)?.remove((invitation.email.as_str(), id.as_u128()))?;
+            invitation
+        };
+        let team = invitation.team_id;
+        let fields = FieldChange::of("status", &InvitationStatus::Pending, &status).into_iter().collect();
+        append(&txn, change(now, user, EntityKind::Invitation, id.as_uuid(), team, ChangeAction::Updated, fields))?;
+        if status == InvitationStatus::Accepted {
+            let exists = read_membership(&txn.open_table(TEAM_MEMBERS)?, team, user)?.is_some();
+            if !exists && txn.open_table(TEAMS)?.get(team.as_u128())?.is_some() {
+                let membership = Membership { team_id: team, user_id: user, role: invitation.role, joined_at: now };
+                insert_membership(&txn, &membership)?;
+                let fields = vec![FieldChange::set("role", &invitation.role)];
+                append(&txn, change(now, user, EntityKind::Membership, user.as_uuid(), team, ChangeAction::Created, fields))?;
+            }
+        }
+        txn.commit()?;
+        Ok(invitation)
+    }
+}
