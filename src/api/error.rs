@@ -42,6 +42,10 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `not_found` | 404 | no such resource, or you may not see it; or no such route |
 /// | `method_not_allowed` | 405 | the route exists but not with this method |
 /// | `email_taken` | 409 | an account with this email exists |
+/// | `last_owner` | 409 | the change would leave a team without an owner |
+/// | `already_invited` | 409 | this email already has a pending invitation to the team |
+/// | `already_member` | 409 | this person is already a member of the team |
+/// | `invitation_closed` | 409 | the invitation was answered, revoked or has expired |
 /// | `payload_too_large` | 413 | the body is over its limit |
 /// | `unsupported_media_type` | 415 | the body is not `application/json` |
 /// | `validation_failed` | 422 | fields break the rules; see `errors[]` |
@@ -65,6 +69,10 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     EmailTaken,
+    LastOwner,
+    AlreadyInvited,
+    AlreadyMember,
+    InvitationClosed,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
@@ -313,6 +321,21 @@ impl From<ServiceError> for Problem {
             ),
             ServiceError::EmailTaken => {
                 Problem::new(S::CONFLICT, ErrorCode::EmailTaken, err.to_string())
+            }
+            ServiceError::LastOwner => {
+                Problem::new(S::CONFLICT, ErrorCode::LastOwner, err.to_string())
+            }
+            ServiceError::AlreadyInvited => {
+                Problem::new(S::CONFLICT, ErrorCode::AlreadyInvited, err.to_string())
+            }
+            ServiceError::AlreadyMember => {
+                Problem::new(S::CONFLICT, ErrorCode::AlreadyMember, err.to_string())
+            }
+            ServiceError::InvitationClosed => {
+                Problem::new(S::CONFLICT, ErrorCode::InvitationClosed, err.to_string())
+            }
+            ServiceError::Forbidden(ref reason) => {
+                Problem::new(S::FORBIDDEN, ErrorCode::Forbidden, reason.clone())
             }
             ServiceError::Busy => Problem::new(
                 S::SERVICE_UNAVAILABLE,

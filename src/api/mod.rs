@@ -6,16 +6,22 @@
 
 /// `/auth`: register, login, refresh, logout, profile, sessions.
 mod auth;
+/// ETag, If-Match and If-None-Match.
+mod conditional;
 /// The problem+json error type and its codes.
 pub mod error;
 /// `/health`.
 mod health;
+/// Invitations to teams.
+mod invitations;
 /// Middleware: body limit, request log, panic guard.
 mod middleware;
 /// The bearer-token security scheme.
 pub mod security;
 /// The published spec: per-operation error responses, Swagger UI.
 mod spec;
+/// `/teams`: teams and members.
+mod teams;
 /// A strict JSON string type for request bodies.
 mod text;
 /// `/users`.
@@ -40,6 +46,10 @@ pub enum ApiTags {
     Auth,
     /// The caller's account
     Users,
+    /// Teams and their members
+    Teams,
+    /// Invitations to teams
+    Invitations,
     /// Health and operations
     Ops,
 }
@@ -52,7 +62,13 @@ pub enum NoContent {
     Done,
 }
 
-type Apis = (auth::AuthApi, users::UsersApi, health::HealthApi);
+type Apis = (
+    auth::AuthApi,
+    users::UsersApi,
+    teams::TeamsApi,
+    invitations::InvitationsApi,
+    health::HealthApi,
+);
 
 const DESCRIPTION: &str = "\
 The tasker HTTP API. All paths are under `/api`; bodies are JSON (UTF-8), timestamps RFC 3339 \
@@ -71,7 +87,13 @@ page's `next_cursor` (null on the last page).";
 /// The OpenAPI service: every documented operation.
 pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (auth::AuthApi, users::UsersApi, health::HealthApi),
+        (
+            auth::AuthApi,
+            users::UsersApi,
+            teams::TeamsApi,
+            invitations::InvitationsApi,
+            health::HealthApi,
+        ),
         "tasker",
         env!("CARGO_PKG_VERSION"),
     )

@@ -11,13 +11,17 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{auth, openapi, users};
+use super::{auth, invitations, openapi, teams, users};
 
 /// Error statuses of one operation beyond those its shape implies.
 pub type OperationErrors = (&'static str, &'static [u16]);
 
 fn declared_errors() -> impl Iterator<Item = &'static OperationErrors> {
-    auth::ERRORS.iter().chain(users::ERRORS)
+    auth::ERRORS
+        .iter()
+        .chain(users::ERRORS)
+        .chain(teams::ERRORS)
+        .chain(invitations::ERRORS)
 }
 
 /// The spec as served at `/api/openapi.json`, printed by `tasker openapi` and committed.
@@ -45,10 +49,15 @@ fn prune_error_responses(spec: &mut Value) {
         for operation in operations.values_mut() {
             let allowed = allowed_errors(path, operation);
             if let Some(responses) = operation["responses"].as_object_mut() {
-                responses.retain(|status, _| {
+                // Only the shared problem responses are pruned; an operation's own error
+                // responses (a 412 with the current state) always stay.
+                responses.retain(|status, response| {
+                    let problem = response["content"]
+                        .get(super::error::PROBLEM_JSON)
+                        .is_some();
                     status
                         .parse::<u16>()
-                        .map_or(true, |s| s < 400 || allowed.contains(&s))
+                        .map_or(true, |s| s < 400 || !problem || allowed.contains(&s))
                 });
             }
         }

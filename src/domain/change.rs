@@ -47,7 +47,11 @@ impl FieldChange {
 
     /// A field set on creation.
     pub fn set<T: Serialize>(field: &str, value: &T) -> Self {
-        Self { field: field.to_string(), before: Value::Null, after: serde_json::to_value(value).unwrap_or(Value::Null) }
+        Self {
+            field: field.to_string(),
+            before: Value::Null,
+            after: serde_json::to_value(value).unwrap_or(Value::Null),
+        }
     }
 }
 
@@ -80,6 +84,9 @@ mod tests {
     fn unchanged_fields_are_not_recorded() {
         assert!(FieldChange::of("name", &"a", &"a").is_none());
         let change = FieldChange::of("name", &"a", &"b").unwrap();
-        assert_eq!((change.before, change.after), (Value::from("a"), Value::from("b")));
+        assert_eq!(
+            (change.before, change.after),
+            (Value::from("a"), Value::from("b"))
+        );
     }
 }

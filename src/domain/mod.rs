@@ -3,6 +3,8 @@
 //! Values that have rules are parsed once at the edge (`Email::parse`, `UserName::parse`,
 //! `Password::parse`); inner code only ever holds valid ones.
 
+/// Change-log entries: what changed, by whom, field by field.
+pub mod change;
 /// Typed UUIDv7 ids, so a session id can never be passed where a user id is expected.
 pub mod ids;
 /// Opaque pagination cursors and page sizes.
@@ -13,8 +15,6 @@ pub mod session;
 pub mod team;
 /// Accounts: email, name, password rules, roles.
 pub mod user;
-/// Change-log entries: what changed, by whom, field by field.
-pub mod change;
 
 pub use ids::{InvitationId, SessionId, TeamId, UserId};
 pub use page::{Cursor, PageLimit};

@@ -39,9 +39,14 @@ impl TeamName {
 /// A free-text description, up to 2,000 characters (line breaks allowed).
 pub fn parse_description(raw: &str) -> Result<String, String> {
     if raw.chars().count() > TEAM_DESCRIPTION_MAX_CHARS {
-        return Err(format!("must be at most {TEAM_DESCRIPTION_MAX_CHARS} characters"));
+        return Err(format!(
+            "must be at most {TEAM_DESCRIPTION_MAX_CHARS} characters"
+        ));
     }
-    if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+    if raw
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
         return Err("must not contain control characters other than line breaks and tabs".into());
     }
     Ok(raw.trim().to_string())
@@ -144,7 +149,10 @@ mod tests {
         assert!(TeamName::parse("").is_err());
         assert!(TeamName::parse(&"x".repeat(101)).is_err());
         assert!(TeamName::parse("tab\there").is_err());
-        assert_eq!(parse_description("line one\nline two").unwrap(), "line one\nline two");
+        assert_eq!(
+            parse_description("line one\nline two").unwrap(),
+            "line one\nline two"
+        );
         assert!(parse_description("bell\u{7}").is_err());
         assert!(parse_description(&"x".repeat(2001)).is_err());
     }

@@ -5,6 +5,8 @@
 mod accounts;
 /// bcrypt behind a concurrency bound, off the executor.
 mod passwords;
+/// Teams, members and invitations, with their permission rules.
+mod teams;
 /// Access JWTs and opaque refresh tokens.
 mod tokens;
 
@@ -16,6 +18,7 @@ use crate::store::{Store, StoreError};
 
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
 use passwords::Passwords;
+pub use teams::{INVITATION_TTL, NewTeam, TeamPatch, TeamView, Write};
 pub use tokens::Tokens;
 
 /// Settings the service needs, resolved from the configuration.
@@ -69,6 +72,16 @@ pub enum Error {
     NotFound(&'static str),
     #[error("an account with this email already exists")]
     EmailTaken,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("a team must keep at least one owner")]
+    LastOwner,
+    #[error("this email already has a pending invitation to this team")]
+    AlreadyInvited,
+    #[error("this person is already a member of the team")]
+    AlreadyMember,
+    #[error("the invitation was already answered, revoked or has expired")]
+    InvitationClosed,
     #[error("the server is busy; try again shortly")]
     Busy,
     #[error("internal error: {0}")]

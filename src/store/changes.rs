@@ -14,19 +14,28 @@ pub(super) fn append(txn: &WriteTransaction, change: NewChange) -> Result<u64, S
     let seq = log.last()?.map_or(0, |(key, _)| key.value()) + 1;
     let entity = change.entity_id.as_u128();
     log.insert(seq, encode(&Change { seq, change })?.as_slice())?;
-    txn.open_table(CHANGES_BY_ENTITY)?.insert((entity, seq), ())?;
+    txn.open_table(CHANGES_BY_ENTITY)?
+        .insert((entity, seq), ())?;
     Ok(seq)
 }
 
 impl Store {
     /// Up to `limit` changes of one entity after `after`, oldest first.
-    pub fn changes_of_entity(&self, entity: u128, after: Option<u64>, limit: usize) -> Result<Vec<Change>, StoreError> {
+    pub fn changes_of_entity(
+        &self,
+        entity: u128,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
         let txn = self.db().begin_read()?;
         let by_entity = txn.open_table(CHANGES_BY_ENTITY)?;
         let log = txn.open_table(CHANGES)?;
         let start = after.map_or(0, |seq| seq.saturating_add(1));
         let mut page = Vec::with_capacity(limit);
-        for entry in by_entity.range((entity, start)..=(entity, u64::MAX))?.take(limit) {
+        for entry in by_entity
+            .range((entity, start)..=(entity, u64::MAX))?
+            .take(limit)
+        {
             let seq = entry?.0.value().1;
             if let Some(row) = log.get(seq)? {
                 page.push(decode("changes", row.value())?);
@@ -38,6 +47,9 @@ impl Store {
     /// The newest `seq`, 0 when nothing has changed yet.
     pub fn last_seq(&self) -> Result<u64, StoreError> {
         let txn = self.db().begin_read()?;
-        Ok(txn.open_table(CHANGES)?.last()?.map_or(0, |(key, _)| key.value()))
+        Ok(txn
+            .open_table(CHANGES)?
+            .last()?
+            .map_or(0, |(key, _)| key.value()))
     }
 }

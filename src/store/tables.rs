@@ -39,23 +39,28 @@ pub const REFRESH_TOKENS: TableDefinition<&str, u128> = TableDefinition::new("re
 pub const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes-1");
 
 /// `(entity id, seq) -> ()`: an entity's history, oldest first.
-pub const CHANGES_BY_ENTITY: TableDefinition<(u128, u64), ()> = TableDefinition::new("changes_by_entity-1");
+pub const CHANGES_BY_ENTITY: TableDefinition<(u128, u64), ()> =
+    TableDefinition::new("changes_by_entity-1");
 
 /// `team id -> JSON domain::team::Team`.
 pub const TEAMS: TableDefinition<u128, &[u8]> = TableDefinition::new("teams-1");
 
 /// `(team id, user id) -> JSON domain::team::Membership`: a team's members.
-pub const TEAM_MEMBERS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("team_members-1");
+pub const TEAM_MEMBERS: TableDefinition<(u128, u128), &[u8]> =
+    TableDefinition::new("team_members-1");
 
 /// `(user id, team id) -> ()`: a user's teams.
-pub const MEMBERSHIPS_BY_USER: TableDefinition<(u128, u128), ()> = TableDefinition::new("memberships_by_user-1");
+pub const MEMBERSHIPS_BY_USER: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("memberships_by_user-1");
 
 /// `invitation id -> JSON domain::team::Invitation`.
 pub const INVITATIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("invitations-1");
 
 /// `(team id, invitation id) -> ()`: every invitation of a team, answered or not.
-pub const INVITATIONS_BY_TEAM: TableDefinition<(u128, u128), ()> = TableDefinition::new("invitations_by_team-1");
+pub const INVITATIONS_BY_TEAM: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("invitations_by_team-1");
 
 /// `(email, invitation id) -> ()`: pending invitations only (removed when answered or
 /// revoked), so "my invitations" and the duplicate check read a handful of rows.
-pub const INVITATIONS_BY_EMAIL: TableDefinition<(&str, u128), ()> = TableDefinition::new("invitations_by_email-1");
+pub const INVITATIONS_BY_EMAIL: TableDefinition<(&str, u128), ()> =
+    TableDefinition::new("invitations_by_email-1");

@@ -22,7 +22,15 @@ fn change(
     action: ChangeAction,
     fields: Vec<FieldChange>,
 ) -> NewChange {
-    NewChange { at, actor, entity, entity_id, team_id: Some(team), action, fields }
+    NewChange {
+        at,
+        actor,
+        entity,
+        entity_id,
+        team_id: Some(team),
+        action,
+        fields,
+    }
 }
 
 fn read_membership(
@@ -30,11 +38,17 @@ fn read_membership(
     team: TeamId,
     user: UserId,
 ) -> Result<Option<Membership>, StoreError> {
-    members.get((team.as_u128(), user.as_u128()))?.map(|row| decode("team_members", row.value())).transpose()
+    members
+        .get((team.as_u128(), user.as_u128()))?
+        .map(|row| decode("team_members", row.value()))
+        .transpose()
 }
 
 /// How many owners a team has (a range over that team's members only).
-fn owner_count(members: &impl ReadableTable<(u128, u128), &'static [u8]>, team: TeamId) -> Result<usize, StoreError> {
+fn owner_count(
+    members: &impl ReadableTable<(u128, u128), &'static [u8]>,
+    team: TeamId,
+) -> Result<usize, StoreError> {
     let mut owners = 0;
     for entry in members.range((team.as_u128(), 0)..=(team.as_u128(), u128::MAX))? {
         let membership: Membership = decode("team_members", entry?.1.value())?;
@@ -45,14 +59,18 @@ fn owner_count(members: &impl ReadableTable<(u128, u128), &'static [u8]>, team: 
 
 fn insert_membership(txn: &WriteTransaction, membership: &Membership) -> Result<(), StoreError> {
     let (team, user) = (membership.team_id.as_u128(), membership.user_id.as_u128());
-    txn.open_table(TEAM_MEMBERS)?.insert((team, user), encode(membership)?.as_slice())?;
-    txn.open_table(MEMBERSHIPS_BY_USER)?.insert((user, team), ())?;
+    txn.open_table(TEAM_MEMBERS)?
+        .insert((team, user), encode(membership)?.as_slice())?;
+    txn.open_table(MEMBERSHIPS_BY_USER)?
+        .insert((user, team), ())?;
     Ok(())
 }
 
 fn remove_membership(txn: &WriteTransaction, team: TeamId, user: UserId) -> Result<(), StoreError> {
-    txn.open_table(TEAM_MEMBERS)?.remove((team.as_u128(), user.as_u128()))?;
-    txn.open_table(MEMBERSHIPS_BY_USER)?.remove((user.as_u128(), team.as_u128()))?;
+    txn.open_table(TEAM_MEMBERS)?
+        .remove((team.as_u128(), user.as_u128()))?;
+    txn.open_table(MEMBERSHIPS_BY_USER)?
+        .remove((user.as_u128(), team.as_u128()))?;
     Ok(())
 }
 
@@ -76,8 +94,11 @@ fn ids_after<V: redb::Value + 'static>(
         Some(after) => after + 1,
         None => 0,
     };
-    let mut ids = Vec::with_capacity(limit);
-    for entry in table.range((prefix, start)..=(prefix, u128::MAX))?.take(limit) {
+    let mut ids = Vec::new();
+    for entry in table
+        .range((prefix, start)..=(prefix, u128::MAX))?
+        .take(limit)
+    {
         ids.push(entry?.0.value().1);
     }
     Ok(ids)
@@ -94,21 +115,52 @@ impl Store {
     /// Creates a team with its creator as owner.
     pub fn create_team(&self, team: &Team, owner: &Membership) -> Result<(), StoreError> {
         let txn = self.db().begin_write()?;
-        txn.open_table(TEAMS)?.insert(team.id.as_u128(), encode(team)?.as_slice())?;
+        txn.open_table(TEAMS)?
+            .insert(team.id.as_u128(), encode(team)?.as_slice())?;
         insert_membership(&txn, owner)?;
-        let fields = vec![FieldChange::set("name", &team.name), FieldChange::set("description", &team.description)];
+        let fields = vec![
+            FieldChange::set("name", &team.name),
+            FieldChange::set("description", &team.description),
+        ];
         let (at, actor, id) = (team.created_at, team.created_by, team.id);
-        append(&txn, change(at, actor, EntityKind::Team, id.as_uuid(), id, ChangeAction::Created, fields))?;
+        append(
+            &txn,
+            change(
+                at,
+                actor,
+                EntityKind::Team,
+                id.as_uuid(),
+                id,
+                ChangeAction::Created,
+                fields,
+            ),
+        )?;
         let role = vec![FieldChange::set("role", &owner.role)];
-        append(&txn, change(at, actor, EntityKind::Membership, actor.as_uuid(), id, ChangeAction::Created, role))?;
+        append(
+            &txn,
+            change(
+                at,
+                actor,
+                EntityKind::Membership,
+                actor.as_uuid(),
+                id,
+                ChangeAction::Created,
+                role,
+            ),
+        )?;
         txn.commit()?;
         Ok(())
     }
 
     /// A team and the caller's membership of it, in one snapshot.
-    pub fn team_for(&self, team: TeamId, user: UserId) -> Result<Option<(Team, Option<Membership>)>, StoreError> {
+    pub fn team_for(
+        &self,
+        team: TeamId,
+        user: UserId,
+    ) -> Result<Option<(Team, Option<Membership>)>, StoreError> {
         let txn = self.db().begin_read()?;
-        let Some(found): Option<Team> = read_row(&txn.open_table(TEAMS)?, "teams", team.as_u128())? else {
+        let Some(found): Option<Team> = read_row(&txn.open_table(TEAMS)?, "teams", team.as_u128())?
+        else {
             return Ok(None);
         };
         let membership = read_membership(&txn.open_table(TEAM_MEMBERS)?, team, user)?;
@@ -123,12 +175,20 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(Team, Membership)>, StoreError> {
         let txn = self.db().begin_read()?;
-        let ids = ids_after(&txn.open_table(MEMBERSHIPS_BY_USER)?, user.as_u128(), after, limit)?;
+        let ids = ids_after(
+            &txn.open_table(MEMBERSHIPS_BY_USER)?,
+            user.as_u128(),
+            after,
+            limit,
+        )?;
         let (teams, members) = (txn.open_table(TEAMS)?, txn.open_table(TEAM_MEMBERS)?);
         let mut page = Vec::with_capacity(ids.len());
         for id in ids {
             let team: Option<Team> = read_row(&teams, "teams", id)?;
-            if let (Some(team), Some(membership)) = (team, read_membership(&members, TeamId::from_u128(id), user)?) {
+            if let (Some(team), Some(membership)) = (
+                team,
+                read_membership(&members, TeamId::from_u128(id), user)?,
+            ) {
                 page.push((team, membership));
             }
         }
@@ -148,7 +208,10 @@ impl Store {
         let mut page = Vec::with_capacity(limit);
         for id in ids_after(&members, team.as_u128(), after, limit)? {
             let user: Option<User> = read_row(&users, "users", id)?;
-            if let (Some(membership), Some(user)) = (read_membership(&members, team, UserId::from_u128(id))?, user) {
+            if let (Some(membership), Some(user)) = (
+                read_membership(&members, team, UserId::from_u128(id))?,
+                user,
+            ) {
                 page.push((membership, user));
             }
         }
@@ -191,7 +254,18 @@ impl Store {
         team.updated_at = now;
         teams.insert(id.as_u128(), encode(&team)?.as_slice())?;
         drop(teams);
-        append(&txn, change(now, actor, EntityKind::Team, id.as_uuid(), id, ChangeAction::Updated, fields))?;
+        append(
+            &txn,
+            change(
+                now,
+                actor,
+                EntityKind::Team,
+                id.as_uuid(),
+                id,
+                ChangeAction::Updated,
+                fields,
+            ),
+        )?;
         txn.commit()?;
         Ok(team)
     }
@@ -219,7 +293,12 @@ impl Store {
         for user in members {
             remove_membership(&txn, id, UserId::from_u128(user))?;
         }
-        let invitations: Vec<u128> = ids_after(&txn.open_table(INVITATIONS_BY_TEAM)?, team, None, usize::MAX)?;
+        let invitations: Vec<u128> = ids_after(
+            &txn.open_table(INVITATIONS_BY_TEAM)?,
+            team,
+            None,
+            usize::MAX,
+        )?;
         {
             let mut rows = txn.open_table(INVITATIONS)?;
             let mut by_team = txn.open_table(INVITATIONS_BY_TEAM)?;
@@ -233,7 +312,18 @@ impl Store {
                 by_team.remove((team, inv))?;
             }
         }
-        append(&txn, change(now, actor, EntityKind::Team, id.as_uuid(), id, ChangeAction::Deleted, vec![]))?;
+        append(
+            &txn,
+            change(
+                now,
+                actor,
+                EntityKind::Team,
+                id.as_uuid(),
+                id,
+                ChangeAction::Deleted,
+                vec![],
+            ),
+        )?;
         txn.commit()?;
         Ok(())
     }
@@ -261,10 +351,26 @@ impl Store {
             }
             let before = membership.role;
             membership.role = role;
-            members.insert((team.as_u128(), user.as_u128()), encode(&membership)?.as_slice())?;
+            members.insert(
+                (team.as_u128(), user.as_u128()),
+                encode(&membership)?.as_slice(),
+            )?;
             drop(members);
-            let fields = FieldChange::of("role", &before, &role).into_iter().collect();
-            append(&txn, change(now, actor, EntityKind::Membership, user.as_uuid(), team, ChangeAction::Updated, fields))?;
+            let fields = FieldChange::of("role", &before, &role)
+                .into_iter()
+                .collect();
+            append(
+                &txn,
+                change(
+                    now,
+                    actor,
+                    EntityKind::Membership,
+                    user.as_uuid(),
+                    team,
+                    ChangeAction::Updated,
+                    fields,
+                ),
+            )?;
             membership
         };
         txn.commit()?;
@@ -272,7 +378,13 @@ impl Store {
     }
 
     /// Removes a member (or lets one leave). A team never loses its last owner.
-    pub fn remove_member(&self, team: TeamId, user: UserId, actor: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn remove_member(
+        &self,
+        team: TeamId,
+        user: UserId,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let txn = self.db().begin_write()?;
         {
             let members = txn.open_table(TEAM_MEMBERS)?;
@@ -284,7 +396,18 @@ impl Store {
             }
         }
         remove_membership(&txn, team, user)?;
-        append(&txn, change(now, actor, EntityKind::Membership, user.as_uuid(), team, ChangeAction::Deleted, vec![]))?;
+        append(
+            &txn,
+            change(
+                now,
+                actor,
+                EntityKind::Membership,
+                user.as_uuid(),
+                team,
+                ChangeAction::Deleted,
+                vec![],
+            ),
+        )?;
         txn.commit()?;
         Ok(())
     }
@@ -302,7 +425,9 @@ impl Store {
                 .collect::<Result<_, _>>()?;
             for id in pending {
                 let other: Option<Invitation> = read_row(&rows, "invitations", id)?;
-                if other.is_some_and(|o| o.team_id == invitation.team_id && o.is_open(invitation.created_at)) {
+                if other.is_some_and(|o| {
+                    o.team_id == invitation.team_id && o.is_open(invitation.created_at)
+                }) {
                     return Err(StoreError::AlreadyInvited);
                 }
             }
@@ -311,18 +436,38 @@ impl Store {
                 None => None,
             };
             if let Some(user) = user
-                && read_membership(&txn.open_table(TEAM_MEMBERS)?, invitation.team_id, user)?.is_some()
+                && read_membership(&txn.open_table(TEAM_MEMBERS)?, invitation.team_id, user)?
+                    .is_some()
             {
                 return Err(StoreError::AlreadyMember);
             }
             let id = invitation.id.as_u128();
             rows.insert(id, encode(invitation)?.as_slice())?;
             by_email.insert((email, id), ())?;
-            txn.open_table(INVITATIONS_BY_TEAM)?.insert((invitation.team_id.as_u128(), id), ())?;
+            txn.open_table(INVITATIONS_BY_TEAM)?
+                .insert((invitation.team_id.as_u128(), id), ())?;
         }
-        let fields = vec![FieldChange::set("email", &invitation.email), FieldChange::set("role", &invitation.role)];
-        let (at, actor, team) = (invitation.created_at, invitation.invited_by, invitation.team_id);
-        append(&txn, change(at, actor, EntityKind::Invitation, invitation.id.as_uuid(), team, ChangeAction::Created, fields))?;
+        let fields = vec![
+            FieldChange::set("email", &invitation.email),
+            FieldChange::set("role", &invitation.role),
+        ];
+        let (at, actor, team) = (
+            invitation.created_at,
+            invitation.invited_by,
+            invitation.team_id,
+        );
+        append(
+            &txn,
+            change(
+                at,
+                actor,
+                EntityKind::Invitation,
+                invitation.id.as_uuid(),
+                team,
+                ChangeAction::Created,
+                fields,
+            ),
+        )?;
         txn.commit()?;
         Ok(())
     }
@@ -333,18 +478,33 @@ impl Store {
     }
 
     /// Up to `limit` invitations of a team after `after`, oldest first, whatever their status.
-    pub fn invitations_of_team(&self, team: TeamId, after: Option<u128>, limit: usize) -> Result<Vec<Invitation>, StoreError> {
+    pub fn invitations_of_team(
+        &self,
+        team: TeamId,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError> {
         let txn = self.db().begin_read()?;
         let rows = txn.open_table(INVITATIONS)?;
         let mut page = Vec::new();
-        for id in ids_after(&txn.open_table(INVITATIONS_BY_TEAM)?, team.as_u128(), after, limit)? {
+        for id in ids_after(
+            &txn.open_table(INVITATIONS_BY_TEAM)?,
+            team.as_u128(),
+            after,
+            limit,
+        )? {
             page.extend(read_row::<Invitation>(&rows, "invitations", id)?);
         }
         Ok(page)
     }
 
     /// Pending invitations addressed to `email` (expired ones included: the caller filters).
-    pub fn pending_invitations_for(&self, email: &Email, after: Option<u128>, limit: usize) -> Result<Vec<Invitation>, StoreError> {
+    pub fn pending_invitations_for(
+        &self,
+        email: &Email,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError> {
         let txn = self.db().begin_read()?;
         let rows = txn.open_table(INVITATIONS)?;
         let by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
@@ -354,8 +514,15 @@ impl Store {
             None => 0,
         };
         let mut page = Vec::new();
-        for entry in by_email.range((email.as_str(), start)..=(email.as_str(), u128::MAX))?.take(limit) {
-            page.extend(read_row::<Invitation>(&rows, "invitations", entry?.0.value().1)?);
+        for entry in by_email
+            .range((email.as_str(), start)..=(email.as_str(), u128::MAX))?
+            .take(limit)
+        {
+            page.extend(read_row::<Invitation>(
+                &rows,
+                "invitations",
+                entry?.0.value().1,
+            )?);
         }
         Ok(page)
     }
@@ -371,7 +538,9 @@ impl Store {
         let txn = self.db().begin_write()?;
         let invitation = {
             let mut rows = txn.open_table(INVITATIONS)?;
-            let Some(mut invitation): Option<Invitation> = read_row(&rows, "invitations", id.as_u128())? else {
+            let Some(mut invitation): Option<Invitation> =
+                read_row(&rows, "invitations", id.as_u128())?
+            else {
                 return Err(StoreError::NotFound);
             };
             if !invitation.is_open(now) {
@@ -379,19 +548,49 @@ impl Store {
             }
             invitation.status = status;
             rows.insert(id.as_u128(), encode(&invitation)?.as_slice())?;
-            txn.open_table(INVITATIONS_BY_EMAIL)?.remove((invitation.email.as_str(), id.as_u128()))?;
+            txn.open_table(INVITATIONS_BY_EMAIL)?
+                .remove((invitation.email.as_str(), id.as_u128()))?;
             invitation
         };
         let team = invitation.team_id;
-        let fields = FieldChange::of("status", &InvitationStatus::Pending, &status).into_iter().collect();
-        append(&txn, change(now, user, EntityKind::Invitation, id.as_uuid(), team, ChangeAction::Updated, fields))?;
+        let fields = FieldChange::of("status", &InvitationStatus::Pending, &status)
+            .into_iter()
+            .collect();
+        append(
+            &txn,
+            change(
+                now,
+                user,
+                EntityKind::Invitation,
+                id.as_uuid(),
+                team,
+                ChangeAction::Updated,
+                fields,
+            ),
+        )?;
         if status == InvitationStatus::Accepted {
             let exists = read_membership(&txn.open_table(TEAM_MEMBERS)?, team, user)?.is_some();
             if !exists && txn.open_table(TEAMS)?.get(team.as_u128())?.is_some() {
-                let membership = Membership { team_id: team, user_id: user, role: invitation.role, joined_at: now };
+                let membership = Membership {
+                    team_id: team,
+                    user_id: user,
+                    role: invitation.role,
+                    joined_at: now,
+                };
                 insert_membership(&txn, &membership)?;
                 let fields = vec![FieldChange::set("role", &invitation.role)];
-                append(&txn, change(now, user, EntityKind::Membership, user.as_uuid(), team, ChangeAction::Created, fields))?;
+                append(
+                    &txn,
+                    change(
+                        now,
+                        user,
+                        EntityKind::Membership,
+                        user.as_uuid(),
+                        team,
+                        ChangeAction::Created,
+                        fields,
+                    ),
+                )?;
             }
         }
         txn.commit()?;

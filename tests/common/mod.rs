@@ -247,6 +247,44 @@ impl TestServer {
         self.register_as(&email, "Test User").await
     }
 
+    /// Creates a team owned by `owner` and returns its id.
+    pub async fn create_team(&self, owner: &Account, name: &str) -> String {
+        let reply = self
+            .post("/api/teams", Some(&owner.token), json!({"name": name}))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "create team: {}",
+            reply.body
+        );
+        reply.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Invites `member` to `team` with `role` (as `by`) and accepts as `member`.
+    pub async fn add_member(&self, team: &str, by: &Account, member: &Account, role: &str) {
+        let invite = self
+            .post(
+                "/api/teams/invite",
+                Some(&by.token),
+                json!({"team_id": team, "email": member.email, "role": role}),
+            )
+            .await;
+        assert_eq!(
+            invite.status,
+            StatusCode::CREATED,
+            "invite: {}",
+            invite.body
+        );
+        let path = format!(
+            "/api/invitations/{}/accept",
+            invite.body["id"].as_str().unwrap()
+        );
+        self.call(Method::POST, &path, Some(&member.token), None)
+            .await
+            .ok();
+    }
+
     /// Asserts that a session is over: its access token and its refresh token are refused.
     pub async fn assert_signed_out(&self, account: &Account) {
         self.get("/api/auth/profile", Some(&account.token))

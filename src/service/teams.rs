@@ -1,0 +1,394 @@
+//! Teams, members and invitations: who may do what (DESIGN.md section 3).
+//!
+//! A team is visible to its members only: to anyone else it does not exist (404). Members see
+//! the team and its members; owners and admins manage it; only owners delete it. Nobody grants
+//! a role above their own, and a team never loses its last owner.
+
+use chrono::Utc;
+
+use super::{Error, Result, Service};
+use crate::domain::page::Page;
+use crate::domain::team::{
+    Invitation, InvitationStatus, Membership, Team, TeamName, TeamRole, parse_description,
+};
+use crate::domain::{Cursor, Email, InvitationId, PageLimit, TeamId, User, UserId, Validator};
+use crate::service::AuthUser;
+use crate::store::{StoreError, TeamChanges};
+
+/// How long an invitation stays open.
+pub const INVITATION_TTL: chrono::Duration = chrono::Duration::days(7);
+
+/// A team as one of its members sees it.
+#[derive(Debug, Clone)]
+pub struct TeamView {
+    pub team: Team,
+    pub role: TeamRole,
+}
+
+/// The outcome of a conditional write (`If-Match`).
+#[derive(Debug)]
+pub enum Write<T, C> {
+    Done(T),
+    /// The expected version was stale; here is the current state.
+    Stale(C),
+}
+
+pub struct NewTeam {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+#[derive(Default)]
+pub struct TeamPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+fn page_args(
+    cursor: Option<&str>,
+    limit: Option<u32>,
+    v: &mut Validator,
+) -> (Option<u128>, PageLimit) {
+    let cursor = cursor.and_then(|c| v.check("cursor", Cursor::parse(c)));
+    let limit = v
+        .check("limit", PageLimit::parse(limit))
+        .unwrap_or_default();
+    (cursor.map(Cursor::key), limit)
+}
+
+fn conflict(e: StoreError) -> Error {
+    match e {
+        StoreError::NotFound => Error::NotFound("team"),
+        StoreError::LastOwner => Error::LastOwner,
+        StoreError::AlreadyInvited => Error::AlreadyInvited,
+        StoreError::AlreadyMember => Error::AlreadyMember,
+        StoreError::InvitationClosed => Error::InvitationClosed,
+        other => Error::Internal(other),
+    }
+}
+
+impl Service {
+    /// Creates a team; the caller becomes its owner.
+    pub async fn create_team(&self, auth: &AuthUser, input: NewTeam) -> Result<TeamView> {
+        let mut v = Validator::default();
+        let name = v.check("name", TeamName::parse(&input.name));
+        let description = v.check(
+            "description",
+            parse_description(input.description.as_deref().unwrap_or("")),
+        );
+        v.finish().map_err(Error::Validation)?;
+        let now = Utc::now();
+        let team = Team {
+            id: TeamId::new(),
+            name: name.expect("validated"),
+            description: description.expect("validated"),
+            created_by: auth.user_id,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let owner = Membership {
+            team_id: team.id,
+            user_id: auth.user_id,
+            role: TeamRole::Owner,
+            joined_at: now,
+        };
+        let (stored, membership) = (team.clone(), owner.clone());
+        self.store
+            .run(move |s| s.create_team(&stored, &membership))
+            .await?;
+        Ok(TeamView {
+            team,
+            role: owner.role,
+        })
+    }
+
+    /// The caller's teams, oldest first.
+    pub async fn teams(
+        &self,
+        auth: &AuthUser,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<TeamView>> {
+        let mut v = Validator::default();
+        let (after, limit) = page_args(cursor, limit, &mut v);
+        v.finish().map_err(Error::Validation)?;
+        let user = auth.user_id;
+        let rows = self
+            .store
+            .run(move |s| s.teams_of_user(user, after, limit.get() + 1))
+            .await?;
+        let page = Page::from_overfetch(rows, limit, |(team, _)| team.id.as_u128());
+        Ok(page.map(|(team, membership)| TeamView {
+            team,
+            role: membership.role,
+        }))
+    }
+
+    /// A team the caller belongs to; 404 for anyone else.
+    pub async fn team(&self, auth: &AuthUser, id: TeamId) -> Result<TeamView> {
+        let user = auth.user_id;
+        match self.store.run(move |s| s.team_for(id, user)).await? {
+            Some((team, Some(membership))) => Ok(TeamView {
+                team,
+                role: membership.role,
+            }),
+            _ => Err(Error::NotFound("team")),
+        }
+    }
+
+    /// The caller's view of a team, requiring at least `needed`.
+    async fn team_as(&self, auth: &AuthUser, id: TeamId, needed: TeamRole) -> Result<TeamView> {
+        let view = self.team(auth, id).await?;
+        if view.role < needed {
+            return Err(Error::Forbidden(format!(
+                "this needs the {} role in the team",
+                needed.as_str()
+            )));
+        }
+        Ok(view)
+    }
+
+    /// Renames or re-describes a team (owners and admins).
+    pub async fn update_team(
+        &self,
+        auth: &AuthUser,
+        id: TeamId,
+        patch: TeamPatch,
+        expected_version: Option<u64>,
+    ) -> Result<Write<TeamView, TeamView>> {
+        let mut v = Validator::default();
+        let name = patch
+            .name
+            .as_deref()
+            .and_then(|n| v.check("name", TeamName::parse(n)));
+        let description = patch
+            .description
+            .as_deref()
+            .and_then(|d| v.check("description", parse_description(d)));
+        let view = self.team_as(auth, id, TeamRole::Admin).await?;
+        v.finish().map_err(Error::Validation)?;
+        let actor = auth.user_id;
+        let changes = TeamChanges { name, description };
+        match self
+            .store
+            .run(move |s| s.update_team(id, expected_version, changes, actor, Utc::now()))
+            .await
+        {
+            Ok(team) => Ok(Write::Done(TeamView {
+                team,
+                role: view.role,
+            })),
+            Err(StoreError::Stale) => Ok(Write::Stale(self.team(auth, id).await?)),
+            Err(e) => Err(conflict(e)),
+        }
+    }
+
+    /// Deletes a team with its memberships and invitations (owners only).
+    pub async fn delete_team(
+        &self,
+        auth: &AuthUser,
+        id: TeamId,
+        expected_version: Option<u64>,
+    ) -> Result<Write<(), TeamView>> {
+        self.team_as(auth, id, TeamRole::Owner).await?;
+        let actor = auth.user_id;
+        match self
+            .store
+            .run(move |s| s.delete_team(id, expected_version, actor, Utc::now()))
+            .await
+        {
+            Ok(()) => Ok(Write::Done(())),
+            Err(StoreError::Stale) => Ok(Write::Stale(self.team(auth, id).await?)),
+            Err(e) => Err(conflict(e)),
+        }
+    }
+
+    /// A team's members, oldest user id first (any member may list them).
+    pub async fn members(
+        &self,
+        auth: &AuthUser,
+        id: TeamId,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<(Membership, User)>> {
+        let mut v = Validator::default();
+        let (after, limit) = page_args(cursor, limit, &mut v);
+        v.finish().map_err(Error::Validation)?;
+        self.team(auth, id).await?;
+        let rows = self
+            .store
+            .run(move |s| s.members_of_team(id, after, limit.get() + 1))
+            .await?;
+        Ok(Page::from_overfetch(rows, limit, |(m, _)| {
+            m.user_id.as_u128()
+        }))
+    }
+
+    /// Changes a member's role: owners and admins, never above their own role nor on someone
+    /// who outranks them.
+    pub async fn set_member_role(
+        &self,
+        auth: &AuthUser,
+        id: TeamId,
+        user: UserId,
+        role: TeamRole,
+    ) -> Result<Membership> {
+        let view = self.team(auth, id).await?;
+        let target = self.member_of(id, user).await?;
+        if !view.role.can_grant(role) || target.role > view.role {
+            return Err(Error::Forbidden(
+                "you cannot give this role or change this member".into(),
+            ));
+        }
+        let actor = auth.user_id;
+        self.store
+            .run(move |s| s.set_member_role(id, user, role, actor, Utc::now()))
+            .await
+            .map_err(conflict)
+    }
+
+    /// Removes a member; anyone may leave. Owners and admins remove members up to their rank.
+    pub async fn remove_member(&self, auth: &AuthUser, id: TeamId, user: UserId) -> Result<()> {
+        let view = self.team(auth, id).await?;
+        let target = self.member_of(id, user).await?;
+        let leaving = user == auth.user_id;
+        if !leaving && !(view.role.can_manage() && target.role <= view.role) {
+            return Err(Error::Forbidden("you cannot remove this member".into()));
+        }
+        let actor = auth.user_id;
+        self.store
+            .run(move |s| s.remove_member(id, user, actor, Utc::now()))
+            .await
+            .map_err(conflict)
+    }
+
+    async fn member_of(&self, team: TeamId, user: UserId) -> Result<Membership> {
+        match self.store.run(move |s| s.team_for(team, user)).await? {
+            Some((_, Some(membership))) => Ok(membership),
+            _ => Err(Error::NotFound("member")),
+        }
+    }
+
+    /// Invites an email to a team with a role no higher than the inviter's (owners and admins).
+    pub async fn invite(
+        &self,
+        auth: &AuthUser,
+        team: TeamId,
+        email: &str,
+        role: TeamRole,
+    ) -> Result<Invitation> {
+        let mut v = Validator::default();
+        let email = v.check("email", Email::parse(email));
+        v.finish().map_err(Error::Validation)?;
+        let email = email.expect("validated");
+        let view = self.team_as(auth, team, TeamRole::Admin).await?;
+        if !view.role.can_grant(role) {
+            return Err(Error::Forbidden(
+                "you cannot invite with a role above your own".into(),
+            ));
+        }
+        let now = Utc::now();
+        let invitation = Invitation {
+            id: InvitationId::new(),
+            team_id: team,
+            email,
+            role,
+            invited_by: auth.user_id,
+            created_at: now,
+            expires_at: now + INVITATION_TTL,
+            status: InvitationStatus::Pending,
+        };
+        let stored = invitation.clone();
+        self.store
+            .run(move |s| s.create_invitation(&stored))
+            .await
+            .map_err(conflict)?;
+        Ok(invitation)
+    }
+
+    /// A team's invitations, answered or not (owners and admins).
+    pub async fn team_invitations(
+        &self,
+        auth: &AuthUser,
+        team: TeamId,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<Invitation>> {
+        let mut v = Validator::default();
+        let (after, limit) = page_args(cursor, limit, &mut v);
+        v.finish().map_err(Error::Validation)?;
+        self.team_as(auth, team, TeamRole::Admin).await?;
+        let rows = self
+            .store
+            .run(move |s| s.invitations_of_team(team, after, limit.get() + 1))
+            .await?;
+        Ok(Page::from_overfetch(rows, limit, |i| i.id.as_u128()))
+    }
+
+    /// Open invitations addressed to the caller's email, oldest first.
+    pub async fn my_invitations(
+        &self,
+        auth: &AuthUser,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<Invitation>> {
+        let mut v = Validator::default();
+        let (after, limit) = page_args(cursor, limit, &mut v);
+        v.finish().map_err(Error::Validation)?;
+        let email = self.profile(auth).await?.email;
+        let rows = self
+            .store
+            .run(move |s| s.pending_invitations_for(&email, after, limit.get() + 1))
+            .await?;
+        let page = Page::from_overfetch(rows, limit, |i| i.id.as_u128());
+        let now = Utc::now();
+        Ok(Page {
+            items: page.items.into_iter().filter(|i| i.is_open(now)).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// Accepts or declines an invitation addressed to the caller; anyone else gets 404.
+    pub async fn answer_invitation(
+        &self,
+        auth: &AuthUser,
+        id: InvitationId,
+        accept: bool,
+    ) -> Result<Invitation> {
+        let me = self.profile(auth).await?;
+        let invitation = self.store.run(move |s| s.invitation(id)).await?;
+        if !invitation.is_some_and(|i| i.email == me.email) {
+            return Err(Error::NotFound("invitation"));
+        }
+        let status = if accept {
+            InvitationStatus::Accepted
+        } else {
+            InvitationStatus::Declined
+        };
+        let user = auth.user_id;
+        self.store
+            .run(move |s| s.close_invitation(id, status, user, Utc::now()))
+            .await
+            .map_err(conflict)
+    }
+
+    /// Revokes a pending invitation (owners and admins of its team).
+    pub async fn revoke_invitation(&self, auth: &AuthUser, id: InvitationId) -> Result<()> {
+        let Some(invitation) = self.store.run(move |s| s.invitation(id)).await? else {
+            return Err(Error::NotFound("invitation"));
+        };
+        self.team_as(auth, invitation.team_id, TeamRole::Admin)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound(_) => Error::NotFound("invitation"),
+                other => other,
+            })?;
+        let user = auth.user_id;
+        self.store
+            .run(move |s| s.close_invitation(id, InvitationStatus::Revoked, user, Utc::now()))
+            .await
+            .map_err(conflict)?;
+        Ok(())
+    }
+}
