@@ -54,19 +54,21 @@ pub struct RefreshRequest {
     pub refresh_token: Text,
 }
 
-/// A profile change: only the fields present change.
+/// A profile change: only the fields present change; `null` leaves a field unchanged.
 #[derive(Object)]
 pub struct UpdateProfileRequest {
     /// New display name, 1 to 100 characters.
+    #[oai(nullable)]
     pub name: Option<NameText>,
     /// New email address; needs `current_password`.
+    #[oai(nullable)]
     pub email: Option<EmailText>,
     /// New password (8 characters to 72 bytes); needs `current_password`. Signs out every
     /// other session.
-    #[oai(write_only)]
+    #[oai(write_only, nullable)]
     pub password: Option<PasswordText>,
     /// The current password, required to change `email` or `password`.
-    #[oai(write_only)]
+    #[oai(write_only, nullable)]
     pub current_password: Option<Text>,
 }
 

@@ -53,14 +53,18 @@ type DescriptionText = Text<0, TEAM_DESCRIPTION_MAX_CHARS>;
 pub struct CreateTeamRequest {
     /// 1 to 100 characters.
     pub name: TeamNameText,
-    /// Up to 2,000 characters.
+    /// Up to 2,000 characters; `null` or absent means none.
+    #[oai(nullable)]
     pub description: Option<DescriptionText>,
 }
 
-/// Only the fields present change.
+/// Only the fields present change; `null` leaves a field unchanged and an empty
+/// `description` clears it.
 #[derive(Object)]
 pub struct UpdateTeamRequest {
+    #[oai(nullable)]
     pub name: Option<TeamNameText>,
+    #[oai(nullable)]
     pub description: Option<DescriptionText>,
 }
 

@@ -253,7 +253,8 @@ impl Service {
         let view = self.team(auth, id).await?;
         let target = self.member_of(id, user).await?;
         let leaving = user == auth.user_id;
-        if !leaving && !(view.role.can_manage() && target.role <= view.role) {
+        let outranks = view.role.can_manage() && target.role <= view.role;
+        if !(leaving || outranks) {
             return Err(Error::Forbidden("you cannot remove this member".into()));
         }
         let actor = auth.user_id;

@@ -431,10 +431,10 @@ impl Store {
                     return Err(StoreError::AlreadyInvited);
                 }
             }
-            let user = match txn.open_table(USERS_BY_EMAIL)?.get(email)? {
-                Some(id) => Some(UserId::from_u128(id.value())),
-                None => None,
-            };
+            let user = txn
+                .open_table(USERS_BY_EMAIL)?
+                .get(email)?
+                .map(|id| UserId::from_u128(id.value()));
             if let Some(user) = user
                 && read_membership(&txn.open_table(TEAM_MEMBERS)?, invitation.team_id, user)?
                     .is_some()
