@@ -7,6 +7,7 @@ mod cli;
 mod errors;
 mod invitations;
 mod ops;
+mod projects;
 mod sessions;
 mod teams;
 mod tokens;

@@ -46,6 +46,7 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `already_invited` | 409 | this email already has a pending invitation to the team |
 /// | `already_member` | 409 | this person is already a member of the team |
 /// | `invitation_closed` | 409 | the invitation was answered, revoked or has expired |
+/// | `project_archived` | 409 | the project is archived (read-only) |
 /// | `payload_too_large` | 413 | the body is over its limit |
 /// | `unsupported_media_type` | 415 | the body is not `application/json` |
 /// | `validation_failed` | 422 | fields break the rules; see `errors[]` |
@@ -73,6 +74,7 @@ pub enum ErrorCode {
     AlreadyInvited,
     AlreadyMember,
     InvitationClosed,
+    ProjectArchived,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
@@ -333,6 +335,9 @@ impl From<ServiceError> for Problem {
             }
             ServiceError::InvitationClosed => {
                 Problem::new(S::CONFLICT, ErrorCode::InvitationClosed, err.to_string())
+            }
+            ServiceError::ProjectArchived => {
+                Problem::new(S::CONFLICT, ErrorCode::ProjectArchived, err.to_string())
             }
             ServiceError::Forbidden(ref reason) => {
                 Problem::new(S::FORBIDDEN, ErrorCode::Forbidden, reason.clone())

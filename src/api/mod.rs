@@ -16,6 +16,8 @@ mod health;
 mod invitations;
 /// Middleware: body limit, request log, panic guard.
 mod middleware;
+/// `/projects`.
+mod projects;
 /// The bearer-token security scheme.
 pub mod security;
 /// The published spec: per-operation error responses, Swagger UI.
@@ -50,6 +52,8 @@ pub enum ApiTags {
     Teams,
     /// Invitations to teams
     Invitations,
+    /// A team's projects
+    Projects,
     /// Health and operations
     Ops,
 }
@@ -67,6 +71,7 @@ type Apis = (
     users::UsersApi,
     teams::TeamsApi,
     invitations::InvitationsApi,
+    projects::ProjectsApi,
     health::HealthApi,
 );
 
@@ -92,6 +97,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             users::UsersApi,
             teams::TeamsApi,
             invitations::InvitationsApi,
+            projects::ProjectsApi,
             health::HealthApi,
         ),
         "tasker",

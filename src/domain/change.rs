@@ -17,6 +17,7 @@ pub enum EntityKind {
     Team,
     Membership,
     Invitation,
+    Project,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

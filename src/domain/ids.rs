@@ -76,6 +76,10 @@ id_type!(
     /// Identifies an invitation to a team.
     InvitationId
 );
+id_type!(
+    /// Identifies a project.
+    ProjectId
+);
 
 #[cfg(test)]
 mod tests {

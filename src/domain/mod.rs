@@ -9,6 +9,8 @@ pub mod change;
 pub mod ids;
 /// Opaque pagination cursors and page sizes.
 pub mod page;
+/// Projects.
+pub mod project;
 /// Sessions: the server-side record behind every access and refresh token.
 pub mod session;
 /// Teams, member roles and invitations.
@@ -16,7 +18,7 @@ pub mod team;
 /// Accounts: email, name, password rules, roles.
 pub mod user;
 
-pub use ids::{InvitationId, SessionId, TeamId, UserId};
+pub use ids::{InvitationId, ProjectId, SessionId, TeamId, UserId};
 pub use page::{Cursor, PageLimit};
 pub use session::Session;
 pub use user::{Email, Password, Role, User, UserName};

@@ -5,6 +5,8 @@
 mod accounts;
 /// bcrypt behind a concurrency bound, off the executor.
 mod passwords;
+/// Projects, with their permission rules.
+mod projects;
 /// Teams, members and invitations, with their permission rules.
 mod teams;
 /// Access JWTs and opaque refresh tokens.
@@ -18,6 +20,7 @@ use crate::store::{Store, StoreError};
 
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
 use passwords::Passwords;
+pub use projects::{NewProject, ProjectPatch, ProjectView};
 pub use teams::{INVITATION_TTL, NewTeam, TeamPatch, TeamView, Write};
 pub use tokens::Tokens;
 
@@ -82,6 +85,8 @@ pub enum Error {
     AlreadyMember,
     #[error("the invitation was already answered, revoked or has expired")]
     InvitationClosed,
+    #[error("the project is archived: reactivate it (status active) to change it")]
+    ProjectArchived,
     #[error("the server is busy; try again shortly")]
     Busy,
     #[error("internal error: {0}")]

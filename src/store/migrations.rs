@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create the change log, team, membership and invitation tables",
         apply: create_team_tables,
     },
+    Migration {
+        version: 3,
+        name: "create the project tables",
+        apply: create_project_tables,
+    },
 ];
 
 /// The schema version this build writes.
@@ -63,6 +68,12 @@ fn create_team_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(INVITATIONS)?;
     txn.open_table(INVITATIONS_BY_TEAM)?;
     txn.open_table(INVITATIONS_BY_EMAIL)?;
+    Ok(())
+}
+
+fn create_project_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(PROJECTS)?;
+    txn.open_table(PROJECTS_BY_TEAM)?;
     Ok(())
 }
 

@@ -11,6 +11,8 @@ mod changes;
 mod codec;
 /// Ordered schema migrations and the schema version check.
 pub mod migrations;
+/// Projects.
+mod projects;
 /// Sessions and refresh-token rotation.
 mod sessions;
 /// Every table definition, documented.
@@ -58,6 +60,8 @@ pub enum StoreError {
     AlreadyMember,
     #[error("the invitation was already answered, revoked or has expired")]
     InvitationClosed,
+    #[error("the project is archived")]
+    Archived,
     #[error("blocking task failed: {0}")]
     Join(String),
 }

@@ -64,3 +64,10 @@ pub const INVITATIONS_BY_TEAM: TableDefinition<(u128, u128), ()> =
 /// revoked), so "my invitations" and the duplicate check read a handful of rows.
 pub const INVITATIONS_BY_EMAIL: TableDefinition<(&str, u128), ()> =
     TableDefinition::new("invitations_by_email-1");
+
+/// `project id -> JSON domain::project::Project`.
+pub const PROJECTS: TableDefinition<u128, &[u8]> = TableDefinition::new("projects-1");
+
+/// `(team id, project id) -> ()`: a team's projects, oldest first.
+pub const PROJECTS_BY_TEAM: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("projects_by_team-1");

@@ -312,6 +312,7 @@ impl Store {
                 by_team.remove((team, inv))?;
             }
         }
+        super::projects::delete_projects_of_team(&txn, id)?;
         append(
             &txn,
             change(

@@ -1,0 +1,345 @@
+//! `/projects`: a team's projects.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::conditional::{etag, if_match, none_match_hits};
+use super::error::ApiResult;
+use super::security::BearerAuth;
+use super::spec::OperationErrors;
+use super::text::Text;
+use crate::domain::project::{
+    PROJECT_DESCRIPTION_MAX_CHARS, PROJECT_NAME_MAX_CHARS, ProjectStatus,
+};
+use crate::domain::{ProjectId, TeamId};
+use crate::service::{AuthUser, NewProject, ProjectPatch, ProjectView, Service, Write};
+
+/// `archived` projects are read-only until set back to `active`.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "ProjectStatus", rename_all = "snake_case")]
+pub enum ProjectStatusBody {
+    Active,
+    Archived,
+}
+
+impl From<ProjectStatus> for ProjectStatusBody {
+    fn from(status: ProjectStatus) -> Self {
+        match status {
+            ProjectStatus::Active => ProjectStatusBody::Active,
+            ProjectStatus::Archived => ProjectStatusBody::Archived,
+        }
+    }
+}
+
+impl From<ProjectStatusBody> for ProjectStatus {
+    fn from(status: ProjectStatusBody) -> Self {
+        match status {
+            ProjectStatusBody::Active => ProjectStatus::Active,
+            ProjectStatusBody::Archived => ProjectStatus::Archived,
+        }
+    }
+}
+
+type NameText = Text<1, PROJECT_NAME_MAX_CHARS>;
+type DescriptionText = Text<0, PROJECT_DESCRIPTION_MAX_CHARS>;
+
+#[derive(Object)]
+pub struct CreateProjectRequest {
+    /// A team you are a member of.
+    pub team_id: Uuid,
+    /// 1 to 200 characters.
+    pub name: NameText,
+    /// Up to 10,000 characters; `null` or absent means none.
+    #[oai(nullable)]
+    pub description: Option<DescriptionText>,
+}
+
+/// Only the fields present change; `null` leaves a field unchanged. While a project is
+/// archived, only `status: active` is accepted (with or without other fields).
+#[derive(Object)]
+pub struct UpdateProjectRequest {
+    #[oai(nullable)]
+    pub name: Option<NameText>,
+    #[oai(nullable)]
+    pub description: Option<DescriptionText>,
+    #[oai(nullable)]
+    pub status: Option<ProjectStatusBody>,
+}
+
+#[derive(Object)]
+#[oai(rename = "Project")]
+pub struct ProjectBody {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub status: ProjectStatusBody,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Incremented on every change; also the `ETag`.
+    pub version: u64,
+    /// Whether the caller may edit, archive and delete it.
+    pub can_edit: bool,
+}
+
+impl From<ProjectView> for ProjectBody {
+    fn from(view: ProjectView) -> Self {
+        let p = view.project;
+        Self {
+            id: p.id.as_uuid(),
+            team_id: p.team_id.as_uuid(),
+            name: p.name.as_str().to_string(),
+            description: p.description,
+            status: p.status.into(),
+            created_by: p.created_by.as_uuid(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            version: p.version,
+            can_edit: view.can_edit,
+        }
+    }
+}
+
+/// A page of projects.
+#[derive(Object)]
+pub struct ProjectPage {
+    pub items: Vec<ProjectBody>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum ProjectCreated {
+    /// The new project.
+    #[oai(status = 201)]
+    Created(Json<ProjectBody>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum ProjectRead {
+    /// The project.
+    #[oai(status = 200)]
+    Ok(Json<ProjectBody>, #[oai(header = "ETag")] String),
+    /// Unchanged since the version in `If-None-Match`.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum ProjectWritten {
+    /// The updated project.
+    #[oai(status = 200)]
+    Ok(Json<ProjectBody>, #[oai(header = "ETag")] String),
+    /// `If-Match` named an older version: nothing changed; this is the current project.
+    #[oai(status = 412)]
+    Stale(Json<ProjectBody>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum ProjectDeleted {
+    /// Deleted.
+    #[oai(status = 204)]
+    Deleted,
+    /// `If-Match` named an older version: nothing was deleted; this is the current project.
+    #[oai(status = 412)]
+    Stale(Json<ProjectBody>, #[oai(header = "ETag")] String),
+}
+
+fn with_etag(view: ProjectView) -> (Json<ProjectBody>, String) {
+    let tag = etag(view.project.version);
+    (Json(view.into()), tag)
+}
+
+async fn update(
+    service: &Service,
+    auth: &AuthUser,
+    id: Uuid,
+    if_match_header: Option<&str>,
+    body: UpdateProjectRequest,
+) -> ApiResult<ProjectWritten> {
+    let patch = ProjectPatch {
+        name: body.name.map(String::from),
+        description: body.description.map(String::from),
+        status: body.status.map(ProjectStatus::from),
+    };
+    let expected = if_match(if_match_header);
+    Ok(
+        match service
+            .update_project(auth, ProjectId::from_uuid(id), patch, expected)
+            .await?
+        {
+            Write::Done(view) => {
+                let (body, tag) = with_etag(view);
+                ProjectWritten::Ok(body, tag)
+            }
+            Write::Stale(current) => {
+                let (body, tag) = with_etag(current);
+                ProjectWritten::Stale(body, tag)
+            }
+        },
+    )
+}
+
+pub struct ProjectsApi;
+
+#[OpenApi(prefix_path = "/projects", tag = "ApiTags::Projects")]
+impl ProjectsApi {
+    /// Create a project
+    ///
+    /// In a team you are a member of.
+    #[oai(path = "/", method = "post", operation_id = "createProject")]
+    async fn create(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        body: Json<CreateProjectRequest>,
+    ) -> ApiResult<ProjectCreated> {
+        let input = NewProject {
+            team_id: TeamId::from_uuid(body.0.team_id),
+            name: body.0.name.0,
+            description: body.0.description.map(String::from),
+        };
+        let (body, tag) = with_etag(service.create_project(&auth.0, input).await?);
+        Ok(ProjectCreated::Created(body, tag))
+    }
+
+    /// List projects
+    ///
+    /// Projects of all my teams, or of one (`team_id`), oldest first.
+    #[oai(path = "/", method = "get", operation_id = "listProjects")]
+    async fn list(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        /// Only this team's projects.
+        team_id: Query<Option<Uuid>>,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<ProjectPage>> {
+        let team = team_id.0.map(TeamId::from_uuid);
+        let page = service
+            .projects(&auth.0, team, cursor.0.as_deref(), limit.0)
+            .await?;
+        Ok(Json(ProjectPage {
+            next_cursor: page.next_cursor.map(|c| c.encode()),
+            items: page.items.into_iter().map(ProjectBody::from).collect(),
+        }))
+    }
+
+    /// Get a project
+    ///
+    /// Members of its team only; to anyone else it does not exist (404).
+    #[oai(path = "/:id", method = "get", operation_id = "getProject")]
+    async fn get(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// An `ETag` you have: answered 304 if the project is still at that version.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<ProjectRead> {
+        let view = service.project(&auth.0, ProjectId::from_uuid(id.0)).await?;
+        if none_match_hits(if_none_match.0.as_deref(), view.project.version) {
+            return Ok(ProjectRead::NotModified(etag(view.project.version)));
+        }
+        let (body, tag) = with_etag(view);
+        Ok(ProjectRead::Ok(body, tag))
+    }
+
+    /// Update a project
+    ///
+    /// Its creator and the team's owners and admins. Same as `PATCH`. Send `If-Match` with the
+    /// `ETag` you read: a stale one gets 412 and the current project.
+    #[oai(path = "/:id", method = "put", operation_id = "replaceProject")]
+    async fn put(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// The `ETag` the change is based on.
+        #[oai(name = "If-Match")]
+        if_match_header: Header<Option<String>>,
+        body: Json<UpdateProjectRequest>,
+    ) -> ApiResult<ProjectWritten> {
+        update(
+            &service,
+            &auth.0,
+            id.0,
+            if_match_header.0.as_deref(),
+            body.0,
+        )
+        .await
+    }
+
+    /// Update a project (partial)
+    ///
+    /// Its creator and the team's owners and admins. Archive with `status: archived`;
+    /// reactivate with `status: active`.
+    #[oai(path = "/:id", method = "patch", operation_id = "updateProject")]
+    async fn patch(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// The `ETag` the change is based on.
+        #[oai(name = "If-Match")]
+        if_match_header: Header<Option<String>>,
+        body: Json<UpdateProjectRequest>,
+    ) -> ApiResult<ProjectWritten> {
+        update(
+            &service,
+            &auth.0,
+            id.0,
+            if_match_header.0.as_deref(),
+            body.0,
+        )
+        .await
+    }
+
+    /// Delete a project
+    ///
+    /// Its creator and the team's owners and admins.
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteProject")]
+    async fn delete(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// The `ETag` the deletion is based on.
+        #[oai(name = "If-Match")]
+        if_match_header: Header<Option<String>>,
+    ) -> ApiResult<ProjectDeleted> {
+        let expected = if_match(if_match_header.0.as_deref());
+        Ok(
+            match service
+                .delete_project(&auth.0, ProjectId::from_uuid(id.0), expected)
+                .await?
+            {
+                Write::Done(()) => ProjectDeleted::Deleted,
+                Write::Stale(current) => {
+                    let (body, tag) = with_etag(current);
+                    ProjectDeleted::Stale(body, tag)
+                }
+            },
+        )
+    }
+}
+
+/// Errors of these operations beyond those their shape implies (see `spec.rs`).
+pub(super) const ERRORS: &[OperationErrors] = &[
+    ("createProject", &[404, 422]),
+    ("listProjects", &[422]),
+    ("replaceProject", &[409, 422]),
+    ("updateProject", &[409, 422]),
+];

@@ -1,0 +1,217 @@
+//! Projects (DESIGN.md section 3): a project belongs to one team; the team's members see it
+//! and may create projects; its creator and the team's owners and admins edit, archive and
+//! delete it. An archived project is read-only until it is reactivated.
+
+use chrono::Utc;
+
+use super::teams::Write;
+use super::{AuthUser, Error, Result, Service};
+use crate::domain::page::Page;
+use crate::domain::project::{Project, ProjectName, ProjectStatus, parse_project_description};
+use crate::domain::team::TeamRole;
+use crate::domain::{Cursor, PageLimit, ProjectId, TeamId, Validator};
+use crate::store::StoreError;
+
+pub struct NewProject {
+    pub team_id: TeamId,
+    pub name: String,
+    pub description: Option<String>,
+}
+
+#[derive(Default)]
+pub struct ProjectPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<ProjectStatus>,
+}
+
+/// A project and what the caller may do with it.
+#[derive(Debug, Clone)]
+pub struct ProjectView {
+    pub project: Project,
+    /// The caller may edit, archive and delete it.
+    pub can_edit: bool,
+}
+
+fn store_error(e: StoreError) -> Error {
+    match e {
+        StoreError::NotFound => Error::NotFound("project"),
+        StoreError::Archived => Error::ProjectArchived,
+        other => Error::Internal(other),
+    }
+}
+
+impl Service {
+    /// The caller's role in `team`, or 404 when they are not a member.
+    async fn role_in(&self, auth: &AuthUser, team: TeamId, what: &'static str) -> Result<TeamRole> {
+        let user = auth.user_id;
+        match self.store.run(move |s| s.team_for(team, user)).await? {
+            Some((_, Some(membership))) => Ok(membership.role),
+            _ => Err(Error::NotFound(what)),
+        }
+    }
+
+    /// Creates a project in one of the caller's teams.
+    pub async fn create_project(&self, auth: &AuthUser, input: NewProject) -> Result<ProjectView> {
+        let mut v = Validator::default();
+        let name = v.check("name", ProjectName::parse(&input.name));
+        let description = v.check(
+            "description",
+            parse_project_description(input.description.as_deref().unwrap_or("")),
+        );
+        v.finish().map_err(Error::Validation)?;
+        self.role_in(auth, input.team_id, "team").await?;
+        let now = Utc::now();
+        let project = Project {
+            id: ProjectId::new(),
+            team_id: input.team_id,
+            name: name.expect("validated"),
+            description: description.expect("validated"),
+            status: ProjectStatus::Active,
+            created_by: auth.user_id,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let stored = project.clone();
+        self.store.run(move |s| s.create_project(&stored)).await?;
+        Ok(ProjectView {
+            project,
+            can_edit: true,
+        })
+    }
+
+    /// Projects of the caller's teams (or of one of them), oldest first.
+    pub async fn projects(
+        &self,
+        auth: &AuthUser,
+        team: Option<TeamId>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<ProjectView>> {
+        let mut v = Validator::default();
+        let after = cursor
+            .and_then(|c| v.check("cursor", Cursor::parse(c)))
+            .map(Cursor::key);
+        let limit = v
+            .check("limit", PageLimit::parse(limit))
+            .unwrap_or_default();
+        v.finish().map_err(Error::Validation)?;
+        let user = auth.user_id;
+        let memberships = self
+            .store
+            .run(move |s| s.teams_of_user(user, None, usize::MAX))
+            .await?;
+        let teams: Vec<TeamId> = memberships
+            .iter()
+            .map(|(t, _)| t.id)
+            .filter(|id| team.is_none_or(|wanted| wanted == *id))
+            .collect();
+        let rows = self
+            .store
+            .run(move |s| s.projects_of_teams(&teams, after, limit.get() + 1))
+            .await?;
+        let page = Page::from_overfetch(rows, limit, |p| p.id.as_u128());
+        Ok(page.map(|project| {
+            let role = memberships
+                .iter()
+                .find(|(t, _)| t.id == project.team_id)
+                .map(|(_, m)| m.role);
+            let can_edit = project.created_by == user || role.is_some_and(TeamRole::can_manage);
+            ProjectView { project, can_edit }
+        }))
+    }
+
+    /// A project the caller can see (a member of its team); 404 for anyone else.
+    pub async fn project(&self, auth: &AuthUser, id: ProjectId) -> Result<ProjectView> {
+        let Some(project) = self.store.run(move |s| s.project(id)).await? else {
+            return Err(Error::NotFound("project"));
+        };
+        let role = self.role_in(auth, project.team_id, "project").await?;
+        let can_edit = project.created_by == auth.user_id || role.can_manage();
+        Ok(ProjectView { project, can_edit })
+    }
+
+    async fn editable_project(&self, auth: &AuthUser, id: ProjectId) -> Result<ProjectView> {
+        let view = self.project(auth, id).await?;
+        if !view.can_edit {
+            return Err(Error::Forbidden(
+                "only the project's creator and the team's owners and admins may change it".into(),
+            ));
+        }
+        Ok(view)
+    }
+
+    /// Renames, re-describes, archives or reactivates a project. While archived, only
+    /// reactivation is accepted.
+    pub async fn update_project(
+        &self,
+        auth: &AuthUser,
+        id: ProjectId,
+        patch: ProjectPatch,
+        expected_version: Option<u64>,
+    ) -> Result<Write<ProjectView, ProjectView>> {
+        let mut v = Validator::default();
+        let name = patch
+            .name
+            .as_deref()
+            .and_then(|n| v.check("name", ProjectName::parse(n)));
+        let description = patch
+            .description
+            .as_deref()
+            .and_then(|d| v.check("description", parse_project_description(d)));
+        let view = self.editable_project(auth, id).await?;
+        v.finish().map_err(Error::Validation)?;
+        let status = patch.status;
+        let changes_content = name.is_some() || description.is_some();
+        let apply = move |project: &mut crate::domain::project::Project| {
+            let reactivating = status == Some(ProjectStatus::Active);
+            if project.status == ProjectStatus::Archived && changes_content && !reactivating {
+                return Err(StoreError::Archived);
+            }
+            if let Some(name) = name {
+                project.name = name;
+            }
+            if let Some(description) = description {
+                project.description = description;
+            }
+            if let Some(status) = status {
+                project.status = status;
+            }
+            Ok(())
+        };
+        let actor = auth.user_id;
+        match self
+            .store
+            .run(move |s| s.update_project(id, expected_version, actor, Utc::now(), apply))
+            .await
+        {
+            Ok(project) => Ok(Write::Done(ProjectView {
+                project,
+                can_edit: view.can_edit,
+            })),
+            Err(StoreError::Stale) => Ok(Write::Stale(self.project(auth, id).await?)),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Deletes a project (its creator, or the team's owners and admins).
+    pub async fn delete_project(
+        &self,
+        auth: &AuthUser,
+        id: ProjectId,
+        expected_version: Option<u64>,
+    ) -> Result<Write<(), ProjectView>> {
+        self.editable_project(auth, id).await?;
+        let actor = auth.user_id;
+        match self
+            .store
+            .run(move |s| s.delete_project(id, expected_version, actor, Utc::now()))
+            .await
+        {
+            Ok(()) => Ok(Write::Done(())),
+            Err(StoreError::Stale) => Ok(Write::Stale(self.project(auth, id).await?)),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Projects and the per-team project index.
+
+use chrono::{DateTime, Utc};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+
+use super::changes::append;
+use super::codec::{encode, read_row};
+use super::tables::*;
+use super::{Store, StoreError};
+use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
+use crate::domain::project::Project;
+use crate::domain::{ProjectId, TeamId, UserId};
+
+fn project_change(
+    project: &Project,
+    at: DateTime<Utc>,
+    actor: UserId,
+    action: ChangeAction,
+    fields: Vec<FieldChange>,
+) -> NewChange {
+    NewChange {
+        at,
+        actor,
+        entity: EntityKind::Project,
+        entity_id: project.id.as_uuid(),
+        team_id: Some(project.team_id),
+        action,
+        fields,
+    }
+}
+
+fn diff(before: &Project, after: &Project) -> Vec<FieldChange> {
+    [
+        FieldChange::of("name", &before.name, &after.name),
+        FieldChange::of("description", &before.description, &after.description),
+        FieldChange::of("status", &before.status, &after.status),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Deletes every project of a team inside the caller's transaction (team deletion).
+pub(super) fn delete_projects_of_team(
+    txn: &WriteTransaction,
+    team: TeamId,
+) -> Result<(), StoreError> {
+    let mut by_team = txn.open_table(PROJECTS_BY_TEAM)?;
+    let mut rows = txn.open_table(PROJECTS)?;
+    let t = team.as_u128();
+    let ids: Vec<u128> = by_team
+        .range((t, 0)..=(t, u128::MAX))?
+        .map(|e| e.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for id in ids {
+        rows.remove(id)?;
+        by_team.remove((t, id))?;
+    }
+    Ok(())
+}
+
+impl Store {
+    pub fn create_project(&self, project: &Project) -> Result<(), StoreError> {
+        let txn = self.db().begin_write()?;
+        txn.open_table(PROJECTS)?
+            .insert(project.id.as_u128(), encode(project)?.as_slice())?;
+        txn.open_table(PROJECTS_BY_TEAM)?
+            .insert((project.team_id.as_u128(), project.id.as_u128()), ())?;
+        let fields = vec![
+            FieldChange::set("name", &project.name),
+            FieldChange::set("description", &project.description),
+            FieldChange::set("status", &project.status),
+        ];
+        append(
+            &txn,
+            project_change(
+                project,
+                project.created_at,
+                project.created_by,
+                ChangeAction::Created,
+                fields,
+            ),
+        )?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
+        let txn = self.db().begin_read()?;
+        read_row(&txn.open_table(PROJECTS)?, "projects", id.as_u128())
+    }
+
+    /// Up to `limit` projects of the given teams with ids after `after`, in id (creation)
+    /// order: a merge of one bounded range per team.
+    pub fn projects_of_teams(
+        &self,
+        teams: &[TeamId],
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<Project>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let by_team = txn.open_table(PROJECTS_BY_TEAM)?;
+        let start = match after {
+            Some(u128::MAX) => return Ok(vec![]),
+            Some(after) => after + 1,
+            None => 0,
+        };
+        let mut ids = Vec::new();
+        for team in teams {
+            let t = team.as_u128();
+            for entry in by_team.range((t, start)..=(t, u128::MAX))?.take(limit) {
+                ids.push(entry?.0.value().1);
+            }
+        }
+        ids.sort_unstable();
+        ids.truncate(limit);
+        let rows = txn.open_table(PROJECTS)?;
+        let mut page = Vec::with_capacity(ids.len());
+        for id in ids {
+            page.extend(read_row::<Project>(&rows, "projects", id)?);
+        }
+        Ok(page)
+    }
+
+    /// Applies `change` to a project inside one transaction, if it is still at
+    /// `expected_version` (when given). `change` sees the current row and may refuse.
+    pub fn update_project(
+        &self,
+        id: ProjectId,
+        expected_version: Option<u64>,
+        actor: UserId,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut Project) -> Result<(), StoreError>,
+    ) -> Result<Project, StoreError> {
+        let txn = self.db().begin_write()?;
+        let mut rows = txn.open_table(PROJECTS)?;
+        let Some(mut project): Option<Project> = read_row(&rows, "projects", id.as_u128())? else {
+            return Err(StoreError::NotFound);
+        };
+        if expected_version.is_some_and(|v| v != project.version) {
+            return Err(StoreError::Stale);
+        }
+        let before = project.clone();
+        change(&mut project)?;
+        let fields = diff(&before, &project);
+        if fields.is_empty() {
+            return Ok(before);
+        }
+        project.version += 1;
+        project.updated_at = now;
+        rows.insert(id.as_u128(), encode(&project)?.as_slice())?;
+        drop(rows);
+        append(
+            &txn,
+            project_change(&project, now, actor, ChangeAction::Updated, fields),
+        )?;
+        txn.commit()?;
+        Ok(project)
+    }
+
+    /// Deletes a project, if it is still at `expected_version` (when given).
+    pub fn delete_project(
+        &self,
+        id: ProjectId,
+        expected_version: Option<u64>,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db().begin_write()?;
+        let project = {
+            let mut rows = txn.open_table(PROJECTS)?;
+            let Some(project): Option<Project> = read_row(&rows, "projects", id.as_u128())? else {
+                return Err(StoreError::NotFound);
+            };
+            if expected_version.is_some_and(|v| v != project.version) {
+                return Err(StoreError::Stale);
+            }
+            rows.remove(id.as_u128())?;
+            project
+        };
+        txn.open_table(PROJECTS_BY_TEAM)?
+            .remove((project.team_id.as_u128(), id.as_u128()))?;
+        append(
+            &txn,
+            project_change(&project, now, actor, ChangeAction::Deleted, vec![]),
+        )?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The ids of every team `user` belongs to (bounded by that user's memberships).
+    pub fn team_ids_of_user(&self, user: UserId) -> Result<Vec<TeamId>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let by_user = txn.open_table(MEMBERSHIPS_BY_USER)?;
+        let u = user.as_u128();
+        let mut teams = Vec::new();
+        for entry in by_user.range((u, 0)..=(u, u128::MAX))? {
+            teams.push(TeamId::from_u128(entry?.0.value().1));
+        }
+        Ok(teams)
+    }
+}
