@@ -9,6 +9,7 @@ mod invitations;
 mod ops;
 mod projects;
 mod sessions;
+mod tasks;
 mod teams;
 mod tokens;
 mod users;

@@ -22,6 +22,8 @@ mod projects;
 pub mod security;
 /// The published spec: per-operation error responses, Swagger UI.
 mod spec;
+/// `/tasks`.
+mod tasks;
 /// `/teams`: teams and members.
 mod teams;
 /// A strict JSON string type for request bodies.
@@ -54,6 +56,8 @@ pub enum ApiTags {
     Invitations,
     /// A team's projects
     Projects,
+    /// Tasks, their lists and history
+    Tasks,
     /// Health and operations
     Ops,
 }
@@ -72,6 +76,7 @@ type Apis = (
     teams::TeamsApi,
     invitations::InvitationsApi,
     projects::ProjectsApi,
+    tasks::TasksApi,
     health::HealthApi,
 );
 
@@ -98,6 +103,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             teams::TeamsApi,
             invitations::InvitationsApi,
             projects::ProjectsApi,
+            tasks::TasksApi,
             health::HealthApi,
         ),
         "tasker",

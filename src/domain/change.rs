@@ -18,6 +18,7 @@ pub enum EntityKind {
     Membership,
     Invitation,
     Project,
+    Task,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -80,6 +80,10 @@ id_type!(
     /// Identifies a project.
     ProjectId
 );
+id_type!(
+    /// Identifies a task.
+    TaskId
+);
 
 #[cfg(test)]
 mod tests {

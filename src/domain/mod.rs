@@ -13,12 +13,14 @@ pub mod page;
 pub mod project;
 /// Sessions: the server-side record behind every access and refresh token.
 pub mod session;
+/// Tasks.
+pub mod task;
 /// Teams, member roles and invitations.
 pub mod team;
 /// Accounts: email, name, password rules, roles.
 pub mod user;
 
-pub use ids::{InvitationId, ProjectId, SessionId, TeamId, UserId};
+pub use ids::{InvitationId, ProjectId, SessionId, TaskId, TeamId, UserId};
 pub use page::{Cursor, PageLimit};
 pub use session::Session;
 pub use user::{Email, Password, Role, User, UserName};

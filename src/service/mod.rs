@@ -7,6 +7,8 @@ mod accounts;
 mod passwords;
 /// Projects, with their permission rules.
 mod projects;
+/// Tasks, with their permission rules, lists and history.
+mod tasks;
 /// Teams, members and invitations, with their permission rules.
 mod teams;
 /// Access JWTs and opaque refresh tokens.
@@ -21,6 +23,7 @@ use crate::store::{Store, StoreError};
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
 use passwords::Passwords;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
+pub use tasks::{Edit, NewTask, Scope, TaskPatch, TaskQuery, TaskView};
 pub use teams::{INVITATION_TTL, NewTeam, TeamPatch, TeamView, Write};
 pub use tokens::Tokens;
 

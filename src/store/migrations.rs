@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create the project tables",
         apply: create_project_tables,
     },
+    Migration {
+        version: 4,
+        name: "create the task tables",
+        apply: create_task_tables,
+    },
 ];
 
 /// The schema version this build writes.
@@ -74,6 +79,16 @@ fn create_team_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
 fn create_project_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(PROJECTS)?;
     txn.open_table(PROJECTS_BY_TEAM)?;
+    Ok(())
+}
+
+fn create_task_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(TASKS)?;
+    txn.open_table(TASKS_BY_ASSIGNEE)?;
+    txn.open_table(TASKS_BY_CREATOR)?;
+    txn.open_table(TASKS_BY_PROJECT)?;
+    txn.open_table(TASKS_BY_TEAM)?;
+    txn.open_table(TASKS_BY_PROJECT_STATUS)?;
     Ok(())
 }
 

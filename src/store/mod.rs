@@ -17,6 +17,8 @@ mod projects;
 mod sessions;
 /// Every table definition, documented.
 pub mod tables;
+/// Tasks, their indexes and list scans.
+mod tasks;
 /// Teams, memberships and invitations.
 mod teams;
 /// Accounts.
@@ -28,6 +30,7 @@ use std::sync::Arc;
 use redb::Database;
 
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
+pub use tasks::{SCAN_BUDGET, TaskIndex, TaskScan};
 pub use teams::TeamChanges;
 pub use users::UserChanges;
 
@@ -62,6 +65,7 @@ pub enum StoreError {
     InvitationClosed,
     #[error("the project is archived")]
     Archived,
+
     #[error("blocking task failed: {0}")]
     Join(String),
 }

@@ -180,6 +180,7 @@ impl Store {
         };
         txn.open_table(PROJECTS_BY_TEAM)?
             .remove((project.team_id.as_u128(), id.as_u128()))?;
+        super::tasks::delete_tasks_of_project(&txn, id)?;
         append(
             &txn,
             project_change(&project, now, actor, ChangeAction::Deleted, vec![]),

@@ -71,3 +71,26 @@ pub const PROJECTS: TableDefinition<u128, &[u8]> = TableDefinition::new("project
 /// `(team id, project id) -> ()`: a team's projects, oldest first.
 pub const PROJECTS_BY_TEAM: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("projects_by_team-1");
+
+/// `task id -> JSON domain::task::Task`.
+pub const TASKS: TableDefinition<u128, &[u8]> = TableDefinition::new("tasks-1");
+
+/// `(user id, task id) -> ()`: tasks assigned to a user.
+pub const TASKS_BY_ASSIGNEE: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("tasks_by_assignee-1");
+
+/// `(user id, task id) -> ()`: tasks a user created.
+pub const TASKS_BY_CREATOR: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("tasks_by_creator-1");
+
+/// `(project id, task id) -> ()`: a project's tasks.
+pub const TASKS_BY_PROJECT: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("tasks_by_project-1");
+
+/// `(team id, task id) -> ()`: the tasks of a team's projects.
+pub const TASKS_BY_TEAM: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("tasks_by_team-1");
+
+/// `(project id, status, task id) -> ()`: a project's tasks by status (board columns).
+pub const TASKS_BY_PROJECT_STATUS: TableDefinition<(u128, u8, u128), ()> =
+    TableDefinition::new("tasks_by_project_status-1");

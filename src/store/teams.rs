@@ -312,6 +312,7 @@ impl Store {
                 by_team.remove((team, inv))?;
             }
         }
+        super::tasks::delete_tasks_of_team(&txn, id)?;
         super::projects::delete_projects_of_team(&txn, id)?;
         append(
             &txn,
@@ -397,6 +398,7 @@ impl Store {
             }
         }
         remove_membership(&txn, team, user)?;
+        super::tasks::unassign_from_team(&txn, team, user, actor, now)?;
         append(
             &txn,
             change(

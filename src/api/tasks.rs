@@ -1,0 +1,588 @@
+//! `/tasks`: tasks, their lists and their history.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::conditional::{etag, if_match, none_match_hits};
+use super::error::ApiResult;
+use super::security::BearerAuth;
+use super::spec::OperationErrors;
+use super::text::Text;
+use crate::domain::change::{Change, ChangeAction};
+use crate::domain::task::{
+    DESCRIPTION_MAX_CHARS, LABEL_MAX_CHARS, Priority, TITLE_MAX_CHARS, TaskStatus,
+};
+use crate::domain::{ProjectId, TaskId, UserId};
+use crate::service::{Edit, NewTask, Scope, Service, TaskPatch, TaskQuery, TaskView, Write};
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "TaskStatus", rename_all = "snake_case")]
+pub enum TaskStatusBody {
+    Todo,
+    InProgress,
+    Blocked,
+    Done,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "Priority", rename_all = "snake_case")]
+pub enum PriorityBody {
+    Low,
+    Medium,
+    High,
+    Urgent,
+}
+
+/// Which tasks a list starts from: `assigned` to me (default), `created` by me, or `all` I
+/// can see. Filters then narrow it.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "TaskScope", rename_all = "snake_case")]
+pub enum ScopeParam {
+    Assigned,
+    Created,
+    All,
+}
+
+/// List order: by creation, oldest first (`created`, default) or newest first (`-created`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "TaskSort")]
+pub enum SortParam {
+    #[oai(rename = "created")]
+    Created,
+    #[oai(rename = "-created")]
+    CreatedDesc,
+}
+
+macro_rules! enum_conversions {
+    ($api:ident <-> $domain:ident { $($variant:ident),* }) => {
+        impl From<$domain> for $api {
+            fn from(value: $domain) -> Self {
+                match value { $($domain::$variant => $api::$variant),* }
+            }
+        }
+        impl From<$api> for $domain {
+            fn from(value: $api) -> Self {
+                match value { $($api::$variant => $domain::$variant),* }
+            }
+        }
+    };
+}
+enum_conversions!(TaskStatusBody <-> TaskStatus { Todo, InProgress, Blocked, Done });
+enum_conversions!(PriorityBody <-> Priority { Low, Medium, High, Urgent });
+
+type TitleText = Text<1, TITLE_MAX_CHARS>;
+type DescriptionText = Text<0, DESCRIPTION_MAX_CHARS>;
+type LabelText = Text<1, LABEL_MAX_CHARS>;
+
+#[derive(Object)]
+pub struct CreateTaskRequest {
+    /// 1 to 200 characters.
+    pub title: TitleText,
+    /// Up to 20,000 characters (Markdown is the client's business).
+    #[oai(nullable)]
+    pub description: Option<DescriptionText>,
+    /// Default `todo`.
+    #[oai(nullable)]
+    pub status: Option<TaskStatusBody>,
+    /// Default `medium`.
+    #[oai(nullable)]
+    pub priority: Option<PriorityBody>,
+    #[oai(nullable)]
+    pub due_date: Option<DateTime<Utc>>,
+    /// Up to 20 labels of 1 to 40 characters; duplicates are dropped.
+    #[oai(nullable)]
+    pub labels: Option<Vec<LabelText>>,
+    /// A project of one of your teams (must be active); absent for a personal task.
+    #[oai(nullable)]
+    pub project_id: Option<Uuid>,
+    /// Members of the project's team (personal task: you, or people sharing a team with you).
+    #[oai(nullable)]
+    pub assignee_ids: Option<Vec<Uuid>>,
+}
+
+/// `PUT`: only the fields present change; `null` leaves a field unchanged.
+#[derive(Object)]
+pub struct ReplaceTaskRequest {
+    #[oai(nullable)]
+    pub title: Option<TitleText>,
+    #[oai(nullable)]
+    pub description: Option<DescriptionText>,
+    #[oai(nullable)]
+    pub status: Option<TaskStatusBody>,
+    #[oai(nullable)]
+    pub priority: Option<PriorityBody>,
+    #[oai(nullable)]
+    pub due_date: Option<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub labels: Option<Vec<LabelText>>,
+    /// Move the task to another project (of one of your teams).
+    #[oai(nullable)]
+    pub project_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub assignee_ids: Option<Vec<Uuid>>,
+}
+
+/// `PATCH`: only the fields present change; `null` clears a field (`description`,
+/// `due_date`, `labels`, `assignee_ids`; `project_id: null` makes it a personal task).
+/// `title`, `status` and `priority` cannot be cleared.
+#[derive(Object)]
+pub struct PatchTaskRequest {
+    pub title: MaybeUndefined<TitleText>,
+    #[oai(nullable)]
+    pub description: MaybeUndefined<DescriptionText>,
+    pub status: MaybeUndefined<TaskStatusBody>,
+    pub priority: MaybeUndefined<PriorityBody>,
+    #[oai(nullable)]
+    pub due_date: MaybeUndefined<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub labels: MaybeUndefined<Vec<LabelText>>,
+    #[oai(nullable)]
+    pub project_id: MaybeUndefined<Uuid>,
+    #[oai(nullable)]
+    pub assignee_ids: MaybeUndefined<Vec<Uuid>>,
+}
+
+#[derive(Object)]
+#[oai(rename = "Task")]
+pub struct TaskBody {
+    pub id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub status: TaskStatusBody,
+    pub priority: PriorityBody,
+    #[oai(nullable)]
+    pub due_date: Option<DateTime<Utc>>,
+    pub labels: Vec<String>,
+    /// Null for a personal task.
+    #[oai(nullable)]
+    pub project_id: Option<Uuid>,
+    /// The project's team; null for a personal task.
+    #[oai(nullable)]
+    pub team_id: Option<Uuid>,
+    pub assignee_ids: Vec<Uuid>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Incremented on every change; also the `ETag`.
+    pub version: u64,
+    /// Whether the caller may change it.
+    pub can_edit: bool,
+    /// Whether the caller may delete it.
+    pub can_delete: bool,
+}
+
+impl From<TaskView> for TaskBody {
+    fn from(view: TaskView) -> Self {
+        let t = view.task;
+        Self {
+            id: t.id.as_uuid(),
+            title: t.title.as_str().to_string(),
+            description: t.description,
+            status: t.status.into(),
+            priority: t.priority.into(),
+            due_date: t.due_date,
+            labels: t.labels,
+            project_id: t.project_id.map(|p| p.as_uuid()),
+            team_id: t.team_id.map(|t| t.as_uuid()),
+            assignee_ids: t.assignee_ids.iter().map(|a| a.as_uuid()).collect(),
+            created_by: t.created_by.as_uuid(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            version: t.version,
+            can_edit: view.can_edit,
+            can_delete: view.can_delete,
+        }
+    }
+}
+
+/// A page of tasks. A page may hold fewer than `limit` tasks when a filter is selective;
+/// keep following `next_cursor` until it is null.
+#[derive(Object)]
+pub struct TaskPage {
+    pub items: Vec<TaskBody>,
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+/// One field's change.
+#[derive(Object)]
+pub struct FieldChangeBody {
+    pub field: String,
+    /// The value before (null when unset).
+    pub from: serde_json::Value,
+    /// The value after (null when cleared).
+    pub to: serde_json::Value,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "ChangeAction", rename_all = "snake_case")]
+pub enum ChangeActionBody {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// Who changed what, when.
+#[derive(Object)]
+pub struct ActivityEntry {
+    /// Position in the global change log.
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub actor_id: Uuid,
+    pub action: ChangeActionBody,
+    pub changes: Vec<FieldChangeBody>,
+}
+
+impl From<Change> for ActivityEntry {
+    fn from(change: Change) -> Self {
+        let c = change.change;
+        Self {
+            seq: change.seq,
+            at: c.at,
+            actor_id: c.actor.as_uuid(),
+            action: match c.action {
+                ChangeAction::Created => ChangeActionBody::Created,
+                ChangeAction::Updated => ChangeActionBody::Updated,
+                ChangeAction::Deleted => ChangeActionBody::Deleted,
+            },
+            changes: c
+                .fields
+                .into_iter()
+                .map(|f| FieldChangeBody {
+                    field: f.field,
+                    from: f.before,
+                    to: f.after,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct ActivityPage {
+    pub items: Vec<ActivityEntry>,
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum TaskCreated {
+    /// The new task.
+    #[oai(status = 201)]
+    Created(Json<TaskBody>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum TaskRead {
+    /// The task.
+    #[oai(status = 200)]
+    Ok(Json<TaskBody>, #[oai(header = "ETag")] String),
+    /// Unchanged since the version in `If-None-Match`.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum TaskWritten {
+    /// The updated task.
+    #[oai(status = 200)]
+    Ok(Json<TaskBody>, #[oai(header = "ETag")] String),
+    /// `If-Match` named an older version: nothing changed; this is the current task.
+    #[oai(status = 412)]
+    Stale(Json<TaskBody>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum TaskDeleted {
+    /// Deleted.
+    #[oai(status = 204)]
+    Deleted,
+    /// `If-Match` named an older version: nothing was deleted; this is the current task.
+    #[oai(status = 412)]
+    Stale(Json<TaskBody>, #[oai(header = "ETag")] String),
+}
+
+fn with_etag(view: TaskView) -> (Json<TaskBody>, String) {
+    let tag = etag(view.task.version);
+    (Json(view.into()), tag)
+}
+
+fn strings<const MIN: usize, const MAX: usize>(items: Vec<Text<MIN, MAX>>) -> Vec<String> {
+    items.into_iter().map(String::from).collect()
+}
+
+fn users(ids: Vec<Uuid>) -> Vec<UserId> {
+    ids.into_iter().map(UserId::from_uuid).collect()
+}
+
+fn edit<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Edit<U> {
+    match value {
+        MaybeUndefined::Undefined => Edit::Keep,
+        MaybeUndefined::Null => Edit::Clear,
+        MaybeUndefined::Value(v) => Edit::Set(f(v)),
+    }
+}
+
+fn keep_or_set<T, U>(value: Option<T>, f: impl FnOnce(T) -> U) -> Edit<U> {
+    value.map_or(Edit::Keep, |v| Edit::Set(f(v)))
+}
+
+async fn write(
+    service: &Service,
+    auth: &BearerAuth,
+    id: Uuid,
+    tag: Option<&str>,
+    patch: TaskPatch,
+) -> ApiResult<TaskWritten> {
+    Ok(
+        match service
+            .update_task(&auth.0, TaskId::from_uuid(id), patch, if_match(tag))
+            .await?
+        {
+            Write::Done(view) => {
+                let (body, tag) = with_etag(view);
+                TaskWritten::Ok(body, tag)
+            }
+            Write::Stale(current) => {
+                let (body, tag) = with_etag(current);
+                TaskWritten::Stale(body, tag)
+            }
+        },
+    )
+}
+
+pub struct TasksApi;
+
+#[OpenApi(prefix_path = "/tasks", tag = "ApiTags::Tasks")]
+impl TasksApi {
+    /// Create a task
+    ///
+    /// In a project of one of your teams, or personal (no `project_id`).
+    #[oai(path = "/", method = "post", operation_id = "createTask")]
+    async fn create(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        body: Json<CreateTaskRequest>,
+    ) -> ApiResult<TaskCreated> {
+        let b = body.0;
+        let input = NewTask {
+            title: b.title.0,
+            description: b.description.map(String::from),
+            status: b.status.map(TaskStatus::from),
+            priority: b.priority.map(Priority::from),
+            due_date: b.due_date,
+            labels: b.labels.map(strings),
+            project_id: b.project_id.map(ProjectId::from_uuid),
+            assignee_ids: b.assignee_ids.map(users),
+        };
+        let (body, tag) = with_etag(service.create_task(&auth.0, input).await?);
+        Ok(TaskCreated::Created(body, tag))
+    }
+
+    /// List tasks
+    ///
+    /// Without parameters: the tasks assigned to me. `scope` widens it (`created`, `all`);
+    /// the other parameters narrow it. Oldest first unless `sort=-created`.
+    #[oai(path = "/", method = "get", operation_id = "listTasks")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        scope: Query<Option<ScopeParam>>,
+        /// Comma-separated statuses, e.g. `todo,in_progress`.
+        status: Query<Option<String>>,
+        project_id: Query<Option<Uuid>>,
+        /// Tasks assigned to this user.
+        assignee: Query<Option<Uuid>>,
+        /// Tasks with this label.
+        label: Query<Option<String>>,
+        priority: Query<Option<PriorityBody>>,
+        /// Due strictly before this time.
+        due_before: Query<Option<DateTime<Utc>>>,
+        /// Due strictly after this time.
+        due_after: Query<Option<DateTime<Utc>>>,
+        sort: Query<Option<SortParam>>,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<TaskPage>> {
+        let query = TaskQuery {
+            scope: match scope.0 {
+                Some(ScopeParam::Created) => Scope::Created,
+                Some(ScopeParam::All) => Scope::All,
+                _ => Scope::Assigned,
+            },
+            status: status.0,
+            project_id: project_id.0.map(ProjectId::from_uuid),
+            assignee: assignee.0.map(UserId::from_uuid),
+            label: label.0,
+            priority: priority.0.map(Priority::from),
+            due_before: due_before.0,
+            due_after: due_after.0,
+            descending: sort.0 == Some(SortParam::CreatedDesc),
+            cursor: cursor.0,
+            limit: limit.0,
+        };
+        let page = service.tasks(&auth.0, query).await?;
+        Ok(Json(TaskPage {
+            next_cursor: page.next_cursor.map(|c| c.encode()),
+            items: page.items.into_iter().map(TaskBody::from).collect(),
+        }))
+    }
+
+    /// Get a task
+    ///
+    /// Visible to the project's team (personal task: its creator and assignees); to anyone
+    /// else it does not exist (404).
+    #[oai(path = "/:id", method = "get", operation_id = "getTask")]
+    async fn get(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// An `ETag` you have: answered 304 if the task is still at that version.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> ApiResult<TaskRead> {
+        let view = service.task(&auth.0, TaskId::from_uuid(id.0)).await?;
+        if none_match_hits(if_none_match.0.as_deref(), view.task.version) {
+            return Ok(TaskRead::NotModified(etag(view.task.version)));
+        }
+        let (body, tag) = with_etag(view);
+        Ok(TaskRead::Ok(body, tag))
+    }
+
+    /// Update a task
+    ///
+    /// The task's creator and assignees, and the team's owners and admins. Only the fields
+    /// present change; `null` leaves a field unchanged. Send `If-Match` with the `ETag` you
+    /// read: a stale one gets 412 and the current task.
+    #[oai(path = "/:id", method = "put", operation_id = "replaceTask")]
+    async fn put(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// The `ETag` the change is based on.
+        #[oai(name = "If-Match")]
+        if_match_header: Header<Option<String>>,
+        body: Json<ReplaceTaskRequest>,
+    ) -> ApiResult<TaskWritten> {
+        let b = body.0;
+        let patch = TaskPatch {
+            title: keep_or_set(b.title, String::from),
+            description: keep_or_set(b.description, String::from),
+            status: keep_or_set(b.status, TaskStatus::from),
+            priority: keep_or_set(b.priority, Priority::from),
+            due_date: keep_or_set(b.due_date, |d| d),
+            labels: keep_or_set(b.labels, strings),
+            project_id: keep_or_set(b.project_id, ProjectId::from_uuid),
+            assignee_ids: keep_or_set(b.assignee_ids, users),
+        };
+        write(&service, &auth, id.0, if_match_header.0.as_deref(), patch).await
+    }
+
+    /// Update a task (partial, `null` clears)
+    ///
+    /// Like `PUT`, except that `null` clears a field.
+    #[oai(path = "/:id", method = "patch", operation_id = "updateTask")]
+    async fn patch(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// The `ETag` the change is based on.
+        #[oai(name = "If-Match")]
+        if_match_header: Header<Option<String>>,
+        body: Json<PatchTaskRequest>,
+    ) -> ApiResult<TaskWritten> {
+        let b = body.0;
+        let patch = TaskPatch {
+            title: edit(b.title, String::from),
+            description: edit(b.description, String::from),
+            status: edit(b.status, TaskStatus::from),
+            priority: edit(b.priority, Priority::from),
+            due_date: edit(b.due_date, |d| d),
+            labels: edit(b.labels, strings),
+            project_id: edit(b.project_id, ProjectId::from_uuid),
+            assignee_ids: edit(b.assignee_ids, users),
+        };
+        write(&service, &auth, id.0, if_match_header.0.as_deref(), patch).await
+    }
+
+    /// Delete a task
+    ///
+    /// The task's creator, and the team's owners and admins.
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteTask")]
+    async fn delete(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// The `ETag` the deletion is based on.
+        #[oai(name = "If-Match")]
+        if_match_header: Header<Option<String>>,
+    ) -> ApiResult<TaskDeleted> {
+        let expected = if_match(if_match_header.0.as_deref());
+        Ok(
+            match service
+                .delete_task(&auth.0, TaskId::from_uuid(id.0), expected)
+                .await?
+            {
+                Write::Done(()) => TaskDeleted::Deleted,
+                Write::Stale(current) => {
+                    let (body, tag) = with_etag(current);
+                    TaskDeleted::Stale(body, tag)
+                }
+            },
+        )
+    }
+
+    /// A task's history
+    ///
+    /// Every change, field by field (who, when, from, to), oldest first.
+    #[oai(path = "/:id/activity", method = "get", operation_id = "taskActivity")]
+    async fn activity(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<ActivityPage>> {
+        let page = service
+            .task_activity(
+                &auth.0,
+                TaskId::from_uuid(id.0),
+                cursor.0.as_deref(),
+                limit.0,
+            )
+            .await?;
+        Ok(Json(ActivityPage {
+            next_cursor: page.next_cursor.map(|c| c.encode()),
+            items: page.items.into_iter().map(ActivityEntry::from).collect(),
+        }))
+    }
+}
+
+/// Errors of these operations beyond those their shape implies (see `spec.rs`).
+pub(super) const ERRORS: &[OperationErrors] = &[
+    ("createTask", &[404, 409, 422]),
+    ("listTasks", &[404, 422]),
+    ("replaceTask", &[409, 422]),
+    ("updateTask", &[409, 422]),
+    ("taskActivity", &[422]),
+];

@@ -1,0 +1,196 @@
+//! Tasks and the rules on their fields.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{ProjectId, TaskId, TeamId};
+use super::{UserId, is_forbidden_char};
+
+pub const TITLE_MAX_CHARS: usize = 200;
+pub const DESCRIPTION_MAX_CHARS: usize = 20_000;
+pub const MAX_LABELS: usize = 20;
+pub const LABEL_MAX_CHARS: usize = 40;
+pub const MAX_ASSIGNEES: usize = 20;
+
+/// A task title: trimmed, 1 to 200 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskTitle(String);
+
+impl TaskTitle {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.chars().count() > TITLE_MAX_CHARS {
+            return Err(format!("must be at most {TITLE_MAX_CHARS} characters"));
+        }
+        let title = raw.trim();
+        if title.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if title.chars().any(is_forbidden_char) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Self(title.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A description up to 20,000 characters (line breaks and tabs allowed).
+pub fn parse_task_description(raw: &str) -> Result<String, String> {
+    if raw.chars().count() > DESCRIPTION_MAX_CHARS {
+        return Err(format!(
+            "must be at most {DESCRIPTION_MAX_CHARS} characters"
+        ));
+    }
+    if raw
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    {
+        return Err("must not contain control characters other than line breaks and tabs".into());
+    }
+    Ok(raw.to_string())
+}
+
+/// Up to 20 labels of 1 to 40 characters each, trimmed, duplicates removed, order kept.
+pub fn parse_labels(raw: &[String]) -> Result<Vec<String>, String> {
+    if raw.len() > MAX_LABELS {
+        return Err(format!("at most {MAX_LABELS} labels"));
+    }
+    let mut seen = BTreeSet::new();
+    let mut labels = Vec::with_capacity(raw.len());
+    for label in raw {
+        if label.chars().count() > LABEL_MAX_CHARS {
+            return Err(format!(
+                "each label must be at most {LABEL_MAX_CHARS} characters"
+            ));
+        }
+        let label = label.trim();
+        if label.is_empty() || label.chars().any(is_forbidden_char) {
+            return Err("labels must not be empty or contain control characters".into());
+        }
+        if seen.insert(label.to_string()) {
+            labels.push(label.to_string());
+        }
+    }
+    Ok(labels)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Todo,
+    InProgress,
+    Blocked,
+    Done,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 4] = [
+        TaskStatus::Todo,
+        TaskStatus::InProgress,
+        TaskStatus::Blocked,
+        TaskStatus::Done,
+    ];
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "todo" => Ok(TaskStatus::Todo),
+            "in_progress" => Ok(TaskStatus::InProgress),
+            "blocked" => Ok(TaskStatus::Blocked),
+            "done" => Ok(TaskStatus::Done),
+            other => Err(format!(
+                "unknown status {other:?}: use todo, in_progress, blocked or done"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    #[default]
+    Medium,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "low" => Ok(Priority::Low),
+            "medium" => Ok(Priority::Medium),
+            "high" => Ok(Priority::High),
+            "urgent" => Ok(Priority::Urgent),
+            other => Err(format!(
+                "unknown priority {other:?}: use low, medium, high or urgent"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub title: TaskTitle,
+    pub description: String,
+    pub status: TaskStatus,
+    pub priority: Priority,
+    pub due_date: Option<DateTime<Utc>>,
+    pub labels: Vec<String>,
+    pub project_id: Option<ProjectId>,
+    /// The project's team; `None` for a personal task.
+    pub team_id: Option<TeamId>,
+    pub assignee_ids: Vec<UserId>,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+impl Task {
+    pub fn is_assigned_to(&self, user: UserId) -> bool {
+        self.assignee_ids.contains(&user)
+    }
+
+    /// Creator or assignee: the people the seed's rule lets update a task.
+    pub fn is_involved(&self, user: UserId) -> bool {
+        self.created_by == user || self.is_assigned_to(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_and_labels() {
+        assert_eq!(
+            TaskTitle::parse(" Fix login ").unwrap().as_str(),
+            "Fix login"
+        );
+        assert!(TaskTitle::parse(" ").is_err());
+        assert!(TaskTitle::parse(&"x".repeat(201)).is_err());
+        let labels = parse_labels(&[" bug ".into(), "bug".into(), "ui".into()]).unwrap();
+        assert_eq!(labels, ["bug", "ui"]);
+        assert!(parse_labels(&vec!["x".to_string(); 21]).is_err());
+        assert!(parse_labels(&["x".repeat(41)]).is_err());
+        assert!(parse_labels(&["".into()]).is_err());
+        assert!(parse_task_description(&"x".repeat(20_001)).is_err());
+    }
+
+    #[test]
+    fn status_and_priority_parse() {
+        assert_eq!(
+            TaskStatus::parse("in_progress").unwrap(),
+            TaskStatus::InProgress
+        );
+        assert!(TaskStatus::parse("doing").is_err());
+        assert_eq!(Priority::default(), Priority::Medium);
+        assert!(Priority::parse("critical").is_err());
+    }
+}

@@ -1,0 +1,477 @@
+//! Tasks (DESIGN.md section 3). A task in a project is visible to the project's team; a
+//! personal task to its creator and assignees. Update: creator and assignees (the seed's
+//! rule) plus the team's owners and admins. Delete: the creator plus owners and admins.
+//! Assignees of a team task are members of the team; of a personal task, the caller or people
+//! who share a team with the caller.
+
+use chrono::{DateTime, Utc};
+
+use super::teams::Write;
+use super::{AuthUser, Error, Result, Service};
+use crate::domain::change::Change;
+use crate::domain::page::Page;
+use crate::domain::task::{
+    MAX_ASSIGNEES, Priority, Task, TaskStatus, TaskTitle, parse_labels, parse_task_description,
+};
+use crate::domain::team::TeamRole;
+use crate::domain::{Cursor, PageLimit, ProjectId, TaskId, TeamId, UserId, Validator};
+use crate::store::{StoreError, TaskIndex};
+
+/// A field of an update: leave it, clear it (`null` in PATCH), or set it.
+#[derive(Debug, Clone, Default)]
+pub enum Edit<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+pub struct NewTask {
+    pub title: String,
+    pub description: Option<String>,
+    pub status: Option<TaskStatus>,
+    pub priority: Option<Priority>,
+    pub due_date: Option<DateTime<Utc>>,
+    pub labels: Option<Vec<String>>,
+    pub project_id: Option<ProjectId>,
+    pub assignee_ids: Option<Vec<UserId>>,
+}
+
+#[derive(Default)]
+pub struct TaskPatch {
+    pub title: Edit<String>,
+    pub description: Edit<String>,
+    pub status: Edit<TaskStatus>,
+    pub priority: Edit<Priority>,
+    pub due_date: Edit<DateTime<Utc>>,
+    pub labels: Edit<Vec<String>>,
+    pub project_id: Edit<ProjectId>,
+    pub assignee_ids: Edit<Vec<UserId>>,
+}
+
+/// Which tasks a list starts from, before filters narrow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Assigned to me (the default).
+    #[default]
+    Assigned,
+    /// Created by me.
+    Created,
+    /// Every task I can see.
+    All,
+}
+
+#[derive(Default)]
+pub struct TaskQuery {
+    pub scope: Scope,
+    /// Comma-separated statuses.
+    pub status: Option<String>,
+    pub project_id: Option<ProjectId>,
+    pub assignee: Option<UserId>,
+    pub label: Option<String>,
+    pub priority: Option<Priority>,
+    pub due_before: Option<DateTime<Utc>>,
+    pub due_after: Option<DateTime<Utc>>,
+    /// Newest first.
+    pub descending: bool,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// A task and what the caller may do with it.
+#[derive(Debug, Clone)]
+pub struct TaskView {
+    pub task: Task,
+    pub can_edit: bool,
+    pub can_delete: bool,
+}
+
+/// Where the caller stands: their teams and roles, loaded once per request.
+#[derive(Clone)]
+struct Standing {
+    me: UserId,
+    teams: Vec<(TeamId, TeamRole)>,
+}
+
+impl Standing {
+    fn role(&self, team: TeamId) -> Option<TeamRole> {
+        self.teams.iter().find(|(t, _)| *t == team).map(|(_, r)| *r)
+    }
+
+    fn can_see(&self, task: &Task) -> bool {
+        match task.team_id {
+            Some(team) => self.role(team).is_some(),
+            None => task.is_involved(self.me),
+        }
+    }
+
+    fn manages(&self, task: &Task) -> bool {
+        task.team_id
+            .and_then(|t| self.role(t))
+            .is_some_and(TeamRole::can_manage)
+    }
+
+    fn view(&self, task: Task) -> TaskView {
+        let can_edit = task.is_involved(self.me) || self.manages(&task);
+        let can_delete = task.created_by == self.me || self.manages(&task);
+        TaskView {
+            task,
+            can_edit,
+            can_delete,
+        }
+    }
+}
+
+fn store_error(e: StoreError) -> Error {
+    match e {
+        StoreError::NotFound => Error::NotFound("task"),
+        StoreError::Archived => Error::ProjectArchived,
+        other => Error::Internal(other),
+    }
+}
+
+fn parse_statuses(raw: &str) -> std::result::Result<Vec<TaskStatus>, String> {
+    raw.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(TaskStatus::parse)
+        .collect()
+}
+
+impl Service {
+    async fn standing(&self, auth: &AuthUser) -> Result<Standing> {
+        let user = auth.user_id;
+        let teams = self
+            .store
+            .run(move |s| s.teams_of_user(user, None, usize::MAX))
+            .await?;
+        Ok(Standing {
+            me: user,
+            teams: teams.into_iter().map(|(t, m)| (t.id, m.role)).collect(),
+        })
+    }
+
+    /// The team of `project`, which the caller must be able to see (404 otherwise).
+    async fn project_team(&self, standing: &Standing, project: ProjectId) -> Result<TeamId> {
+        match self.store.run(move |s| s.project(project)).await? {
+            Some(p) if standing.role(p.team_id).is_some() => Ok(p.team_id),
+            _ => Err(Error::NotFound("project")),
+        }
+    }
+
+    /// Checks that every assignee may be assigned: a member of `team`, or for a personal task
+    /// the caller or someone sharing a team with the caller.
+    async fn check_assignees(
+        &self,
+        standing: &Standing,
+        team: Option<TeamId>,
+        assignees: &[UserId],
+    ) -> Result<()> {
+        if assignees.len() > MAX_ASSIGNEES {
+            return Err(Error::invalid(
+                "assignee_ids",
+                format!("at most {MAX_ASSIGNEES} assignees"),
+            ));
+        }
+        let (me, mine): (UserId, Vec<TeamId>) = (
+            standing.me,
+            standing.teams.iter().map(|(t, _)| *t).collect(),
+        );
+        let people = assignees.to_vec();
+        let ok = self
+            .store
+            .run(move |s| {
+                for user in people.iter().filter(|u| team.is_some() || **u != me) {
+                    let theirs = s.team_ids_of_user(*user)?;
+                    let allowed = match team {
+                        Some(team) => theirs.contains(&team),
+                        None => theirs.iter().any(|t| mine.contains(t)),
+                    };
+                    if !allowed {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            })
+            .await?;
+        if ok {
+            Ok(())
+        } else if team.is_some() {
+            Err(Error::invalid(
+                "assignee_ids",
+                "every assignee must be a member of the project's team",
+            ))
+        } else {
+            Err(Error::invalid(
+                "assignee_ids",
+                "assignees of a personal task must be you or share a team with you",
+            ))
+        }
+    }
+
+    pub async fn create_task(&self, auth: &AuthUser, input: NewTask) -> Result<TaskView> {
+        let mut v = Validator::default();
+        let title = v.check("title", TaskTitle::parse(&input.title));
+        let description = v.check(
+            "description",
+            parse_task_description(input.description.as_deref().unwrap_or("")),
+        );
+        let labels = v.check(
+            "labels",
+            parse_labels(input.labels.as_deref().unwrap_or(&[])),
+        );
+        v.finish().map_err(Error::Validation)?;
+        let standing = self.standing(auth).await?;
+        let team = match input.project_id {
+            Some(project) => Some(self.project_team(&standing, project).await?),
+            None => None,
+        };
+        let mut assignees = input.assignee_ids.unwrap_or_default();
+        assignees.dedup();
+        self.check_assignees(&standing, team, &assignees).await?;
+        let now = Utc::now();
+        let task = Task {
+            id: TaskId::new(),
+            title: title.expect("validated"),
+            description: description.expect("validated"),
+            status: input.status.unwrap_or(TaskStatus::Todo),
+            priority: input.priority.unwrap_or_default(),
+            due_date: input.due_date,
+            labels: labels.expect("validated"),
+            project_id: input.project_id,
+            team_id: team,
+            assignee_ids: assignees,
+            created_by: auth.user_id,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let stored = task.clone();
+        self.store
+            .run(move |s| s.create_task(&stored))
+            .await
+            .map_err(store_error)?;
+        Ok(standing.view(task))
+    }
+
+    pub async fn task(&self, auth: &AuthUser, id: TaskId) -> Result<TaskView> {
+        let standing = self.standing(auth).await?;
+        match self.store.run(move |s| s.task(id)).await? {
+            Some(task) if standing.can_see(&task) => Ok(standing.view(task)),
+            _ => Err(Error::NotFound("task")),
+        }
+    }
+
+    pub async fn update_task(
+        &self,
+        auth: &AuthUser,
+        id: TaskId,
+        patch: TaskPatch,
+        expected_version: Option<u64>,
+    ) -> Result<Write<TaskView, TaskView>> {
+        let mut v = Validator::default();
+        let title = match &patch.title {
+            Edit::Set(t) => v.check("title", TaskTitle::parse(t)),
+            Edit::Clear => {
+                v.push("title", "cannot be cleared");
+                None
+            }
+            Edit::Keep => None,
+        };
+        if matches!(patch.status, Edit::Clear) {
+            v.push("status", "cannot be cleared");
+        }
+        if matches!(patch.priority, Edit::Clear) {
+            v.push("priority", "cannot be cleared");
+        }
+        let description = match &patch.description {
+            Edit::Set(d) => v.check("description", parse_task_description(d)),
+            _ => None,
+        };
+        let labels = match &patch.labels {
+            Edit::Set(l) => v.check("labels", parse_labels(l)),
+            _ => None,
+        };
+        let standing = self.standing(auth).await?;
+        let current = self.task(auth, id).await?;
+        if !current.can_edit {
+            return Err(Error::Forbidden("only the task's creator and assignees, and the team's owners and admins, may change it".into()));
+        }
+        v.finish().map_err(Error::Validation)?;
+
+        let (project, team) = match &patch.project_id {
+            Edit::Keep => (current.task.project_id, current.task.team_id),
+            Edit::Clear => (None, None),
+            Edit::Set(p) => (Some(*p), Some(self.project_team(&standing, *p).await?)),
+        };
+        let assignees = match &patch.assignee_ids {
+            Edit::Keep => current.task.assignee_ids.clone(),
+            Edit::Clear => vec![],
+            Edit::Set(list) => {
+                let mut list = list.clone();
+                list.dedup();
+                list
+            }
+        };
+        if !matches!(patch.assignee_ids, Edit::Keep) || team != current.task.team_id {
+            self.check_assignees(&standing, team, &assignees).await?;
+        }
+        let apply = move |task: &mut Task| {
+            if let Some(title) = title {
+                task.title = title;
+            }
+            match patch.description {
+                Edit::Clear => task.description.clear(),
+                Edit::Set(_) => task.description = description.unwrap_or_default(),
+                Edit::Keep => {}
+            }
+            if let Edit::Set(status) = patch.status {
+                task.status = status;
+            }
+            if let Edit::Set(priority) = patch.priority {
+                task.priority = priority;
+            }
+            match patch.due_date {
+                Edit::Clear => task.due_date = None,
+                Edit::Set(due) => task.due_date = Some(due),
+                Edit::Keep => {}
+            }
+            match patch.labels {
+                Edit::Clear => task.labels.clear(),
+                Edit::Set(_) => task.labels = labels.unwrap_or_default(),
+                Edit::Keep => {}
+            }
+            task.project_id = project;
+            task.team_id = team;
+            task.assignee_ids = assignees;
+            Ok(())
+        };
+        let actor = auth.user_id;
+        match self
+            .store
+            .run(move |s| s.update_task(id, expected_version, actor, Utc::now(), apply))
+            .await
+        {
+            Ok(task) => Ok(Write::Done(standing.view(task))),
+            Err(StoreError::Stale) => Ok(Write::Stale(self.task(auth, id).await?)),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    pub async fn delete_task(
+        &self,
+        auth: &AuthUser,
+        id: TaskId,
+        expected_version: Option<u64>,
+    ) -> Result<Write<(), TaskView>> {
+        let current = self.task(auth, id).await?;
+        if !current.can_delete {
+            return Err(Error::Forbidden(
+                "only the task's creator and the team's owners and admins may delete it".into(),
+            ));
+        }
+        let actor = auth.user_id;
+        match self
+            .store
+            .run(move |s| s.delete_task(id, expected_version, actor, Utc::now()))
+            .await
+        {
+            Ok(()) => Ok(Write::Done(())),
+            Err(StoreError::Stale) => Ok(Write::Stale(self.task(auth, id).await?)),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Tasks in the caller's scope (default: assigned to them), narrowed by the filters.
+    pub async fn tasks(&self, auth: &AuthUser, query: TaskQuery) -> Result<Page<TaskView>> {
+        let mut v = Validator::default();
+        let after = query
+            .cursor
+            .as_deref()
+            .and_then(|c| v.check("cursor", Cursor::parse(c)))
+            .map(Cursor::key);
+        let limit = v
+            .check("limit", PageLimit::parse(query.limit))
+            .unwrap_or_default();
+        let statuses = query
+            .status
+            .as_deref()
+            .and_then(|s| v.check("status", parse_statuses(s)))
+            .unwrap_or_default();
+        v.finish().map_err(Error::Validation)?;
+        let standing = self.standing(auth).await?;
+        if let Some(project) = query.project_id {
+            self.project_team(&standing, project).await?;
+        }
+        let me = standing.me;
+        let sources: Vec<TaskIndex> = match (query.scope, query.project_id, query.assignee) {
+            (Scope::All, Some(project), _) => vec![TaskIndex::Project(project)],
+            (Scope::All, None, Some(assignee)) => vec![TaskIndex::Assignee(assignee)],
+            (Scope::All, None, None) => standing
+                .teams
+                .iter()
+                .map(|(t, _)| TaskIndex::Team(*t))
+                .chain([TaskIndex::Creator(me), TaskIndex::Assignee(me)])
+                .collect(),
+            (Scope::Assigned, ..) => vec![TaskIndex::Assignee(me)],
+            (Scope::Created, ..) => vec![TaskIndex::Creator(me)],
+        };
+        let scope = query.scope;
+        let viewer = standing.clone();
+        let keep = move |task: &Task| {
+            standing.can_see(task)
+                && match scope {
+                    Scope::Assigned => task.is_assigned_to(me),
+                    Scope::Created => task.created_by == me,
+                    Scope::All => true,
+                }
+                && (statuses.is_empty() || statuses.contains(&task.status))
+                && query.project_id.is_none_or(|p| task.project_id == Some(p))
+                && query.assignee.is_none_or(|a| task.is_assigned_to(a))
+                && query
+                    .label
+                    .as_deref()
+                    .is_none_or(|l| task.labels.iter().any(|x| x == l))
+                && query.priority.is_none_or(|p| task.priority == p)
+                && query
+                    .due_before
+                    .is_none_or(|d| task.due_date.is_some_and(|due| due < d))
+                && query
+                    .due_after
+                    .is_none_or(|d| task.due_date.is_some_and(|due| due > d))
+        };
+        let descending = query.descending;
+        let scan = self
+            .store
+            .run(move |s| s.scan_tasks(&sources, after, descending, limit.get(), keep))
+            .await?;
+        Ok(Page {
+            items: scan.tasks.into_iter().map(|t| viewer.view(t)).collect(),
+            next_cursor: scan.next_after.map(Cursor::after),
+        })
+    }
+
+    /// A task's history, oldest first.
+    pub async fn task_activity(
+        &self,
+        auth: &AuthUser,
+        id: TaskId,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<Change>> {
+        let mut v = Validator::default();
+        let after = cursor
+            .and_then(|c| v.check("cursor", Cursor::parse(c)))
+            .map(|c| c.key() as u64);
+        let limit = v
+            .check("limit", PageLimit::parse(limit))
+            .unwrap_or_default();
+        v.finish().map_err(Error::Validation)?;
+        self.task(auth, id).await?;
+        let entity = id.as_u128();
+        let rows = self
+            .store
+            .run(move |s| s.changes_of_entity(entity, after, limit.get() + 1))
+            .await?;
+        Ok(Page::from_overfetch(rows, limit, |c| u128::from(c.seq)))
+    }
+}

@@ -1,0 +1,449 @@
+//! Tasks and their five indexes, always written together (`TaskTables`), and the merged
+//! index scans that serve every task list.
+
+use chrono::{DateTime, Utc};
+use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
+
+use super::changes::append;
+use super::codec::{encode, read_row};
+use super::tables::*;
+use super::{Store, StoreError};
+use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
+use crate::domain::project::{Project, ProjectStatus};
+use crate::domain::task::Task;
+use crate::domain::{ProjectId, TaskId, TeamId, UserId};
+
+/// An index a task list can be read from, with its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskIndex {
+    Assignee(UserId),
+    Creator(UserId),
+    Project(ProjectId),
+    Team(TeamId),
+}
+
+/// The most index entries one list request examines before it answers with what it found
+/// (and a cursor to continue from).
+pub const SCAN_BUDGET: usize = 20_000;
+
+/// One page of a task list: the matches, and where the next page starts.
+#[derive(Debug)]
+pub struct TaskScan {
+    pub tasks: Vec<Task>,
+    pub next_after: Option<u128>,
+}
+
+struct TaskTables<'txn> {
+    rows: Table<'txn, u128, &'static [u8]>,
+    by_assignee: Table<'txn, (u128, u128), ()>,
+    by_creator: Table<'txn, (u128, u128), ()>,
+    by_project: Table<'txn, (u128, u128), ()>,
+    by_team: Table<'txn, (u128, u128), ()>,
+    by_project_status: Table<'txn, (u128, u8, u128), ()>,
+}
+
+impl<'txn> TaskTables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            rows: txn.open_table(TASKS)?,
+            by_assignee: txn.open_table(TASKS_BY_ASSIGNEE)?,
+            by_creator: txn.open_table(TASKS_BY_CREATOR)?,
+            by_project: txn.open_table(TASKS_BY_PROJECT)?,
+            by_team: txn.open_table(TASKS_BY_TEAM)?,
+            by_project_status: txn.open_table(TASKS_BY_PROJECT_STATUS)?,
+        })
+    }
+
+    fn get(&self, id: u128) -> Result<Option<Task>, StoreError> {
+        read_row(&self.rows, "tasks", id)
+    }
+
+    fn insert(&mut self, task: &Task) -> Result<(), StoreError> {
+        let id = task.id.as_u128();
+        self.rows.insert(id, encode(task)?.as_slice())?;
+        for user in &task.assignee_ids {
+            self.by_assignee.insert((user.as_u128(), id), ())?;
+        }
+        self.by_creator
+            .insert((task.created_by.as_u128(), id), ())?;
+        if let Some(project) = task.project_id {
+            self.by_project.insert((project.as_u128(), id), ())?;
+            self.by_project_status
+                .insert((project.as_u128(), task.status as u8, id), ())?;
+        }
+        if let Some(team) = task.team_id {
+            self.by_team.insert((team.as_u128(), id), ())?;
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, task: &Task) -> Result<(), StoreError> {
+        let id = task.id.as_u128();
+        self.rows.remove(id)?;
+        for user in &task.assignee_ids {
+            self.by_assignee.remove((user.as_u128(), id))?;
+        }
+        self.by_creator.remove((task.created_by.as_u128(), id))?;
+        if let Some(project) = task.project_id {
+            self.by_project.remove((project.as_u128(), id))?;
+            self.by_project_status
+                .remove((project.as_u128(), task.status as u8, id))?;
+        }
+        if let Some(team) = task.team_id {
+            self.by_team.remove((team.as_u128(), id))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a task's row and re-indexes it.
+    fn replace(&mut self, before: &Task, after: &Task) -> Result<(), StoreError> {
+        self.delete(before)?;
+        self.insert(after)
+    }
+
+    fn ids(table: &Table<'txn, (u128, u128), ()>, prefix: u128) -> Result<Vec<u128>, StoreError> {
+        let mut ids = Vec::new();
+        for entry in table.range((prefix, 0)..=(prefix, u128::MAX))? {
+            ids.push(entry?.0.value().1);
+        }
+        Ok(ids)
+    }
+}
+
+fn task_change(
+    task: &Task,
+    at: DateTime<Utc>,
+    actor: UserId,
+    action: ChangeAction,
+    fields: Vec<FieldChange>,
+) -> NewChange {
+    NewChange {
+        at,
+        actor,
+        entity: EntityKind::Task,
+        entity_id: task.id.as_uuid(),
+        team_id: task.team_id,
+        action,
+        fields,
+    }
+}
+
+/// The fields that differ between two versions of a task.
+pub fn task_diff(before: &Task, after: &Task) -> Vec<FieldChange> {
+    [
+        FieldChange::of("title", &before.title, &after.title),
+        FieldChange::of("description", &before.description, &after.description),
+        FieldChange::of("status", &before.status, &after.status),
+        FieldChange::of("priority", &before.priority, &after.priority),
+        FieldChange::of("due_date", &before.due_date, &after.due_date),
+        FieldChange::of("labels", &before.labels, &after.labels),
+        FieldChange::of("project_id", &before.project_id, &after.project_id),
+        FieldChange::of("assignee_ids", &before.assignee_ids, &after.assignee_ids),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn creation_fields(task: &Task) -> Vec<FieldChange> {
+    let mut fields = vec![
+        FieldChange::set("title", &task.title),
+        FieldChange::set("status", &task.status),
+        FieldChange::set("priority", &task.priority),
+    ];
+    if !task.description.is_empty() {
+        fields.push(FieldChange::set("description", &task.description));
+    }
+    if task.due_date.is_some() {
+        fields.push(FieldChange::set("due_date", &task.due_date));
+    }
+    if !task.labels.is_empty() {
+        fields.push(FieldChange::set("labels", &task.labels));
+    }
+    if task.project_id.is_some() {
+        fields.push(FieldChange::set("project_id", &task.project_id));
+    }
+    if !task.assignee_ids.is_empty() {
+        fields.push(FieldChange::set("assignee_ids", &task.assignee_ids));
+    }
+    fields
+}
+
+/// Refuses a write into a project that is missing or archived (checked inside the write).
+fn require_active_project(
+    txn: &WriteTransaction,
+    project: Option<ProjectId>,
+) -> Result<(), StoreError> {
+    let Some(project) = project else {
+        return Ok(());
+    };
+    let found: Option<Project> =
+        read_row(&txn.open_table(PROJECTS)?, "projects", project.as_u128())?;
+    match found {
+        None => Err(StoreError::NotFound),
+        Some(p) if p.status == ProjectStatus::Archived => Err(StoreError::Archived),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Deletes every task of a project (project deletion), inside the caller's transaction.
+pub(super) fn delete_tasks_of_project(
+    txn: &WriteTransaction,
+    project: ProjectId,
+) -> Result<(), StoreError> {
+    let mut tables = TaskTables::open(txn)?;
+    for id in TaskTables::ids(&tables.by_project, project.as_u128())? {
+        if let Some(task) = tables.get(id)? {
+            tables.delete(&task)?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes every task of a team's projects (team deletion), inside the caller's transaction.
+pub(super) fn delete_tasks_of_team(txn: &WriteTransaction, team: TeamId) -> Result<(), StoreError> {
+    let mut tables = TaskTables::open(txn)?;
+    for id in TaskTables::ids(&tables.by_team, team.as_u128())? {
+        if let Some(task) = tables.get(id)? {
+            tables.delete(&task)?;
+        }
+    }
+    Ok(())
+}
+
+/// Unassigns `user` from every task of `team` (they left or were removed), inside the
+/// caller's transaction, with a change-log entry per task.
+pub(super) fn unassign_from_team(
+    txn: &WriteTransaction,
+    team: TeamId,
+    user: UserId,
+    actor: UserId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut changed = Vec::new();
+    {
+        let mut tables = TaskTables::open(txn)?;
+        for id in TaskTables::ids(&tables.by_assignee, user.as_u128())? {
+            let Some(task) = tables.get(id)?.filter(|t| t.team_id == Some(team)) else {
+                continue;
+            };
+            let mut after = task.clone();
+            after.assignee_ids.retain(|a| *a != user);
+            after.version += 1;
+            after.updated_at = now;
+            tables.replace(&task, &after)?;
+            changed.push((task, after));
+        }
+    }
+    for (before, after) in changed {
+        append(
+            txn,
+            task_change(
+                &after,
+                now,
+                actor,
+                ChangeAction::Updated,
+                task_diff(&before, &after),
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Stores a new task; its project (if any) must exist and be active at commit time.
+    pub fn create_task(&self, task: &Task) -> Result<(), StoreError> {
+        let txn = self.db().begin_write()?;
+        require_active_project(&txn, task.project_id)?;
+        TaskTables::open(&txn)?.insert(task)?;
+        append(
+            &txn,
+            task_change(
+                task,
+                task.created_at,
+                task.created_by,
+                ChangeAction::Created,
+                creation_fields(task),
+            ),
+        )?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        let txn = self.db().begin_read()?;
+        read_row(&txn.open_table(TASKS)?, "tasks", id.as_u128())
+    }
+
+    /// Applies `change` to a task in one transaction, if it is still at `expected_version`
+    /// (when given). `change` sees the current row and may refuse. A task in (or moved into)
+    /// an archived project cannot change.
+    pub fn update_task(
+        &self,
+        id: TaskId,
+        expected_version: Option<u64>,
+        actor: UserId,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut Task) -> Result<(), StoreError>,
+    ) -> Result<Task, StoreError> {
+        let txn = self.db().begin_write()?;
+        let (before, after) = {
+            let mut tables = TaskTables::open(&txn)?;
+            let Some(before) = tables.get(id.as_u128())? else {
+                return Err(StoreError::NotFound);
+            };
+            if expected_version.is_some_and(|v| v != before.version) {
+                return Err(StoreError::Stale);
+            }
+            let mut after = before.clone();
+            change(&mut after)?;
+            if task_diff(&before, &after).is_empty() {
+                return Ok(before);
+            }
+            after.version += 1;
+            after.updated_at = now;
+            tables.replace(&before, &after)?;
+            (before, after)
+        };
+        require_active_project(&txn, before.project_id)?;
+        require_active_project(&txn, after.project_id)?;
+        append(
+            &txn,
+            task_change(
+                &after,
+                now,
+                actor,
+                ChangeAction::Updated,
+                task_diff(&before, &after),
+            ),
+        )?;
+        txn.commit()?;
+        Ok(after)
+    }
+
+    /// Deletes a task, if it is still at `expected_version` (when given).
+    pub fn delete_task(
+        &self,
+        id: TaskId,
+        expected_version: Option<u64>,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db().begin_write()?;
+        let task = {
+            let mut tables = TaskTables::open(&txn)?;
+            let Some(task) = tables.get(id.as_u128())? else {
+                return Err(StoreError::NotFound);
+            };
+            if expected_version.is_some_and(|v| v != task.version) {
+                return Err(StoreError::Stale);
+            }
+            tables.delete(&task)?;
+            task
+        };
+        append(
+            &txn,
+            task_change(&task, now, actor, ChangeAction::Deleted, vec![]),
+        )?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Reads tasks from the union of `sources` in id order (newest first when `descending`),
+    /// starting after `after`, keeping those `keep` accepts, until `limit + 1` are found or
+    /// [`SCAN_BUDGET`] entries were examined. `next_after` is where the next page starts:
+    /// after the last returned task, or after the last examined entry when the budget ran
+    /// out, so paging never repeats or skips a task.
+    pub fn scan_tasks(
+        &self,
+        sources: &[TaskIndex],
+        after: Option<u128>,
+        descending: bool,
+        limit: usize,
+        keep: impl Fn(&Task) -> bool,
+    ) -> Result<TaskScan, StoreError> {
+        let txn = self.db().begin_read()?;
+        let rows = txn.open_table(TASKS)?;
+        let mut streams: Vec<
+            std::iter::Peekable<Box<dyn Iterator<Item = Result<u128, redb::StorageError>>>>,
+        > = Vec::new();
+        for source in sources {
+            let (table, prefix) = match *source {
+                TaskIndex::Assignee(u) => (TASKS_BY_ASSIGNEE, u.as_u128()),
+                TaskIndex::Creator(u) => (TASKS_BY_CREATOR, u.as_u128()),
+                TaskIndex::Project(p) => (TASKS_BY_PROJECT, p.as_u128()),
+                TaskIndex::Team(t) => (TASKS_BY_TEAM, t.as_u128()),
+            };
+            let index = txn.open_table(table)?;
+            let range = match (after, descending) {
+                (None, _) => index.range((prefix, 0)..=(prefix, u128::MAX))?,
+                (Some(a), false) if a == u128::MAX => continue,
+                (Some(a), false) => index.range((prefix, a + 1)..=(prefix, u128::MAX))?,
+                (Some(0), true) => continue,
+                (Some(a), true) => index.range((prefix, 0)..=(prefix, a - 1))?,
+            };
+            let ids = range.map(|entry| entry.map(|(key, _)| key.value().1));
+            let stream: Box<dyn Iterator<Item = Result<u128, redb::StorageError>>> = if descending {
+                Box::new(ids.rev())
+            } else {
+                Box::new(ids)
+            };
+            streams.push(stream.peekable());
+        }
+        let mut tasks = Vec::new();
+        let mut examined = 0;
+        let mut last: Option<u128> = None;
+        loop {
+            // The next id of the merged streams (smallest, or largest when descending).
+            let mut best: Option<(usize, u128)> = None;
+            for (i, stream) in streams.iter_mut().enumerate() {
+                match stream.peek() {
+                    Some(Ok(id)) => {
+                        let better =
+                            best.is_none_or(|(_, b)| if descending { *id > b } else { *id < b });
+                        if better {
+                            best = Some((i, *id));
+                        }
+                    }
+                    Some(Err(_)) => {
+                        return Err(stream
+                            .next()
+                            .expect("peeked")
+                            .expect_err("peeked an error")
+                            .into());
+                    }
+                    None => {}
+                }
+            }
+            let Some((i, id)) = best else {
+                return Ok(TaskScan {
+                    tasks,
+                    next_after: None,
+                });
+            };
+            streams[i].next();
+            if last == Some(id) {
+                continue;
+            }
+            last = Some(id);
+            examined += 1;
+            if let Some(task) = read_row::<Task>(&rows, "tasks", id)?.filter(|t| keep(t)) {
+                tasks.push(task);
+                if tasks.len() > limit {
+                    tasks.truncate(limit);
+                    let next = tasks.last().map(|t| t.id.as_u128());
+                    return Ok(TaskScan {
+                        tasks,
+                        next_after: next,
+                    });
+                }
+            }
+            if examined >= SCAN_BUDGET {
+                return Ok(TaskScan {
+                    tasks,
+                    next_after: Some(id),
+                });
+            }
+        }
+    }
+}

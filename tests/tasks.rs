@@ -1,0 +1,733 @@
+//! Tasks: the permission matrix, assignment rules, PUT vs PATCH, lists and their paging,
+//! history, lost updates and cascades.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::common::{Account, TestServer};
+
+/// A team with a project, its roles, and an outsider.
+struct Cast {
+    team: String,
+    project: String,
+    owner: Account,
+    admin: Account,
+    creator: Account,
+    assignee: Account,
+    member: Account,
+    outsider: Account,
+}
+
+async fn cast(server: &TestServer) -> Cast {
+    let mut people = Vec::new();
+    for _ in 0..6 {
+        people.push(server.register().await);
+    }
+    let [owner, admin, creator, assignee, member, outsider] = people.try_into().unwrap();
+    let team = server.create_team(&owner, "Tasks").await;
+    server.add_member(&team, &owner, &admin, "admin").await;
+    for who in [&creator, &assignee, &member] {
+        server.add_member(&team, &owner, who, "member").await;
+    }
+    let project = server
+        .post(
+            "/api/projects",
+            Some(&owner.token),
+            json!({"team_id": team, "name": "Board"}),
+        )
+        .await;
+    let project = project.ok()["id"].as_str().unwrap().to_string();
+    Cast {
+        team,
+        project,
+        owner,
+        admin,
+        creator,
+        assignee,
+        member,
+        outsider,
+    }
+}
+
+async fn new_task(server: &TestServer, by: &Account, body: Value) -> Value {
+    let reply = server.post("/api/tasks", Some(&by.token), body).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_field_round_trips_with_defaults() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let minimal = new_task(&server, &c.creator, json!({"title": "  Minimal  "})).await;
+    assert_eq!(minimal["title"], "Minimal");
+    assert_eq!(
+        (minimal["status"].as_str(), minimal["priority"].as_str()),
+        (Some("todo"), Some("medium"))
+    );
+    assert_eq!(minimal["project_id"], Value::Null);
+    assert_eq!(minimal["version"], 1);
+    let full = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Full", "description": "Steps\n1. x", "status": "in_progress", "priority": "urgent",
+               "due_date": "2030-01-02T03:04:05Z", "labels": ["bug", " bug ", "ui"], "project_id": c.project,
+               "assignee_ids": [c.assignee.user_id]}),
+    )
+    .await;
+    assert_eq!(full["labels"], json!(["bug", "ui"]));
+    assert_eq!(full["team_id"], c.team.as_str());
+    assert_eq!(full["assignee_ids"], json!([c.assignee.user_id]));
+    let fetched = server
+        .get(
+            &format!("/api/tasks/{}", full["id"].as_str().unwrap()),
+            Some(&c.assignee.token),
+        )
+        .await;
+    assert_eq!(fetched.headers["etag"], "\"1\"");
+    assert_eq!(fetched.ok()["due_date"], full["due_date"]);
+}
+
+#[tokio::test]
+async fn the_permission_matrix() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let body =
+        json!({"title": "Matrix", "project_id": c.project, "assignee_ids": [c.assignee.user_id]});
+    let task = new_task(&server, &c.creator, body.clone()).await;
+    let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
+
+    for who in [&c.owner, &c.admin, &c.creator, &c.assignee, &c.member] {
+        server.get(&path, Some(&who.token)).await.ok();
+    }
+    server
+        .get(&path, Some(&c.outsider.token))
+        .await
+        .problem(404, "not_found");
+
+    let rename = |title: &str| Some(json!({"title": title}));
+    for who in [&c.creator, &c.assignee, &c.admin, &c.owner] {
+        server
+            .call(Method::PATCH, &path, Some(&who.token), rename("Edited"))
+            .await
+            .ok();
+    }
+    server
+        .call(Method::PATCH, &path, Some(&c.member.token), rename("Nope"))
+        .await
+        .problem(403, "forbidden");
+    server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.outsider.token),
+            rename("Nope"),
+        )
+        .await
+        .problem(404, "not_found");
+
+    for who in [&c.assignee, &c.member] {
+        server
+            .call(Method::DELETE, &path, Some(&who.token), None)
+            .await
+            .problem(403, "forbidden");
+    }
+    server
+        .call(Method::DELETE, &path, Some(&c.outsider.token), None)
+        .await
+        .problem(404, "not_found");
+    assert_eq!(
+        server
+            .call(Method::DELETE, &path, Some(&c.admin.token), None)
+            .await
+            .status,
+        204
+    );
+    let second = new_task(&server, &c.creator, body).await;
+    let second = format!("/api/tasks/{}", second["id"].as_str().unwrap());
+    assert_eq!(
+        server
+            .call(Method::DELETE, &second, Some(&c.creator.token), None)
+            .await
+            .status,
+        204
+    );
+    server
+        .get(&second, Some(&c.creator.token))
+        .await
+        .problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn assignees_must_belong() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let outsider_assigned =
+        json!({"title": "x", "project_id": c.project, "assignee_ids": [c.outsider.user_id]});
+    assert_eq!(
+        server
+            .post("/api/tasks", Some(&c.creator.token), outsider_assigned)
+            .await
+            .invalid_fields(),
+        ["assignee_ids"]
+    );
+    // Personal: me, or someone sharing a team with me.
+    let personal = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Mine", "assignee_ids": [c.creator.user_id, c.member.user_id]}),
+    )
+    .await;
+    assert_eq!(personal["team_id"], Value::Null);
+    let stranger = json!({"title": "x", "assignee_ids": [c.outsider.user_id]});
+    assert_eq!(
+        server
+            .post("/api/tasks", Some(&c.creator.token), stranger)
+            .await
+            .invalid_fields(),
+        ["assignee_ids"]
+    );
+    // A project of a team I am not in does not exist for me.
+    let foreign = json!({"title": "x", "project_id": c.project});
+    server
+        .post("/api/tasks", Some(&c.outsider.token), foreign)
+        .await
+        .problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn personal_tasks_are_visible_to_creator_and_assignees_only() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Personal", "assignee_ids": [c.member.user_id]}),
+    )
+    .await;
+    let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
+    server.get(&path, Some(&c.member.token)).await.ok();
+    for who in [&c.owner, &c.admin, &c.assignee, &c.outsider] {
+        server
+            .get(&path, Some(&who.token))
+            .await
+            .problem(404, "not_found");
+    }
+    server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.member.token),
+            Some(json!({"status": "done"})),
+        )
+        .await
+        .ok();
+    server
+        .call(Method::DELETE, &path, Some(&c.member.token), None)
+        .await
+        .problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn patch_null_clears_put_null_keeps() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Clear me", "description": "text", "due_date": "2030-01-01T00:00:00Z", "labels": ["a"],
+               "project_id": c.project, "assignee_ids": [c.assignee.user_id]}),
+    )
+    .await;
+    let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
+    let kept = server
+        .call(
+            Method::PUT,
+            &path,
+            Some(&c.creator.token),
+            Some(json!({"description": null, "labels": null, "status": "blocked"})),
+        )
+        .await;
+    assert_eq!(
+        (
+            kept.ok()["description"].as_str(),
+            kept.body["status"].as_str()
+        ),
+        (Some("text"), Some("blocked"))
+    );
+    assert_eq!(kept.body["labels"], json!(["a"]));
+
+    let cleared = server
+        .call(Method::PATCH, &path, Some(&c.creator.token), Some(json!({"description": null, "due_date": null, "labels": null, "assignee_ids": null})))
+        .await;
+    let body = cleared.ok();
+    assert_eq!(
+        (body["description"].as_str(), &body["due_date"]),
+        (Some(""), &Value::Null)
+    );
+    assert_eq!(
+        (&body["labels"], &body["assignee_ids"]),
+        (&json!([]), &json!([]))
+    );
+    assert_eq!(body["title"], "Clear me", "absent fields are untouched");
+
+    let refused = server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.creator.token),
+            Some(json!({"title": null, "status": null})),
+        )
+        .await;
+    let mut fields = refused.invalid_fields();
+    fields.sort();
+    assert_eq!(fields, ["status", "title"]);
+    // Moving out of the project makes it personal.
+    let personal = server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.creator.token),
+            Some(json!({"project_id": null})),
+        )
+        .await;
+    assert_eq!(
+        (&personal.ok()["project_id"], &personal.body["team_id"]),
+        (&Value::Null, &Value::Null)
+    );
+    server
+        .get(&path, Some(&c.member.token))
+        .await
+        .problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn an_archived_project_accepts_no_task_changes() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Before", "project_id": c.project}),
+    )
+    .await;
+    let project_path = format!("/api/projects/{}", c.project);
+    server
+        .call(
+            Method::PATCH,
+            &project_path,
+            Some(&c.owner.token),
+            Some(json!({"status": "archived"})),
+        )
+        .await
+        .ok();
+    server
+        .post(
+            "/api/tasks",
+            Some(&c.creator.token),
+            json!({"title": "After", "project_id": c.project}),
+        )
+        .await
+        .problem(409, "project_archived");
+    let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
+    server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.creator.token),
+            Some(json!({"title": "Changed"})),
+        )
+        .await
+        .problem(409, "project_archived");
+    server.get(&path, Some(&c.member.token)).await.ok();
+}
+
+#[tokio::test]
+async fn lists_default_to_my_assignments_and_filters_narrow() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let mk = |title: &str, extra: Value| {
+        let mut body = json!({"title": title, "project_id": c.project});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let a = new_task(
+        &server,
+        &c.creator,
+        mk(
+            "a",
+            json!({"assignee_ids": [c.assignee.user_id], "status": "todo", "labels": ["bug"]}),
+        ),
+    )
+    .await;
+    let b = new_task(
+        &server,
+        &c.creator,
+        mk(
+            "b",
+            json!({"assignee_ids": [c.assignee.user_id], "status": "done", "priority": "high"}),
+        ),
+    )
+    .await;
+    let c3 = new_task(
+        &server,
+        &c.creator,
+        mk("c", json!({"due_date": "2030-06-01T00:00:00Z"})),
+    )
+    .await;
+    let mine = new_task(&server, &c.assignee, json!({"title": "personal"})).await;
+    let id = |t: &Value| t["id"].as_str().unwrap().to_string();
+
+    let list = |query: &str, who: &Account| {
+        let path = format!("/api/tasks{query}");
+        let token = who.token.clone();
+        let server = &server;
+        async move { server.get(&path, Some(&token)).await.ok().clone() }
+    };
+    assert_eq!(
+        ids(&list("", &c.assignee).await),
+        [id(&a), id(&b)],
+        "default: assigned to me"
+    );
+    assert_eq!(
+        ids(&list("?scope=created", &c.creator).await),
+        [id(&a), id(&b), id(&c3)]
+    );
+    assert_eq!(
+        ids(&list("?scope=all", &c.assignee).await),
+        [id(&a), id(&b), id(&c3), id(&mine)]
+    );
+    assert_eq!(
+        ids(&list("?scope=all", &c.member).await),
+        [id(&a), id(&b), id(&c3)]
+    );
+    assert!(ids(&list("?scope=all", &c.outsider).await).is_empty());
+    assert_eq!(
+        ids(&list("?scope=all&status=done,blocked", &c.member).await),
+        [id(&b)]
+    );
+    assert_eq!(
+        ids(&list("?scope=all&label=bug", &c.member).await),
+        [id(&a)]
+    );
+    assert_eq!(
+        ids(&list("?scope=all&priority=high", &c.member).await),
+        [id(&b)]
+    );
+    assert_eq!(
+        ids(&list("?scope=all&due_before=2031-01-01T00:00:00Z", &c.member).await),
+        [id(&c3)]
+    );
+    assert!(ids(&list("?scope=all&due_after=2031-01-01T00:00:00Z", &c.member).await).is_empty());
+    let by_assignee = format!("?scope=all&assignee={}", c.assignee.user_id);
+    assert_eq!(
+        ids(&list(&by_assignee, &c.member).await),
+        [id(&a), id(&b)],
+        "the personal task stays hidden"
+    );
+    let in_project = format!("?scope=all&project_id={}&sort=-created", c.project);
+    assert_eq!(
+        ids(&list(&in_project, &c.member).await),
+        [id(&c3), id(&b), id(&a)]
+    );
+    let hidden_project = format!("?project_id={}", c.project);
+    server
+        .get(
+            &format!("/api/tasks{hidden_project}"),
+            Some(&c.outsider.token),
+        )
+        .await
+        .problem(404, "not_found");
+    assert_eq!(
+        server
+            .get("/api/tasks?status=doing", Some(&c.member.token))
+            .await
+            .invalid_fields(),
+        ["status"]
+    );
+    server
+        .get("/api/tasks?sort=title", Some(&c.member.token))
+        .await
+        .problem(400, "invalid_parameter");
+    server
+        .get("/api/tasks?scope=everything", Some(&c.member.token))
+        .await
+        .problem(400, "invalid_parameter");
+}
+
+#[tokio::test]
+async fn paging_through_a_filter_never_repeats_or_skips() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let mut expected_done = Vec::new();
+    for i in 0..120 {
+        let status = if i % 3 == 0 { "done" } else { "todo" };
+        let task = new_task(
+            &server,
+            &c.creator,
+            json!({"title": format!("t{i}"), "project_id": c.project, "status": status}),
+        )
+        .await;
+        if status == "done" {
+            expected_done.push(task["id"].as_str().unwrap().to_string());
+        }
+    }
+    for (query, descending) in [
+        ("scope=all&status=done&limit=7", false),
+        ("scope=all&status=done&limit=7&sort=-created", true),
+    ] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(next) => format!("/api/tasks?{query}&cursor={next}"),
+                None => format!("/api/tasks?{query}"),
+            };
+            let page = server.get(&path, Some(&c.member.token)).await.ok().clone();
+            seen.extend(ids(&page));
+            // A task created while paging lands after the cursor (ids grow), never inside.
+            if seen.len() == 14 && !descending {
+                new_task(
+                    &server,
+                    &c.creator,
+                    json!({"title": "late", "project_id": c.project, "status": "todo"}),
+                )
+                .await;
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+        let mut expected = expected_done.clone();
+        if descending {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn leaving_a_team_unassigns_its_tasks() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let task = new_task(&server, &c.creator, json!({"title": "Shared", "project_id": c.project, "assignee_ids": [c.assignee.user_id, c.member.user_id]})).await;
+    let leave = format!("/api/teams/{}/members/{}", c.team, c.assignee.user_id);
+    assert_eq!(
+        server
+            .call(Method::DELETE, &leave, Some(&c.assignee.token), None)
+            .await
+            .status,
+        204
+    );
+    let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
+    let after = server.get(&path, Some(&c.member.token)).await.ok().clone();
+    assert_eq!(after["assignee_ids"], json!([c.member.user_id]));
+    server
+        .get(&path, Some(&c.assignee.token))
+        .await
+        .problem(404, "not_found");
+    assert!(
+        ids(&server
+            .get("/api/tasks", Some(&c.assignee.token))
+            .await
+            .ok()
+            .clone())
+        .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn history_lists_every_change_field_by_field() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Draft", "project_id": c.project}),
+    )
+    .await;
+    let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
+    server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.creator.token),
+            Some(json!({"title": "Final", "status": "done"})),
+        )
+        .await
+        .ok();
+    server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.admin.token),
+            Some(json!({"priority": "low"})),
+        )
+        .await
+        .ok();
+    let history = server
+        .get(&format!("{path}/activity"), Some(&c.member.token))
+        .await
+        .ok()
+        .clone();
+    let items = history["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["action"], "created");
+    assert_eq!(items[1]["actor_id"], c.creator.user_id.as_str());
+    let changes = &items[1]["changes"];
+    assert!(
+        changes
+            .as_array()
+            .unwrap()
+            .contains(&json!({"field": "title", "from": "Draft", "to": "Final"}))
+    );
+    assert!(
+        changes
+            .as_array()
+            .unwrap()
+            .contains(&json!({"field": "status", "from": "todo", "to": "done"}))
+    );
+    assert_eq!(
+        items[2]["changes"],
+        json!([{"field": "priority", "from": "medium", "to": "low"}])
+    );
+    let page = server
+        .get(&format!("{path}/activity?limit=2"), Some(&c.member.token))
+        .await
+        .ok()
+        .clone();
+    let next = page["next_cursor"].as_str().unwrap();
+    let rest = server
+        .get(
+            &format!("{path}/activity?limit=2&cursor={next}"),
+            Some(&c.member.token),
+        )
+        .await
+        .ok()
+        .clone();
+    assert_eq!(rest["items"][0]["seq"], items[2]["seq"]);
+    server
+        .get(&format!("{path}/activity"), Some(&c.outsider.token))
+        .await
+        .problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn concurrent_saves_with_the_same_if_match() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Contested", "project_id": c.project}),
+    )
+    .await;
+    let url = server.url(&format!("/api/tasks/{}", task["id"].as_str().unwrap()));
+    let save = |who: &Account, title: &str| {
+        server
+            .client
+            .patch(&url)
+            .bearer_auth(&who.token)
+            .header("if-match", "\"1\"")
+            .json(&json!({"title": title}))
+            .send()
+    };
+    let (a, b) = tokio::join!(save(&c.creator, "Creator's"), save(&c.admin, "Admin's"));
+    let (a, b) = (
+        TestServer::reply(a.unwrap()).await,
+        TestServer::reply(b.unwrap()).await,
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 412]);
+    let loser = if a.status == 412 { &a } else { &b };
+    assert_eq!(loser.body["version"], 2, "412 carries the current task");
+    let cached = server
+        .client
+        .get(&url)
+        .bearer_auth(&c.member.token)
+        .header("if-none-match", "\"2\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+}
+
+#[tokio::test]
+async fn deleting_a_project_deletes_its_tasks() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Gone", "project_id": c.project, "assignee_ids": [c.assignee.user_id]}),
+    )
+    .await;
+    assert_eq!(
+        server
+            .call(
+                Method::DELETE,
+                &format!("/api/projects/{}", c.project),
+                Some(&c.owner.token),
+                None
+            )
+            .await
+            .status,
+        204
+    );
+    server
+        .get(
+            &format!("/api/tasks/{}", task["id"].as_str().unwrap()),
+            Some(&c.owner.token),
+        )
+        .await
+        .problem(404, "not_found");
+    assert!(
+        ids(&server
+            .get("/api/tasks", Some(&c.assignee.token))
+            .await
+            .ok()
+            .clone())
+        .is_empty(),
+        "indexes cleaned"
+    );
+}
+
+#[tokio::test]
+async fn task_input_is_validated() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let bad = json!({"title": "", "description": "x".repeat(20_001), "labels": vec!["l"; 21]});
+    let mut fields = server
+        .post("/api/tasks", Some(&c.creator.token), bad)
+        .await
+        .invalid_fields();
+    fields.sort();
+    assert_eq!(fields, ["description", "labels", "title"]);
+    for bad in [
+        json!({"title": "x", "status": "doing"}),
+        json!({"title": "x", "due_date": "tomorrow"}),
+        json!({"title": "x", "assignee_ids": ["nope"]}),
+    ] {
+        server
+            .post("/api/tasks", Some(&c.creator.token), bad)
+            .await
+            .problem(400, "invalid_body");
+    }
+    server
+        .get("/api/tasks/nope", Some(&c.creator.token))
+        .await
+        .problem(400, "invalid_parameter");
+}
