@@ -278,6 +278,8 @@ pub enum TaskCreated {
     Created(Json<TaskBody>, #[oai(header = "ETag")] String),
 }
 
+// Built once per request and consumed at once: boxing the body would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(ApiResponse)]
 pub enum TaskRead {
     /// The task.
@@ -288,6 +290,8 @@ pub enum TaskRead {
     NotModified(#[oai(header = "ETag")] String),
 }
 
+// Built once per request and consumed at once: boxing the body would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(ApiResponse)]
 pub enum TaskWritten {
     /// The updated task.
@@ -298,6 +302,8 @@ pub enum TaskWritten {
     Stale(Json<TaskBody>, #[oai(header = "ETag")] String),
 }
 
+// Built once per request and consumed at once: boxing the body would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(ApiResponse)]
 pub enum TaskDeleted {
     /// Deleted.

@@ -26,6 +26,9 @@ pub enum TaskIndex {
 /// (and a cursor to continue from).
 pub const SCAN_BUDGET: usize = 20_000;
 
+/// Task ids read from one index range, in list order.
+type IdStream = Box<dyn Iterator<Item = Result<u128, redb::StorageError>>>;
+
 /// One page of a task list: the matches, and where the next page starts.
 #[derive(Debug)]
 pub struct TaskScan {
@@ -364,9 +367,7 @@ impl Store {
     ) -> Result<TaskScan, StoreError> {
         let txn = self.db().begin_read()?;
         let rows = txn.open_table(TASKS)?;
-        let mut streams: Vec<
-            std::iter::Peekable<Box<dyn Iterator<Item = Result<u128, redb::StorageError>>>>,
-        > = Vec::new();
+        let mut streams: Vec<std::iter::Peekable<IdStream>> = Vec::new();
         for source in sources {
             let (table, prefix) = match *source {
                 TaskIndex::Assignee(u) => (TASKS_BY_ASSIGNEE, u.as_u128()),
@@ -383,7 +384,7 @@ impl Store {
                 (Some(a), true) => index.range((prefix, 0)..=(prefix, a - 1))?,
             };
             let ids = range.map(|entry| entry.map(|(key, _)| key.value().1));
-            let stream: Box<dyn Iterator<Item = Result<u128, redb::StorageError>>> = if descending {
+            let stream: IdStream = if descending {
                 Box::new(ids.rev())
             } else {
                 Box::new(ids)
