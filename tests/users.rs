@@ -145,3 +145,67 @@ async fn null_fields_are_left_alone() {
         .await;
     assert_eq!(reply.ok()["name"], "Ivy");
 }
+
+#[tokio::test]
+async fn people_search_finds_teammates_only() {
+    let server = TestServer::spawn().await;
+    let ada = server.register_as("ada@example.com", "Ada Lovelace").await;
+    let grace = server
+        .register_as("grace@example.com", "Grace Hopper")
+        .await;
+    let stranger = server
+        .register_as("stranger@example.com", "Grace Stranger")
+        .await;
+    let team = server.create_team(&ada, "Pioneers").await;
+    server.add_member(&team, &ada, &grace, "member").await;
+
+    let names = |reply: &crate::common::Reply| -> Vec<String> {
+        reply.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = server.get("/api/users", Some(&ada.token)).await;
+    assert_eq!(names(&all), ["Ada Lovelace", "Grace Hopper"]);
+    let graces = server.get("/api/users?q=GRACE", Some(&ada.token)).await;
+    assert_eq!(
+        names(&graces),
+        ["Grace Hopper"],
+        "the stranger named Grace is not listed"
+    );
+    assert_eq!(
+        names(&server.get("/api/users?q=grace@", Some(&ada.token)).await),
+        ["Grace Hopper"]
+    );
+    assert_eq!(
+        names(&server.get("/api/users", Some(&stranger.token)).await),
+        ["Grace Stranger"],
+        "only themselves"
+    );
+    let paged = server.get("/api/users?limit=1", Some(&grace.token)).await;
+    assert_eq!(names(&paged).len(), 1);
+    let next = paged.body["next_cursor"].as_str().unwrap().to_string();
+    assert_eq!(
+        names(
+            &server
+                .get(
+                    &format!("/api/users?limit=1&cursor={next}"),
+                    Some(&grace.token)
+                )
+                .await
+        )
+        .len(),
+        1
+    );
+    let long = format!("/api/users?q={}", "x".repeat(101));
+    assert_eq!(
+        server.get(&long, Some(&ada.token)).await.invalid_fields(),
+        ["q"]
+    );
+    server
+        .get("/api/users", None)
+        .await
+        .problem(401, "unauthenticated");
+}

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
+use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
@@ -54,6 +55,33 @@ impl From<User> for UserBody {
     }
 }
 
+/// Someone who shares a team with the caller.
+#[derive(Object)]
+pub struct Person {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+}
+
+impl From<User> for Person {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            name: user.name.into(),
+            email: user.email.into(),
+        }
+    }
+}
+
+/// A page of people.
+#[derive(Object)]
+pub struct PersonPage {
+    pub items: Vec<Person>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
 pub struct UsersApi;
 
 #[OpenApi(prefix_path = "/users", tag = "ApiTags::Users")]
@@ -64,6 +92,32 @@ impl UsersApi {
     #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn me(&self, service: Data<&Service>, auth: BearerAuth) -> ApiResult<Json<UserBody>> {
         Ok(Json(service.profile(&auth.0).await?.into()))
+    }
+
+    /// Find teammates
+    ///
+    /// People who share a team with me (me included), for assignment pickers: `q` matches
+    /// part of the name or email, case-insensitively. Nobody else is ever listed.
+    #[oai(path = "/", method = "get", operation_id = "searchUsers")]
+    async fn search(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        /// Part of a name or email (at most 100 characters); absent lists every teammate.
+        q: Query<Option<String>>,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<PersonPage>> {
+        let page = service
+            .teammates(&auth.0, q.0.as_deref(), cursor.0.as_deref(), limit.0)
+            .await?;
+        Ok(Json(PersonPage {
+            next_cursor: page.next_cursor.map(|c| c.encode()),
+            items: page.items.into_iter().map(Person::from).collect(),
+        }))
     }
 
     /// Update my account
@@ -84,5 +138,8 @@ impl UsersApi {
 }
 
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
-pub(super) const ERRORS: &[OperationErrors] =
-    &[("getMe", &[404]), ("updateMe", &[404, 409, 422, 503])];
+pub(super) const ERRORS: &[OperationErrors] = &[
+    ("searchUsers", &[422]),
+    ("getMe", &[404]),
+    ("updateMe", &[404, 409, 422, 503]),
+];

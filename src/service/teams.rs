@@ -393,3 +393,42 @@ impl Service {
         Ok(())
     }
 }
+
+/// The longest `q` a people search accepts.
+pub const PEOPLE_QUERY_MAX_CHARS: usize = 100;
+
+impl Service {
+    /// People who share a team with the caller (the caller included) whose name or email
+    /// contains `q` (case-insensitive), in id order: the assignment picker.
+    pub async fn teammates(
+        &self,
+        auth: &AuthUser,
+        q: Option<&str>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<User>> {
+        let mut v = Validator::default();
+        let (after, limit) = page_args(cursor, limit, &mut v);
+        if q.is_some_and(|q| q.chars().count() > PEOPLE_QUERY_MAX_CHARS) {
+            v.push(
+                "q",
+                format!("must be at most {PEOPLE_QUERY_MAX_CHARS} characters"),
+            );
+        }
+        v.finish().map_err(Error::Validation)?;
+        let needle = q.map(|q| q.trim().to_lowercase()).unwrap_or_default();
+        let user = auth.user_id;
+        let people = self.store.run(move |s| s.teammates_of(user)).await?;
+        let matches: Vec<User> = people
+            .into_iter()
+            .filter(|u| after.is_none_or(|a| u.id.as_u128() > a))
+            .filter(|u| {
+                needle.is_empty()
+                    || u.name.as_str().to_lowercase().contains(&needle)
+                    || u.email.as_str().contains(&needle)
+            })
+            .take(limit.get() + 1)
+            .collect();
+        Ok(Page::from_overfetch(matches, limit, |u| u.id.as_u128()))
+    }
+}

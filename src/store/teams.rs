@@ -600,3 +600,27 @@ impl Store {
         Ok(invitation)
     }
 }
+
+impl Store {
+    /// Everyone who shares a team with `user` (including `user`), bounded by the sizes of
+    /// that user's teams, in id order.
+    pub fn teammates_of(&self, user: UserId) -> Result<Vec<User>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let by_user = txn.open_table(MEMBERSHIPS_BY_USER)?;
+        let members = txn.open_table(TEAM_MEMBERS)?;
+        let users = txn.open_table(USERS)?;
+        let mut ids = std::collections::BTreeSet::from([user.as_u128()]);
+        let u = user.as_u128();
+        for team in by_user.range((u, 0)..=(u, u128::MAX))? {
+            let team = team?.0.value().1;
+            for member in members.range((team, 0)..=(team, u128::MAX))? {
+                ids.insert(member?.0.value().1);
+            }
+        }
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(read_row::<User>(&users, "users", id)?);
+        }
+        Ok(found)
+    }
+}
