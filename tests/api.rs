@@ -5,6 +5,7 @@ mod common;
 mod auth;
 mod cli;
 mod errors;
+mod idempotency;
 mod invitations;
 mod ops;
 mod projects;

@@ -50,6 +50,7 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `payload_too_large` | 413 | the body is over its limit |
 /// | `unsupported_media_type` | 415 | the body is not `application/json` |
 /// | `validation_failed` | 422 | fields break the rules; see `errors[]` |
+/// | `idempotency_key_reused` | 422 | the `Idempotency-Key` was used for a different request |
 /// | `rate_limited` | 429 | too many requests; see `Retry-After` |
 /// | `internal_error` | 500 | a bug or a storage failure; it is logged |
 /// | `service_unavailable` | 503 | the server is busy; retry shortly |
@@ -78,6 +79,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
+    IdempotencyKeyReused,
     RateLimited,
     InternalError,
     ServiceUnavailable,
@@ -339,6 +341,11 @@ impl From<ServiceError> for Problem {
             ServiceError::ProjectArchived => {
                 Problem::new(S::CONFLICT, ErrorCode::ProjectArchived, err.to_string())
             }
+            ServiceError::IdempotencyKeyReused => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                ErrorCode::IdempotencyKeyReused,
+                err.to_string(),
+            ),
             ServiceError::Forbidden(ref reason) => {
                 Problem::new(S::FORBIDDEN, ErrorCode::Forbidden, reason.clone())
             }

@@ -199,6 +199,10 @@ impl ProjectsApi {
         &self,
         service: Data<&Service>,
         auth: BearerAuth,
+        /// Makes a retried create safe: the same key and body within 24 hours return the
+        /// first response instead of creating a duplicate (1 to 255 visible ASCII characters).
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: Json<CreateProjectRequest>,
     ) -> ApiResult<ProjectCreated> {
         let input = NewProject {
@@ -206,7 +210,11 @@ impl ProjectsApi {
             name: body.0.name.0,
             description: body.0.description.map(String::from),
         };
-        let (body, tag) = with_etag(service.create_project(&auth.0, input).await?);
+        let (body, tag) = with_etag(
+            service
+                .create_project(&auth.0, input, idempotency_key.0.as_deref())
+                .await?,
+        );
         Ok(ProjectCreated::Created(body, tag))
     }
 

@@ -375,6 +375,10 @@ impl TasksApi {
         &self,
         service: Data<&Service>,
         auth: BearerAuth,
+        /// Makes a retried create safe: the same key and body within 24 hours return the
+        /// first response instead of creating a duplicate (1 to 255 visible ASCII characters).
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: Json<CreateTaskRequest>,
     ) -> ApiResult<TaskCreated> {
         let b = body.0;
@@ -388,7 +392,11 @@ impl TasksApi {
             project_id: b.project_id.map(ProjectId::from_uuid),
             assignee_ids: b.assignee_ids.map(users),
         };
-        let (body, tag) = with_etag(service.create_task(&auth.0, input).await?);
+        let (body, tag) = with_etag(
+            service
+                .create_task(&auth.0, input, idempotency_key.0.as_deref())
+                .await?,
+        );
         Ok(TaskCreated::Created(body, tag))
     }
 

@@ -208,13 +208,21 @@ impl TeamsApi {
         &self,
         service: Data<&Service>,
         auth: BearerAuth,
+        /// Makes a retried create safe: the same key and body within 24 hours return the
+        /// first response instead of creating a duplicate (1 to 255 visible ASCII characters).
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: Json<CreateTeamRequest>,
     ) -> ApiResult<TeamCreated> {
         let input = NewTeam {
             name: body.0.name.0,
             description: body.0.description.map(String::from),
         };
-        let (body, tag) = with_etag(service.create_team(&auth.0, input).await?);
+        let (body, tag) = with_etag(
+            service
+                .create_team(&auth.0, input, idempotency_key.0.as_deref())
+                .await?,
+        );
         Ok(TeamCreated::Created(body, tag))
     }
 

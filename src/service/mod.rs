@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::domain::{FieldError, Role, SessionId, UserId};
-use crate::store::{Store, StoreError};
+use sha2::{Digest, Sha256};
+
+use crate::store::{Idempotency, Store, StoreError};
 
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
 use passwords::Passwords;
@@ -90,10 +92,51 @@ pub enum Error {
     InvitationClosed,
     #[error("the project is archived: reactivate it (status active) to change it")]
     ProjectArchived,
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
     #[error("the server is busy; try again shortly")]
     Busy,
     #[error("internal error: {0}")]
     Internal(#[from] StoreError),
+}
+
+/// The longest `Idempotency-Key` accepted.
+pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
+
+/// Checks an `Idempotency-Key` (1 to 255 visible ASCII characters) and binds it to the caller
+/// and to a hash of the request's content.
+pub(crate) fn idempotency(
+    auth: &AuthUser,
+    key: Option<&str>,
+    content: serde_json::Value,
+) -> Result<Option<Idempotency>> {
+    let Some(key) = key else { return Ok(None) };
+    let valid = !key.is_empty()
+        && key.len() <= IDEMPOTENCY_KEY_MAX_CHARS
+        && key.bytes().all(|b| b.is_ascii_graphic());
+    if !valid {
+        return Err(Error::invalid(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        ));
+    }
+    let hash = Sha256::digest(content.to_string().as_bytes());
+    let request_hash = hash.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Some(Idempotency {
+        user: auth.user_id,
+        key: key.to_string(),
+        request_hash,
+    }))
+}
+
+/// Maps the store's refusals that every create shares.
+pub(crate) fn create_error(e: StoreError, not_found: &'static str) -> Error {
+    match e {
+        StoreError::IdempotencyKeyReused => Error::IdempotencyKeyReused,
+        StoreError::NotFound => Error::NotFound(not_found),
+        StoreError::Archived => Error::ProjectArchived,
+        other => Error::Internal(other),
+    }
 }
 
 impl From<AuthError> for Error {
@@ -148,7 +191,10 @@ impl Service {
         let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
         loop {
             tokio::select! {
-                _ = ticks.tick() => self.sweep_expired_sessions().await,
+                _ = ticks.tick() => {
+                    self.sweep_expired_sessions().await;
+                    self.sweep_idempotency_keys().await;
+                }
                 _ = stop.changed() => return,
             }
         }
@@ -181,7 +227,27 @@ impl Service {
     }
 }
 
-/// How often expired sessions are removed.
+impl Service {
+    /// Forgets idempotency keys older than 24 hours, in bounded batches.
+    async fn sweep_idempotency_keys(&self) {
+        loop {
+            match self
+                .store
+                .run(|s| s.sweep_idempotency_keys(chrono::Utc::now(), SWEEP_BATCH))
+                .await
+            {
+                Ok(swept) if swept == SWEEP_BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "idempotency key sweep failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// How often expired sessions and idempotency keys are removed.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 /// Expired sessions removed per write transaction.
 const SWEEP_BATCH: usize = 500;

@@ -10,7 +10,7 @@ use crate::domain::page::Page;
 use crate::domain::project::{Project, ProjectName, ProjectStatus, parse_project_description};
 use crate::domain::team::TeamRole;
 use crate::domain::{Cursor, PageLimit, ProjectId, TeamId, Validator};
-use crate::store::StoreError;
+use crate::store::{Created, StoreError};
 
 pub struct NewProject {
     pub team_id: TeamId,
@@ -37,6 +37,7 @@ fn store_error(e: StoreError) -> Error {
     match e {
         StoreError::NotFound => Error::NotFound("project"),
         StoreError::Archived => Error::ProjectArchived,
+        StoreError::IdempotencyKeyReused => Error::IdempotencyKeyReused,
         other => Error::Internal(other),
     }
 }
@@ -52,7 +53,19 @@ impl Service {
     }
 
     /// Creates a project in one of the caller's teams.
-    pub async fn create_project(&self, auth: &AuthUser, input: NewProject) -> Result<ProjectView> {
+    pub async fn create_project(
+        &self,
+        auth: &AuthUser,
+        input: NewProject,
+        idempotency_key: Option<&str>,
+    ) -> Result<ProjectView> {
+        let content = serde_json::json!([
+            "project",
+            input.team_id.to_string(),
+            input.name,
+            input.description
+        ]);
+        let idem = super::idempotency(auth, idempotency_key, content)?;
         let mut v = Validator::default();
         let name = v.check("name", ProjectName::parse(&input.name));
         let description = v.check(
@@ -73,8 +86,14 @@ impl Service {
             updated_at: now,
             version: 1,
         };
-        let stored = project.clone();
-        self.store.run(move |s| s.create_project(&stored)).await?;
+        let created = self
+            .store
+            .run(move |s| s.create_project(&project, idem.as_ref()))
+            .await
+            .map_err(|e| super::create_error(e, "team"))?;
+        let project = match created {
+            Created::New(project) | Created::Replayed(project) => project,
+        };
         Ok(ProjectView {
             project,
             can_edit: true,

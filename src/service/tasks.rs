@@ -15,7 +15,7 @@ use crate::domain::task::{
 };
 use crate::domain::team::TeamRole;
 use crate::domain::{Cursor, PageLimit, ProjectId, TaskId, TeamId, UserId, Validator};
-use crate::store::{StoreError, TaskIndex};
+use crate::store::{Created, StoreError, TaskIndex};
 
 /// A field of an update: leave it, clear it (`null` in PATCH), or set it.
 #[derive(Debug, Clone, Default)]
@@ -208,7 +208,24 @@ impl Service {
         }
     }
 
-    pub async fn create_task(&self, auth: &AuthUser, input: NewTask) -> Result<TaskView> {
+    pub async fn create_task(
+        &self,
+        auth: &AuthUser,
+        input: NewTask,
+        idempotency_key: Option<&str>,
+    ) -> Result<TaskView> {
+        let content = serde_json::json!([
+            "task",
+            input.title,
+            input.description,
+            input.status,
+            input.priority,
+            input.due_date,
+            input.labels,
+            input.project_id,
+            input.assignee_ids
+        ]);
+        let idem = super::idempotency(auth, idempotency_key, content)?;
         let mut v = Validator::default();
         let title = v.check("title", TaskTitle::parse(&input.title));
         let description = v.check(
@@ -245,11 +262,14 @@ impl Service {
             updated_at: now,
             version: 1,
         };
-        let stored = task.clone();
-        self.store
-            .run(move |s| s.create_task(&stored))
+        let created = self
+            .store
+            .run(move |s| s.create_task(&task, idem.as_ref()))
             .await
-            .map_err(store_error)?;
+            .map_err(|e| super::create_error(e, "project"))?;
+        let task = match created {
+            Created::New(task) | Created::Replayed(task) => task,
+        };
         Ok(standing.view(task))
     }
 

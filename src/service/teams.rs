@@ -13,7 +13,7 @@ use crate::domain::team::{
 };
 use crate::domain::{Cursor, Email, InvitationId, PageLimit, TeamId, User, UserId, Validator};
 use crate::service::AuthUser;
-use crate::store::{StoreError, TeamChanges};
+use crate::store::{Created, StoreError, TeamChanges};
 
 /// How long an invitation stays open.
 pub const INVITATION_TTL: chrono::Duration = chrono::Duration::days(7);
@@ -69,7 +69,17 @@ fn conflict(e: StoreError) -> Error {
 
 impl Service {
     /// Creates a team; the caller becomes its owner.
-    pub async fn create_team(&self, auth: &AuthUser, input: NewTeam) -> Result<TeamView> {
+    pub async fn create_team(
+        &self,
+        auth: &AuthUser,
+        input: NewTeam,
+        idempotency_key: Option<&str>,
+    ) -> Result<TeamView> {
+        let idem = super::idempotency(
+            auth,
+            idempotency_key,
+            serde_json::json!(["team", input.name, input.description]),
+        )?;
         let mut v = Validator::default();
         let name = v.check("name", TeamName::parse(&input.name));
         let description = v.check(
@@ -93,14 +103,16 @@ impl Service {
             role: TeamRole::Owner,
             joined_at: now,
         };
-        let (stored, membership) = (team.clone(), owner.clone());
-        self.store
-            .run(move |s| s.create_team(&stored, &membership))
-            .await?;
-        Ok(TeamView {
-            team,
-            role: owner.role,
-        })
+        let role = owner.role;
+        let created = self
+            .store
+            .run(move |s| s.create_team(&team, &owner, idem.as_ref()))
+            .await
+            .map_err(|e| super::create_error(e, "team"))?;
+        let team = match created {
+            Created::New(team) | Created::Replayed(team) => team,
+        };
+        Ok(TeamView { team, role })
     }
 
     /// The caller's teams, oldest first.

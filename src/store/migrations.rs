@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create the task tables",
         apply: create_task_tables,
     },
+    Migration {
+        version: 5,
+        name: "create the idempotency tables",
+        apply: create_idempotency_tables,
+    },
 ];
 
 /// The schema version this build writes.
@@ -89,6 +94,12 @@ fn create_task_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(TASKS_BY_PROJECT)?;
     txn.open_table(TASKS_BY_TEAM)?;
     txn.open_table(TASKS_BY_PROJECT_STATUS)?;
+    Ok(())
+}
+
+fn create_idempotency_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(IDEMPOTENCY)?;
+    txn.open_table(IDEMPOTENCY_BY_TIME)?;
     Ok(())
 }
 

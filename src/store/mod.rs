@@ -9,6 +9,8 @@
 mod changes;
 /// Row values as JSON.
 mod codec;
+/// Idempotency keys for creates.
+mod idempotency;
 /// Ordered schema migrations and the schema version check.
 pub mod migrations;
 /// Projects.
@@ -29,6 +31,7 @@ use std::sync::Arc;
 
 use redb::Database;
 
+pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use tasks::{SCAN_BUDGET, TaskIndex, TaskScan};
 pub use teams::TeamChanges;
@@ -65,6 +68,8 @@ pub enum StoreError {
     InvitationClosed,
     #[error("the project is archived")]
     Archived,
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
 
     #[error("blocking task failed: {0}")]
     Join(String),

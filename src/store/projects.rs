@@ -6,7 +6,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use super::changes::append;
 use super::codec::{encode, read_row};
 use super::tables::*;
-use super::{Store, StoreError};
+use super::{Created, Idempotency, Store, StoreError};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
 use crate::domain::project::Project;
 use crate::domain::{ProjectId, TeamId, UserId};
@@ -60,8 +60,18 @@ pub(super) fn delete_projects_of_team(
 }
 
 impl Store {
-    pub fn create_project(&self, project: &Project) -> Result<(), StoreError> {
+    /// Creates a project (or replays an earlier create with the same idempotency key).
+    pub fn create_project(
+        &self,
+        project: &Project,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created<Project>, StoreError> {
         let txn = self.db().begin_write()?;
+        if let Some(first) =
+            super::idempotency::check::<Project>(&txn, idempotency, project.created_at)?
+        {
+            return Ok(Created::Replayed(first));
+        }
         txn.open_table(PROJECTS)?
             .insert(project.id.as_u128(), encode(project)?.as_slice())?;
         txn.open_table(PROJECTS_BY_TEAM)?
@@ -81,8 +91,9 @@ impl Store {
                 fields,
             ),
         )?;
+        super::idempotency::record(&txn, idempotency, project.created_at, project)?;
         txn.commit()?;
-        Ok(())
+        Ok(Created::New(project.clone()))
     }
 
     pub fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {

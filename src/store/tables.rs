@@ -94,3 +94,12 @@ pub const TASKS_BY_TEAM: TableDefinition<(u128, u128), ()> =
 /// `(project id, status, task id) -> ()`: a project's tasks by status (board columns).
 pub const TASKS_BY_PROJECT_STATUS: TableDefinition<(u128, u8, u128), ()> =
     TableDefinition::new("tasks_by_project_status-1");
+
+/// `(user id, Idempotency-Key) -> JSON idempotency::Record`: the first result of a create
+/// with that key, kept 24 hours.
+pub const IDEMPOTENCY: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("idempotency-1");
+
+/// `(created_at as Unix seconds, user id, key) -> ()`: idempotency records by age, for the
+/// sweep.
+pub const IDEMPOTENCY_BY_TIME: TableDefinition<(i64, u128, &str), ()> =
+    TableDefinition::new("idempotency_by_time-1");

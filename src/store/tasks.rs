@@ -7,7 +7,7 @@ use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 use super::changes::append;
 use super::codec::{encode, read_row};
 use super::tables::*;
-use super::{Store, StoreError};
+use super::{Created, Idempotency, Store, StoreError};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
 use crate::domain::project::{Project, ProjectStatus};
 use crate::domain::task::Task;
@@ -254,9 +254,18 @@ pub(super) fn unassign_from_team(
 }
 
 impl Store {
-    /// Stores a new task; its project (if any) must exist and be active at commit time.
-    pub fn create_task(&self, task: &Task) -> Result<(), StoreError> {
+    /// Stores a new task (or replays an earlier create with the same idempotency key); its
+    /// project (if any) must exist and be active at commit time.
+    pub fn create_task(
+        &self,
+        task: &Task,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created<Task>, StoreError> {
         let txn = self.db().begin_write()?;
+        if let Some(first) = super::idempotency::check::<Task>(&txn, idempotency, task.created_at)?
+        {
+            return Ok(Created::Replayed(first));
+        }
         require_active_project(&txn, task.project_id)?;
         TaskTables::open(&txn)?.insert(task)?;
         append(
@@ -269,8 +278,9 @@ impl Store {
                 creation_fields(task),
             ),
         )?;
+        super::idempotency::record(&txn, idempotency, task.created_at, task)?;
         txn.commit()?;
-        Ok(())
+        Ok(Created::New(task.clone()))
     }
 
     pub fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::changes::append;
 use super::codec::{decode, encode, read_row};
 use super::tables::*;
-use super::{Store, StoreError};
+use super::{Created, Idempotency, Store, StoreError};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
 use crate::domain::team::{Invitation, InvitationStatus, Membership, Team, TeamName, TeamRole};
 use crate::domain::{Email, InvitationId, TeamId, User, UserId};
@@ -112,9 +112,19 @@ pub struct TeamChanges {
 }
 
 impl Store {
-    /// Creates a team with its creator as owner.
-    pub fn create_team(&self, team: &Team, owner: &Membership) -> Result<(), StoreError> {
+    /// Creates a team with its creator as owner (or replays an earlier create with the same
+    /// idempotency key).
+    pub fn create_team(
+        &self,
+        team: &Team,
+        owner: &Membership,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created<Team>, StoreError> {
         let txn = self.db().begin_write()?;
+        if let Some(first) = super::idempotency::check::<Team>(&txn, idempotency, team.created_at)?
+        {
+            return Ok(Created::Replayed(first));
+        }
         txn.open_table(TEAMS)?
             .insert(team.id.as_u128(), encode(team)?.as_slice())?;
         insert_membership(&txn, owner)?;
@@ -148,8 +158,9 @@ impl Store {
                 role,
             ),
         )?;
+        super::idempotency::record(&txn, idempotency, team.created_at, team)?;
         txn.commit()?;
-        Ok(())
+        Ok(Created::New(team.clone()))
     }
 
     /// A team and the caller's membership of it, in one snapshot.
