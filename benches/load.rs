@@ -3,7 +3,8 @@
 //!
 //!     cargo bench --bench load
 //!
-//! Environment: `BENCH_SECONDS` (per row, default 5), `BENCH_CLIENTS` (default 32). The load
+//! Environment: `BENCH_SECONDS` (per row, default 5), `BENCH_CLIENTS` (default 32),
+//! `BENCH_TASKS` (tasks seeded before the task rows, default 100,000). The load
 //! generator runs on the same machine as the server, so absolute figures are a floor; the
 //! ratio to `/api/health`, measured in the same run, is the comparable number.
 
@@ -87,6 +88,65 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
+type Stop = tokio::sync::oneshot::Sender<()>;
+type Running = tokio::task::JoinHandle<Result<(), tasker::ServeError>>;
+
+/// Starts the server exactly as `tasker serve` runs it (default bcrypt cost 12).
+async fn start(data: &std::path::Path) -> (String, Stop, Running) {
+    let config = tasker::Config::new(data);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tasker::serve(config, listener, async {
+        let _ = stopped.await;
+    }));
+    (base, stop, server)
+}
+
+/// Writes `count` tasks (assigned to the user, in the project, a quarter of them done)
+/// straight into the store, in batches; returns their ids.
+fn seed(
+    data: &std::path::Path,
+    count: usize,
+    user: uuid::Uuid,
+    team: uuid::Uuid,
+    project: uuid::Uuid,
+) -> Vec<uuid::Uuid> {
+    use tasker::domain::task::{Priority, Task, TaskStatus, TaskTitle};
+    use tasker::domain::{ProjectId, TaskId, TeamId, UserId};
+    let store = tasker::store::Store::open(&tasker::Config::new(data).db_path()).unwrap();
+    let mut ids = Vec::with_capacity(count);
+    let now = chrono::Utc::now();
+    for batch in (0..count).collect::<Vec<_>>().chunks(10_000) {
+        let tasks: Vec<Task> = batch
+            .iter()
+            .map(|i| Task {
+                id: TaskId::new(),
+                title: TaskTitle::parse(&format!("Seeded task {i}")).unwrap(),
+                description: String::new(),
+                status: if i % 4 == 0 {
+                    TaskStatus::Done
+                } else {
+                    TaskStatus::Todo
+                },
+                priority: Priority::Medium,
+                due_date: None,
+                labels: vec![],
+                project_id: Some(ProjectId::from_uuid(project)),
+                team_id: Some(TeamId::from_uuid(team)),
+                assignee_ids: vec![UserId::from_uuid(user)],
+                created_by: UserId::from_uuid(user),
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            })
+            .collect();
+        ids.extend(tasks.iter().map(|t| t.id.as_uuid()));
+        store.import_tasks(&tasks).unwrap();
+    }
+    ids
+}
+
 fn main() {
     let seconds = Duration::from_secs(env_or("BENCH_SECONDS", 5));
     let clients = env_or("BENCH_CLIENTS", 32) as usize;
@@ -94,124 +154,129 @@ fn main() {
     let runtime = Runtime::new().expect("runtime");
     let data = tempfile::tempdir().expect("temp dir");
 
+    let seed_tasks = env_or("BENCH_TASKS", 100_000) as usize;
     let rows = runtime.block_on(async {
-        // The server, exactly as `tasker serve` runs it (default bcrypt cost 12).
-        let config = tasker::Config::new(data.path());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(tasker::serve(config, listener, async {
-            let _ = stopped.await;
-        }));
+        // Phase 1: an account, a team and a project, through the API.
+        let (token, user_id, team_id, project_id) = {
+            let (base, stop, server) = start(data.path()).await;
+            let client = reqwest::Client::new();
+            let auth: serde_json::Value = client
+                .post(format!("{base}/api/auth/register"))
+                .json(&json!({"email": "bench@example.com", "name": "Bench", "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let token = auth["token"].as_str().unwrap().to_string();
+            let team: serde_json::Value = client
+                .post(format!("{base}/api/teams"))
+                .bearer_auth(&token)
+                .json(&json!({"name": "Bench"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let project: serde_json::Value = client
+                .post(format!("{base}/api/projects"))
+                .bearer_auth(&token)
+                .json(&json!({"team_id": team["id"], "name": "Bench"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let _ = stop.send(());
+            server.await.unwrap().unwrap();
+            let id = |v: &serde_json::Value| v.as_str().unwrap().parse::<uuid::Uuid>().unwrap();
+            (token, id(&auth["user"]["id"]), id(&team["id"]), id(&project["id"]))
+        };
 
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(clients * 2)
-            .build()
-            .unwrap();
-        let register = client
-            .post(format!("{base}/api/auth/register"))
-            .json(&json!({"email": "bench@example.com", "name": "Bench", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        let token = register.json::<serde_json::Value>().await.unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        // Phase 2: 100,000 tasks straight into the store (the server is stopped).
+        let seeded = Instant::now();
+        let task_ids = seed(data.path(), seed_tasks, user_id, team_id, project_id);
+        let seed_time = seeded.elapsed();
 
-        let get = |path: &str, token: Option<String>| {
-            let (client, url) = (client.clone(), format!("{base}{path}"));
+        // Phase 3: the server again, on the seeded data.
+        let (base, stop, server) = start(data.path()).await;
+        let client = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().unwrap();
+        let get = |path: String| {
+            let (client, url, token) = (client.clone(), format!("{base}{path}"), token.clone());
             move || {
-                let mut request = client.get(&url);
-                if let Some(token) = &token {
-                    request = request.bearer_auth(token);
-                }
+                let request = client.get(&url).bearer_auth(&token);
                 async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
             }
         };
         let login = |email: &'static str, password: &'static str, expect: u16| {
             let (client, url) = (client.clone(), format!("{base}/api/auth/login"));
             move || {
-                let request = client
-                    .post(&url)
-                    .json(&json!({"email": email, "password": password}));
-                async move {
-                    request
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().as_u16() == expect)
-                }
+                let request = client.post(&url).json(&json!({"email": email, "password": password}));
+                async move { request.send().await.is_ok_and(|r| r.status().as_u16() == expect) }
+            }
+        };
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let create = {
+            let (client, url, token, counter) = (client.clone(), format!("{base}/api/tasks"), token.clone(), counter.clone());
+            move || {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let body = json!({"title": format!("created {n}"), "project_id": project_id, "assignee_ids": [user_id]});
+                let request = client.post(&url).bearer_auth(&token).json(&body);
+                async move { request.send().await.is_ok_and(|r| r.status().as_u16() == 201) }
+            }
+        };
+        let ids = std::sync::Arc::new(task_ids);
+        let one_task = {
+            let (client, base, token, ids, counter) = (client.clone(), base.clone(), token.clone(), ids.clone(), counter.clone());
+            move || {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let id = ids[(n * 7919) % ids.len()];
+                let request = client.get(format!("{base}/api/tasks/{id}")).bearer_auth(&token);
+                async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+            }
+        };
+        let update = {
+            let (client, base, token, ids, counter) = (client.clone(), base.clone(), token.clone(), ids.clone(), counter.clone());
+            move || {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let id = ids[(n * 104_729) % ids.len()];
+                let request = client.patch(format!("{base}/api/tasks/{id}")).bearer_auth(&token).json(&json!({"title": format!("updated {n}")}));
+                async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
             }
         };
 
-        // Warm up connections and caches.
-        drive(
-            "warm-up",
-            clients,
-            Duration::from_millis(500),
-            get("/api/health", None),
-        )
-        .await;
-
+        drive("warm-up", clients, Duration::from_millis(500), get("/api/health".into())).await;
         let mut rows = vec![
+            drive("GET /api/health", clients, seconds, get("/api/health".into())).await,
+            drive("GET /api/auth/profile", clients, seconds, get("/api/auth/profile".into())).await,
+            drive("GET /api/tasks/{id}", clients, seconds, one_task).await,
+            drive("GET /api/tasks (first 50 of 100,000 assigned)", clients, seconds, get("/api/tasks?limit=50".into())).await,
             drive(
-                "GET /api/health",
+                "GET /api/tasks (project, status=done, 50)",
                 clients,
                 seconds,
-                get("/api/health", None),
+                get(format!("/api/tasks?scope=all&project_id={project_id}&status=done&limit=50")),
             )
             .await,
-            drive(
-                "GET /api/auth/profile",
-                clients,
-                seconds,
-                get("/api/auth/profile", Some(token.clone())),
-            )
-            .await,
+            drive("POST /api/tasks (durable create)", clients, seconds, create).await,
+            drive("PATCH /api/tasks/{id} (durable update)", clients, seconds, update).await,
             // Logins are bcrypt-bound (cost 12); one client per core shows the real latency.
-            drive(
-                "POST /api/auth/login (bcrypt cost 12)",
-                cores,
-                seconds,
-                login("bench@example.com", PASSWORD, 200),
-            )
-            .await,
+            drive("POST /api/auth/login (bcrypt cost 12)", cores, seconds, login("bench@example.com", PASSWORD, 200)).await,
             // One client each: the two failures must take the same time.
-            drive(
-                "POST /api/auth/login, wrong password",
-                1,
-                seconds,
-                login("bench@example.com", "wrong password!", 401),
-            )
-            .await,
-            drive(
-                "POST /api/auth/login, unknown email",
-                1,
-                seconds,
-                login("nobody@example.com", PASSWORD, 401),
-            )
-            .await,
+            drive("POST /api/auth/login, wrong password", 1, seconds, login("bench@example.com", "wrong password!", 401)).await,
+            drive("POST /api/auth/login, unknown email", 1, seconds, login("nobody@example.com", PASSWORD, 401)).await,
         ];
         // A login storm in the background; health must stay fast (bcrypt is bounded).
-        let storm = tokio::spawn(drive(
-            "storm",
-            clients,
-            seconds,
-            login("bench@example.com", PASSWORD, 200),
-        ));
-        rows.push(
-            drive(
-                "GET /api/health during a login storm",
-                clients,
-                seconds,
-                get("/api/health", None),
-            )
-            .await,
-        );
+        let storm = tokio::spawn(drive("storm", clients, seconds, login("bench@example.com", PASSWORD, 200)));
+        rows.push(drive("GET /api/health during a login storm", clients, seconds, get("/api/health".into())).await);
         storm.await.unwrap();
 
         let _ = stop.send(());
         server.await.unwrap().unwrap();
+        println!("\nseeded {seed_tasks} tasks into the store in {:.2} s", seed_time.as_secs_f64());
         rows
     });
 

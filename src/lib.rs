@@ -54,7 +54,7 @@ impl App {
         config::configured_jwt_secret(config)?;
         let data_dir = || format!("--data-dir {}", config.data_dir.display());
         // Opening the store takes the data directory's lock: from here on it is ours alone.
-        let store = Store::open(&config.db_path()).map_err(|e| match e {
+        let store = Store::open_with_group_commit(&config.db_path()).map_err(|e| match e {
             StoreError::Locked | StoreError::NewerSchema { .. } => {
                 ConfigError::new(data_dir(), e.to_string())
             }

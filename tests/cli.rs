@@ -229,3 +229,86 @@ fn json_logs_are_one_object_per_line() {
     assert_eq!(event["address"], address.to_string());
     drop(server);
 }
+
+/// Every write the server acknowledged is still there after `kill -9` (group commit answers
+/// only once a write is durable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["--listen", "127.0.0.1:0", "--bcrypt-cost", "4"];
+    let (mut server, _, address) = spawn_server(tmp.path(), &args, &[]);
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let auth: serde_json::Value = client
+        .post(format!("{base}/api/auth/register"))
+        .json(&serde_json::json!({"email": "crash@example.com", "name": "Crash", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = auth["token"].as_str().unwrap().to_string();
+
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let (client, base, token, acknowledged) = (
+                client.clone(),
+                base.clone(),
+                token.clone(),
+                acknowledged.clone(),
+            );
+            tokio::spawn(async move {
+                for i in 0..10_000 {
+                    let body = serde_json::json!({"title": format!("w{w} #{i}")});
+                    let Ok(response) = client
+                        .post(format!("{base}/api/tasks"))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await
+                    else {
+                        return;
+                    };
+                    if response.status() != 201 {
+                        return;
+                    }
+                    let Ok(task) = response.json::<serde_json::Value>().await else {
+                        return;
+                    };
+                    acknowledged
+                        .lock()
+                        .unwrap()
+                        .push(task["id"].as_str().unwrap().to_string());
+                }
+            })
+        })
+        .collect();
+    // Let the writers run, then pull the plug mid-stream.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.0.kill().unwrap();
+    let _ = server.0.wait();
+    for writer in writers {
+        let _ = writer.await;
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 50,
+        "the test wrote too little to mean anything: {}",
+        acknowledged.len()
+    );
+
+    let (_server, _, address) = spawn_server(tmp.path(), &args, &[]);
+    let base = format!("http://{address}");
+    for id in &acknowledged {
+        let status = client
+            .get(format!("{base}/api/tasks/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "acknowledged task {id} was lost");
+    }
+}

@@ -101,7 +101,7 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let swept = {
             let mut table = txn.open_table(IDEMPOTENCY)?;
             let mut by_time = txn.open_table(IDEMPOTENCY_BY_TIME)?;
@@ -121,7 +121,7 @@ impl Store {
             }
             old.len()
         };
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(swept)
     }
 }

@@ -9,6 +9,8 @@
 mod changes;
 /// Row values as JSON.
 mod codec;
+/// Group commit: one fsync for many concurrent writes.
+mod durability;
 /// Idempotency keys for creates.
 mod idempotency;
 /// Ordered schema migrations and the schema version check.
@@ -88,7 +90,8 @@ from_redb_error!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::SetDurabilityError
 );
 
 impl From<redb::DatabaseError> for StoreError {
@@ -104,30 +107,75 @@ impl From<redb::DatabaseError> for StoreError {
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
+    /// Set in the server: commits are made durable in groups (see `durability.rs`).
+    group: Option<Arc<durability::GroupCommit>>,
 }
 
 impl Store {
     /// Opens (or creates) the database at `path`, refusing a file another process holds or
-    /// one written by a newer build, and applies pending migrations.
+    /// one written by a newer build, and applies pending migrations. Every commit is durable
+    /// when it returns (one fsync each): for tools and tests.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Database::create(path)?;
         migrations::run(&db)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            group: None,
+        })
+    }
+
+    /// Like [`Store::open`], with group commit: writes through [`Store::run`] are answered
+    /// once durable, and concurrent writes share their fsync. For the server.
+    pub fn open_with_group_commit(path: &Path) -> Result<Self, StoreError> {
+        let store = Self::open(path)?;
+        let group = durability::GroupCommit::start(&store.db);
+        Ok(Self {
+            group: Some(group),
+            ..store
+        })
     }
 
     /// Runs `f` on tokio's blocking pool. Every redb access from async code goes through here.
+    /// When `f` committed a write, this returns only once that write is durable.
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| StoreError::Join(e.to_string()))?
+        let (result, generation) = tokio::task::spawn_blocking(move || {
+            durability::reset_last_commit();
+            let result = f(&store);
+            (result, durability::last_commit())
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?;
+        if let (Some(group), true) = (&self.group, generation > 0) {
+            group.durable(generation).await;
+        }
+        result
     }
 
     pub(crate) fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// Starts a write transaction: non-durable under group commit (the flusher makes it
+    /// durable before anyone is told), durable on commit otherwise.
+    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        if self.group.is_some() {
+            txn.set_durability(redb::Durability::None)?;
+        }
+        Ok(txn)
+    }
+
+    /// Commits a write transaction started with [`Store::begin_write`].
+    pub(crate) fn commit(&self, txn: redb::WriteTransaction) -> Result<(), StoreError> {
+        txn.commit()?;
+        if let Some(group) = &self.group {
+            group.committed();
+        }
+        Ok(())
     }
 }

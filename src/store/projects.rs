@@ -66,7 +66,7 @@ impl Store {
         project: &Project,
         idempotency: Option<&Idempotency>,
     ) -> Result<Created<Project>, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         if let Some(first) =
             super::idempotency::check::<Project>(&txn, idempotency, project.created_at)?
         {
@@ -92,7 +92,7 @@ impl Store {
             ),
         )?;
         super::idempotency::record(&txn, idempotency, project.created_at, project)?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(Created::New(project.clone()))
     }
 
@@ -143,7 +143,7 @@ impl Store {
         now: DateTime<Utc>,
         change: impl FnOnce(&mut Project) -> Result<(), StoreError>,
     ) -> Result<Project, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let mut rows = txn.open_table(PROJECTS)?;
         let Some(mut project): Option<Project> = read_row(&rows, "projects", id.as_u128())? else {
             return Err(StoreError::NotFound);
@@ -165,7 +165,7 @@ impl Store {
             &txn,
             project_change(&project, now, actor, ChangeAction::Updated, fields),
         )?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(project)
     }
 
@@ -177,7 +177,7 @@ impl Store {
         actor: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let project = {
             let mut rows = txn.open_table(PROJECTS)?;
             let Some(project): Option<Project> = read_row(&rows, "projects", id.as_u128())? else {
@@ -196,7 +196,7 @@ impl Store {
             &txn,
             project_change(&project, now, actor, ChangeAction::Deleted, vec![]),
         )?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 

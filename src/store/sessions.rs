@@ -107,7 +107,7 @@ impl<'txn> SessionTables<'txn> {
 impl Store {
     /// Stores a new session, ending the user's oldest ones beyond the per-user cap.
     pub fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut tables = SessionTables::open(&txn)?;
             let existing = tables.ids_of_user(session.user_id)?;
@@ -119,7 +119,7 @@ impl Store {
             }
             tables.insert(session)?;
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -144,7 +144,7 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let outcome = {
             let mut tables = SessionTables::open(&txn)?;
             let Some(sid) = tables.refresh.get(presented.as_str())?.map(|v| v.value()) else {
@@ -178,13 +178,13 @@ impl Store {
                 }
             }
         };
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(outcome)
     }
 
     /// Deletes `session` if it belongs to `user`; false when there is no such session.
     pub fn delete_session(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let deleted = {
             let mut tables = SessionTables::open(&txn)?;
             match tables.get(session.as_u128())?.filter(|s| s.user_id == user) {
@@ -195,7 +195,7 @@ impl Store {
                 None => false,
             }
         };
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(deleted)
     }
 
@@ -234,7 +234,7 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let swept = {
             let mut tables = SessionTables::open(&txn)?;
             let mut expired = Vec::new();
@@ -253,7 +253,7 @@ impl Store {
             }
             expired.len()
         };
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(swept)
     }
 }

@@ -261,7 +261,7 @@ impl Store {
         task: &Task,
         idempotency: Option<&Idempotency>,
     ) -> Result<Created<Task>, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         if let Some(first) = super::idempotency::check::<Task>(&txn, idempotency, task.created_at)?
         {
             return Ok(Created::Replayed(first));
@@ -279,8 +279,34 @@ impl Store {
             ),
         )?;
         super::idempotency::record(&txn, idempotency, task.created_at, task)?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(Created::New(task.clone()))
+    }
+
+    /// Inserts many new tasks in one transaction, with their indexes and change-log entries
+    /// (bulk import and benchmark seeding). Projects are not checked: the caller vouches.
+    pub fn import_tasks(&self, tasks: &[Task]) -> Result<(), StoreError> {
+        let txn = self.begin_write()?;
+        {
+            let mut tables = TaskTables::open(&txn)?;
+            for task in tasks {
+                tables.insert(task)?;
+            }
+        }
+        for task in tasks {
+            append(
+                &txn,
+                task_change(
+                    task,
+                    task.created_at,
+                    task.created_by,
+                    ChangeAction::Created,
+                    creation_fields(task),
+                ),
+            )?;
+        }
+        self.commit(txn)?;
+        Ok(())
     }
 
     pub fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
@@ -299,7 +325,7 @@ impl Store {
         now: DateTime<Utc>,
         change: impl FnOnce(&mut Task) -> Result<(), StoreError>,
     ) -> Result<Task, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let (before, after) = {
             let mut tables = TaskTables::open(&txn)?;
             let Some(before) = tables.get(id.as_u128())? else {
@@ -330,7 +356,7 @@ impl Store {
                 task_diff(&before, &after),
             ),
         )?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(after)
     }
 
@@ -342,7 +368,7 @@ impl Store {
         actor: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let task = {
             let mut tables = TaskTables::open(&txn)?;
             let Some(task) = tables.get(id.as_u128())? else {
@@ -358,7 +384,7 @@ impl Store {
             &txn,
             task_change(&task, now, actor, ChangeAction::Deleted, vec![]),
         )?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 

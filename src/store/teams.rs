@@ -120,7 +120,7 @@ impl Store {
         owner: &Membership,
         idempotency: Option<&Idempotency>,
     ) -> Result<Created<Team>, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         if let Some(first) = super::idempotency::check::<Team>(&txn, idempotency, team.created_at)?
         {
             return Ok(Created::Replayed(first));
@@ -159,7 +159,7 @@ impl Store {
             ),
         )?;
         super::idempotency::record(&txn, idempotency, team.created_at, team)?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(Created::New(team.clone()))
     }
 
@@ -238,7 +238,7 @@ impl Store {
         actor: UserId,
         now: DateTime<Utc>,
     ) -> Result<Team, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let mut teams = txn.open_table(TEAMS)?;
         let Some(mut team): Option<Team> = read_row(&teams, "teams", id.as_u128())? else {
             return Err(StoreError::NotFound);
@@ -277,7 +277,7 @@ impl Store {
                 fields,
             ),
         )?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(team)
     }
 
@@ -290,7 +290,7 @@ impl Store {
         actor: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut teams = txn.open_table(TEAMS)?;
             let Some(team): Option<Team> = read_row(&teams, "teams", id.as_u128())? else {
@@ -337,7 +337,7 @@ impl Store {
                 vec![],
             ),
         )?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -350,7 +350,7 @@ impl Store {
         actor: UserId,
         now: DateTime<Utc>,
     ) -> Result<Membership, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let membership = {
             let mut members = txn.open_table(TEAM_MEMBERS)?;
             let Some(mut membership) = read_membership(&members, team, user)? else {
@@ -386,7 +386,7 @@ impl Store {
             )?;
             membership
         };
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(membership)
     }
 
@@ -398,7 +398,7 @@ impl Store {
         actor: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let members = txn.open_table(TEAM_MEMBERS)?;
             let Some(membership) = read_membership(&members, team, user)? else {
@@ -422,13 +422,13 @@ impl Store {
                 vec![],
             ),
         )?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
     /// Records an invitation. One open invitation per email and team; none for a member.
     pub fn create_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut rows = txn.open_table(INVITATIONS)?;
             let mut by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
@@ -482,7 +482,7 @@ impl Store {
                 fields,
             ),
         )?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -549,7 +549,7 @@ impl Store {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<Invitation, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let invitation = {
             let mut rows = txn.open_table(INVITATIONS)?;
             let Some(mut invitation): Option<Invitation> =
@@ -607,7 +607,7 @@ impl Store {
                 )?;
             }
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(invitation)
     }
 }

@@ -22,7 +22,7 @@ impl Store {
     /// Inserts a new account. The first account of the server becomes its admin, decided in
     /// the same transaction so two simultaneous first registrations cannot both be admin.
     pub fn insert_user(&self, mut user: User) -> Result<User, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut users = txn.open_table(USERS)?;
             let mut by_email = txn.open_table(USERS_BY_EMAIL)?;
@@ -33,7 +33,7 @@ impl Store {
             users.insert(user.id.as_u128(), encode(&user)?.as_slice())?;
             by_email.insert(user.email.as_str(), user.id.as_u128())?;
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(user)
     }
 
@@ -66,7 +66,7 @@ impl Store {
         keep_session: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let user = {
             let mut users = txn.open_table(USERS)?;
             let mut by_email = txn.open_table(USERS_BY_EMAIL)?;
@@ -102,7 +102,7 @@ impl Store {
             }
             user
         };
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(user)
     }
 
@@ -115,7 +115,7 @@ impl Store {
         old: &PasswordHash,
         new: PasswordHash,
     ) -> Result<(), StoreError> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut users = txn.open_table(USERS)?;
             let user: Option<User> = read_row(&users, "users", id.as_u128())?;
@@ -124,7 +124,7 @@ impl Store {
                 users.insert(id.as_u128(), encode(&user)?.as_slice())?;
             }
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 }
