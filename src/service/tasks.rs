@@ -99,26 +99,32 @@ impl Standing {
     }
 
     fn can_see(&self, task: &Task) -> bool {
-        match task.team_id {
-            Some(team) => self.role(team).is_some(),
-            None => task.is_involved(self.me),
-        }
-    }
-
-    fn manages(&self, task: &Task) -> bool {
-        task.team_id
-            .and_then(|t| self.role(t))
-            .is_some_and(TeamRole::can_manage)
+        can_see(self.me, task, task.team_id.and_then(|t| self.role(t)))
     }
 
     fn view(&self, task: Task) -> TaskView {
-        let can_edit = task.is_involved(self.me) || self.manages(&task);
-        let can_delete = task.created_by == self.me || self.manages(&task);
-        TaskView {
-            task,
-            can_edit,
-            can_delete,
-        }
+        let role = task.team_id.and_then(|t| self.role(t));
+        view(self.me, task, role)
+    }
+}
+
+/// Whether `me` may see `task`, given their role in its team (if any).
+fn can_see(me: UserId, task: &Task, role: Option<TeamRole>) -> bool {
+    match task.team_id {
+        Some(_) => role.is_some(),
+        None => task.is_involved(me),
+    }
+}
+
+/// What `me` may do with a task they can see, given their role in its team.
+fn view(me: UserId, task: Task, role: Option<TeamRole>) -> TaskView {
+    let manages = task.team_id.is_some() && role.is_some_and(TeamRole::can_manage);
+    let can_edit = task.is_involved(me) || manages;
+    let can_delete = task.created_by == me || manages;
+    TaskView {
+        task,
+        can_edit,
+        can_delete,
     }
 }
 
@@ -273,10 +279,12 @@ impl Service {
         Ok(standing.view(task))
     }
 
+    /// A task the caller can see; 404 for anyone else. One read of the task and the caller's
+    /// membership of its team.
     pub async fn task(&self, auth: &AuthUser, id: TaskId) -> Result<TaskView> {
-        let standing = self.standing(auth).await?;
-        match self.store.run(move |s| s.task(id)).await? {
-            Some(task) if standing.can_see(&task) => Ok(standing.view(task)),
+        let me = auth.user_id;
+        match self.store.run(move |s| s.task_for(id, me)).await? {
+            Some((task, role)) if can_see(me, &task, role) => Ok(view(me, task, role)),
             _ => Err(Error::NotFound("task")),
         }
     }

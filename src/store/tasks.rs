@@ -309,6 +309,32 @@ impl Store {
         Ok(())
     }
 
+    /// A task and `user`'s role in its team (if it has one and they are a member), in one
+    /// snapshot: everything needed to decide what `user` may do with it.
+    pub fn task_for(
+        &self,
+        id: TaskId,
+        user: UserId,
+    ) -> Result<Option<(Task, Option<crate::domain::team::TeamRole>)>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let Some(task): Option<Task> = read_row(&txn.open_table(TASKS)?, "tasks", id.as_u128())?
+        else {
+            return Ok(None);
+        };
+        let role = match task.team_id {
+            Some(team) => {
+                let members = txn.open_table(TEAM_MEMBERS)?;
+                let membership: Option<crate::domain::team::Membership> = members
+                    .get((team.as_u128(), user.as_u128()))?
+                    .map(|row| super::codec::decode("team_members", row.value()))
+                    .transpose()?;
+                membership.map(|m| m.role)
+            }
+            None => None,
+        };
+        Ok(Some((task, role)))
+    }
+
     pub fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
         let txn = self.db().begin_read()?;
         read_row(&txn.open_table(TASKS)?, "tasks", id.as_u128())
