@@ -185,6 +185,19 @@ impl Service {
     /// enabled account.
     pub async fn authenticate(&self, access_token: &str) -> Result<AuthUser> {
         let (user_id, session_id) = self.tokens.verify(access_token)?;
+        let now = Utc::now();
+        // Read the epoch before the session, so a revocation in between is never cached.
+        let epoch = self.store.auth_epoch();
+        if let Some(hit) = self.sessions.get(session_id, epoch)
+            && hit.user_id == user_id
+            && hit.expires_at > now
+        {
+            return Ok(AuthUser {
+                user_id,
+                session_id,
+                role: hit.role,
+            });
+        }
         let found = self
             .store
             .run(move |s| s.session_with_user(session_id))
@@ -192,12 +205,14 @@ impl Service {
         let Some((session, user)) = found else {
             return Err(AuthError::SessionRevoked.into());
         };
-        if session.user_id != user_id || session.is_expired(Utc::now()) {
+        if session.user_id != user_id || session.is_expired(now) {
             return Err(AuthError::SessionRevoked.into());
         }
         if user.disabled {
             return Err(AuthError::AccountDisabled.into());
         }
+        self.sessions
+            .insert(session_id, user_id, user.role, session.expires_at, epoch);
         Ok(AuthUser {
             user_id,
             session_id,

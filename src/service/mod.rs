@@ -7,6 +7,8 @@ mod accounts;
 mod passwords;
 /// Projects, with their permission rules.
 mod projects;
+/// Verified sessions, invalidated by the store's auth epoch.
+mod session_cache;
 /// Tasks, with their permission rules, lists and history.
 mod tasks;
 /// Teams, members and invitations, with their permission rules.
@@ -156,6 +158,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The application: every use case hangs off this. Cheap to clone.
 #[derive(Clone)]
 pub struct Service {
+    sessions: Arc<session_cache::SessionCache>,
     store: Store,
     tokens: Arc<Tokens>,
     passwords: Arc<Passwords>,
@@ -166,6 +169,7 @@ pub struct Service {
 impl Service {
     pub fn new(store: Store, config: ServiceConfig) -> Self {
         Self {
+            sessions: Arc::default(),
             tokens: Arc::new(Tokens::new(&config.jwt_secret, config.token_ttl)),
             passwords: Arc::new(Passwords::new(
                 config.bcrypt_cost,

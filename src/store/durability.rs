@@ -21,6 +21,21 @@ thread_local! {
     static LAST_COMMIT: Cell<u64> = const { Cell::new(0) };
 }
 
+thread_local! {
+    /// Whether the write transaction on this thread deleted a session or changed an account.
+    static AUTH_CHANGED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current write as one that can revoke a cached session check.
+pub(super) fn mark_auth_changed() {
+    AUTH_CHANGED.with(|c| c.set(true));
+}
+
+/// Takes (and clears) the mark.
+pub(super) fn take_auth_changed() -> bool {
+    AUTH_CHANGED.with(|c| c.replace(false))
+}
+
 pub(super) fn reset_last_commit() {
     LAST_COMMIT.with(|c| c.set(0));
 }

@@ -109,6 +109,9 @@ pub struct Store {
     db: Arc<Database>,
     /// Set in the server: commits are made durable in groups (see `durability.rs`).
     group: Option<Arc<durability::GroupCommit>>,
+    /// Bumped after every commit that deleted a session or changed an account, so cached
+    /// session checks know when to look again.
+    auth_epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -121,6 +124,7 @@ impl Store {
         Ok(Self {
             db: Arc::new(db),
             group: None,
+            auth_epoch: Arc::default(),
         })
     }
 
@@ -163,6 +167,7 @@ impl Store {
     /// Starts a write transaction: non-durable under group commit (the flusher makes it
     /// durable before anyone is told), durable on commit otherwise.
     pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        durability::take_auth_changed();
         let mut txn = self.db.begin_write()?;
         if self.group.is_some() {
             txn.set_durability(redb::Durability::None)?;
@@ -173,9 +178,19 @@ impl Store {
     /// Commits a write transaction started with [`Store::begin_write`].
     pub(crate) fn commit(&self, txn: redb::WriteTransaction) -> Result<(), StoreError> {
         txn.commit()?;
+        if durability::take_auth_changed() {
+            self.auth_epoch
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         if let Some(group) = &self.group {
             group.committed();
         }
         Ok(())
+    }
+
+    /// The current auth epoch: read it before reading a session, and trust a cached check
+    /// only while it is unchanged.
+    pub fn auth_epoch(&self) -> u64 {
+        self.auth_epoch.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

@@ -65,6 +65,7 @@ impl<'txn> SessionTables<'txn> {
 
     /// Removes a session and every index entry pointing at it.
     pub(super) fn delete(&mut self, session: &Session) -> Result<(), StoreError> {
+        super::durability::mark_auth_changed();
         let id = session.id.as_u128();
         self.rows.remove(id)?;
         self.by_user.remove((session.user_id.as_u128(), id))?;

@@ -67,6 +67,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
         let txn = self.begin_write()?;
+        super::durability::mark_auth_changed();
         let user = {
             let mut users = txn.open_table(USERS)?;
             let mut by_email = txn.open_table(USERS_BY_EMAIL)?;
