@@ -137,6 +137,10 @@ pub(crate) fn create_error(e: StoreError, not_found: &'static str) -> Error {
         StoreError::IdempotencyKeyReused => Error::IdempotencyKeyReused,
         StoreError::NotFound => Error::NotFound(not_found),
         StoreError::Archived => Error::ProjectArchived,
+        StoreError::NotAMember => Error::invalid(
+            "assignee_ids",
+            "every assignee must be a member of the project's team",
+        ),
         other => Error::Internal(other),
     }
 }

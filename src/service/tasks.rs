@@ -37,7 +37,7 @@ pub struct NewTask {
     pub assignee_ids: Option<Vec<UserId>>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct TaskPatch {
     pub title: Edit<String>,
     pub description: Edit<String>,
@@ -132,8 +132,26 @@ fn store_error(e: StoreError) -> Error {
     match e {
         StoreError::NotFound => Error::NotFound("task"),
         StoreError::Archived => Error::ProjectArchived,
+        StoreError::NotAMember => Error::invalid(
+            "assignee_ids",
+            "every assignee must be a member of the project's team",
+        ),
         other => Error::Internal(other),
     }
+}
+
+/// The project an edit leaves a task in (`None` for personal), when it changes it.
+fn project_of(edit: &Edit<ProjectId>) -> Option<ProjectId> {
+    match edit {
+        Edit::Set(p) => Some(*p),
+        _ => None,
+    }
+}
+
+/// Distinct users in first-seen order.
+fn unique(users: &[UserId]) -> Vec<UserId> {
+    let mut seen = std::collections::HashSet::new();
+    users.iter().copied().filter(|u| seen.insert(*u)).collect()
 }
 
 fn parse_statuses(raw: &str) -> std::result::Result<Vec<TaskStatus>, String> {
@@ -248,8 +266,7 @@ impl Service {
             Some(project) => Some(self.project_team(&standing, project).await?),
             None => None,
         };
-        let mut assignees = input.assignee_ids.unwrap_or_default();
-        assignees.dedup();
+        let assignees = unique(&input.assignee_ids.unwrap_or_default());
         self.check_assignees(&standing, team, &assignees).await?;
         let now = Utc::now();
         let task = Task {
@@ -319,70 +336,99 @@ impl Service {
             Edit::Set(l) => v.check("labels", parse_labels(l)),
             _ => None,
         };
-        let standing = self.standing(auth).await?;
-        let current = self.task(auth, id).await?;
-        if !current.can_edit {
-            return Err(Error::Forbidden("only the task's creator and assignees, and the team's owners and admins, may change it".into()));
-        }
         v.finish().map_err(Error::Validation)?;
-
-        let (project, team) = match &patch.project_id {
-            Edit::Keep => (current.task.project_id, current.task.team_id),
-            Edit::Clear => (None, None),
-            Edit::Set(p) => (Some(*p), Some(self.project_team(&standing, *p).await?)),
-        };
-        let assignees = match &patch.assignee_ids {
-            Edit::Keep => current.task.assignee_ids.clone(),
-            Edit::Clear => vec![],
-            Edit::Set(list) => {
-                let mut list = list.clone();
-                list.dedup();
-                list
+        let standing = self.standing(auth).await?;
+        // Without If-Match the write is still pinned to the version the checks below read, and
+        // retried if it moved: permissions and assignee rules always hold for the row written.
+        let pinned = expected_version.is_none();
+        for attempt in 0.. {
+            let current = self.task(auth, id).await?;
+            if !current.can_edit {
+                return Err(Error::Forbidden(
+                    "only the task's creator and assignees, and the team's owners and admins, may change it".into(),
+                ));
             }
-        };
-        if !matches!(patch.assignee_ids, Edit::Keep) || team != current.task.team_id {
-            self.check_assignees(&standing, team, &assignees).await?;
+            let moving = !matches!(patch.project_id, Edit::Keep)
+                && project_of(&patch.project_id) != current.task.project_id;
+            if moving && !current.can_delete {
+                return Err(Error::Forbidden(
+                    "only the task's creator and the team's owners and admins may move it to another project".into(),
+                ));
+            }
+            let placement = match &patch.project_id {
+                Edit::Keep => None,
+                Edit::Clear => Some((None, None)),
+                Edit::Set(p) => Some((Some(*p), Some(self.project_team(&standing, *p).await?))),
+            };
+            let team = placement.map_or(current.task.team_id, |(_, team)| team);
+            let assignees = match &patch.assignee_ids {
+                Edit::Keep => None,
+                Edit::Clear => Some(vec![]),
+                Edit::Set(list) => Some(unique(list)),
+            };
+            if assignees.is_some() || team != current.task.team_id {
+                let checked = assignees
+                    .clone()
+                    .unwrap_or_else(|| current.task.assignee_ids.clone());
+                self.check_assignees(&standing, team, &checked).await?;
+            }
+            let (patch, title, description, labels) = (
+                patch.clone(),
+                title.clone(),
+                description.clone(),
+                labels.clone(),
+            );
+            let apply = move |task: &mut Task| {
+                if let Some(title) = title {
+                    task.title = title;
+                }
+                match patch.description {
+                    Edit::Clear => task.description.clear(),
+                    Edit::Set(_) => task.description = description.unwrap_or_default(),
+                    Edit::Keep => {}
+                }
+                if let Edit::Set(status) = patch.status {
+                    task.status = status;
+                }
+                if let Edit::Set(priority) = patch.priority {
+                    task.priority = priority;
+                }
+                match patch.due_date {
+                    Edit::Clear => task.due_date = None,
+                    Edit::Set(due) => task.due_date = Some(due),
+                    Edit::Keep => {}
+                }
+                match patch.labels {
+                    Edit::Clear => task.labels.clear(),
+                    Edit::Set(_) => task.labels = labels.unwrap_or_default(),
+                    Edit::Keep => {}
+                }
+                // Only what the client sent: a concurrent change to the rest is kept.
+                if let Some((project, team)) = placement {
+                    task.project_id = project;
+                    task.team_id = team;
+                }
+                if let Some(assignees) = assignees {
+                    task.assignee_ids = assignees;
+                }
+                Ok(())
+            };
+            let (actor, expected) = (
+                auth.user_id,
+                expected_version.or(Some(current.task.version)),
+            );
+            match self
+                .store
+                .run(move |s| s.update_task(id, expected, actor, Utc::now(), apply))
+                .await
+            {
+                Ok(task) => return Ok(Write::Done(standing.view(task))),
+                Err(StoreError::Stale) if pinned && attempt < 3 => continue,
+                Err(StoreError::Stale) => return Ok(Write::Stale(self.task(auth, id).await?)),
+                Err(e) => return Err(store_error(e)),
+            }
         }
-        let apply = move |task: &mut Task| {
-            if let Some(title) = title {
-                task.title = title;
-            }
-            match patch.description {
-                Edit::Clear => task.description.clear(),
-                Edit::Set(_) => task.description = description.unwrap_or_default(),
-                Edit::Keep => {}
-            }
-            if let Edit::Set(status) = patch.status {
-                task.status = status;
-            }
-            if let Edit::Set(priority) = patch.priority {
-                task.priority = priority;
-            }
-            match patch.due_date {
-                Edit::Clear => task.due_date = None,
-                Edit::Set(due) => task.due_date = Some(due),
-                Edit::Keep => {}
-            }
-            match patch.labels {
-                Edit::Clear => task.labels.clear(),
-                Edit::Set(_) => task.labels = labels.unwrap_or_default(),
-                Edit::Keep => {}
-            }
-            task.project_id = project;
-            task.team_id = team;
-            task.assignee_ids = assignees;
-            Ok(())
-        };
-        let actor = auth.user_id;
-        match self
-            .store
-            .run(move |s| s.update_task(id, expected_version, actor, Utc::now(), apply))
-            .await
-        {
-            Ok(task) => Ok(Write::Done(standing.view(task))),
-            Err(StoreError::Stale) => Ok(Write::Stale(self.task(auth, id).await?)),
-            Err(e) => Err(store_error(e)),
-        }
+        unreachable!("the loop returns")
     }
 
     pub async fn delete_task(

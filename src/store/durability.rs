@@ -6,22 +6,25 @@
 //! write only after a flush that covers it, so an acknowledged write still survives `kill -9`
 //! and power loss, while concurrent writers share one fsync instead of queueing for one each.
 //! Readers may see a write a moment before it is durable; a crash in that moment loses only
-//! writes nobody was told had succeeded.
+//! writes nobody was told had succeeded. Answers that show such a write without writing
+//! (an idempotent replay, a no-op update) commit an empty transaction, so they wait too.
+//!
+//! If flushing fails repeatedly, or the flusher dies, waiters get
+//! [`StoreError::NotDurable`](super::StoreError::NotDurable) instead of hanging.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
 use redb::Database;
 use tokio::sync::watch;
 
+use super::StoreError;
+
 thread_local! {
     /// The generation of the last commit made on this thread (0: none).
     static LAST_COMMIT: Cell<u64> = const { Cell::new(0) };
-}
-
-thread_local! {
     /// Whether the write transaction on this thread deleted a session or changed an account.
     static AUTH_CHANGED: Cell<bool> = const { Cell::new(false) };
 }
@@ -44,6 +47,9 @@ pub(super) fn last_commit() -> u64 {
     LAST_COMMIT.with(Cell::get)
 }
 
+/// How many flushes in a row may fail before waiters are told.
+const FLUSH_ATTEMPTS: u32 = 3;
+
 pub(super) struct GroupCommit {
     /// Non-durable commits so far.
     committed: AtomicU64,
@@ -51,6 +57,19 @@ pub(super) struct GroupCommit {
     wake: (Mutex<()>, Condvar),
     /// The highest generation known durable.
     flushed: watch::Sender<u64>,
+    /// Set when flushing keeps failing or the flusher died.
+    failed: AtomicBool,
+}
+
+/// Marks the group commit failed if the flusher thread unwinds.
+struct FailOnPanic<'a>(&'a GroupCommit);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.fail();
+        }
+    }
 }
 
 impl GroupCommit {
@@ -60,6 +79,7 @@ impl GroupCommit {
             committed: AtomicU64::new(0),
             wake: (Mutex::new(()), Condvar::new()),
             flushed: watch::channel(0).0,
+            failed: AtomicBool::new(false),
         });
         let (weak, flusher) = (Arc::downgrade(db), group.clone());
         std::thread::Builder::new()
@@ -75,18 +95,34 @@ impl GroupCommit {
         LAST_COMMIT.with(|c| c.set(generation));
     }
 
-    /// Waits until commit `generation` is durable.
-    pub(super) async fn durable(&self, generation: u64) {
+    /// Waits until commit `generation` is durable; an error when it cannot become durable.
+    pub(super) async fn durable(&self, generation: u64) -> Result<(), StoreError> {
         let mut flushed = self.flushed.subscribe();
         {
             let _guard = self.wake.0.lock().unwrap_or_else(|e| e.into_inner());
             self.wake.1.notify_one();
         }
-        let _ = flushed.wait_for(|done| *done >= generation).await;
+        let failed = || self.failed.load(Ordering::SeqCst);
+        let _ = flushed
+            .wait_for(|done| *done >= generation || failed())
+            .await;
+        if *flushed.borrow() >= generation {
+            Ok(())
+        } else {
+            Err(StoreError::NotDurable)
+        }
+    }
+
+    fn fail(&self) {
+        self.failed.store(true, Ordering::SeqCst);
+        // Wake every waiter so it sees the failure.
+        self.flushed.send_modify(|_| {});
     }
 
     fn flush_loop(&self, db: Weak<Database>) {
+        let _guard = FailOnPanic(self);
         let mut done = 0;
+        let mut failures = 0;
         loop {
             {
                 let guard = self.wake.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -112,10 +148,16 @@ impl GroupCommit {
             match flushed {
                 Ok(()) => {
                     done = target;
+                    failures = 0;
                     self.flushed.send_replace(done);
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "flushing commits to disk failed; retrying");
+                    failures += 1;
+                    tracing::error!(error = %e, failures, "flushing commits to disk failed");
+                    if failures >= FLUSH_ATTEMPTS {
+                        self.fail();
+                        return;
+                    }
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }

@@ -75,6 +75,10 @@ pub enum StoreError {
 
     #[error("blocking task failed: {0}")]
     Join(String),
+    #[error("the database cannot be flushed to disk; writes are not durable")]
+    NotDurable,
+    #[error("an assignee is not a member of the task's team")]
+    NotAMember,
 }
 
 macro_rules! from_redb_error {
@@ -155,7 +159,7 @@ impl Store {
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?;
         if let (Some(group), true) = (&self.group, generation > 0) {
-            group.durable(generation).await;
+            group.durable(generation).await?;
         }
         result
     }

@@ -44,17 +44,29 @@ fn diff(before: &Project, after: &Project) -> Vec<FieldChange> {
 pub(super) fn delete_projects_of_team(
     txn: &WriteTransaction,
     team: TeamId,
+    actor: UserId,
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let mut by_team = txn.open_table(PROJECTS_BY_TEAM)?;
-    let mut rows = txn.open_table(PROJECTS)?;
-    let t = team.as_u128();
-    let ids: Vec<u128> = by_team
-        .range((t, 0)..=(t, u128::MAX))?
-        .map(|e| e.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for id in ids {
-        rows.remove(id)?;
-        by_team.remove((t, id))?;
+    let mut deleted = Vec::new();
+    {
+        let mut by_team = txn.open_table(PROJECTS_BY_TEAM)?;
+        let mut rows = txn.open_table(PROJECTS)?;
+        let t = team.as_u128();
+        let ids: Vec<u128> = by_team
+            .range((t, 0)..=(t, u128::MAX))?
+            .map(|e| e.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?;
+        for id in ids {
+            deleted.extend(read_row::<Project>(&rows, "projects", id)?);
+            rows.remove(id)?;
+            by_team.remove((t, id))?;
+        }
+    }
+    for project in &deleted {
+        append(
+            txn,
+            project_change(project, now, actor, ChangeAction::Deleted, vec![]),
+        )?;
     }
     Ok(())
 }
@@ -70,7 +82,16 @@ impl Store {
         if let Some(first) =
             super::idempotency::check::<Project>(&txn, idempotency, project.created_at)?
         {
+            // Committed empty, so the answer waits for the flush that covers the first write.
+            self.commit(txn)?;
             return Ok(Created::Replayed(first));
+        }
+        if txn
+            .open_table(TEAMS)?
+            .get(project.team_id.as_u128())?
+            .is_none()
+        {
+            return Err(StoreError::NotFound);
         }
         txn.open_table(PROJECTS)?
             .insert(project.id.as_u128(), encode(project)?.as_slice())?;
@@ -155,6 +176,9 @@ impl Store {
         change(&mut project)?;
         let fields = diff(&before, &project);
         if fields.is_empty() {
+            // Nothing changed; committed empty so the answer waits until what it shows is durable.
+            drop(rows);
+            self.commit(txn)?;
             return Ok(before);
         }
         project.version += 1;
@@ -191,7 +215,7 @@ impl Store {
         };
         txn.open_table(PROJECTS_BY_TEAM)?
             .remove((project.team_id.as_u128(), id.as_u128()))?;
-        super::tasks::delete_tasks_of_project(&txn, id)?;
+        super::tasks::delete_tasks_of_project(&txn, id, actor, now)?;
         append(
             &txn,
             project_change(&project, now, actor, ChangeAction::Deleted, vec![]),

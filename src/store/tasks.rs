@@ -189,29 +189,75 @@ fn require_active_project(
     }
 }
 
-/// Deletes every task of a project (project deletion), inside the caller's transaction.
-pub(super) fn delete_tasks_of_project(
-    txn: &WriteTransaction,
-    project: ProjectId,
-) -> Result<(), StoreError> {
-    let mut tables = TaskTables::open(txn)?;
-    for id in TaskTables::ids(&tables.by_project, project.as_u128())? {
-        if let Some(task) = tables.get(id)? {
-            tables.delete(&task)?;
+/// Refuses a team task whose assignees are not all members of its team, checked inside the
+/// write so a member removed meanwhile cannot be assigned.
+fn require_members(txn: &WriteTransaction, task: &Task) -> Result<(), StoreError> {
+    let Some(team) = task.team_id else {
+        return Ok(());
+    };
+    let members = txn.open_table(TEAM_MEMBERS)?;
+    for user in &task.assignee_ids {
+        if members.get((team.as_u128(), user.as_u128()))?.is_none() {
+            return Err(StoreError::NotAMember);
         }
     }
     Ok(())
 }
 
-/// Deletes every task of a team's projects (team deletion), inside the caller's transaction.
-pub(super) fn delete_tasks_of_team(txn: &WriteTransaction, team: TeamId) -> Result<(), StoreError> {
-    let mut tables = TaskTables::open(txn)?;
-    for id in TaskTables::ids(&tables.by_team, team.as_u128())? {
-        if let Some(task) = tables.get(id)? {
-            tables.delete(&task)?;
-        }
+/// Appends a `Deleted` entry for each task removed by a cascade.
+fn log_cascaded(
+    txn: &WriteTransaction,
+    tasks: &[Task],
+    actor: UserId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for task in tasks {
+        append(
+            txn,
+            task_change(task, now, actor, ChangeAction::Deleted, vec![]),
+        )?;
     }
     Ok(())
+}
+
+/// Deletes every task of a project (project deletion), inside the caller's transaction.
+pub(super) fn delete_tasks_of_project(
+    txn: &WriteTransaction,
+    project: ProjectId,
+    actor: UserId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut deleted = Vec::new();
+    {
+        let mut tables = TaskTables::open(txn)?;
+        for id in TaskTables::ids(&tables.by_project, project.as_u128())? {
+            if let Some(task) = tables.get(id)? {
+                tables.delete(&task)?;
+                deleted.push(task);
+            }
+        }
+    }
+    log_cascaded(txn, &deleted, actor, now)
+}
+
+/// Deletes every task of a team's projects (team deletion), inside the caller's transaction.
+pub(super) fn delete_tasks_of_team(
+    txn: &WriteTransaction,
+    team: TeamId,
+    actor: UserId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut deleted = Vec::new();
+    {
+        let mut tables = TaskTables::open(txn)?;
+        for id in TaskTables::ids(&tables.by_team, team.as_u128())? {
+            if let Some(task) = tables.get(id)? {
+                tables.delete(&task)?;
+                deleted.push(task);
+            }
+        }
+    }
+    log_cascaded(txn, &deleted, actor, now)
 }
 
 /// Unassigns `user` from every task of `team` (they left or were removed), inside the
@@ -264,9 +310,21 @@ impl Store {
         let txn = self.begin_write()?;
         if let Some(first) = super::idempotency::check::<Task>(&txn, idempotency, task.created_at)?
         {
+            // Committed empty, so the answer waits for the flush that covers the first write.
+            self.commit(txn)?;
             return Ok(Created::Replayed(first));
         }
         require_active_project(&txn, task.project_id)?;
+        require_members(&txn, task)?;
+        // Ids grow with commit order, so a reader paging oldest-first never misses a task
+        // that commits after a newer-looking one.
+        let mut task = task.clone();
+        if let Some((last, _)) = txn.open_table(TASKS)?.last()?
+            && last.value() >= task.id.as_u128()
+        {
+            task.id = TaskId::from_u128(last.value() + 1);
+        }
+        let task = &task;
         TaskTables::open(&txn)?.insert(task)?;
         append(
             &txn,
@@ -363,6 +421,8 @@ impl Store {
             let mut after = before.clone();
             change(&mut after)?;
             if task_diff(&before, &after).is_empty() {
+                drop(tables);
+                self.commit(txn)?;
                 return Ok(before);
             }
             after.version += 1;
@@ -372,6 +432,7 @@ impl Store {
         };
         require_active_project(&txn, before.project_id)?;
         require_active_project(&txn, after.project_id)?;
+        require_members(&txn, &after)?;
         append(
             &txn,
             task_change(
@@ -396,13 +457,16 @@ impl Store {
     ) -> Result<(), StoreError> {
         let txn = self.begin_write()?;
         let task = {
-            let mut tables = TaskTables::open(&txn)?;
+            let tables = TaskTables::open(&txn)?;
             let Some(task) = tables.get(id.as_u128())? else {
                 return Err(StoreError::NotFound);
             };
             if expected_version.is_some_and(|v| v != task.version) {
                 return Err(StoreError::Stale);
             }
+            drop(tables);
+            require_active_project(&txn, task.project_id)?;
+            let mut tables = TaskTables::open(&txn)?;
             tables.delete(&task)?;
             task
         };

@@ -123,6 +123,8 @@ impl Store {
         let txn = self.begin_write()?;
         if let Some(first) = super::idempotency::check::<Team>(&txn, idempotency, team.created_at)?
         {
+            // Committed empty, so the answer waits for the flush that covers the first write.
+            self.commit(txn)?;
             return Ok(Created::Replayed(first));
         }
         txn.open_table(TEAMS)?
@@ -259,6 +261,8 @@ impl Store {
         .flatten()
         .collect();
         if fields.is_empty() {
+            drop(teams);
+            self.commit(txn)?;
             return Ok(team);
         }
         team.version += 1;
@@ -303,6 +307,19 @@ impl Store {
         let members: Vec<u128> = ids_after(&txn.open_table(TEAM_MEMBERS)?, team, None, usize::MAX)?;
         for user in members {
             remove_membership(&txn, id, UserId::from_u128(user))?;
+            let user = UserId::from_u128(user);
+            append(
+                &txn,
+                change(
+                    now,
+                    actor,
+                    EntityKind::Membership,
+                    user.as_uuid(),
+                    id,
+                    ChangeAction::Deleted,
+                    vec![],
+                ),
+            )?;
         }
         let invitations: Vec<u128> = ids_after(
             &txn.open_table(INVITATIONS_BY_TEAM)?,
@@ -314,7 +331,7 @@ impl Store {
             let mut rows = txn.open_table(INVITATIONS)?;
             let mut by_team = txn.open_table(INVITATIONS_BY_TEAM)?;
             let mut by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
-            for inv in invitations {
+            for inv in invitations.iter().copied() {
                 let invitation: Option<Invitation> = read_row(&rows, "invitations", inv)?;
                 if let Some(invitation) = invitation {
                     by_email.remove((invitation.email.as_str(), inv))?;
@@ -323,8 +340,23 @@ impl Store {
                 by_team.remove((team, inv))?;
             }
         }
-        super::tasks::delete_tasks_of_team(&txn, id)?;
-        super::projects::delete_projects_of_team(&txn, id)?;
+        for inv in &invitations {
+            let entity = uuid::Uuid::from_u128(*inv);
+            append(
+                &txn,
+                change(
+                    now,
+                    actor,
+                    EntityKind::Invitation,
+                    entity,
+                    id,
+                    ChangeAction::Deleted,
+                    vec![],
+                ),
+            )?;
+        }
+        super::tasks::delete_tasks_of_team(&txn, id, actor, now)?;
+        super::projects::delete_projects_of_team(&txn, id, actor, now)?;
         append(
             &txn,
             change(
@@ -357,6 +389,8 @@ impl Store {
                 return Err(StoreError::NotFound);
             };
             if membership.role == role {
+                drop(members);
+                self.commit(txn)?;
                 return Ok(membership);
             }
             if membership.role == TeamRole::Owner && owner_count(&members, team)? == 1 {
@@ -430,6 +464,13 @@ impl Store {
     pub fn create_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
         let txn = self.begin_write()?;
         {
+            if txn
+                .open_table(TEAMS)?
+                .get(invitation.team_id.as_u128())?
+                .is_none()
+            {
+                return Err(StoreError::NotFound);
+            }
             let mut rows = txn.open_table(INVITATIONS)?;
             let mut by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
             let email = invitation.email.as_str();
