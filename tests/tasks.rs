@@ -483,6 +483,7 @@ async fn paging_through_a_filter_never_repeats_or_skips() {
             expected_done.push(task["id"].as_str().unwrap().to_string());
         }
     }
+    let mut late_id: Option<String> = None;
     for (query, descending) in [
         ("scope=all&status=done&limit=7", false),
         ("scope=all&status=done&limit=7&sort=-created", true),
@@ -496,19 +497,24 @@ async fn paging_through_a_filter_never_repeats_or_skips() {
             };
             let page = server.get(&path, Some(&c.member.token)).await.ok().clone();
             seen.extend(ids(&page));
-            // A task created while paging lands after the cursor (ids grow), never inside.
+            // A matching task created while paging lands after the cursor (ids grow with
+            // commits), so an oldest-first walk meets it at the end, never skips or repeats.
             if seen.len() == 14 && !descending {
-                new_task(
+                let late = new_task(
                     &server,
                     &c.creator,
-                    json!({"title": "late", "project_id": c.project, "status": "todo"}),
+                    json!({"title": "late", "project_id": c.project, "status": "done"}),
                 )
                 .await;
+                late_id = Some(late["id"].as_str().unwrap().to_string());
             }
             match page["next_cursor"].as_str() {
                 Some(next) => cursor = Some(next.to_string()),
                 None => break,
             }
+        }
+        if !descending {
+            expected_done.push(late_id.clone().expect("the late task was created"));
         }
         let mut expected = expected_done.clone();
         if descending {
@@ -859,4 +865,135 @@ async fn ten_thousand_tasks_page_through_every_filter() {
         assert_eq!(seen.len(), want.len(), "{query}: count");
         assert_eq!(seen, want, "{query}: every task once, in order");
     }
+}
+
+#[tokio::test]
+async fn concurrent_edits_of_different_fields_both_survive() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Before", "project_id": c.project}),
+    )
+    .await;
+    let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
+    for round in 0..5 {
+        let title = json!({"title": format!("Round {round}")});
+        let people = if round % 2 == 0 {
+            json!([c.assignee.user_id])
+        } else {
+            json!([c.member.user_id])
+        };
+        let (a, b) = tokio::join!(
+            server.call(Method::PATCH, &path, Some(&c.creator.token), Some(title)),
+            server.call(
+                Method::PATCH,
+                &path,
+                Some(&c.admin.token),
+                Some(json!({"assignee_ids": people.clone()}))
+            ),
+        );
+        a.ok();
+        b.ok();
+        let now = server.get(&path, Some(&c.creator.token)).await.ok().clone();
+        assert_eq!(now["title"], format!("Round {round}"), "no lost title");
+        assert_eq!(now["assignee_ids"], people, "no lost assignment");
+    }
+}
+
+#[tokio::test]
+async fn an_assignee_cannot_move_a_task_out_of_its_project() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Stay", "project_id": c.project, "assignee_ids": [c.assignee.user_id]}),
+    )
+    .await;
+    let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
+    server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.assignee.token),
+            Some(json!({"project_id": null})),
+        )
+        .await
+        .problem(403, "forbidden");
+    server.get(&path, Some(&c.owner.token)).await.ok();
+    // The same project id is no move.
+    server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.assignee.token),
+            Some(json!({"project_id": c.project, "title": "Same place"})),
+        )
+        .await
+        .ok();
+}
+
+#[tokio::test]
+async fn duplicate_assignees_are_dropped() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let ids = json!([c.assignee.user_id, c.member.user_id, c.assignee.user_id]);
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Twice", "project_id": c.project, "assignee_ids": ids}),
+    )
+    .await;
+    assert_eq!(
+        task["assignee_ids"],
+        json!([c.assignee.user_id, c.member.user_id])
+    );
+}
+
+#[tokio::test]
+async fn archived_projects_keep_their_tasks_and_cascades_are_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = crate::common::test_config(tmp.path());
+    let server = TestServer::spawn_with(config.clone()).await;
+    let c = cast(&server).await;
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Kept", "project_id": c.project}),
+    )
+    .await;
+    let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
+    let project_path = format!("/api/projects/{}", c.project);
+    server
+        .call(
+            Method::PATCH,
+            &project_path,
+            Some(&c.owner.token),
+            Some(json!({"status": "archived"})),
+        )
+        .await
+        .ok();
+    server
+        .call(Method::DELETE, &path, Some(&c.creator.token), None)
+        .await
+        .problem(409, "project_archived");
+    assert_eq!(
+        server
+            .call(Method::DELETE, &project_path, Some(&c.owner.token), None)
+            .await
+            .status,
+        204
+    );
+    server.stop().await;
+    let store = tasker::store::Store::open(&config.db_path()).unwrap();
+    let id: uuid::Uuid = task["id"].as_str().unwrap().parse().unwrap();
+    let history = store.changes_of_entity(id.as_u128(), None, 10).unwrap();
+    let last = &history.last().unwrap().change;
+    assert_eq!(
+        last.action,
+        tasker::domain::change::ChangeAction::Deleted,
+        "the cascade is in the change log"
+    );
 }

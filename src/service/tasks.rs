@@ -15,7 +15,7 @@ use crate::domain::task::{
 };
 use crate::domain::team::TeamRole;
 use crate::domain::{Cursor, PageLimit, ProjectId, TaskId, TeamId, UserId, Validator};
-use crate::store::{Created, StoreError, TaskIndex};
+use crate::store::{Created, SCAN_BUDGET, StoreError, TaskIndex};
 
 /// A field of an update: leave it, clear it (`null` in PATCH), or set it.
 #[derive(Debug, Clone, Default)]
@@ -516,7 +516,7 @@ impl Service {
         let descending = query.descending;
         let scan = self
             .store
-            .run(move |s| s.scan_tasks(&sources, after, descending, limit.get(), keep))
+            .run(move |s| s.scan_tasks(&sources, after, descending, limit.get(), SCAN_BUDGET, keep))
             .await?;
         Ok(Page {
             items: scan.tasks.into_iter().map(|t| viewer.view(t)).collect(),

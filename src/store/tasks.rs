@@ -480,7 +480,7 @@ impl Store {
 
     /// Reads tasks from the union of `sources` in id order (newest first when `descending`),
     /// starting after `after`, keeping those `keep` accepts, until `limit + 1` are found or
-    /// [`SCAN_BUDGET`] entries were examined. `next_after` is where the next page starts:
+    /// `budget` entries were examined (the API uses [`SCAN_BUDGET`]). `next_after` is where the next page starts:
     /// after the last returned task, or after the last examined entry when the budget ran
     /// out, so paging never repeats or skips a task.
     pub fn scan_tasks(
@@ -489,6 +489,7 @@ impl Store {
         after: Option<u128>,
         descending: bool,
         limit: usize,
+        budget: usize,
         keep: impl Fn(&Task) -> bool,
     ) -> Result<TaskScan, StoreError> {
         let txn = self.db().begin_read()?;
@@ -565,12 +566,87 @@ impl Store {
                     });
                 }
             }
-            if examined >= SCAN_BUDGET {
+            if examined >= budget {
                 return Ok(TaskScan {
                     tasks,
                     next_after: Some(id),
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::task::{Priority, TaskStatus, TaskTitle};
+
+    fn task(creator: UserId, assignee: UserId, done: bool) -> Task {
+        let now = Utc::now();
+        Task {
+            id: TaskId::new(),
+            title: TaskTitle::parse("t").unwrap(),
+            description: String::new(),
+            status: if done {
+                TaskStatus::Done
+            } else {
+                TaskStatus::Todo
+            },
+            priority: Priority::Medium,
+            due_date: None,
+            labels: vec![],
+            project_id: None,
+            team_id: None,
+            assignee_ids: vec![assignee],
+            created_by: creator,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    /// With a tiny budget, pages come back short but paging still visits every match once.
+    #[test]
+    fn a_spent_budget_gives_short_pages_never_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (me, other) = (UserId::new(), UserId::new());
+        // Two sources that overlap: tasks I created, and tasks assigned to me.
+        let tasks: Vec<Task> = (0..40)
+            .map(|i| {
+                task(
+                    if i % 2 == 0 { me } else { other },
+                    if i % 3 == 0 { me } else { other },
+                    i % 5 == 0,
+                )
+            })
+            .collect();
+        store.import_tasks(&tasks).unwrap();
+        let expected: Vec<TaskId> = tasks
+            .iter()
+            .filter(|t| {
+                (t.created_by == me || t.is_assigned_to(me)) && t.status == TaskStatus::Done
+            })
+            .map(|t| t.id)
+            .collect();
+        let sources = [TaskIndex::Creator(me), TaskIndex::Assignee(me)];
+        let mut seen = Vec::new();
+        let mut after = None;
+        let mut short_pages = 0;
+        loop {
+            let page = store
+                .scan_tasks(&sources, after, false, 4, 3, |t| {
+                    t.status == TaskStatus::Done
+                })
+                .unwrap();
+            short_pages += usize::from(page.tasks.len() < 4 && page.next_after.is_some());
+            seen.extend(page.tasks.iter().map(|t| t.id));
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected);
+        assert!(short_pages > 0, "the budget cut some pages short");
     }
 }
