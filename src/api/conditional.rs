@@ -1,5 +1,12 @@
 //! Versions as HTTP validators: `ETag: "<version>"` on reads and writes, `If-None-Match` for
-//! 304, `If-Match` for lost-update protection (a stale one gets 412 and the current state).
+//! 304, `If-Match` for lost-update protection (a stale one gets 412 and the current state),
+//! and the response types every versioned resource (team, project, task) answers with.
+
+use poem_openapi::ApiResponse;
+use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
+
+use crate::service::Write;
 
 /// The `ETag` of a version.
 pub fn etag(version: u64) -> String {
@@ -54,5 +61,105 @@ mod tests {
         assert!(none_match_hits(Some("*"), 1));
         assert!(!none_match_hits(None, 1));
         assert_eq!(etag(7), "\"7\"");
+    }
+}
+
+/// A response body that carries a version, the basis of its `ETag`.
+pub trait Versioned {
+    fn version(&self) -> u64;
+}
+
+/// A create's answer: the new resource and its `ETag`.
+#[derive(ApiResponse)]
+pub enum Created<T: ToJSON + Send + Sync> {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<T>, #[oai(header = "ETag")] String),
+}
+
+/// A read's answer: the resource, or 304 when the client's copy is current.
+#[derive(ApiResponse)]
+pub enum Read<T: ToJSON + Send + Sync> {
+    /// The resource.
+    #[oai(status = 200)]
+    Ok(Json<T>, #[oai(header = "ETag")] String),
+    /// Unchanged since the version in `If-None-Match`.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+}
+
+/// An update's answer: the new state, or 412 with the current state when `If-Match` was stale.
+// Built once per request and consumed at once: boxing the body would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(ApiResponse)]
+pub enum Written<T: ToJSON + Send + Sync> {
+    /// The updated resource.
+    #[oai(status = 200)]
+    Ok(Json<T>, #[oai(header = "ETag")] String),
+    /// `If-Match` named an older version: nothing changed; this is the current state.
+    #[oai(status = 412)]
+    Stale(Json<T>, #[oai(header = "ETag")] String),
+}
+
+/// A delete's answer: 204, or 412 with the current state when `If-Match` was stale.
+#[allow(clippy::large_enum_variant)]
+#[derive(ApiResponse)]
+pub enum Deleted<T: ToJSON + Send + Sync> {
+    /// Deleted.
+    #[oai(status = 204)]
+    Deleted,
+    /// `If-Match` named an older version: nothing was deleted; this is the current state.
+    #[oai(status = 412)]
+    Stale(Json<T>, #[oai(header = "ETag")] String),
+}
+
+fn tagged<T: Versioned>(body: T) -> (Json<T>, String) {
+    let tag = etag(body.version());
+    (Json(body), tag)
+}
+
+impl<T: Versioned + ToJSON + Send + Sync> Created<T> {
+    pub fn new(body: impl Into<T>) -> Self {
+        let (body, tag) = tagged(body.into());
+        Created::Created(body, tag)
+    }
+}
+
+impl<T: Versioned + ToJSON + Send + Sync> Read<T> {
+    /// The resource, or 304 when `If-None-Match` names its version.
+    pub fn new(body: impl Into<T>, if_none_match: Option<&str>) -> Self {
+        let body = body.into();
+        if none_match_hits(if_none_match, body.version()) {
+            return Read::NotModified(etag(body.version()));
+        }
+        let (body, tag) = tagged(body);
+        Read::Ok(body, tag)
+    }
+}
+
+impl<T: Versioned + ToJSON + Send + Sync> Written<T> {
+    pub fn new<V: Into<T>>(write: Write<V, V>) -> Self {
+        match write {
+            Write::Done(view) => {
+                let (body, tag) = tagged(view.into());
+                Written::Ok(body, tag)
+            }
+            Write::Stale(current) => {
+                let (body, tag) = tagged(current.into());
+                Written::Stale(body, tag)
+            }
+        }
+    }
+}
+
+impl<T: Versioned + ToJSON + Send + Sync> Deleted<T> {
+    pub fn new<V: Into<T>>(write: Write<(), V>) -> Self {
+        match write {
+            Write::Done(()) => Deleted::Deleted,
+            Write::Stale(current) => {
+                let (body, tag) = tagged(current.into());
+                Deleted::Stale(body, tag)
+            }
+        }
     }
 }

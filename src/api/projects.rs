@@ -4,11 +4,11 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
-use super::conditional::{etag, if_match, none_match_hits};
+use super::conditional::{Created, Deleted, Read, Versioned, Written, if_match};
 use super::error::ApiResult;
 use super::security::BearerAuth;
 use super::spec::OperationErrors;
@@ -17,7 +17,7 @@ use crate::domain::project::{
     PROJECT_DESCRIPTION_MAX_CHARS, PROJECT_NAME_MAX_CHARS, ProjectStatus,
 };
 use crate::domain::{ProjectId, TeamId};
-use crate::service::{AuthUser, NewProject, ProjectPatch, ProjectView, Service, Write};
+use crate::service::{AuthUser, NewProject, ProjectPatch, ProjectView, Service};
 
 /// `archived` projects are read-only until set back to `active`.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +88,12 @@ pub struct ProjectBody {
     pub can_edit: bool,
 }
 
+impl Versioned for ProjectBody {
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
 impl From<ProjectView> for ProjectBody {
     fn from(view: ProjectView) -> Self {
         let p = view.project;
@@ -115,76 +121,24 @@ pub struct ProjectPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(ApiResponse)]
-pub enum ProjectCreated {
-    /// The new project.
-    #[oai(status = 201)]
-    Created(Json<ProjectBody>, #[oai(header = "ETag")] String),
-}
-
-#[derive(ApiResponse)]
-pub enum ProjectRead {
-    /// The project.
-    #[oai(status = 200)]
-    Ok(Json<ProjectBody>, #[oai(header = "ETag")] String),
-    /// Unchanged since the version in `If-None-Match`.
-    #[oai(status = 304)]
-    NotModified(#[oai(header = "ETag")] String),
-}
-
-#[derive(ApiResponse)]
-pub enum ProjectWritten {
-    /// The updated project.
-    #[oai(status = 200)]
-    Ok(Json<ProjectBody>, #[oai(header = "ETag")] String),
-    /// `If-Match` named an older version: nothing changed; this is the current project.
-    #[oai(status = 412)]
-    Stale(Json<ProjectBody>, #[oai(header = "ETag")] String),
-}
-
-#[derive(ApiResponse)]
-pub enum ProjectDeleted {
-    /// Deleted.
-    #[oai(status = 204)]
-    Deleted,
-    /// `If-Match` named an older version: nothing was deleted; this is the current project.
-    #[oai(status = 412)]
-    Stale(Json<ProjectBody>, #[oai(header = "ETag")] String),
-}
-
-fn with_etag(view: ProjectView) -> (Json<ProjectBody>, String) {
-    let tag = etag(view.project.version);
-    (Json(view.into()), tag)
-}
-
 async fn update(
     service: &Service,
     auth: &AuthUser,
     id: Uuid,
     if_match_header: Option<&str>,
     body: UpdateProjectRequest,
-) -> ApiResult<ProjectWritten> {
+) -> ApiResult<Written<ProjectBody>> {
     let patch = ProjectPatch {
         name: body.name.map(String::from),
         description: body.description.map(String::from),
         status: body.status.map(ProjectStatus::from),
     };
     let expected = if_match(if_match_header);
-    Ok(
-        match service
+    Ok(Written::new(
+        service
             .update_project(auth, ProjectId::from_uuid(id), patch, expected)
-            .await?
-        {
-            Write::Done(view) => {
-                let (body, tag) = with_etag(view);
-                ProjectWritten::Ok(body, tag)
-            }
-            Write::Stale(current) => {
-                let (body, tag) = with_etag(current);
-                ProjectWritten::Stale(body, tag)
-            }
-        },
-    )
+            .await?,
+    ))
 }
 
 pub struct ProjectsApi;
@@ -204,18 +158,17 @@ impl ProjectsApi {
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: Json<CreateProjectRequest>,
-    ) -> ApiResult<ProjectCreated> {
+    ) -> ApiResult<Created<ProjectBody>> {
         let input = NewProject {
             team_id: TeamId::from_uuid(body.0.team_id),
             name: body.0.name.0,
             description: body.0.description.map(String::from),
         };
-        let (body, tag) = with_etag(
+        Ok(Created::new(
             service
                 .create_project(&auth.0, input, idempotency_key.0.as_deref())
                 .await?,
-        );
-        Ok(ProjectCreated::Created(body, tag))
+        ))
     }
 
     /// List projects
@@ -256,13 +209,9 @@ impl ProjectsApi {
         /// An `ETag` you have: answered 304 if the project is still at that version.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
-    ) -> ApiResult<ProjectRead> {
+    ) -> ApiResult<Read<ProjectBody>> {
         let view = service.project(&auth.0, ProjectId::from_uuid(id.0)).await?;
-        if none_match_hits(if_none_match.0.as_deref(), view.project.version) {
-            return Ok(ProjectRead::NotModified(etag(view.project.version)));
-        }
-        let (body, tag) = with_etag(view);
-        Ok(ProjectRead::Ok(body, tag))
+        Ok(Read::new(view, if_none_match.0.as_deref()))
     }
 
     /// Update a project
@@ -279,7 +228,7 @@ impl ProjectsApi {
         #[oai(name = "If-Match")]
         if_match_header: Header<Option<String>>,
         body: Json<UpdateProjectRequest>,
-    ) -> ApiResult<ProjectWritten> {
+    ) -> ApiResult<Written<ProjectBody>> {
         update(
             &service,
             &auth.0,
@@ -304,7 +253,7 @@ impl ProjectsApi {
         #[oai(name = "If-Match")]
         if_match_header: Header<Option<String>>,
         body: Json<UpdateProjectRequest>,
-    ) -> ApiResult<ProjectWritten> {
+    ) -> ApiResult<Written<ProjectBody>> {
         update(
             &service,
             &auth.0,
@@ -327,20 +276,13 @@ impl ProjectsApi {
         /// The `ETag` the deletion is based on.
         #[oai(name = "If-Match")]
         if_match_header: Header<Option<String>>,
-    ) -> ApiResult<ProjectDeleted> {
+    ) -> ApiResult<Deleted<ProjectBody>> {
         let expected = if_match(if_match_header.0.as_deref());
-        Ok(
-            match service
+        Ok(Deleted::new(
+            service
                 .delete_project(&auth.0, ProjectId::from_uuid(id.0), expected)
-                .await?
-            {
-                Write::Done(()) => ProjectDeleted::Deleted,
-                Write::Stale(current) => {
-                    let (body, tag) = with_etag(current);
-                    ProjectDeleted::Stale(body, tag)
-                }
-            },
-        )
+                .await?,
+        ))
     }
 }
 

@@ -5,11 +5,11 @@ use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
-use super::conditional::{etag, if_match, none_match_hits};
+use super::conditional::{Created, Deleted, Read, Versioned, Written, if_match};
 use super::error::ApiResult;
 use super::security::BearerAuth;
 use super::spec::OperationErrors;
@@ -19,7 +19,7 @@ use crate::domain::task::{
     DESCRIPTION_MAX_CHARS, LABEL_MAX_CHARS, Priority, TITLE_MAX_CHARS, TaskStatus,
 };
 use crate::domain::{ProjectId, TaskId, UserId};
-use crate::service::{Edit, NewTask, Scope, Service, TaskPatch, TaskQuery, TaskView, Write};
+use crate::service::{Edit, NewTask, Scope, Service, TaskPatch, TaskQuery, TaskView};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "TaskStatus", rename_all = "snake_case")]
@@ -177,6 +177,12 @@ pub struct TaskBody {
     pub can_delete: bool,
 }
 
+impl Versioned for TaskBody {
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
 impl From<TaskView> for TaskBody {
     fn from(view: TaskView) -> Self {
         let t = view.task;
@@ -271,54 +277,6 @@ pub struct ActivityPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(ApiResponse)]
-pub enum TaskCreated {
-    /// The new task.
-    #[oai(status = 201)]
-    Created(Json<TaskBody>, #[oai(header = "ETag")] String),
-}
-
-// Built once per request and consumed at once: boxing the body would buy nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(ApiResponse)]
-pub enum TaskRead {
-    /// The task.
-    #[oai(status = 200)]
-    Ok(Json<TaskBody>, #[oai(header = "ETag")] String),
-    /// Unchanged since the version in `If-None-Match`.
-    #[oai(status = 304)]
-    NotModified(#[oai(header = "ETag")] String),
-}
-
-// Built once per request and consumed at once: boxing the body would buy nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(ApiResponse)]
-pub enum TaskWritten {
-    /// The updated task.
-    #[oai(status = 200)]
-    Ok(Json<TaskBody>, #[oai(header = "ETag")] String),
-    /// `If-Match` named an older version: nothing changed; this is the current task.
-    #[oai(status = 412)]
-    Stale(Json<TaskBody>, #[oai(header = "ETag")] String),
-}
-
-// Built once per request and consumed at once: boxing the body would buy nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(ApiResponse)]
-pub enum TaskDeleted {
-    /// Deleted.
-    #[oai(status = 204)]
-    Deleted,
-    /// `If-Match` named an older version: nothing was deleted; this is the current task.
-    #[oai(status = 412)]
-    Stale(Json<TaskBody>, #[oai(header = "ETag")] String),
-}
-
-fn with_etag(view: TaskView) -> (Json<TaskBody>, String) {
-    let tag = etag(view.task.version);
-    (Json(view.into()), tag)
-}
-
 fn strings<const MIN: usize, const MAX: usize>(items: Vec<Text<MIN, MAX>>) -> Vec<String> {
     items.into_iter().map(String::from).collect()
 }
@@ -345,22 +303,12 @@ async fn write(
     id: Uuid,
     tag: Option<&str>,
     patch: TaskPatch,
-) -> ApiResult<TaskWritten> {
-    Ok(
-        match service
+) -> ApiResult<Written<TaskBody>> {
+    Ok(Written::new(
+        service
             .update_task(&auth.0, TaskId::from_uuid(id), patch, if_match(tag))
-            .await?
-        {
-            Write::Done(view) => {
-                let (body, tag) = with_etag(view);
-                TaskWritten::Ok(body, tag)
-            }
-            Write::Stale(current) => {
-                let (body, tag) = with_etag(current);
-                TaskWritten::Stale(body, tag)
-            }
-        },
-    )
+            .await?,
+    ))
 }
 
 pub struct TasksApi;
@@ -380,7 +328,7 @@ impl TasksApi {
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: Json<CreateTaskRequest>,
-    ) -> ApiResult<TaskCreated> {
+    ) -> ApiResult<Created<TaskBody>> {
         let b = body.0;
         let input = NewTask {
             title: b.title.0,
@@ -392,12 +340,11 @@ impl TasksApi {
             project_id: b.project_id.map(ProjectId::from_uuid),
             assignee_ids: b.assignee_ids.map(users),
         };
-        let (body, tag) = with_etag(
+        Ok(Created::new(
             service
                 .create_task(&auth.0, input, idempotency_key.0.as_deref())
                 .await?,
-        );
-        Ok(TaskCreated::Created(body, tag))
+        ))
     }
 
     /// List tasks
@@ -467,13 +414,9 @@ impl TasksApi {
         /// An `ETag` you have: answered 304 if the task is still at that version.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
-    ) -> ApiResult<TaskRead> {
+    ) -> ApiResult<Read<TaskBody>> {
         let view = service.task(&auth.0, TaskId::from_uuid(id.0)).await?;
-        if none_match_hits(if_none_match.0.as_deref(), view.task.version) {
-            return Ok(TaskRead::NotModified(etag(view.task.version)));
-        }
-        let (body, tag) = with_etag(view);
-        Ok(TaskRead::Ok(body, tag))
+        Ok(Read::new(view, if_none_match.0.as_deref()))
     }
 
     /// Update a task
@@ -491,7 +434,7 @@ impl TasksApi {
         #[oai(name = "If-Match")]
         if_match_header: Header<Option<String>>,
         body: Json<ReplaceTaskRequest>,
-    ) -> ApiResult<TaskWritten> {
+    ) -> ApiResult<Written<TaskBody>> {
         let b = body.0;
         let patch = TaskPatch {
             title: keep_or_set(b.title, String::from),
@@ -519,7 +462,7 @@ impl TasksApi {
         #[oai(name = "If-Match")]
         if_match_header: Header<Option<String>>,
         body: Json<PatchTaskRequest>,
-    ) -> ApiResult<TaskWritten> {
+    ) -> ApiResult<Written<TaskBody>> {
         let b = body.0;
         let patch = TaskPatch {
             title: edit(b.title, String::from),
@@ -546,20 +489,13 @@ impl TasksApi {
         /// The `ETag` the deletion is based on.
         #[oai(name = "If-Match")]
         if_match_header: Header<Option<String>>,
-    ) -> ApiResult<TaskDeleted> {
+    ) -> ApiResult<Deleted<TaskBody>> {
         let expected = if_match(if_match_header.0.as_deref());
-        Ok(
-            match service
+        Ok(Deleted::new(
+            service
                 .delete_task(&auth.0, TaskId::from_uuid(id.0), expected)
-                .await?
-            {
-                Write::Done(()) => TaskDeleted::Deleted,
-                Write::Stale(current) => {
-                    let (body, tag) = with_etag(current);
-                    TaskDeleted::Stale(body, tag)
-                }
-            },
-        )
+                .await?,
+        ))
     }
 
     /// A task's history

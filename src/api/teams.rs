@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::conditional::{etag, if_match, none_match_hits};
+use super::conditional::{Created, Deleted, Read, Versioned, Written, if_match};
 use super::error::ApiResult;
 use super::security::BearerAuth;
 use super::spec::OperationErrors;
@@ -15,7 +15,7 @@ use super::text::Text;
 use super::{ApiTags, NoContent};
 use crate::domain::team::{Membership, TEAM_DESCRIPTION_MAX_CHARS, TEAM_NAME_MAX_CHARS, TeamRole};
 use crate::domain::{TeamId, User, UserId};
-use crate::service::{NewTeam, Service, TeamPatch, TeamView, Write};
+use crate::service::{NewTeam, Service, TeamPatch, TeamView};
 
 /// A member's role in a team: `owner` > `admin` > `member`.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +90,12 @@ pub struct TeamBody {
     pub version: u64,
 }
 
+impl Versioned for TeamBody {
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
 impl From<TeamView> for TeamBody {
     fn from(view: TeamView) -> Self {
         let team = view.team;
@@ -154,48 +160,6 @@ pub struct MemberPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(ApiResponse)]
-pub enum TeamCreated {
-    /// The team; you are its owner.
-    #[oai(status = 201)]
-    Created(Json<TeamBody>, #[oai(header = "ETag")] String),
-}
-
-#[derive(ApiResponse)]
-pub enum TeamRead {
-    /// The team.
-    #[oai(status = 200)]
-    Ok(Json<TeamBody>, #[oai(header = "ETag")] String),
-    /// Unchanged since the version in `If-None-Match`.
-    #[oai(status = 304)]
-    NotModified(#[oai(header = "ETag")] String),
-}
-
-#[derive(ApiResponse)]
-pub enum TeamWritten {
-    /// The updated team.
-    #[oai(status = 200)]
-    Ok(Json<TeamBody>, #[oai(header = "ETag")] String),
-    /// `If-Match` named an older version: nothing changed; this is the current team.
-    #[oai(status = 412)]
-    Stale(Json<TeamBody>, #[oai(header = "ETag")] String),
-}
-
-#[derive(ApiResponse)]
-pub enum TeamDeleted {
-    /// Deleted, with its memberships and invitations.
-    #[oai(status = 204)]
-    Deleted,
-    /// `If-Match` named an older version: nothing was deleted; this is the current team.
-    #[oai(status = 412)]
-    Stale(Json<TeamBody>, #[oai(header = "ETag")] String),
-}
-
-fn with_etag(view: TeamView) -> (Json<TeamBody>, String) {
-    let tag = etag(view.team.version);
-    (Json(view.into()), tag)
-}
-
 pub struct TeamsApi;
 
 #[OpenApi(prefix_path = "/teams", tag = "ApiTags::Teams")]
@@ -213,17 +177,16 @@ impl TeamsApi {
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: Json<CreateTeamRequest>,
-    ) -> ApiResult<TeamCreated> {
+    ) -> ApiResult<Created<TeamBody>> {
         let input = NewTeam {
             name: body.0.name.0,
             description: body.0.description.map(String::from),
         };
-        let (body, tag) = with_etag(
+        Ok(Created::new(
             service
                 .create_team(&auth.0, input, idempotency_key.0.as_deref())
                 .await?,
-        );
-        Ok(TeamCreated::Created(body, tag))
+        ))
     }
 
     /// List my teams
@@ -257,13 +220,9 @@ impl TeamsApi {
         /// An `ETag` you have: answered 304 if the team is still at that version.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
-    ) -> ApiResult<TeamRead> {
+    ) -> ApiResult<Read<TeamBody>> {
         let view = service.team(&auth.0, TeamId::from_uuid(id.0)).await?;
-        if none_match_hits(if_none_match.0.as_deref(), view.team.version) {
-            return Ok(TeamRead::NotModified(etag(view.team.version)));
-        }
-        let (body, tag) = with_etag(view);
-        Ok(TeamRead::Ok(body, tag))
+        Ok(Read::new(view, if_none_match.0.as_deref()))
     }
 
     /// Update a team
@@ -280,27 +239,17 @@ impl TeamsApi {
         #[oai(name = "If-Match")]
         if_match_header: Header<Option<String>>,
         body: Json<UpdateTeamRequest>,
-    ) -> ApiResult<TeamWritten> {
+    ) -> ApiResult<Written<TeamBody>> {
         let patch = TeamPatch {
             name: body.0.name.map(String::from),
             description: body.0.description.map(String::from),
         };
         let expected = if_match(if_match_header.0.as_deref());
-        Ok(
-            match service
+        Ok(Written::new(
+            service
                 .update_team(&auth.0, TeamId::from_uuid(id.0), patch, expected)
-                .await?
-            {
-                Write::Done(view) => {
-                    let (body, tag) = with_etag(view);
-                    TeamWritten::Ok(body, tag)
-                }
-                Write::Stale(current) => {
-                    let (body, tag) = with_etag(current);
-                    TeamWritten::Stale(body, tag)
-                }
-            },
-        )
+                .await?,
+        ))
     }
 
     /// Delete a team
@@ -315,20 +264,13 @@ impl TeamsApi {
         /// The `ETag` the deletion is based on.
         #[oai(name = "If-Match")]
         if_match_header: Header<Option<String>>,
-    ) -> ApiResult<TeamDeleted> {
+    ) -> ApiResult<Deleted<TeamBody>> {
         let expected = if_match(if_match_header.0.as_deref());
-        Ok(
-            match service
+        Ok(Deleted::new(
+            service
                 .delete_team(&auth.0, TeamId::from_uuid(id.0), expected)
-                .await?
-            {
-                Write::Done(()) => TeamDeleted::Deleted,
-                Write::Stale(current) => {
-                    let (body, tag) = with_etag(current);
-                    TeamDeleted::Stale(body, tag)
-                }
-            },
-        )
+                .await?,
+        ))
     }
 
     /// List a team's members

@@ -7,9 +7,7 @@ use super::passwords::Verified;
 use super::tokens::{hash_refresh_token, new_refresh_token};
 use super::{AuthError, AuthUser, Error, Result, Service};
 use crate::domain::page::Page;
-use crate::domain::{
-    Cursor, Email, PageLimit, Password, Role, Session, SessionId, User, UserId, UserName, Validator,
-};
+use crate::domain::{Email, Password, Role, Session, SessionId, User, UserId, UserName, Validator};
 use crate::store::{RefreshOutcome, StoreError, UserChanges};
 
 /// The longest user agent kept with a session.
@@ -307,13 +305,9 @@ impl Service {
         limit: Option<u32>,
     ) -> Result<Page<Session>> {
         let mut v = Validator::default();
-        let cursor = cursor.and_then(|c| v.check("cursor", Cursor::parse(c)));
-        let limit = v
-            .check("limit", PageLimit::parse(limit))
-            .unwrap_or_default();
+        let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
         let user = auth.user_id;
-        let after = cursor.map(Cursor::key);
         let rows = self
             .store
             .run(move |s| s.sessions_of_user(user, after, limit.get() + 1, Utc::now()))

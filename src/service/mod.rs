@@ -19,7 +19,7 @@ mod tokens;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::domain::{FieldError, Role, SessionId, UserId};
+use crate::domain::{Cursor, FieldError, PageLimit, Role, SessionId, UserId, Validator};
 use sha2::{Digest, Sha256};
 
 use crate::store::{Idempotency, Store, StoreError};
@@ -129,6 +129,19 @@ pub(crate) fn idempotency(
         key: key.to_string(),
         request_hash,
     }))
+}
+
+/// Parses a list's `cursor` and `limit`, recording their errors.
+pub(crate) fn page_args(
+    cursor: Option<&str>,
+    limit: Option<u32>,
+    v: &mut Validator,
+) -> (Option<u128>, PageLimit) {
+    let cursor = cursor.and_then(|c| v.check("cursor", Cursor::parse(c)));
+    let limit = v
+        .check("limit", PageLimit::parse(limit))
+        .unwrap_or_default();
+    (cursor.map(Cursor::key), limit)
 }
 
 /// Maps the store's refusals that every create shares.

@@ -9,7 +9,7 @@ use super::{AuthUser, Error, Result, Service};
 use crate::domain::page::Page;
 use crate::domain::project::{Project, ProjectName, ProjectStatus, parse_project_description};
 use crate::domain::team::TeamRole;
-use crate::domain::{Cursor, PageLimit, ProjectId, TeamId, Validator};
+use crate::domain::{ProjectId, TeamId, Validator};
 use crate::store::{Created, StoreError};
 
 pub struct NewProject {
@@ -109,12 +109,7 @@ impl Service {
         limit: Option<u32>,
     ) -> Result<Page<ProjectView>> {
         let mut v = Validator::default();
-        let after = cursor
-            .and_then(|c| v.check("cursor", Cursor::parse(c)))
-            .map(Cursor::key);
-        let limit = v
-            .check("limit", PageLimit::parse(limit))
-            .unwrap_or_default();
+        let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
         let user = auth.user_id;
         let memberships = self

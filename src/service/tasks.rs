@@ -458,14 +458,7 @@ impl Service {
     /// Tasks in the caller's scope (default: assigned to them), narrowed by the filters.
     pub async fn tasks(&self, auth: &AuthUser, query: TaskQuery) -> Result<Page<TaskView>> {
         let mut v = Validator::default();
-        let after = query
-            .cursor
-            .as_deref()
-            .and_then(|c| v.check("cursor", Cursor::parse(c)))
-            .map(Cursor::key);
-        let limit = v
-            .check("limit", PageLimit::parse(query.limit))
-            .unwrap_or_default();
+        let (after, limit) = super::page_args(query.cursor.as_deref(), query.limit, &mut v);
         let statuses = query
             .status
             .as_deref()

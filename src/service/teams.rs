@@ -11,7 +11,7 @@ use crate::domain::page::Page;
 use crate::domain::team::{
     Invitation, InvitationStatus, Membership, Team, TeamName, TeamRole, parse_description,
 };
-use crate::domain::{Cursor, Email, InvitationId, PageLimit, TeamId, User, UserId, Validator};
+use crate::domain::{Email, InvitationId, TeamId, User, UserId, Validator};
 use crate::service::AuthUser;
 use crate::store::{Created, StoreError, TeamChanges};
 
@@ -42,18 +42,6 @@ pub struct NewTeam {
 pub struct TeamPatch {
     pub name: Option<String>,
     pub description: Option<String>,
-}
-
-fn page_args(
-    cursor: Option<&str>,
-    limit: Option<u32>,
-    v: &mut Validator,
-) -> (Option<u128>, PageLimit) {
-    let cursor = cursor.and_then(|c| v.check("cursor", Cursor::parse(c)));
-    let limit = v
-        .check("limit", PageLimit::parse(limit))
-        .unwrap_or_default();
-    (cursor.map(Cursor::key), limit)
 }
 
 fn conflict(e: StoreError) -> Error {
@@ -123,7 +111,7 @@ impl Service {
         limit: Option<u32>,
     ) -> Result<Page<TeamView>> {
         let mut v = Validator::default();
-        let (after, limit) = page_args(cursor, limit, &mut v);
+        let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
         let user = auth.user_id;
         let rows = self
@@ -225,7 +213,7 @@ impl Service {
         limit: Option<u32>,
     ) -> Result<Page<(Membership, User)>> {
         let mut v = Validator::default();
-        let (after, limit) = page_args(cursor, limit, &mut v);
+        let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
         self.team(auth, id).await?;
         let rows = self
@@ -329,7 +317,7 @@ impl Service {
         limit: Option<u32>,
     ) -> Result<Page<Invitation>> {
         let mut v = Validator::default();
-        let (after, limit) = page_args(cursor, limit, &mut v);
+        let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
         self.team_as(auth, team, TeamRole::Admin).await?;
         let rows = self
@@ -347,7 +335,7 @@ impl Service {
         limit: Option<u32>,
     ) -> Result<Page<Invitation>> {
         let mut v = Validator::default();
-        let (after, limit) = page_args(cursor, limit, &mut v);
+        let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
         let email = self.profile(auth).await?.email;
         let rows = self
@@ -420,7 +408,7 @@ impl Service {
         limit: Option<u32>,
     ) -> Result<Page<User>> {
         let mut v = Validator::default();
-        let (after, limit) = page_args(cursor, limit, &mut v);
+        let (after, limit) = super::page_args(cursor, limit, &mut v);
         if q.is_some_and(|q| q.chars().count() > PEOPLE_QUERY_MAX_CHARS) {
             v.push(
                 "q",

@@ -215,7 +215,7 @@ impl Store {
         };
         txn.open_table(PROJECTS_BY_TEAM)?
             .remove((project.team_id.as_u128(), id.as_u128()))?;
-        super::tasks::delete_tasks_of_project(&txn, id, actor, now)?;
+        super::tasks::delete_tasks_in(&txn, super::TaskIndex::Project(id), actor, now)?;
         append(
             &txn,
             project_change(&project, now, actor, ChangeAction::Deleted, vec![]),

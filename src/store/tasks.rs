@@ -220,37 +220,24 @@ fn log_cascaded(
     Ok(())
 }
 
-/// Deletes every task of a project (project deletion), inside the caller's transaction.
-pub(super) fn delete_tasks_of_project(
+/// Deletes every task in a project's or a team's index (a cascade) inside the caller's
+/// transaction, with a change-log entry for each.
+pub(super) fn delete_tasks_in(
     txn: &WriteTransaction,
-    project: ProjectId,
+    index: TaskIndex,
     actor: UserId,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let mut deleted = Vec::new();
     {
         let mut tables = TaskTables::open(txn)?;
-        for id in TaskTables::ids(&tables.by_project, project.as_u128())? {
-            if let Some(task) = tables.get(id)? {
-                tables.delete(&task)?;
-                deleted.push(task);
-            }
-        }
-    }
-    log_cascaded(txn, &deleted, actor, now)
-}
-
-/// Deletes every task of a team's projects (team deletion), inside the caller's transaction.
-pub(super) fn delete_tasks_of_team(
-    txn: &WriteTransaction,
-    team: TeamId,
-    actor: UserId,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let mut deleted = Vec::new();
-    {
-        let mut tables = TaskTables::open(txn)?;
-        for id in TaskTables::ids(&tables.by_team, team.as_u128())? {
+        let ids = match index {
+            TaskIndex::Project(p) => TaskTables::ids(&tables.by_project, p.as_u128())?,
+            TaskIndex::Team(t) => TaskTables::ids(&tables.by_team, t.as_u128())?,
+            TaskIndex::Assignee(u) => TaskTables::ids(&tables.by_assignee, u.as_u128())?,
+            TaskIndex::Creator(u) => TaskTables::ids(&tables.by_creator, u.as_u128())?,
+        };
+        for id in ids {
             if let Some(task) = tables.get(id)? {
                 tables.delete(&task)?;
                 deleted.push(task);

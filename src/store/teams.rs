@@ -355,7 +355,7 @@ impl Store {
                 ),
             )?;
         }
-        super::tasks::delete_tasks_of_team(&txn, id, actor, now)?;
+        super::tasks::delete_tasks_in(&txn, super::TaskIndex::Team(id), actor, now)?;
         super::projects::delete_projects_of_team(&txn, id, actor, now)?;
         append(
             &txn,
