@@ -43,13 +43,4 @@ impl Store {
         }
         Ok(page)
     }
-
-    /// The newest `seq`, 0 when nothing has changed yet.
-    pub fn last_seq(&self) -> Result<u64, StoreError> {
-        let txn = self.db().begin_read()?;
-        Ok(txn
-            .open_table(CHANGES)?
-            .last()?
-            .map_or(0, |(key, _)| key.value()))
-    }
 }

@@ -380,11 +380,6 @@ impl Store {
         Ok(Some((task, role)))
     }
 
-    pub fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
-        let txn = self.db().begin_read()?;
-        read_row(&txn.open_table(TASKS)?, "tasks", id.as_u128())
-    }
-
     /// Applies `change` to a task in one transaction, if it is still at `expected_version`
     /// (when given). `change` sees the current row and may refuse. A task in (or moved into)
     /// an archived project cannot change.
