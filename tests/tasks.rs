@@ -997,3 +997,72 @@ async fn archived_projects_keep_their_tasks_and_cascades_are_logged() {
         "the cascade is in the change log"
     );
 }
+
+/// Task reads are served from memory once warm; every acknowledged write must show through.
+#[tokio::test]
+async fn warm_reads_follow_every_acknowledged_write() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Warm", "project_id": c.project, "assignee_ids": [c.assignee.user_id]}),
+    )
+    .await;
+    let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
+    for who in [&c.assignee, &c.member, &c.creator] {
+        server.get(&path, Some(&who.token)).await.ok();
+    }
+
+    let patched = server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&c.assignee.token),
+            Some(json!({"status": "done"})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let seen = server.get(&path, Some(&c.member.token)).await.ok().clone();
+    assert_eq!(
+        (seen["status"].as_str(), seen["version"].as_u64()),
+        (Some("done"), Some(2))
+    );
+
+    // A member may not delete; promoted to admin, they may, and the warm role must not linger.
+    server
+        .call(Method::DELETE, &path, Some(&c.member.token), None)
+        .await
+        .problem(403, "forbidden");
+    let role = format!("/api/teams/{}/members/{}", c.team, c.member.user_id);
+    let promoted = server
+        .call(
+            Method::PATCH,
+            &role,
+            Some(&c.owner.token),
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(promoted.status, 200, "{}", promoted.body);
+
+    let leave = format!("/api/teams/{}/members/{}", c.team, c.assignee.user_id);
+    let left = server
+        .call(Method::DELETE, &leave, Some(&c.assignee.token), None)
+        .await;
+    assert_eq!(left.status, 204);
+    server
+        .get(&path, Some(&c.assignee.token))
+        .await
+        .problem(404, "not_found");
+
+    let deleted = server
+        .call(Method::DELETE, &path, Some(&c.member.token), None)
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    for who in [&c.member, &c.creator] {
+        server
+            .get(&path, Some(&who.token))
+            .await
+            .problem(404, "not_found");
+    }
+}

@@ -300,7 +300,7 @@ impl Service {
     /// membership of its team.
     pub async fn task(&self, auth: &AuthUser, id: TaskId) -> Result<TaskView> {
         let me = auth.user_id;
-        match self.store.run(move |s| s.task_for(id, me)).await? {
+        match self.store.read_task_for(id, me).await? {
             Some((task, role)) if can_see(me, &task, role) => Ok(view(me, task, role)),
             _ => Err(Error::NotFound("task")),
         }

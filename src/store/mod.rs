@@ -17,6 +17,8 @@ mod idempotency;
 pub mod migrations;
 /// Projects.
 mod projects;
+/// In-memory task rows and roles for the hottest read.
+mod read_cache;
 /// Sessions and refresh-token rotation.
 mod sessions;
 /// Every table definition, documented.
@@ -116,6 +118,8 @@ pub struct Store {
     /// Bumped after every commit that deleted a session or changed an account, so cached
     /// session checks know when to look again.
     auth_epoch: Arc<std::sync::atomic::AtomicU64>,
+    /// Task rows and team roles served without a read transaction (see `read_cache.rs`).
+    reads: Arc<read_cache::ReadCache>,
 }
 
 impl Store {
@@ -129,6 +133,7 @@ impl Store {
             db: Arc::new(db),
             group: None,
             auth_epoch: Arc::default(),
+            reads: Arc::default(),
         })
     }
 
@@ -172,6 +177,7 @@ impl Store {
     /// durable before anyone is told), durable on commit otherwise.
     pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
         durability::take_auth_changed();
+        read_cache::reset_marks();
         let mut txn = self.db.begin_write()?;
         if self.group.is_some() {
             txn.set_durability(redb::Durability::None)?;
@@ -182,6 +188,7 @@ impl Store {
     /// Commits a write transaction started with [`Store::begin_write`].
     pub(crate) fn commit(&self, txn: redb::WriteTransaction) -> Result<(), StoreError> {
         txn.commit()?;
+        self.reads.committed();
         if durability::take_auth_changed() {
             self.auth_epoch
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

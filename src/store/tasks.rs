@@ -7,7 +7,7 @@ use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 use super::changes::append;
 use super::codec::{encode, read_row};
 use super::tables::*;
-use super::{Created, Idempotency, Store, StoreError};
+use super::{Created, Idempotency, Store, StoreError, read_cache};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
 use crate::domain::project::{Project, ProjectStatus};
 use crate::domain::task::Task;
@@ -62,6 +62,7 @@ impl<'txn> TaskTables<'txn> {
     }
 
     fn insert(&mut self, task: &Task) -> Result<(), StoreError> {
+        read_cache::mark_task_written(task.id.as_u128());
         let id = task.id.as_u128();
         self.rows.insert(id, encode(task)?.as_slice())?;
         for user in &task.assignee_ids {
@@ -81,6 +82,7 @@ impl<'txn> TaskTables<'txn> {
     }
 
     fn delete(&mut self, task: &Task) -> Result<(), StoreError> {
+        read_cache::mark_task_written(task.id.as_u128());
         let id = task.id.as_u128();
         self.rows.remove(id)?;
         for user in &task.assignee_ids {
@@ -378,6 +380,27 @@ impl Store {
             None => None,
         };
         Ok(Some((task, role)))
+    }
+
+    /// [`Store::task_for`], answered from memory when it can; otherwise read on the blocking
+    /// pool, and remembered unless a commit overtook the read.
+    pub async fn read_task_for(
+        &self,
+        id: TaskId,
+        user: UserId,
+    ) -> Result<Option<(Task, Option<crate::domain::team::TeamRole>)>, StoreError> {
+        if let Some(hit) = self.reads.task_for(id, user) {
+            return Ok(Some(hit));
+        }
+        self.run(move |s| {
+            let ticket = s.reads.ticket();
+            let found = s.task_for(id, user)?;
+            if let Some((task, role)) = &found {
+                s.reads.fill(ticket, task, user, *role);
+            }
+            Ok(found)
+        })
+        .await
     }
 
     /// Applies `change` to a task in one transaction, if it is still at `expected_version`

@@ -58,6 +58,7 @@ fn owner_count(
 }
 
 fn insert_membership(txn: &WriteTransaction, membership: &Membership) -> Result<(), StoreError> {
+    super::read_cache::mark_members_changed();
     let (team, user) = (membership.team_id.as_u128(), membership.user_id.as_u128());
     txn.open_table(TEAM_MEMBERS)?
         .insert((team, user), encode(membership)?.as_slice())?;
@@ -67,6 +68,7 @@ fn insert_membership(txn: &WriteTransaction, membership: &Membership) -> Result<
 }
 
 fn remove_membership(txn: &WriteTransaction, team: TeamId, user: UserId) -> Result<(), StoreError> {
+    super::read_cache::mark_members_changed();
     txn.open_table(TEAM_MEMBERS)?
         .remove((team.as_u128(), user.as_u128()))?;
     txn.open_table(MEMBERSHIPS_BY_USER)?
@@ -398,6 +400,7 @@ impl Store {
             }
             let before = membership.role;
             membership.role = role;
+            super::read_cache::mark_members_changed();
             members.insert(
                 (team.as_u128(), user.as_u128()),
                 encode(&membership)?.as_slice(),
