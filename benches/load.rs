@@ -229,11 +229,14 @@ fn main() {
             }
         };
         let ids = std::sync::Arc::new(task_ids);
-        let one_task = {
+        // Reads of one task spread over the first `spread` seeded tasks: a working set a team
+        // keeps reading (served from memory once warm), or the whole store (mostly cold).
+        let one_task = |spread: usize| {
             let (client, base, token, ids, counter) = (client.clone(), base.clone(), token.clone(), ids.clone(), counter.clone());
+            let spread = spread.min(ids.len());
             move || {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let id = ids[(n * 7919) % ids.len()];
+                let id = ids[(n * 7919) % spread];
                 let request = client.get(format!("{base}/api/tasks/{id}")).bearer_auth(&token);
                 async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
             }
@@ -252,7 +255,8 @@ fn main() {
         let mut rows = vec![
             drive("GET /api/health", clients, seconds, get("/api/health".into())).await,
             drive("GET /api/auth/profile", clients, seconds, get("/api/auth/profile".into())).await,
-            drive("GET /api/tasks/{id}", clients, seconds, one_task).await,
+            drive("GET /api/tasks/{id} (working set of 1,000)", clients, seconds, one_task(1_000)).await,
+            drive("GET /api/tasks/{id} (uniform over 100,000)", clients, seconds, one_task(usize::MAX)).await,
             drive("GET /api/tasks (first 50 of 100,000 assigned)", clients, seconds, get("/api/tasks?limit=50".into())).await,
             drive(
                 "GET /api/tasks (project, status=done, 50)",

@@ -375,6 +375,6 @@ pub(super) const ERRORS: &[OperationErrors] = &[
     ("listTeams", &[422]),
     ("updateTeam", &[422]),
     ("listMembers", &[422]),
-    ("updateMember", &[409]),
-    ("removeMember", &[409]),
+    ("updateMember", &[409, 503]),
+    ("removeMember", &[409, 503]),
 ];

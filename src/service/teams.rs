@@ -13,7 +13,7 @@ use crate::domain::team::{
 };
 use crate::domain::{Email, InvitationId, TeamId, User, UserId, Validator};
 use crate::service::AuthUser;
-use crate::store::{Created, StoreError, TeamChanges};
+use crate::store::{Created, RolesChecked, StoreError, TeamChanges};
 
 /// How long an invitation stays open.
 pub const INVITATION_TTL: chrono::Duration = chrono::Duration::days(7);
@@ -53,6 +53,13 @@ fn conflict(e: StoreError) -> Error {
         StoreError::InvitationClosed => Error::InvitationClosed,
         other => Error::Internal(other),
     }
+}
+
+/// How often a member change is decided again when roles moved under it before giving up.
+const MEMBER_WRITE_ATTEMPTS: usize = 3;
+
+fn checked(actor: TeamRole, target: TeamRole) -> RolesChecked {
+    RolesChecked { actor, target }
 }
 
 impl Service {
@@ -234,34 +241,48 @@ impl Service {
         user: UserId,
         role: TeamRole,
     ) -> Result<Membership> {
-        let view = self.team(auth, id).await?;
-        let target = self.member_of(id, user).await?;
-        if !view.role.can_grant(role) || target.role > view.role {
-            return Err(Error::Forbidden(
-                "you cannot give this role or change this member".into(),
-            ));
+        for _ in 0..MEMBER_WRITE_ATTEMPTS {
+            let view = self.team(auth, id).await?;
+            let target = self.member_of(id, user).await?;
+            if !view.role.can_grant(role) || target.role > view.role {
+                return Err(Error::Forbidden(
+                    "you cannot give this role or change this member".into(),
+                ));
+            }
+            let (actor, checked) = (auth.user_id, checked(view.role, target.role));
+            match self
+                .store
+                .run(move |s| s.set_member_role(id, user, role, actor, Utc::now(), checked))
+                .await
+            {
+                Err(StoreError::Stale) => continue,
+                done => return done.map_err(conflict),
+            }
         }
-        let actor = auth.user_id;
-        self.store
-            .run(move |s| s.set_member_role(id, user, role, actor, Utc::now()))
-            .await
-            .map_err(conflict)
+        Err(Error::Busy)
     }
 
     /// Removes a member; anyone may leave. Owners and admins remove members up to their rank.
     pub async fn remove_member(&self, auth: &AuthUser, id: TeamId, user: UserId) -> Result<()> {
-        let view = self.team(auth, id).await?;
-        let target = self.member_of(id, user).await?;
-        let leaving = user == auth.user_id;
-        let outranks = view.role.can_manage() && target.role <= view.role;
-        if !(leaving || outranks) {
-            return Err(Error::Forbidden("you cannot remove this member".into()));
+        for _ in 0..MEMBER_WRITE_ATTEMPTS {
+            let view = self.team(auth, id).await?;
+            let target = self.member_of(id, user).await?;
+            let leaving = user == auth.user_id;
+            let outranks = view.role.can_manage() && target.role <= view.role;
+            if !(leaving || outranks) {
+                return Err(Error::Forbidden("you cannot remove this member".into()));
+            }
+            let (actor, checked) = (auth.user_id, checked(view.role, target.role));
+            match self
+                .store
+                .run(move |s| s.remove_member(id, user, actor, Utc::now(), checked))
+                .await
+            {
+                Err(StoreError::Stale) => continue,
+                done => return done.map_err(conflict),
+            }
         }
-        let actor = auth.user_id;
-        self.store
-            .run(move |s| s.remove_member(id, user, actor, Utc::now()))
-            .await
-            .map_err(conflict)
+        Err(Error::Busy)
     }
 
     async fn member_of(&self, team: TeamId, user: UserId) -> Result<Membership> {

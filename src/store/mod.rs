@@ -38,7 +38,7 @@ use redb::Database;
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use tasks::{SCAN_BUDGET, TaskIndex, TaskScan};
-pub use teams::TeamChanges;
+pub use teams::{RolesChecked, TeamChanges};
 pub use users::UserChanges;
 
 /// The database file inside the data directory.

@@ -76,6 +76,32 @@ fn remove_membership(txn: &WriteTransaction, team: TeamId, user: UserId) -> Resu
     Ok(())
 }
 
+/// The roles a permission decision about a member was made on: the acting member's and the
+/// target's. A write that relies on it fails with `Stale` when either changed since, so the
+/// decision is made again on fresh roles instead of on a superseded snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct RolesChecked {
+    pub actor: TeamRole,
+    pub target: TeamRole,
+}
+
+impl RolesChecked {
+    fn confirm(
+        self,
+        members: &impl ReadableTable<(u128, u128), &'static [u8]>,
+        team: TeamId,
+        actor: UserId,
+        target: TeamRole,
+    ) -> Result<(), StoreError> {
+        let actor = read_membership(members, team, actor)?.map(|m| m.role);
+        if actor == Some(self.actor) && target == self.target {
+            Ok(())
+        } else {
+            Err(StoreError::Stale)
+        }
+    }
+}
+
 /// Fails with `Stale` when the caller's expected version is not the current one.
 fn check_version(current: u64, expected: Option<u64>) -> Result<(), StoreError> {
     match expected {
@@ -383,6 +409,7 @@ impl Store {
         role: TeamRole,
         actor: UserId,
         now: DateTime<Utc>,
+        checked: RolesChecked,
     ) -> Result<Membership, StoreError> {
         let txn = self.begin_write()?;
         let membership = {
@@ -390,6 +417,7 @@ impl Store {
             let Some(mut membership) = read_membership(&members, team, user)? else {
                 return Err(StoreError::NotFound);
             };
+            checked.confirm(&members, team, actor, membership.role)?;
             if membership.role == role {
                 drop(members);
                 self.commit(txn)?;
@@ -434,6 +462,7 @@ impl Store {
         user: UserId,
         actor: UserId,
         now: DateTime<Utc>,
+        checked: RolesChecked,
     ) -> Result<(), StoreError> {
         let txn = self.begin_write()?;
         {
@@ -441,6 +470,7 @@ impl Store {
             let Some(membership) = read_membership(&members, team, user)? else {
                 return Err(StoreError::NotFound);
             };
+            checked.confirm(&members, team, actor, membership.role)?;
             if membership.role == TeamRole::Owner && owner_count(&members, team)? == 1 {
                 return Err(StoreError::LastOwner);
             }
@@ -677,5 +707,48 @@ impl Store {
             found.extend(read_row::<User>(&users, "users", id)?);
         }
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::team::TeamName;
+
+    #[test]
+    fn a_member_write_decided_on_superseded_roles_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (owner, now) = (UserId::new(), Utc::now());
+        let team = Team {
+            id: TeamId::new(),
+            name: TeamName::parse("T").unwrap(),
+            description: String::new(),
+            created_by: owner,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let membership = Membership {
+            team_id: team.id,
+            user_id: owner,
+            role: TeamRole::Owner,
+            joined_at: now,
+        };
+        store.create_team(&team, &membership, None).unwrap();
+        let as_admin = RolesChecked {
+            actor: TeamRole::Admin,
+            target: TeamRole::Owner,
+        };
+        let write = store.set_member_role(team.id, owner, TeamRole::Owner, owner, now, as_admin);
+        assert!(matches!(write, Err(StoreError::Stale)), "{write:?}");
+        let removal = store.remove_member(team.id, owner, owner, now, as_admin);
+        assert!(matches!(removal, Err(StoreError::Stale)), "{removal:?}");
+        let as_owner = RolesChecked {
+            actor: TeamRole::Owner,
+            target: TeamRole::Owner,
+        };
+        let removal = store.remove_member(team.id, owner, owner, now, as_owner);
+        assert!(matches!(removal, Err(StoreError::LastOwner)), "{removal:?}");
     }
 }
