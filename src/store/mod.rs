@@ -205,3 +205,16 @@ impl Store {
         self.auth_epoch.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// `proposed`, or the next id after the newest row in `table` when that is not below it. Rows
+/// created this way have ids that grow with commit order (writes commit one at a time), so a
+/// reader paging oldest-first never misses a row that commits after a newer-looking one.
+pub(crate) fn next_id(
+    table: &impl redb::ReadableTable<u128, &'static [u8]>,
+    proposed: u128,
+) -> Result<u128, StoreError> {
+    Ok(match table.last()? {
+        Some((last, _)) if last.value() >= proposed => last.value() + 1,
+        _ => proposed,
+    })
+}

@@ -305,14 +305,8 @@ impl Store {
         }
         require_active_project(&txn, task.project_id)?;
         require_members(&txn, task)?;
-        // Ids grow with commit order, so a reader paging oldest-first never misses a task
-        // that commits after a newer-looking one.
         let mut task = task.clone();
-        if let Some((last, _)) = txn.open_table(TASKS)?.last()?
-            && last.value() >= task.id.as_u128()
-        {
-            task.id = TaskId::from_u128(last.value() + 1);
-        }
+        task.id = TaskId::from_u128(super::next_id(&txn.open_table(TASKS)?, task.id.as_u128())?);
         let task = &task;
         TaskTables::open(&txn)?.insert(task)?;
         append(

@@ -155,9 +155,14 @@ impl Store {
             self.commit(txn)?;
             return Ok(Created::Replayed(first));
         }
-        txn.open_table(TEAMS)?
-            .insert(team.id.as_u128(), encode(team)?.as_slice())?;
-        insert_membership(&txn, owner)?;
+        let (mut team, mut owner) = (team.clone(), owner.clone());
+        let mut teams = txn.open_table(TEAMS)?;
+        team.id = TeamId::from_u128(super::next_id(&teams, team.id.as_u128())?);
+        owner.team_id = team.id;
+        let team = &team;
+        teams.insert(team.id.as_u128(), encode(team)?.as_slice())?;
+        drop(teams);
+        insert_membership(&txn, &owner)?;
         let fields = vec![
             FieldChange::set("name", &team.name),
             FieldChange::set("description", &team.description),
