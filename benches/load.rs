@@ -139,6 +139,8 @@ fn seed(
                 created_at: now,
                 updated_at: now,
                 version: 1,
+                comment_count: 0,
+                attachment_count: 0,
             })
             .collect();
         ids.extend(tasks.iter().map(|t| t.id.as_uuid()));

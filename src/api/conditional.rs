@@ -1,6 +1,12 @@
 //! Versions as HTTP validators: `ETag: "<version>"` on reads and writes, `If-None-Match` for
 //! 304, `If-Match` for lost-update protection (a stale one gets 412 and the current state),
-//! and the response types every versioned resource (team, project, task) answers with.
+//! and the response types every versioned resource (team, project, task, comment) answers
+//! with.
+//!
+//! A task's representation also changes without an edit (its comment and attachment counts),
+//! so its tag is `"<version>.<comments>.<attachments>"`: `If-None-Match` compares whole tags,
+//! so a new comment is never answered 304, while `If-Match` compares the version before the
+//! first dot, so a comment posted meanwhile does not fail an edit with 412.
 
 use poem_openapi::ApiResponse;
 use poem_openapi::payload::Json;
@@ -24,10 +30,15 @@ pub fn if_match(header: Option<&str>) -> Option<u64> {
     Some(first_version(value).unwrap_or(0))
 }
 
-/// True when an `If-None-Match` header already names `version` (the client's copy is current).
-pub fn none_match_hits(header: Option<&str>, version: u64) -> bool {
+/// True when an `If-None-Match` header already names the tag `current` (the client's copy is
+/// current). Weak comparison: a `W/` prefix is ignored.
+pub fn none_match_hits(header: Option<&str>, current: &str) -> bool {
+    let weak = |tag: &str| {
+        let tag = tag.trim();
+        tag.strip_prefix("W/").unwrap_or(tag).to_string()
+    };
     header.is_some_and(|value| {
-        value.trim() == "*" || value.split(',').any(|tag| parse_tag(tag) == Some(version))
+        value.trim() == "*" || value.split(',').any(|tag| weak(tag) == current)
     })
 }
 
@@ -38,7 +49,8 @@ fn first_version(value: &str) -> Option<u64> {
 fn parse_tag(tag: &str) -> Option<u64> {
     let tag = tag.trim();
     let tag = tag.strip_prefix("W/").unwrap_or(tag);
-    tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+    let opaque = tag.strip_prefix('"')?.strip_suffix('"')?;
+    opaque.split('.').next()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -52,14 +64,24 @@ mod tests {
         assert_eq!(if_match(Some("\"3\"")), Some(3));
         assert_eq!(if_match(Some("W/\"4\"")), Some(4));
         assert_eq!(if_match(Some("garbage")), Some(0));
+        assert_eq!(
+            if_match(Some("\"5.2.1\"")),
+            Some(5),
+            "a task's tag names its version first"
+        );
     }
 
     #[test]
     fn if_none_match_forms() {
-        assert!(none_match_hits(Some("\"2\", \"3\""), 3));
-        assert!(!none_match_hits(Some("\"2\""), 3));
-        assert!(none_match_hits(Some("*"), 1));
-        assert!(!none_match_hits(None, 1));
+        assert!(none_match_hits(Some("\"2\", \"3\""), "\"3\""));
+        assert!(none_match_hits(Some("W/\"3\""), "\"3\""));
+        assert!(!none_match_hits(Some("\"2\""), "\"3\""));
+        assert!(
+            !none_match_hits(Some("\"3.0.0\""), "\"3.1.0\""),
+            "a new comment changes the tag"
+        );
+        assert!(none_match_hits(Some("*"), "\"1\""));
+        assert!(!none_match_hits(None, "\"1\""));
         assert_eq!(etag(7), "\"7\"");
     }
 }
@@ -67,6 +89,11 @@ mod tests {
 /// A response body that carries a version, the basis of its `ETag`.
 pub trait Versioned {
     fn version(&self) -> u64;
+
+    /// The `ETag`: the version, unless the representation can change without one.
+    fn etag(&self) -> String {
+        etag(self.version())
+    }
 }
 
 /// A create's answer: the new resource and its `ETag`.
@@ -114,7 +141,7 @@ pub enum Deleted<T: ToJSON + Send + Sync> {
 }
 
 fn tagged<T: Versioned>(body: T) -> (Json<T>, String) {
-    let tag = etag(body.version());
+    let tag = body.etag();
     (Json(body), tag)
 }
 
@@ -129,8 +156,9 @@ impl<T: Versioned + ToJSON + Send + Sync> Read<T> {
     /// The resource, or 304 when `If-None-Match` names its version.
     pub fn new(body: impl Into<T>, if_none_match: Option<&str>) -> Self {
         let body = body.into();
-        if none_match_hits(if_none_match, body.version()) {
-            return Read::NotModified(etag(body.version()));
+        let tag = body.etag();
+        if none_match_hits(if_none_match, &tag) {
+            return Read::NotModified(tag);
         }
         let (body, tag) = tagged(body);
         Read::Ok(body, tag)

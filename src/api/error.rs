@@ -47,7 +47,8 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `already_member` | 409 | this person is already a member of the team |
 /// | `invitation_closed` | 409 | the invitation was answered, revoked or has expired |
 /// | `project_archived` | 409 | the project is archived (read-only) |
-/// | `payload_too_large` | 413 | the body is over its limit |
+/// | `payload_too_large` | 413 | the body (or an uploaded file) is over its limit |
+/// | `quota_exceeded` | 413 | the upload would take your attachments over your storage quota |
 /// | `unsupported_media_type` | 415 | the body is not `application/json` |
 /// | `validation_failed` | 422 | fields break the rules; see `errors[]` |
 /// | `idempotency_key_reused` | 422 | the `Idempotency-Key` was used for a different request |
@@ -77,6 +78,7 @@ pub enum ErrorCode {
     InvitationClosed,
     ProjectArchived,
     PayloadTooLarge,
+    QuotaExceeded,
     UnsupportedMediaType,
     ValidationFailed,
     IdempotencyKeyReused,
@@ -349,6 +351,16 @@ impl From<ServiceError> for Problem {
             ServiceError::Forbidden(ref reason) => {
                 Problem::new(S::FORBIDDEN, ErrorCode::Forbidden, reason.clone())
             }
+            ServiceError::QuotaExceeded(_) => Problem::new(
+                S::PAYLOAD_TOO_LARGE,
+                ErrorCode::QuotaExceeded,
+                err.to_string(),
+            ),
+            ServiceError::UploadTooLarge(_) => Problem::new(
+                S::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                err.to_string(),
+            ),
             ServiceError::Busy => Problem::new(
                 S::SERVICE_UNAVAILABLE,
                 ErrorCode::ServiceUnavailable,

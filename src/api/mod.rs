@@ -6,6 +6,8 @@
 
 /// `/auth`: register, login, refresh, logout, profile, sessions.
 mod auth;
+/// Comments on tasks.
+mod comments;
 /// ETag, If-Match and If-None-Match.
 mod conditional;
 /// The problem+json error type and its codes.
@@ -58,6 +60,8 @@ pub enum ApiTags {
     Projects,
     /// Tasks, their lists and history
     Tasks,
+    /// Discussion on a task
+    Comments,
     /// Health and operations
     Ops,
 }
@@ -77,6 +81,7 @@ type Apis = (
     invitations::InvitationsApi,
     projects::ProjectsApi,
     tasks::TasksApi,
+    comments::CommentsApi,
     health::HealthApi,
 );
 
@@ -104,6 +109,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             invitations::InvitationsApi,
             projects::ProjectsApi,
             tasks::TasksApi,
+            comments::CommentsApi,
             health::HealthApi,
         ),
         "tasker",

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{auth, invitations, openapi, projects, tasks, teams, users};
+use super::{auth, comments, invitations, openapi, projects, tasks, teams, users};
 
 /// Error statuses of one operation beyond those its shape implies.
 pub type OperationErrors = (&'static str, &'static [u16]);
@@ -24,6 +24,7 @@ fn declared_errors() -> impl Iterator<Item = &'static OperationErrors> {
         .chain(invitations::ERRORS)
         .chain(projects::ERRORS)
         .chain(tasks::ERRORS)
+        .chain(comments::ERRORS)
 }
 
 /// The spec as served at `/api/openapi.json`, printed by `tasker openapi` and committed.

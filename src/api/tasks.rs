@@ -169,9 +169,14 @@ pub struct TaskBody {
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// Incremented on every change; also the `ETag`.
+    /// Incremented on every edit. The `ETag` is `"<version>.<comment_count>.<attachment_count>"`;
+    /// `If-Match` compares only the version, so a comment posted meanwhile does not fail an edit.
     pub version: u64,
-    /// Whether the caller may change it.
+    /// Comments on the task.
+    pub comment_count: u64,
+    /// Files attached to the task.
+    pub attachment_count: u64,
+    /// Whether the caller may change it, comment on it and attach files to it.
     pub can_edit: bool,
     /// Whether the caller may delete it.
     pub can_delete: bool,
@@ -180,6 +185,13 @@ pub struct TaskBody {
 impl Versioned for TaskBody {
     fn version(&self) -> u64 {
         self.version
+    }
+
+    fn etag(&self) -> String {
+        format!(
+            "\"{}.{}.{}\"",
+            self.version, self.comment_count, self.attachment_count
+        )
     }
 }
 
@@ -201,6 +213,8 @@ impl From<TaskView> for TaskBody {
             created_at: t.created_at,
             updated_at: t.updated_at,
             version: t.version,
+            comment_count: t.comment_count,
+            attachment_count: t.attachment_count,
             can_edit: view.can_edit,
             can_delete: view.can_delete,
         }
@@ -534,5 +548,6 @@ pub(super) const ERRORS: &[OperationErrors] = &[
     ("listTasks", &[404, 422]),
     ("replaceTask", &[409, 422]),
     ("updateTask", &[409, 422]),
+    ("deleteTask", &[409]),
     ("taskActivity", &[422]),
 ];

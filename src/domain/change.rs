@@ -19,6 +19,8 @@ pub enum EntityKind {
     Invitation,
     Project,
     Task,
+    Comment,
+    Attachment,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +47,15 @@ impl FieldChange {
             before: serde_json::to_value(before).unwrap_or(Value::Null),
             after: serde_json::to_value(after).unwrap_or(Value::Null),
         })
+    }
+
+    /// A field that went with its entity.
+    pub fn removed<T: Serialize>(field: &str, value: &T) -> Self {
+        Self {
+            field: field.to_string(),
+            before: serde_json::to_value(value).unwrap_or(Value::Null),
+            after: Value::Null,
+        }
     }
 
     /// A field set on creation.

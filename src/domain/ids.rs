@@ -84,6 +84,14 @@ id_type!(
     /// Identifies a task.
     TaskId
 );
+id_type!(
+    /// Identifies a comment.
+    CommentId
+);
+id_type!(
+    /// Identifies an attachment (one upload of a file to a task).
+    AttachmentId
+);
 
 #[cfg(test)]
 mod tests {

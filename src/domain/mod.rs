@@ -3,8 +3,12 @@
 //! Values that have rules are parsed once at the edge (`Email::parse`, `UserName::parse`,
 //! `Password::parse`); inner code only ever holds valid ones.
 
+/// Attachments: metadata of files uploaded to tasks.
+pub mod attachment;
 /// Change-log entries: what changed, by whom, field by field.
 pub mod change;
+/// Comments on tasks.
+pub mod comment;
 /// Typed UUIDv7 ids, so a session id can never be passed where a user id is expected.
 pub mod ids;
 /// Opaque pagination cursors and page sizes.
@@ -20,7 +24,9 @@ pub mod team;
 /// Accounts: email, name, password rules, roles.
 pub mod user;
 
-pub use ids::{InvitationId, ProjectId, SessionId, TaskId, TeamId, UserId};
+pub use ids::{
+    AttachmentId, CommentId, InvitationId, ProjectId, SessionId, TaskId, TeamId, UserId,
+};
 pub use page::{Cursor, PageLimit};
 pub use session::Session;
 pub use user::{Email, Password, Role, User, UserName};

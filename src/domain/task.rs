@@ -150,6 +150,13 @@ pub struct Task {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
+    /// Comments on the task. Kept with the row so lists show it; a comment does not change
+    /// the task's `version` (it is no edit of the task), only its `ETag`.
+    #[serde(default)]
+    pub comment_count: u64,
+    /// Attachments of the task; like `comment_count`.
+    #[serde(default)]
+    pub attachment_count: u64,
 }
 
 impl Task {

@@ -3,6 +3,8 @@
 
 /// Register, login, refresh, logout, profile, sessions, and the bearer check.
 mod accounts;
+/// Comments on tasks, with their permission rules.
+mod comments;
 /// bcrypt behind a concurrency bound, off the executor.
 mod passwords;
 /// Projects, with their permission rules.
@@ -25,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::store::{Idempotency, Store, StoreError};
 
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
+pub use comments::CommentView;
 use passwords::Passwords;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
 pub use tasks::{Edit, NewTask, Scope, TaskPatch, TaskQuery, TaskView};
@@ -98,6 +101,10 @@ pub enum Error {
     IdempotencyKeyReused,
     #[error("the server is busy; try again shortly")]
     Busy,
+    #[error("this upload would take your attachments over your storage quota of {0} bytes")]
+    QuotaExceeded(u64),
+    #[error("a file is over the upload limit of {0} bytes")]
+    UploadTooLarge(u64),
     #[error("internal error: {0}")]
     Internal(#[from] StoreError),
 }

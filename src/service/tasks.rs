@@ -109,7 +109,7 @@ impl Standing {
 }
 
 /// Whether `me` may see `task`, given their role in its team (if any).
-fn can_see(me: UserId, task: &Task, role: Option<TeamRole>) -> bool {
+pub(super) fn can_see(me: UserId, task: &Task, role: Option<TeamRole>) -> bool {
     match task.team_id {
         Some(_) => role.is_some(),
         None => task.is_involved(me),
@@ -284,6 +284,8 @@ impl Service {
             created_at: now,
             updated_at: now,
             version: 1,
+            comment_count: 0,
+            attachment_count: 0,
         };
         let created = self
             .store
@@ -299,9 +301,18 @@ impl Service {
     /// A task the caller can see; 404 for anyone else. One read of the task and the caller's
     /// membership of its team.
     pub async fn task(&self, auth: &AuthUser, id: TaskId) -> Result<TaskView> {
+        Ok(self.visible_task(auth, id).await?.0)
+    }
+
+    /// A task the caller can see (404 otherwise), and their role in its team.
+    pub(super) async fn visible_task(
+        &self,
+        auth: &AuthUser,
+        id: TaskId,
+    ) -> Result<(TaskView, Option<TeamRole>)> {
         let me = auth.user_id;
         match self.store.read_task_for(id, me).await? {
-            Some((task, role)) if can_see(me, &task, role) => Ok(view(me, task, role)),
+            Some((task, role)) if can_see(me, &task, role) => Ok((view(me, task, role), role)),
             _ => Err(Error::NotFound("task")),
         }
     }

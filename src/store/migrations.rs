@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create the idempotency tables",
         apply: create_idempotency_tables,
     },
+    Migration {
+        version: 6,
+        name: "create the comment, attachment and blob tables",
+        apply: create_collaboration_tables,
+    },
 ];
 
 /// The schema version this build writes.
@@ -100,6 +105,16 @@ fn create_task_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
 fn create_idempotency_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(IDEMPOTENCY)?;
     txn.open_table(IDEMPOTENCY_BY_TIME)?;
+    Ok(())
+}
+
+fn create_collaboration_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(COMMENTS)?;
+    txn.open_table(COMMENTS_BY_TASK)?;
+    txn.open_table(ATTACHMENTS)?;
+    txn.open_table(ATTACHMENTS_BY_TASK)?;
+    txn.open_table(BLOBS)?;
+    txn.open_table(UPLOAD_BYTES_BY_USER)?;
     Ok(())
 }
 

@@ -2,13 +2,17 @@
 //!
 //! Each public method is one transaction. They are synchronous and must never run on the
 //! async executor: the service calls them through [`Store::run`], which moves the work to
-//! tokio's blocking pool. Write transactions commit with `Durability::Immediate` (redb's
-//! default), so a write is on disk before the caller acknowledges it.
+//! tokio's blocking pool. A write is on disk before the caller acknowledges it: each commit is
+//! durable (tools), or group-committed and awaited in [`Store::run`] (the server).
 
+/// Blob reference counts.
+mod blobs;
 /// Appending to and reading the change log.
 mod changes;
 /// Row values as JSON.
 mod codec;
+/// Comments and attachments.
+mod comments;
 /// Group commit: one fsync for many concurrent writes.
 mod durability;
 /// Idempotency keys for creates.
@@ -81,6 +85,8 @@ pub enum StoreError {
     NotDurable,
     #[error("an assignee is not a member of the task's team")]
     NotAMember,
+    #[error("the upload would take the account over its storage quota")]
+    QuotaExceeded,
 }
 
 macro_rules! from_redb_error {
@@ -120,6 +126,8 @@ pub struct Store {
     auth_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// Task rows and team roles served without a read transaction (see `read_cache.rs`).
     reads: Arc<read_cache::ReadCache>,
+    /// Where hashes of blobs that lost their last reference go once that is durable.
+    freed_blobs: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Vec<[u8; 32]>>>>,
 }
 
 impl Store {
@@ -134,6 +142,7 @@ impl Store {
             group: None,
             auth_epoch: Arc::default(),
             reads: Arc::default(),
+            freed_blobs: Arc::default(),
         })
     }
 
@@ -156,17 +165,34 @@ impl Store {
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     {
         let store = self.clone();
-        let (result, generation) = tokio::task::spawn_blocking(move || {
+        let (result, generation, freed) = tokio::task::spawn_blocking(move || {
             durability::reset_last_commit();
+            blobs::reset_committed();
             let result = f(&store);
-            (result, durability::last_commit())
+            (result, durability::last_commit(), blobs::take_committed())
         })
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?;
         if let (Some(group), true) = (&self.group, generation > 0) {
             group.durable(generation).await?;
         }
+        if !freed.is_empty()
+            && let Some(subscriber) = self.freed_blobs.get()
+        {
+            // Nobody listening any more means the server is stopping: the sweep at the next
+            // start removes those files.
+            let _ = subscriber.send(freed);
+        }
         result
+    }
+
+    /// Subscribes to blobs that lost their last reference (delivered once durable). One
+    /// subscriber per store; a second call is ignored and returns false.
+    pub fn on_blobs_freed(
+        &self,
+        subscriber: tokio::sync::mpsc::UnboundedSender<Vec<[u8; 32]>>,
+    ) -> bool {
+        self.freed_blobs.set(subscriber).is_ok()
     }
 
     pub(crate) fn db(&self) -> &Database {
@@ -178,6 +204,7 @@ impl Store {
     pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
         durability::take_auth_changed();
         read_cache::reset_marks();
+        blobs::reset_pending();
         let mut txn = self.db.begin_write()?;
         if self.group.is_some() {
             txn.set_durability(redb::Durability::None)?;
@@ -189,6 +216,7 @@ impl Store {
     pub(crate) fn commit(&self, txn: redb::WriteTransaction) -> Result<(), StoreError> {
         txn.commit()?;
         self.reads.committed();
+        blobs::pending_committed();
         if durability::take_auth_changed() {
             self.auth_epoch
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -173,6 +173,8 @@ mod tests {
             created_at: now,
             updated_at: now,
             version: 1,
+            comment_count: 0,
+            attachment_count: 0,
         }
     }
 

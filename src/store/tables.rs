@@ -103,3 +103,27 @@ pub const IDEMPOTENCY: TableDefinition<(u128, &str), &[u8]> = TableDefinition::n
 /// sweep.
 pub const IDEMPOTENCY_BY_TIME: TableDefinition<(i64, u128, &str), ()> =
     TableDefinition::new("idempotency_by_time-1");
+
+/// `comment id -> JSON domain::comment::Comment`.
+pub const COMMENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("comments-1");
+
+/// `(task id, comment id) -> ()`: a task's comments, oldest first.
+pub const COMMENTS_BY_TASK: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("comments_by_task-1");
+
+/// `attachment id -> JSON domain::attachment::Attachment`.
+pub const ATTACHMENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("attachments-1");
+
+/// `(task id, attachment id) -> ()`: a task's attachments, oldest first.
+pub const ATTACHMENTS_BY_TASK: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("attachments_by_task-1");
+
+/// `SHA-256 -> references`: how many attachments point at each blob under `DATA_DIR/blobs/`.
+/// A blob whose count reaches zero is removed (after the commit that dropped it is durable);
+/// a file without a row here is an orphan, swept at start.
+pub const BLOBS: TableDefinition<[u8; 32], u64> = TableDefinition::new("blobs-1");
+
+/// `user id -> bytes`: the size of every attachment a user has uploaded and not yet lost,
+/// for the optional per-user quota.
+pub const UPLOAD_BYTES_BY_USER: TableDefinition<u128, u64> =
+    TableDefinition::new("upload_bytes_by_user-1");

@@ -11,6 +11,7 @@ use super::{Created, Idempotency, Store, StoreError, read_cache};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
 use crate::domain::project::{Project, ProjectStatus};
 use crate::domain::task::Task;
+use crate::domain::team::{Membership, TeamRole};
 use crate::domain::{ProjectId, TaskId, TeamId, UserId};
 
 /// An index a task list can be read from, with its prefix.
@@ -100,6 +101,14 @@ impl<'txn> TaskTables<'txn> {
         Ok(())
     }
 
+    /// Rewrites a task's row when only its counts changed (no index moves).
+    fn put_counts(&mut self, task: &Task) -> Result<(), StoreError> {
+        read_cache::mark_task_written(task.id.as_u128());
+        self.rows
+            .insert(task.id.as_u128(), encode(task)?.as_slice())?;
+        Ok(())
+    }
+
     /// Replaces a task's row and re-indexes it.
     fn replace(&mut self, before: &Task, after: &Task) -> Result<(), StoreError> {
         self.delete(before)?;
@@ -175,7 +184,7 @@ fn creation_fields(task: &Task) -> Vec<FieldChange> {
 }
 
 /// Refuses a write into a project that is missing or archived (checked inside the write).
-fn require_active_project(
+pub(super) fn require_active_project(
     txn: &WriteTransaction,
     project: Option<ProjectId>,
 ) -> Result<(), StoreError> {
@@ -204,6 +213,48 @@ fn require_members(txn: &WriteTransaction, task: &Task) -> Result<(), StoreError
         }
     }
     Ok(())
+}
+
+/// A task and `user`'s role in its team (if it has one and they are a member), read from an
+/// open transaction.
+pub(super) fn task_and_role(
+    txn: &redb::ReadTransaction,
+    id: TaskId,
+    user: UserId,
+) -> Result<Option<(Task, Option<TeamRole>)>, StoreError> {
+    let Some(task): Option<Task> = read_row(&txn.open_table(TASKS)?, "tasks", id.as_u128())? else {
+        return Ok(None);
+    };
+    let role = match task.team_id {
+        Some(team) => {
+            let members = txn.open_table(TEAM_MEMBERS)?;
+            let membership: Option<Membership> = members
+                .get((team.as_u128(), user.as_u128()))?
+                .map(|row| super::codec::decode("team_members", row.value()))
+                .transpose()?;
+            membership.map(|m| m.role)
+        }
+        None => None,
+    };
+    Ok(Some((task, role)))
+}
+
+/// Adds `comments` and `attachments` (either may be negative) to a task's counts, inside the
+/// caller's transaction; the task must exist. Its `version` stays: a comment is no edit.
+pub(super) fn add_to_counts(
+    txn: &WriteTransaction,
+    task: TaskId,
+    comments: i64,
+    attachments: i64,
+) -> Result<Task, StoreError> {
+    let mut tables = TaskTables::open(txn)?;
+    let Some(mut row) = tables.get(task.as_u128())? else {
+        return Err(StoreError::NotFound);
+    };
+    row.comment_count = row.comment_count.saturating_add_signed(comments);
+    row.attachment_count = row.attachment_count.saturating_add_signed(attachments);
+    tables.put_counts(&row)?;
+    Ok(row)
 }
 
 /// Appends a `Deleted` entry for each task removed by a cascade.
@@ -245,6 +296,9 @@ pub(super) fn delete_tasks_in(
                 deleted.push(task);
             }
         }
+    }
+    for task in &deleted {
+        super::comments::delete_children(txn, task.id)?;
     }
     log_cascaded(txn, &deleted, actor, now)
 }
@@ -357,23 +411,7 @@ impl Store {
         id: TaskId,
         user: UserId,
     ) -> Result<Option<(Task, Option<crate::domain::team::TeamRole>)>, StoreError> {
-        let txn = self.db().begin_read()?;
-        let Some(task): Option<Task> = read_row(&txn.open_table(TASKS)?, "tasks", id.as_u128())?
-        else {
-            return Ok(None);
-        };
-        let role = match task.team_id {
-            Some(team) => {
-                let members = txn.open_table(TEAM_MEMBERS)?;
-                let membership: Option<crate::domain::team::Membership> = members
-                    .get((team.as_u128(), user.as_u128()))?
-                    .map(|row| super::codec::decode("team_members", row.value()))
-                    .transpose()?;
-                membership.map(|m| m.role)
-            }
-            None => None,
-        };
-        Ok(Some((task, role)))
+        task_and_role(&self.db().begin_read()?, id, user)
     }
 
     /// [`Store::task_for`], answered from memory when it can; otherwise read on the blocking
@@ -469,6 +507,7 @@ impl Store {
             tables.delete(&task)?;
             task
         };
+        super::comments::delete_children(&txn, task.id)?;
         append(
             &txn,
             task_change(&task, now, actor, ChangeAction::Deleted, vec![]),
@@ -601,6 +640,8 @@ mod tests {
             created_at: now,
             updated_at: now,
             version: 1,
+            comment_count: 0,
+            attachment_count: 0,
         }
     }
 

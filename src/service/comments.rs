@@ -1,0 +1,255 @@
+//! Comments (DESIGN.md section 3). Anyone who can see a task reads its comments. Commenting
+//! follows the seed's rule, like editing: the task's creator and assignees, plus the team's
+//! owners and admins. A comment is edited by its author only, and deleted by its author, the
+//! task's creator or a team owner or admin.
+
+use chrono::Utc;
+
+use super::tasks::can_see;
+use super::teams::Write;
+use super::{AuthUser, Error, Result, Service};
+use crate::domain::comment::{Comment, parse_comment_body};
+use crate::domain::page::Page;
+use crate::domain::task::Task;
+use crate::domain::team::TeamRole;
+use crate::domain::{CommentId, TaskId, UserId, Validator};
+use crate::store::{Created, StoreError};
+
+/// How often a write is decided again when the task moved under it, before giving up.
+const ATTEMPTS: usize = 3;
+
+/// A comment and what the caller may do with it.
+#[derive(Debug, Clone)]
+pub struct CommentView {
+    pub comment: Comment,
+    pub can_edit: bool,
+    pub can_delete: bool,
+}
+
+/// What `me` may do with a comment on a task they can see.
+fn comment_view(me: UserId, comment: Comment, task: &Task, role: Option<TeamRole>) -> CommentView {
+    let manages = task.team_id.is_some() && role.is_some_and(TeamRole::can_manage);
+    let mine = comment.author_id == me;
+    CommentView {
+        can_edit: mine,
+        can_delete: mine || task.created_by == me || manages,
+        comment,
+    }
+}
+
+fn store_error(e: StoreError) -> Error {
+    match e {
+        StoreError::NotFound => Error::NotFound("comment"),
+        StoreError::Archived => Error::ProjectArchived,
+        other => Error::Internal(other),
+    }
+}
+
+impl Service {
+    /// A task's comments, oldest first.
+    pub async fn comments(
+        &self,
+        auth: &AuthUser,
+        task: TaskId,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<CommentView>> {
+        let mut v = Validator::default();
+        let (after, limit) = super::page_args(cursor, limit, &mut v);
+        v.finish().map_err(Error::Validation)?;
+        let (current, role) = self.visible_task(auth, task).await?;
+        let rows = self
+            .store
+            .run(move |s| s.comments_of_task(task, after, limit.get() + 1))
+            .await?;
+        let me = auth.user_id;
+        Ok(Page::from_overfetch(rows, limit, |c| c.id.as_u128())
+            .map(|c| comment_view(me, c, &current.task, role)))
+    }
+
+    /// Comments on a task: its creator and assignees, and the team's owners and admins.
+    pub async fn create_comment(
+        &self,
+        auth: &AuthUser,
+        task: TaskId,
+        body: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<CommentView> {
+        let mut v = Validator::default();
+        let body = v.check("body", parse_comment_body(body));
+        v.finish().map_err(Error::Validation)?;
+        let body = body.expect("validated");
+        let idem = super::idempotency(
+            auth,
+            idempotency_key,
+            serde_json::json!({"comment_on": task, "body": body}),
+        )?;
+        for _ in 0..ATTEMPTS {
+            let (current, role) = self.visible_task(auth, task).await?;
+            if !current.can_edit {
+                return Err(Error::Forbidden(
+                    "only the task's creator and assignees, and the team's owners and admins, may comment".into(),
+                ));
+            }
+            let now = Utc::now();
+            let comment = Comment {
+                id: CommentId::new(),
+                task_id: task,
+                author_id: auth.user_id,
+                body: body.clone(),
+                created_at: now,
+                updated_at: now,
+                edited_at: None,
+                version: 1,
+            };
+            let (seen, idem) = (current.task.version, idem.clone());
+            match self
+                .store
+                .run(move |s| s.create_comment(&comment, seen, idem.as_ref()))
+                .await
+            {
+                Ok(Created::New(c) | Created::Replayed(c)) => {
+                    return Ok(comment_view(auth.user_id, c, &current.task, role));
+                }
+                Err(StoreError::Stale) => continue,
+                Err(e) => return Err(super::create_error(e, "task")),
+            }
+        }
+        Err(Error::Busy)
+    }
+
+    /// A comment the caller can see (they can see its task), with its task.
+    async fn visible_comment(
+        &self,
+        auth: &AuthUser,
+        id: CommentId,
+    ) -> Result<(CommentView, Task, Option<TeamRole>)> {
+        let me = auth.user_id;
+        match self.store.run(move |s| s.comment_for(id, me)).await? {
+            Some((comment, task, role)) if can_see(me, &task, role) => {
+                Ok((comment_view(me, comment, &task, role), task, role))
+            }
+            _ => Err(Error::NotFound("comment")),
+        }
+    }
+
+    pub async fn comment(&self, auth: &AuthUser, id: CommentId) -> Result<CommentView> {
+        Ok(self.visible_comment(auth, id).await?.0)
+    }
+
+    /// Replaces a comment's body (its author only); sets `edited_at`.
+    pub async fn update_comment(
+        &self,
+        auth: &AuthUser,
+        id: CommentId,
+        body: &str,
+        expected_version: Option<u64>,
+    ) -> Result<Write<CommentView, CommentView>> {
+        let mut v = Validator::default();
+        let body = v.check("body", parse_comment_body(body));
+        v.finish().map_err(Error::Validation)?;
+        let body = body.expect("validated");
+        let (current, task, role) = self.visible_comment(auth, id).await?;
+        if !current.can_edit {
+            return Err(Error::Forbidden(
+                "only the comment's author may edit it".into(),
+            ));
+        }
+        let (actor, version) = (
+            auth.user_id,
+            expected_version.unwrap_or(current.comment.version),
+        );
+        match self
+            .store
+            .run(move |s| s.update_comment(id, version, body, actor, Utc::now()))
+            .await
+        {
+            Ok(comment) => Ok(Write::Done(comment_view(actor, comment, &task, role))),
+            Err(StoreError::Stale) => Ok(Write::Stale(self.comment(auth, id).await?)),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Deletes a comment: its author, the task's creator, or a team owner or admin.
+    pub async fn delete_comment(
+        &self,
+        auth: &AuthUser,
+        id: CommentId,
+        expected_version: Option<u64>,
+    ) -> Result<Write<(), CommentView>> {
+        let (current, ..) = self.visible_comment(auth, id).await?;
+        if !current.can_delete {
+            return Err(Error::Forbidden(
+                "only the comment's author, the task's creator and the team's owners and admins may delete it".into(),
+            ));
+        }
+        let actor = auth.user_id;
+        match self
+            .store
+            .run(move |s| s.delete_comment(id, expected_version, actor, Utc::now()))
+            .await
+        {
+            Ok(()) => Ok(Write::Done(())),
+            Err(StoreError::Stale) => Ok(Write::Stale(self.comment(auth, id).await?)),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::task::{Priority, TaskStatus, TaskTitle};
+
+    fn task(creator: UserId, team: bool) -> Task {
+        let now = Utc::now();
+        Task {
+            id: TaskId::new(),
+            title: TaskTitle::parse("t").unwrap(),
+            description: String::new(),
+            status: TaskStatus::Todo,
+            priority: Priority::Medium,
+            due_date: None,
+            labels: vec![],
+            project_id: None,
+            team_id: team.then(crate::domain::TeamId::new),
+            assignee_ids: vec![],
+            created_by: creator,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            comment_count: 0,
+            attachment_count: 0,
+        }
+    }
+
+    fn comment(author: UserId) -> Comment {
+        let now = Utc::now();
+        Comment {
+            id: CommentId::new(),
+            task_id: TaskId::new(),
+            author_id: author,
+            body: "hi".into(),
+            created_at: now,
+            updated_at: now,
+            edited_at: None,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn who_may_edit_and_delete_a_comment() {
+        let (author, creator, admin, member) =
+            (UserId::new(), UserId::new(), UserId::new(), UserId::new());
+        let t = task(creator, true);
+        let by = |me, role| comment_view(me, comment(author), &t, role);
+        let author_view = by(author, Some(TeamRole::Member));
+        assert!(author_view.can_edit && author_view.can_delete);
+        let creator_view = by(creator, Some(TeamRole::Member));
+        assert!(!creator_view.can_edit && creator_view.can_delete);
+        let admin_view = by(admin, Some(TeamRole::Admin));
+        assert!(!admin_view.can_edit && admin_view.can_delete);
+        let member_view = by(member, Some(TeamRole::Member));
+        assert!(!member_view.can_edit && !member_view.can_delete);
+    }
+}

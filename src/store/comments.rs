@@ -1,0 +1,445 @@
+//! Comments and attachments of tasks: rows, per-task indexes, the task's counts, blob
+//! references and upload totals, each change in one transaction with its change-log entry.
+
+use chrono::{DateTime, Utc};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+
+use super::blobs::{add_ref, drop_ref};
+use super::changes::append;
+use super::codec::{encode, read_row};
+use super::tables::*;
+use super::tasks::{add_to_counts, require_active_project, task_and_role};
+use super::{Created, Idempotency, Store, StoreError};
+use crate::domain::attachment::Attachment;
+use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
+use crate::domain::comment::Comment;
+use crate::domain::task::Task;
+use crate::domain::team::TeamRole;
+use crate::domain::{AttachmentId, CommentId, TaskId, UserId};
+
+fn entry(
+    task: &Task,
+    entity: EntityKind,
+    id: uuid::Uuid,
+    at: DateTime<Utc>,
+    actor: UserId,
+    action: ChangeAction,
+    fields: Vec<FieldChange>,
+) -> NewChange {
+    NewChange {
+        at,
+        actor,
+        entity,
+        entity_id: id,
+        team_id: task.team_id,
+        action,
+        fields,
+    }
+}
+
+/// Reads the task a write is about and checks it is still the version the caller's
+/// permission check saw, and not in an archived project.
+fn current_task(
+    txn: &WriteTransaction,
+    task: TaskId,
+    seen_version: u64,
+) -> Result<Task, StoreError> {
+    let found: Option<Task> = read_row(&txn.open_table(TASKS)?, "tasks", task.as_u128())?;
+    let Some(found) = found else {
+        return Err(StoreError::NotFound);
+    };
+    if found.version != seen_version {
+        return Err(StoreError::Stale);
+    }
+    require_active_project(txn, found.project_id)?;
+    Ok(found)
+}
+
+/// Ids under `prefix` in a `(prefix, id)` index, after `after`, at most `limit`.
+fn ids_after(
+    index: &impl ReadableTable<(u128, u128), ()>,
+    prefix: u128,
+    after: Option<u128>,
+    limit: usize,
+) -> Result<Vec<u128>, StoreError> {
+    let start = match after {
+        Some(u128::MAX) => return Ok(vec![]),
+        Some(after) => after + 1,
+        None => 0,
+    };
+    let mut ids = Vec::new();
+    for entry in index
+        .range((prefix, start)..=(prefix, u128::MAX))?
+        .take(limit)
+    {
+        ids.push(entry?.0.value().1);
+    }
+    Ok(ids)
+}
+
+/// Deletes a task's comments and attachments inside the caller's transaction (the task is
+/// being deleted, alone or in a cascade; its own `Deleted` entry covers them). Blobs left
+/// without a reference are freed.
+pub(super) fn delete_children(txn: &WriteTransaction, task: TaskId) -> Result<(), StoreError> {
+    let t = task.as_u128();
+    {
+        let mut by_task = txn.open_table(COMMENTS_BY_TASK)?;
+        let mut rows = txn.open_table(COMMENTS)?;
+        for id in ids_after(&by_task, t, None, usize::MAX)? {
+            rows.remove(id)?;
+            by_task.remove((t, id))?;
+        }
+    }
+    let mut gone = Vec::new();
+    {
+        let mut by_task = txn.open_table(ATTACHMENTS_BY_TASK)?;
+        let mut rows = txn.open_table(ATTACHMENTS)?;
+        for id in ids_after(&by_task, t, None, usize::MAX)? {
+            gone.extend(read_row::<Attachment>(&rows, "attachments", id)?);
+            rows.remove(id)?;
+            by_task.remove((t, id))?;
+        }
+    }
+    for attachment in &gone {
+        release(txn, attachment)?;
+    }
+    Ok(())
+}
+
+/// Drops an attachment's blob reference and its uploader's total.
+fn release(txn: &WriteTransaction, attachment: &Attachment) -> Result<(), StoreError> {
+    drop_ref(txn, attachment.sha256)?;
+    let mut totals = txn.open_table(UPLOAD_BYTES_BY_USER)?;
+    let user = attachment.uploaded_by.as_u128();
+    let total = totals.get(user)?.map_or(0, |v| v.value());
+    match total.saturating_sub(attachment.size) {
+        0 => totals.remove(user)?,
+        left => totals.insert(user, left)?,
+    };
+    Ok(())
+}
+
+impl Store {
+    /// Adds a comment to a task still at `task_version` (the version the caller's permission
+    /// check saw), or replays an earlier create with the same idempotency key.
+    pub fn create_comment(
+        &self,
+        comment: &Comment,
+        task_version: u64,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created<Comment>, StoreError> {
+        let txn = self.begin_write()?;
+        if let Some(first) =
+            super::idempotency::check::<Comment>(&txn, idempotency, comment.created_at)?
+        {
+            self.commit(txn)?;
+            return Ok(Created::Replayed(first));
+        }
+        let task = current_task(&txn, comment.task_id, task_version)?;
+        let mut comment = comment.clone();
+        {
+            let mut rows = txn.open_table(COMMENTS)?;
+            comment.id = CommentId::from_u128(super::next_id(&rows, comment.id.as_u128())?);
+            rows.insert(comment.id.as_u128(), encode(&comment)?.as_slice())?;
+        }
+        txn.open_table(COMMENTS_BY_TASK)?
+            .insert((task.id.as_u128(), comment.id.as_u128()), ())?;
+        add_to_counts(&txn, task.id, 1, 0)?;
+        let fields = vec![
+            FieldChange::set("task_id", &comment.task_id),
+            FieldChange::set("body", &comment.body),
+        ];
+        append(
+            &txn,
+            entry(
+                &task,
+                EntityKind::Comment,
+                comment.id.as_uuid(),
+                comment.created_at,
+                comment.author_id,
+                ChangeAction::Created,
+                fields,
+            ),
+        )?;
+        super::idempotency::record(&txn, idempotency, comment.created_at, &comment)?;
+        self.commit(txn)?;
+        Ok(Created::New(comment))
+    }
+
+    /// A comment, its task and `user`'s role in the task's team, in one snapshot.
+    #[allow(clippy::type_complexity)]
+    pub fn comment_for(
+        &self,
+        id: CommentId,
+        user: UserId,
+    ) -> Result<Option<(Comment, Task, Option<TeamRole>)>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let Some(comment): Option<Comment> =
+            read_row(&txn.open_table(COMMENTS)?, "comments", id.as_u128())?
+        else {
+            return Ok(None);
+        };
+        Ok(task_and_role(&txn, comment.task_id, user)?.map(|(task, role)| (comment, task, role)))
+    }
+
+    /// Up to `limit` comments of a task after `after`, oldest first.
+    pub fn comments_of_task(
+        &self,
+        task: TaskId,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<Comment>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let ids = ids_after(
+            &txn.open_table(COMMENTS_BY_TASK)?,
+            task.as_u128(),
+            after,
+            limit,
+        )?;
+        let rows = txn.open_table(COMMENTS)?;
+        let mut page = Vec::with_capacity(ids.len());
+        for id in ids {
+            page.extend(read_row::<Comment>(&rows, "comments", id)?);
+        }
+        Ok(page)
+    }
+
+    /// Replaces a comment's body, if the comment is still at `expected_version`.
+    pub fn update_comment(
+        &self,
+        id: CommentId,
+        expected_version: u64,
+        body: String,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Comment, StoreError> {
+        let txn = self.begin_write()?;
+        let mut rows = txn.open_table(COMMENTS)?;
+        let Some(mut comment): Option<Comment> = read_row(&rows, "comments", id.as_u128())? else {
+            return Err(StoreError::NotFound);
+        };
+        if comment.version != expected_version {
+            return Err(StoreError::Stale);
+        }
+        if comment.body == body {
+            drop(rows);
+            self.commit(txn)?;
+            return Ok(comment);
+        }
+        let task: Option<Task> =
+            read_row(&txn.open_table(TASKS)?, "tasks", comment.task_id.as_u128())?;
+        let task = task.ok_or(StoreError::NotFound)?;
+        require_active_project(&txn, task.project_id)?;
+        let fields = FieldChange::of("body", &comment.body, &body)
+            .into_iter()
+            .collect();
+        comment.body = body;
+        comment.version += 1;
+        comment.updated_at = now;
+        comment.edited_at = Some(now);
+        rows.insert(id.as_u128(), encode(&comment)?.as_slice())?;
+        drop(rows);
+        append(
+            &txn,
+            entry(
+                &task,
+                EntityKind::Comment,
+                id.as_uuid(),
+                now,
+                actor,
+                ChangeAction::Updated,
+                fields,
+            ),
+        )?;
+        self.commit(txn)?;
+        Ok(comment)
+    }
+
+    /// Deletes a comment, if it is still at `expected_version` (when given).
+    pub fn delete_comment(
+        &self,
+        id: CommentId,
+        expected_version: Option<u64>,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.begin_write()?;
+        let comment = {
+            let mut rows = txn.open_table(COMMENTS)?;
+            let Some(comment): Option<Comment> = read_row(&rows, "comments", id.as_u128())? else {
+                return Err(StoreError::NotFound);
+            };
+            if expected_version.is_some_and(|v| v != comment.version) {
+                return Err(StoreError::Stale);
+            }
+            rows.remove(id.as_u128())?;
+            comment
+        };
+        txn.open_table(COMMENTS_BY_TASK)?
+            .remove((comment.task_id.as_u128(), id.as_u128()))?;
+        let task = add_to_counts(&txn, comment.task_id, -1, 0)?;
+        require_active_project(&txn, task.project_id)?;
+        append(
+            &txn,
+            entry(
+                &task,
+                EntityKind::Comment,
+                id.as_uuid(),
+                now,
+                actor,
+                ChangeAction::Deleted,
+                vec![FieldChange::removed("body", &comment.body)],
+            ),
+        )?;
+        self.commit(txn)?;
+        Ok(())
+    }
+
+    /// Records uploaded files as attachments of a task still at `task_version`: one row, index
+    /// entry, blob reference and change-log entry each, all in one transaction. With a
+    /// `quota`, the uploader's total (these included) must stay within it.
+    pub fn create_attachments(
+        &self,
+        attachments: &[Attachment],
+        task_version: u64,
+        quota: Option<u64>,
+    ) -> Result<Vec<Attachment>, StoreError> {
+        let Some(first) = attachments.first() else {
+            return Ok(vec![]);
+        };
+        let (task_id, uploader) = (first.task_id, first.uploaded_by);
+        let txn = self.begin_write()?;
+        let task = current_task(&txn, task_id, task_version)?;
+        let added: u64 = attachments.iter().map(|a| a.size).sum();
+        {
+            let mut totals = txn.open_table(UPLOAD_BYTES_BY_USER)?;
+            let total = totals.get(uploader.as_u128())?.map_or(0, |v| v.value()) + added;
+            if quota.is_some_and(|q| total > q) {
+                return Err(StoreError::QuotaExceeded);
+            }
+            totals.insert(uploader.as_u128(), total)?;
+        }
+        let mut stored = Vec::with_capacity(attachments.len());
+        for attachment in attachments {
+            let mut attachment = attachment.clone();
+            {
+                let mut rows = txn.open_table(ATTACHMENTS)?;
+                let id = super::next_id(&rows, attachment.id.as_u128())?;
+                attachment.id = AttachmentId::from_u128(id);
+                rows.insert(id, encode(&attachment)?.as_slice())?;
+            }
+            txn.open_table(ATTACHMENTS_BY_TASK)?
+                .insert((task_id.as_u128(), attachment.id.as_u128()), ())?;
+            add_ref(&txn, attachment.sha256)?;
+            let fields = vec![
+                FieldChange::set("task_id", &attachment.task_id),
+                FieldChange::set("filename", &attachment.filename),
+                FieldChange::set("content_type", &attachment.content_type),
+                FieldChange::set("size", &attachment.size),
+            ];
+            append(
+                &txn,
+                entry(
+                    &task,
+                    EntityKind::Attachment,
+                    attachment.id.as_uuid(),
+                    attachment.created_at,
+                    uploader,
+                    ChangeAction::Created,
+                    fields,
+                ),
+            )?;
+            stored.push(attachment);
+        }
+        add_to_counts(&txn, task_id, 0, stored.len() as i64)?;
+        self.commit(txn)?;
+        Ok(stored)
+    }
+
+    /// An attachment, its task and `user`'s role in the task's team, in one snapshot.
+    #[allow(clippy::type_complexity)]
+    pub fn attachment_for(
+        &self,
+        id: AttachmentId,
+        user: UserId,
+    ) -> Result<Option<(Attachment, Task, Option<TeamRole>)>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let Some(attachment): Option<Attachment> =
+            read_row(&txn.open_table(ATTACHMENTS)?, "attachments", id.as_u128())?
+        else {
+            return Ok(None);
+        };
+        Ok(task_and_role(&txn, attachment.task_id, user)?
+            .map(|(task, role)| (attachment, task, role)))
+    }
+
+    /// Up to `limit` attachments of a task after `after`, oldest first.
+    pub fn attachments_of_task(
+        &self,
+        task: TaskId,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<Attachment>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let ids = ids_after(
+            &txn.open_table(ATTACHMENTS_BY_TASK)?,
+            task.as_u128(),
+            after,
+            limit,
+        )?;
+        let rows = txn.open_table(ATTACHMENTS)?;
+        let mut page = Vec::with_capacity(ids.len());
+        for id in ids {
+            page.extend(read_row::<Attachment>(&rows, "attachments", id)?);
+        }
+        Ok(page)
+    }
+
+    /// Deletes an attachment; its blob is freed when no other attachment points at it.
+    pub fn delete_attachment(
+        &self,
+        id: AttachmentId,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.begin_write()?;
+        let attachment = {
+            let mut rows = txn.open_table(ATTACHMENTS)?;
+            let Some(attachment): Option<Attachment> =
+                read_row(&rows, "attachments", id.as_u128())?
+            else {
+                return Err(StoreError::NotFound);
+            };
+            rows.remove(id.as_u128())?;
+            attachment
+        };
+        txn.open_table(ATTACHMENTS_BY_TASK)?
+            .remove((attachment.task_id.as_u128(), id.as_u128()))?;
+        let task = add_to_counts(&txn, attachment.task_id, 0, -1)?;
+        require_active_project(&txn, task.project_id)?;
+        release(&txn, &attachment)?;
+        append(
+            &txn,
+            entry(
+                &task,
+                EntityKind::Attachment,
+                id.as_uuid(),
+                now,
+                actor,
+                ChangeAction::Deleted,
+                vec![FieldChange::removed("filename", &attachment.filename)],
+            ),
+        )?;
+        self.commit(txn)?;
+        Ok(())
+    }
+
+    /// The bytes of attachments `user` has uploaded that still exist.
+    pub fn upload_bytes_of(&self, user: UserId) -> Result<u64, StoreError> {
+        let txn = self.db().begin_read()?;
+        Ok(txn
+            .open_table(UPLOAD_BYTES_BY_USER)?
+            .get(user.as_u128())?
+            .map_or(0, |v| v.value()))
+    }
+}
