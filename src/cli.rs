@@ -66,6 +66,17 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(4..=31))]
     pub bcrypt_cost: u32,
 
+    /// The largest file an upload may carry, in bytes (1 KiB to 64 GiB).
+    #[arg(long, env = "TASKER_MAX_UPLOAD_BYTES", value_name = "BYTES",
+          default_value_t = crate::config::DEFAULT_MAX_UPLOAD_BYTES,
+          value_parser = clap::value_parser!(u64).range(1024..=(64 << 30)))]
+    pub max_upload_bytes: u64,
+
+    /// The most attachment bytes one account may have uploaded (default: no quota).
+    #[arg(long, env = "TASKER_USER_QUOTA_BYTES", value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub user_quota_bytes: Option<u64>,
+
     /// Log format. The level comes from LOG_LEVEL or RUST_LOG (default info).
     #[arg(
         long,
@@ -105,6 +116,8 @@ impl ServeArgs {
         config.token_ttl = self.token_ttl;
         config.refresh_ttl = self.refresh_ttl;
         config.bcrypt_cost = self.bcrypt_cost;
+        config.max_upload_bytes = self.max_upload_bytes;
+        config.user_quota_bytes = self.user_quota_bytes;
         config.log_format = self.log_format;
         if config.refresh_ttl < config.token_ttl {
             return Err(ConfigError::new(

@@ -34,8 +34,15 @@ pub struct Config {
     pub token_ttl: Duration,
     pub refresh_ttl: Duration,
     pub bcrypt_cost: u32,
+    /// The largest file one upload may carry.
+    pub max_upload_bytes: u64,
+    /// The most attachment bytes one account may have uploaded; `None`: no quota.
+    pub user_quota_bytes: Option<u64>,
     pub log_format: LogFormat,
 }
+
+/// The default `--max-upload-bytes`: 25 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 25 << 20;
 
 impl Config {
     /// Defaults with the given data directory (what tests and embedders start from).
@@ -47,6 +54,8 @@ impl Config {
             token_ttl: Duration::from_secs(3600),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             bcrypt_cost: 12,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            user_quota_bytes: None,
             log_format: LogFormat::Text,
         }
     }
@@ -72,6 +81,8 @@ impl std::fmt::Debug for Config {
             .field("token_ttl", &self.token_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
             .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("user_quota_bytes", &self.user_quota_bytes)
             .field("log_format", &self.log_format)
             .finish()
     }

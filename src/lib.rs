@@ -1,6 +1,6 @@
 //! tasker: a self-hosted task tracker for teams, in one binary.
 //!
-//! Dependencies point one way: `api -> service -> store -> domain`.
+//! Dependencies point one way: `api -> service -> {store, files} -> domain`.
 
 /// The HTTP API (poem-openapi): routes, DTOs, the error shape, authentication.
 pub mod api;
@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 /// Plain types and rules; no I/O.
 pub mod domain;
+/// Attachment blobs on disk: content-addressed storage, sniffing, names, ranges.
+pub mod files;
 /// Use cases: validation, permissions, orchestration.
 pub mod service;
 /// The redb store: tables, migrations, one function per transaction.
@@ -61,14 +63,18 @@ impl App {
             other => ConfigError::new(data_dir(), format!("cannot open the database: {other}")),
         })?;
         let jwt_secret = config::jwt_secret(config)?;
+        let blobs = open_blobs(config, &store)?;
         let service = Service::new(
             store,
+            blobs,
             ServiceConfig {
                 jwt_secret,
                 token_ttl: config.token_ttl,
                 refresh_ttl: config.refresh_ttl,
                 bcrypt_cost: config.bcrypt_cost,
                 bcrypt_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+                max_upload_bytes: config.max_upload_bytes,
+                user_quota_bytes: config.user_quota_bytes,
             },
         );
         Ok(Self { service })
@@ -96,6 +102,31 @@ impl App {
         let _ = background.await;
         served
     }
+}
+
+/// Opens the blob directory and sweeps what a crash left: temp files of unfinished uploads,
+/// and blobs no attachment refers to (written before a commit that never happened, or left
+/// after one that freed them).
+fn open_blobs(config: &Config, store: &Store) -> Result<files::BlobStore, ServeError> {
+    let failed = |e: std::io::Error| {
+        ConfigError::new(
+            format!("--data-dir {}", config.data_dir.display()),
+            format!("cannot open the attachment store: {e}"),
+        )
+    };
+    let blobs = files::BlobStore::open(&config.data_dir).map_err(failed)?;
+    let report = blobs
+        .sweep(|hash| store.blob_referenced(hash.0).map_err(std::io::Error::other))
+        .map_err(failed)?;
+    if report.temp_removed + report.orphans_removed > 0 {
+        tracing::info!(
+            temp_removed = report.temp_removed,
+            orphans_removed = report.orphans_removed,
+            kept = report.kept,
+            "swept the attachment store"
+        );
+    }
+    Ok(blobs)
 }
 
 /// Runs the server on an already bound listener until `shutdown` completes. Tests call this

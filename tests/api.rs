@@ -2,6 +2,7 @@
 
 mod common;
 
+mod attachments;
 mod auth;
 mod cli;
 mod comments;

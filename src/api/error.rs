@@ -49,7 +49,8 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `project_archived` | 409 | the project is archived (read-only) |
 /// | `payload_too_large` | 413 | the body (or an uploaded file) is over its limit |
 /// | `quota_exceeded` | 413 | the upload would take your attachments over your storage quota |
-/// | `unsupported_media_type` | 415 | the body is not `application/json` |
+/// | `unsupported_media_type` | 415 | the body is not `application/json` (uploads: not `multipart/form-data`) |
+/// | `range_not_satisfiable` | 416 | the `Range` starts past the end of the file |
 /// | `validation_failed` | 422 | fields break the rules; see `errors[]` |
 /// | `idempotency_key_reused` | 422 | the `Idempotency-Key` was used for a different request |
 /// | `rate_limited` | 429 | too many requests; see `Retry-After` |
@@ -80,6 +81,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     QuotaExceeded,
     UnsupportedMediaType,
+    RangeNotSatisfiable,
     ValidationFailed,
     IdempotencyKeyReused,
     RateLimited,
@@ -361,6 +363,17 @@ impl From<ServiceError> for Problem {
                 ErrorCode::PayloadTooLarge,
                 err.to_string(),
             ),
+            ServiceError::BadRequest(ref reason) => {
+                Problem::new(S::BAD_REQUEST, ErrorCode::BadRequest, reason.clone())
+            }
+            ServiceError::Storage(ref cause) => {
+                tracing::error!(error = %cause, "attachment storage failed");
+                Problem::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    ErrorCode::InternalError,
+                    "an internal error occurred; it has been logged",
+                )
+            }
             ServiceError::Busy => Problem::new(
                 S::SERVICE_UNAVAILABLE,
                 ErrorCode::ServiceUnavailable,

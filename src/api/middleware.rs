@@ -23,6 +23,10 @@ fn too_large() -> poem::Error {
 /// Refuses bodies over the JSON limit with 413: by `Content-Length` before reading anything,
 /// and while reading for chunked bodies, so an oversize body is never buffered whole.
 pub async fn limit_body<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    if super::attachments::is_upload(&req) {
+        // Streamed to disk by the handler, under its own per-file limit.
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
     let declared = req
         .header("content-length")
         .and_then(|v| v.parse::<u64>().ok());

@@ -5,6 +5,8 @@
 //! (every error becomes `problem+json`) -> body-size limit -> routes.
 
 /// `/auth`: register, login, refresh, logout, profile, sessions.
+/// Files attached to tasks.
+mod attachments;
 mod auth;
 /// Comments on tasks.
 mod comments;
@@ -62,6 +64,8 @@ pub enum ApiTags {
     Tasks,
     /// Discussion on a task
     Comments,
+    /// Files attached to a task
+    Attachments,
     /// Health and operations
     Ops,
 }
@@ -82,6 +86,7 @@ type Apis = (
     projects::ProjectsApi,
     tasks::TasksApi,
     comments::CommentsApi,
+    attachments::AttachmentsApi,
     health::HealthApi,
 );
 
@@ -110,6 +115,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             projects::ProjectsApi,
             tasks::TasksApi,
             comments::CommentsApi,
+            attachments::AttachmentsApi,
             health::HealthApi,
         ),
         "tasker",

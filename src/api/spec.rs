@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{auth, comments, invitations, openapi, projects, tasks, teams, users};
+use super::{attachments, auth, comments, invitations, openapi, projects, tasks, teams, users};
 
 /// Error statuses of one operation beyond those its shape implies.
 pub type OperationErrors = (&'static str, &'static [u16]);
@@ -25,11 +25,13 @@ fn declared_errors() -> impl Iterator<Item = &'static OperationErrors> {
         .chain(projects::ERRORS)
         .chain(tasks::ERRORS)
         .chain(comments::ERRORS)
+        .chain(attachments::ERRORS)
 }
 
 /// The spec as served at `/api/openapi.json`, printed by `tasker openapi` and committed.
 pub fn published() -> String {
     let mut spec: Value = serde_json::from_str(&openapi().spec()).expect("poem-openapi emits JSON");
+    document_upload(&mut spec);
     prune_error_responses(&mut spec);
     serde_json::to_string_pretty(&spec).expect("a JSON value serializes")
 }
@@ -39,6 +41,21 @@ pub fn swagger_ui_html(published: &str) -> String {
     let api = openapi();
     // The generated page embeds the generated spec once; swap in the published one.
     api.swagger_ui_html().replacen(&api.spec(), published, 1)
+}
+
+/// Gives the upload operation its multipart request body (its handler streams the body
+/// itself, so poem-openapi cannot see it).
+fn document_upload(spec: &mut Value) {
+    let Some(paths) = spec["paths"].as_object_mut() else {
+        return;
+    };
+    for item in paths.values_mut() {
+        if let Some(post) = item.get_mut("post")
+            && post["operationId"] == "uploadAttachments"
+        {
+            post["requestBody"] = attachments::upload_request_body();
+        }
+    }
 }
 
 fn prune_error_responses(spec: &mut Value) {

@@ -3,6 +3,8 @@
 
 /// Register, login, refresh, logout, profile, sessions, and the bearer check.
 mod accounts;
+/// Attachments: streamed uploads, blobs stored once, downloads, with their permission rules.
+mod attachments;
 /// Comments on tasks, with their permission rules.
 mod comments;
 /// bcrypt behind a concurrency bound, off the executor.
@@ -24,9 +26,11 @@ use std::time::{Duration, Instant};
 use crate::domain::{Cursor, FieldError, PageLimit, Role, SessionId, UserId, Validator};
 use sha2::{Digest, Sha256};
 
+use crate::files::BlobStore;
 use crate::store::{Idempotency, Store, StoreError};
 
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
+pub use attachments::{AttachmentView, IncomingFile, MAX_FILES_PER_UPLOAD};
 pub use comments::CommentView;
 use passwords::Passwords;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
@@ -47,6 +51,10 @@ pub struct ServiceConfig {
     pub bcrypt_cost: u32,
     /// How many bcrypt computations may run at once.
     pub bcrypt_concurrency: usize,
+    /// The largest file one upload may carry.
+    pub max_upload_bytes: u64,
+    /// The most attachment bytes one account may have uploaded, if limited.
+    pub user_quota_bytes: Option<u64>,
 }
 
 /// The authenticated caller of a request: a live session of an enabled account.
@@ -105,6 +113,10 @@ pub enum Error {
     QuotaExceeded(u64),
     #[error("a file is over the upload limit of {0} bytes")]
     UploadTooLarge(u64),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("attachment storage failed: {0}")]
+    Storage(String),
     #[error("internal error: {0}")]
     Internal(#[from] StoreError),
 }
@@ -184,6 +196,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Service {
     sessions: Arc<session_cache::SessionCache>,
     store: Store,
+    blobs: BlobStore,
     tokens: Arc<Tokens>,
     passwords: Arc<Passwords>,
     config: Arc<ServiceConfig>,
@@ -191,8 +204,9 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(store: Store, config: ServiceConfig) -> Self {
+    pub fn new(store: Store, blobs: BlobStore, config: ServiceConfig) -> Self {
         Self {
+            blobs,
             sessions: Arc::default(),
             tokens: Arc::new(Tokens::new(&config.jwt_secret, config.token_ttl)),
             passwords: Arc::new(Passwords::new(
@@ -217,12 +231,17 @@ impl Service {
             tracing::warn!(error = %e, "could not prepare the dummy password hash");
         }
         let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+        let (freed_tx, mut freed) = tokio::sync::mpsc::unbounded_channel();
+        if !self.store.on_blobs_freed(freed_tx) {
+            tracing::warn!("another service removes this store's freed blobs");
+        }
         loop {
             tokio::select! {
                 _ = ticks.tick() => {
                     self.sweep_expired_sessions().await;
                     self.sweep_idempotency_keys().await;
                 }
+                Some(hashes) = freed.recv() => self.remove_freed_blobs(hashes).await,
                 _ = stop.changed() => return,
             }
         }

@@ -322,3 +322,57 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// A `multipart/form-data` body of `(field, file name, bytes)` parts: its content type and
+/// bytes. Built by hand so tests can send names no client library would.
+pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "tasker-test-boundary-7d1f9a";
+    let mut body = Vec::new();
+    for (field, filename, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let disposition = match filename {
+            Some(name) => format!("form-data; name=\"{field}\"; filename=\"{name}\""),
+            None => format!("form-data; name=\"{field}\""),
+        };
+        body.extend_from_slice(format!("Content-Disposition: {disposition}\r\n").as_bytes());
+        body.extend_from_slice(b"Content-Type: application/octet-stream\r\n\r\n");
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl TestServer {
+    /// Uploads `(file name, bytes)` pairs to a task in one request.
+    pub async fn upload(&self, task: &str, token: &str, files: &[(&str, &[u8])]) -> Reply {
+        let parts: Vec<(&str, Option<&str>, &[u8])> =
+            files.iter().map(|(n, b)| ("file", Some(*n), *b)).collect();
+        let (content_type, body) = multipart(&parts);
+        self.raw(
+            reqwest::Method::POST,
+            &format!("/api/tasks/{task}/attachments"),
+            Some(token),
+            &content_type,
+            body,
+        )
+        .await
+    }
+
+    /// Every file under `DATA_DIR/blobs/` (temp files included).
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else {
+                    found.push(path);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(&self.data_dir.join("blobs"), &mut found);
+        found
+    }
+}
