@@ -195,21 +195,31 @@ async fn error_bodies_never_leak_internals() {
 async fn every_body_endpoint_rejects_malformed_json() {
     let server = TestServer::spawn().await;
     let account = server.register().await;
-    let endpoints = [
-        (Method::POST, "/api/auth/register", None),
-        (Method::POST, "/api/auth/login", None),
-        (Method::POST, "/api/auth/refresh", None),
-        (
-            Method::PUT,
-            "/api/auth/profile",
-            Some(account.token.as_str()),
-        ),
-        (Method::PATCH, "/api/users/me", Some(account.token.as_str())),
-    ];
+    let operations = crate::common::operations(&server).await;
+    let endpoints: Vec<_> = operations
+        .iter()
+        .filter(|op| op.json_body)
+        .map(|op| {
+            let token = op.secured.then_some(account.token.as_str());
+            (op.method.clone(), op.path.as_str(), token)
+        })
+        .collect();
+    assert!(endpoints.len() >= 17, "the spec lists the JSON bodies");
     for (method, path, token) in endpoints {
-        // Not JSON, not an object, and an object whose fields all have the wrong type.
-        let wrong_types = r#"{"email": 5, "name": 1, "password": false, "refresh_token": 2}"#;
-        for body in ["{", "[1, 2]", "\"text\"", wrong_types] {
+        // Not JSON, not an object, and an object whose fields all have the wrong type (a
+        // type the body does not have is ignored, so that one must only never pass as valid
+        // data of the wrong type: 400, or the 404 of the random id when no field is required).
+        let wrong_types = r#"{"email": 5, "name": 1, "password": false, "refresh_token": 2, "title": 3, "body": 4, "status": 5, "role": 6, "team_id": 7}"#;
+        let reply = server
+            .raw(method.clone(), path, token, "application/json", wrong_types)
+            .await;
+        assert!(
+            matches!(reply.status.as_u16(), 400 | 404),
+            "{method} {path} with wrong types: {} {}",
+            reply.status,
+            reply.body
+        );
+        for body in ["{", "[1, 2]", "\"text\""] {
             let reply = server
                 .raw(method.clone(), path, token, "application/json", body)
                 .await;

@@ -204,33 +204,23 @@ async fn every_protected_endpoint_refuses_every_bad_token() {
         ),
         (Some(revoked.token.clone()), "session_revoked"),
     ];
-    let session = format!("/api/auth/sessions/{}", account.session_id);
-    let endpoints: Vec<(Method, &str, Option<serde_json::Value>)> = vec![
-        (Method::POST, "/api/auth/logout", None),
-        (Method::GET, "/api/auth/profile", None),
-        (
-            Method::PUT,
-            "/api/auth/profile",
-            Some(json!({"name": "Hacked"})),
-        ),
-        (Method::GET, "/api/auth/sessions", None),
-        (Method::DELETE, &session, None),
-        (Method::GET, "/api/users/me", None),
-        (
-            Method::PATCH,
-            "/api/users/me",
-            Some(json!({"name": "Hacked"})),
-        ),
-    ];
-    for (method, path, body) in &endpoints {
+    let operations = crate::common::operations(&server).await;
+    let protected: Vec<_> = operations.iter().filter(|op| op.secured).collect();
+    assert!(
+        protected.len() >= 40,
+        "the spec lists the protected operations"
+    );
+    for op in protected {
+        let body = (op.method != Method::GET && op.method != Method::DELETE)
+            .then(|| json!({"name": "Hacked"}));
         for (token, code) in &tokens {
             let reply = server
-                .call(method.clone(), path, token.as_deref(), body.clone())
+                .call(op.method.clone(), &op.path, token.as_deref(), body.clone())
                 .await;
             assert_eq!(
                 reply.status, 401,
-                "{method} {path} with {code}: {}",
-                reply.body
+                "{} {} ({}) with {code}: {}",
+                op.method, op.path, op.id, reply.body
             );
             reply.problem(401, code);
         }

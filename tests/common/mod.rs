@@ -376,3 +376,45 @@ impl TestServer {
         found
     }
 }
+
+/// One documented operation: its method, a concrete path (every `{param}` a fresh UUID),
+/// whether it needs a bearer token, and whether it takes a JSON body.
+pub struct Operation {
+    pub id: String,
+    pub method: Method,
+    pub path: String,
+    pub secured: bool,
+    pub json_body: bool,
+}
+
+/// Every operation in the served spec, so sweeping tests cover new endpoints by themselves.
+pub async fn operations(server: &TestServer) -> Vec<Operation> {
+    let spec = server.get("/api/openapi.json", None).await.ok().clone();
+    let mut found = Vec::new();
+    for (template, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let path = template
+                .split('/')
+                .map(|part| {
+                    if part.starts_with('{') {
+                        uuid::Uuid::now_v7().to_string()
+                    } else {
+                        part.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            found.push(Operation {
+                id: op["operationId"].as_str().unwrap_or_default().to_string(),
+                method: method.to_uppercase().parse().expect("method"),
+                path: format!("/api{path}"),
+                secured: op["security"].as_array().is_some_and(|s| !s.is_empty()),
+                json_body: op["requestBody"]["content"]
+                    .get("application/json; charset=utf-8")
+                    .or_else(|| op["requestBody"]["content"].get("application/json"))
+                    .is_some(),
+            });
+        }
+    }
+    found
+}
