@@ -93,7 +93,9 @@ type Running = tokio::task::JoinHandle<Result<(), tasker::ServeError>>;
 
 /// Starts the server exactly as `tasker serve` runs it (default bcrypt cost 12).
 async fn start(data: &std::path::Path) -> (String, Stop, Running) {
-    let config = tasker::Config::new(data);
+    let mut config = tasker::Config::new(data);
+    // Room for the 50 and 100 MiB upload rows.
+    config.max_upload_bytes = 128 << 20;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -101,6 +103,73 @@ async fn start(data: &std::path::Path) -> (String, Stop, Running) {
         let _ = stopped.await;
     }));
     (base, stop, server)
+}
+
+const MIB: usize = 1 << 20;
+const BOUNDARY: &str = "tasker-bench-boundary";
+
+/// The multipart framing around one `file` field: what goes before and after its bytes.
+fn framing() -> (String, String) {
+    (
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        ),
+        format!("\r\n--{BOUNDARY}--\r\n"),
+    )
+}
+
+/// A one-file upload body of `size` bytes whose content differs for each `n` (no dedupe).
+fn upload_body(n: usize, size: usize) -> Vec<u8> {
+    let (head, tail) = framing();
+    let mut body = Vec::with_capacity(head.len() + size + tail.len());
+    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(&(n as u64).to_le_bytes());
+    body.resize(head.len() + size, 0x5a);
+    body.extend_from_slice(tail.as_bytes());
+    body
+}
+
+/// Uploads `size` bytes over a raw connection, writing one reused 64 KiB chunk at a time, so
+/// the client holds no copy of the file and the process's peak RSS is the server's doing.
+async fn streamed_upload(base: &str, token: &str, task: &str, size: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (head, tail) = framing();
+    let length = head.len() + size + tail.len();
+    let request = format!(
+        "POST /api/tasks/{task}/attachments HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n{head}"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let chunk = vec![0x42u8; 64 << 10];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        stream.write_all(&chunk[..n]).await.unwrap();
+        left -= n;
+    }
+    stream.write_all(tail.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A `VmRSS`/`VmHWM`-style line of /proc/self/status, in MiB (Linux only; 0 elsewhere).
+fn memory_mib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// Writes `count` tasks (assigned to the user, in the project, a quarter of them done)
@@ -280,11 +349,93 @@ fn main() {
         rows.push(drive("GET /api/health during a login storm", clients, seconds, get("/api/health".into())).await);
         storm.await.unwrap();
 
+        // Attachments: uploads of distinct content (no dedupe) and downloads, on a personal task.
+        let file_task: serde_json::Value = client
+            .post(format!("{base}/api/tasks"))
+            .bearer_auth(&token)
+            .json(&json!({"title": "Files"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let file_task = file_task["id"].as_str().unwrap().to_string();
+        let upload = |size: usize| {
+            let (client, url, token, counter) = (client.clone(), format!("{base}/api/tasks/{file_task}/attachments"), token.clone(), counter.clone());
+            move || {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let request = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+                    .body(upload_body(n, size));
+                async move { request.send().await.is_ok_and(|r| r.status().as_u16() == 201) }
+            }
+        };
+        let stored = |size: usize| {
+            let (client, url, token) = (client.clone(), format!("{base}/api/tasks/{file_task}/attachments"), token.clone());
+            async move {
+                let reply: serde_json::Value = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+                    .body(upload_body(usize::MAX, size))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                reply["items"][0]["content_url"].as_str().unwrap().to_string()
+            }
+        };
+        let download = |content_url: String, size: usize| {
+            let (client, url, token) = (client.clone(), format!("{base}{content_url}"), token.clone());
+            move || {
+                let request = client.get(&url).bearer_auth(&token);
+                async move {
+                    match request.send().await {
+                        Ok(r) if r.status().is_success() => r.bytes().await.is_ok_and(|b| b.len() == size),
+                        _ => false,
+                    }
+                }
+            }
+        };
+        let (small, large) = (stored(MIB).await, stored(50 * MIB).await);
+        let mut files = vec![
+            (MIB, drive("upload 1 MiB", 4, seconds, upload(MIB)).await),
+            (MIB, drive("download 1 MiB", 4, seconds, download(small, MIB)).await),
+            (50 * MIB, drive("upload 50 MiB", 1, seconds, upload(50 * MIB)).await),
+            (50 * MIB, drive("download 50 MiB", 1, seconds, download(large, 50 * MIB)).await),
+        ];
+        let before = memory_mib("VmRSS:");
+        // Resets the peak (VmHWM) to the current RSS.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let started = Instant::now();
+        let status = streamed_upload(&base, &token, &file_task, 100 * MIB).await;
+        let took = started.elapsed();
+        assert_eq!(status, 201, "the 100 MiB upload is stored");
+        let peak = memory_mib("VmHWM:");
+        files.push((
+            100 * MIB,
+            Row {
+                operation: format!("upload 100 MiB, streamed (RSS {before:.0} MiB before, peak {peak:.0} MiB during)"),
+                clients: 1,
+                requests: 1,
+                per_second: 1.0 / took.as_secs_f64(),
+                p50: took,
+                p99: took,
+                errors: 0,
+            },
+        ));
+
         let _ = stop.send(());
         server.await.unwrap().unwrap();
         println!("\nseeded {seed_tasks} tasks into the store in {:.2} s", seed_time.as_secs_f64());
-        rows
+        (rows, files)
     });
+    let (rows, files) = rows;
 
     let health = rows[0].per_second;
     println!(
@@ -305,6 +456,21 @@ fn main() {
             ms(row.p99),
             row.errors,
             row.per_second / health
+        );
+    }
+
+    println!("\n| attachments | clients | requests | MiB/s | p50 ms | p99 ms | errors |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (size, row) in &files {
+        println!(
+            "| {} | {} | {} | {:.0} | {} | {} | {} |",
+            row.operation,
+            row.clients,
+            row.requests,
+            row.per_second * *size as f64 / MIB as f64,
+            ms(row.p50),
+            ms(row.p99),
+            row.errors
         );
     }
 }

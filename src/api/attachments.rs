@@ -19,6 +19,7 @@ use poem_openapi::registry::{
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 
 use super::conditional::{Read, Versioned, none_match_hits};
@@ -33,6 +34,8 @@ use crate::service::{AttachmentView, IncomingFile, MAX_FILES_PER_UPLOAD, Service
 
 /// Non-file fields of an upload are read and dropped; none may be larger than this.
 const MAX_OTHER_FIELD_BYTES: u64 = 64 << 10;
+/// How much of a file one read of a download takes (larger reads, fewer wake-ups).
+const DOWNLOAD_CHUNK_BYTES: usize = 256 << 10;
 /// Room for multipart framing and small fields on top of the files themselves.
 const UPLOAD_OVERHEAD_BYTES: u64 = 1 << 20;
 
@@ -299,7 +302,10 @@ async fn stream(
     Ok(builder
         .status(status)
         .header(header::CONTENT_LENGTH, length)
-        .body(Body::from_async_read(file.take(length))))
+        .body(Body::from_bytes_stream(ReaderStream::with_capacity(
+            file.take(length),
+            DOWNLOAD_CHUNK_BYTES,
+        ))))
 }
 
 pub struct AttachmentsApi;
