@@ -536,6 +536,7 @@ async fn the_quota_counts_what_you_uploaded_and_still_have() {
         .upload(&task, &c.creator.token, &[("b", &noise(60_000, 2))])
         .await
         .problem(413, "quota_exceeded");
+    settle(&server, 1).await;
     // Someone else's quota is their own.
     uploaded(
         &server
@@ -579,6 +580,18 @@ async fn bad_uploads_get_clear_errors() {
         .raw(Method::POST, &path, token, &content_type, body)
         .await
         .problem(400, "bad_request");
+    // A body that never shows its boundary is not buffered in the hope that it will.
+    let endless = vec![b'x'; 3 << 20];
+    server
+        .raw(
+            Method::POST,
+            &path,
+            token,
+            "multipart/form-data; boundary=never-sent",
+            endless,
+        )
+        .await
+        .problem(413, "payload_too_large");
     let many: Vec<(&str, &[u8])> = (0..21).map(|_| ("x.txt", b"x".as_slice())).collect();
     server
         .upload(&task, &c.creator.token, &many)

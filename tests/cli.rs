@@ -312,3 +312,127 @@ async fn acknowledged_writes_survive_kill_9() {
         assert_eq!(status, 200, "acknowledged task {id} was lost");
     }
 }
+
+/// The peak resident memory of a process, in bytes (Linux).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// Sends a one-file multipart upload of `size` bytes from one reused 64 KiB chunk (the client
+/// holds no copy of the file) and returns the response's status line, if one could be read.
+fn stream_upload(address: SocketAddr, token: &str, task: &str, size: usize) -> Option<String> {
+    use std::io::{Read, Write};
+    let boundary = "tasker-cli-test";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n"
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let request = format!(
+        "POST /api/tasks/{task}/attachments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        head.len() + size + tail.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let chunk = vec![0x42u8; 64 << 10];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        // The server may refuse and close early (413): stop writing, read its answer.
+        if stream.write_all(&chunk[..n]).is_err() {
+            break;
+        }
+        left -= n;
+    }
+    let _ = stream.write_all(tail.as_bytes());
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.lines().next().map(str::to_owned)
+}
+
+/// Uploads stream to disk: a 64 MiB file moves the server's peak memory by a few MiB, not
+/// 64; a file over the limit is refused with nothing kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_stream_in_flat_memory_and_oversize_ones_leave_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let limit = (96 << 20).to_string();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--bcrypt-cost",
+        "4",
+        "--max-upload-bytes",
+        &limit,
+    ];
+    let (server, _, address) = spawn_server(tmp.path(), &args, &[]);
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let auth: serde_json::Value = client
+        .post(format!("{base}/api/auth/register"))
+        .json(&serde_json::json!({"email": "big@example.com", "name": "Big", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = auth["token"].as_str().unwrap().to_string();
+    let task: serde_json::Value = client
+        .post(format!("{base}/api/tasks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"title": "Big files"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let task = task["id"].as_str().unwrap().to_string();
+    let pid = server.0.id();
+    let before = peak_rss(pid);
+
+    let (t, k) = (token.clone(), task.clone());
+    let stored = tokio::task::spawn_blocking(move || stream_upload(address, &t, &k, 64 << 20))
+        .await
+        .unwrap();
+    assert!(
+        stored.as_deref().is_some_and(|s| s.contains(" 201 ")),
+        "{stored:?}"
+    );
+    let grown = peak_rss(pid).saturating_sub(before);
+    assert!(
+        grown < 24 << 20,
+        "a 64 MiB upload grew the server's peak RSS by {} MiB",
+        grown >> 20
+    );
+
+    let (t, k) = (token.clone(), task.clone());
+    let refused = tokio::task::spawn_blocking(move || stream_upload(address, &t, &k, 100 << 20))
+        .await
+        .unwrap();
+    if let Some(status) = refused {
+        assert!(status.contains(" 413 "), "{status}");
+    }
+    let grown = peak_rss(pid).saturating_sub(before);
+    assert!(grown < 24 << 20, "peak RSS grew by {} MiB", grown >> 20);
+    let temp = std::fs::read_dir(tmp.path().join("tasker-data/blobs/tmp"))
+        .unwrap()
+        .count();
+    assert_eq!(temp, 0, "the refused upload left nothing behind");
+    let list: serde_json::Value = client
+        .get(format!("{base}/api/tasks/{task}/attachments"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}

@@ -18,7 +18,13 @@ use poem_openapi::registry::{
 };
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, ReadBuf};
 use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 
@@ -38,6 +44,56 @@ const MAX_OTHER_FIELD_BYTES: u64 = 64 << 10;
 const DOWNLOAD_CHUNK_BYTES: usize = 256 << 10;
 /// Room for multipart framing and small fields on top of the files themselves.
 const UPLOAD_OVERHEAD_BYTES: u64 = 1 << 20;
+/// The most bytes of an upload that may have arrived without being taken by a field reader.
+/// The multipart parser buffers a preamble or a part's headers whole while it looks for their
+/// end; this bounds that buffer (and a body that never shows a boundary).
+const UNREAD_ALLOWANCE_BYTES: u64 = 2 << 20;
+
+/// Counts an upload's bytes: those that arrived, and those field readers took.
+#[derive(Default)]
+struct Budget {
+    arrived: AtomicU64,
+    taken: AtomicU64,
+    exceeded: AtomicBool,
+}
+
+/// `body`, failing once more than `cap` bytes arrived (chunked bodies included) or more than
+/// [`UNREAD_ALLOWANCE_BYTES`] arrived that no reader took.
+fn budgeted(body: Body, budget: Arc<Budget>, cap: u64) -> Body {
+    Body::from_bytes_stream(body.into_bytes_stream().map(move |chunk| {
+        let chunk = chunk?;
+        let arrived = budget
+            .arrived
+            .fetch_add(chunk.len() as u64, Ordering::SeqCst)
+            + chunk.len() as u64;
+        let unread = arrived.saturating_sub(budget.taken.load(Ordering::SeqCst));
+        if arrived > cap || unread > UNREAD_ALLOWANCE_BYTES {
+            budget.exceeded.store(true, Ordering::SeqCst);
+            return Err(std::io::Error::other("the upload is over its size limits"));
+        }
+        Ok(chunk)
+    }))
+}
+
+/// A field's reader that reports what it takes to the upload's [`Budget`].
+struct Counted<R> {
+    inner: R,
+    budget: Arc<Budget>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        self.budget.taken.fetch_add(read, Ordering::SeqCst);
+        polled
+    }
+}
 
 /// Whether a request is an upload, which streams its body instead of the JSON limit.
 pub fn is_upload(req: &Request) -> bool {
@@ -226,10 +282,28 @@ fn too_large(detail: String) -> ApiError {
 
 /// Reads every field of an upload: `file` fields stream to temp files (at most
 /// [`MAX_FILES_PER_UPLOAD`]), small other fields are read and dropped.
-async fn receive_all(service: &Service, mut multipart: Multipart) -> ApiResult<Vec<IncomingFile>> {
+async fn receive_all(
+    service: &Service,
+    mut multipart: Multipart,
+    budget: &Arc<Budget>,
+) -> ApiResult<Vec<IncomingFile>> {
+    let over = |e: ApiError| -> ApiError {
+        if budget.exceeded.load(Ordering::SeqCst) {
+            too_large(format!(
+                "the upload is over its limits: at most {MAX_FILES_PER_UPLOAD} files of {} bytes, in a well-formed multipart body",
+                service.max_upload_bytes()
+            ))
+        } else {
+            e
+        }
+    };
     let mut files = Vec::new();
     let mut fields = 0;
-    while let Some(field) = multipart.next_field().await.map_err(bad_upload)? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| over(bad_upload(e)))?
+    {
         fields += 1;
         if fields > 2 * MAX_FILES_PER_UPLOAD {
             return Err(bad_upload("too many fields"));
@@ -243,13 +317,21 @@ async fn receive_all(service: &Service, mut multipart: Multipart) -> ApiResult<V
                 .into());
             }
             let name = field.file_name().map(str::to_owned);
-            let reader = Box::pin(field.into_async_read());
-            files.push(service.receive_file(reader, name.as_deref()).await?);
+            let reader = Counted {
+                inner: Box::pin(field.into_async_read()),
+                budget: budget.clone(),
+            };
+            let file = service.receive_file(reader, name.as_deref()).await;
+            files.push(file.map_err(|e| over(e.into()))?);
         } else {
-            let mut reader = Box::pin(field.into_async_read()).take(MAX_OTHER_FIELD_BYTES + 1);
+            let reader = Counted {
+                inner: Box::pin(field.into_async_read()),
+                budget: budget.clone(),
+            };
+            let mut reader = reader.take(MAX_OTHER_FIELD_BYTES + 1);
             let read = tokio::io::copy(&mut reader, &mut tokio::io::sink())
                 .await
-                .map_err(bad_upload)?;
+                .map_err(|e| over(bad_upload(e)))?;
             if read > MAX_OTHER_FIELD_BYTES {
                 return Err(too_large(format!(
                     "fields other than `file` may hold at most {MAX_OTHER_FIELD_BYTES} bytes"
@@ -291,7 +373,12 @@ async fn stream(
         }
     };
     let missing = |e: std::io::Error| -> ApiError {
-        crate::service::Error::Storage(format!("blob {}: {e}", path.display())).into()
+        if e.kind() == std::io::ErrorKind::NotFound {
+            // Deleted between the permission check and here.
+            crate::service::Error::NotFound("attachment").into()
+        } else {
+            crate::service::Error::Storage(format!("blob {}: {e}", path.display())).into()
+        }
     };
     let mut file = tokio::fs::File::open(path).await.map_err(missing)?;
     if start > 0 {
@@ -357,10 +444,12 @@ impl AttachmentsApi {
         }
         // Refused before a byte of the files is read.
         service.check_may_attach(&auth.0, task).await?;
+        let budget = Arc::new(Budget::default());
+        let body = budgeted(body, budget.clone(), cap);
         let multipart = Multipart::from_request(req, &mut RequestBody::new(body))
             .await
             .map_err(bad_upload)?;
-        let files = receive_all(&service, multipart).await?;
+        let files = receive_all(&service, multipart, &budget).await?;
         let stored = service.attach(&auth.0, task, files).await?;
         Ok(Uploaded::Created(Json(UploadedAttachments {
             items: stored.into_iter().map(AttachmentBody::from).collect(),

@@ -22,7 +22,7 @@ use crate::domain::task::Task;
 use crate::domain::team::TeamRole;
 use crate::domain::{AttachmentId, TaskId, UserId, Validator};
 use crate::files::{Pinned, ReceiveError, Received, names};
-use crate::store::StoreError;
+use crate::store::{StoreError, TaskSeen};
 
 /// The most files one upload request may carry.
 pub const MAX_FILES_PER_UPLOAD: usize = 20;
@@ -161,10 +161,20 @@ impl Service {
                 created_at: now,
             })
             .collect();
+        let quota = self.config.user_quota_bytes;
+        if let Some(quota) = quota {
+            // Checked again in the write; this saves storing what would be refused.
+            let (me, adding) = (auth.user_id, rows.iter().map(|r| r.size).sum::<u64>());
+            let used = self.store.run(move |s| s.upload_bytes_of(me)).await?;
+            if used + adding > quota {
+                return Err(Error::QuotaExceeded(quota));
+            }
+        }
+        let hashes: Vec<[u8; 32]> = rows.iter().map(|r| r.sha256).collect();
         // The blobs are on disk (and pinned, so no concurrent delete removes them) before the
         // rows that refer to them are committed; the pins go once the commit is durable.
         let blobs = self.blobs.clone();
-        let _pins: Vec<Pinned> = tokio::task::spawn_blocking(move || {
+        let pins: Vec<Pinned> = tokio::task::spawn_blocking(move || {
             files
                 .into_iter()
                 .map(|f| blobs.persist(f.received))
@@ -173,7 +183,25 @@ impl Service {
         .await
         .map_err(|e| Error::Storage(e.to_string()))?
         .map_err(|e| Error::Storage(e.to_string()))?;
-        let quota = self.config.user_quota_bytes;
+        let recorded = self.record_attachments(auth, task, rows, quota).await;
+        drop(pins);
+        if recorded.is_err() {
+            // Nothing refers to what was stored for this request (unless other attachments
+            // had the same content): remove it now rather than at the next start.
+            self.remove_freed_blobs(hashes).await;
+        }
+        recorded
+    }
+
+    /// Commits the rows of stored files, deciding again when the task or the caller's role
+    /// moved under the check.
+    async fn record_attachments(
+        &self,
+        auth: &AuthUser,
+        task: TaskId,
+        rows: Vec<Attachment>,
+        quota: Option<u64>,
+    ) -> Result<Vec<AttachmentView>> {
         for _ in 0..ATTEMPTS {
             let (current, role) = self.visible_task(auth, task).await?;
             if !current.can_edit {
@@ -181,7 +209,11 @@ impl Service {
                     "only the task's creator and assignees, and the team's owners and admins, may attach files".into(),
                 ));
             }
-            let (rows, seen) = (rows.clone(), current.task.version);
+            let rows = rows.clone();
+            let seen = TaskSeen {
+                version: current.task.version,
+                role,
+            };
             match self
                 .store
                 .run(move |s| s.create_attachments(&rows, seen, quota))
@@ -193,7 +225,7 @@ impl Service {
                         .map(|a| attachment_view(auth.user_id, a, &current.task, role))
                         .collect());
                 }
-                Err(StoreError::Stale) => continue,
+                Err(StoreError::Stale | StoreError::Superseded) => continue,
                 Err(StoreError::QuotaExceeded) => {
                     return Err(Error::QuotaExceeded(quota.unwrap_or_default()));
                 }
@@ -226,10 +258,19 @@ impl Service {
 
     /// An attachment whose task the caller can see (404 otherwise).
     pub async fn attachment(&self, auth: &AuthUser, id: AttachmentId) -> Result<AttachmentView> {
+        Ok(self.visible_attachment(auth, id).await?.0)
+    }
+
+    /// An attachment whose task the caller can see, and the caller's role in the task's team.
+    async fn visible_attachment(
+        &self,
+        auth: &AuthUser,
+        id: AttachmentId,
+    ) -> Result<(AttachmentView, Option<TeamRole>)> {
         let me = auth.user_id;
         match self.store.run(move |s| s.attachment_for(id, me)).await? {
             Some((attachment, task, role)) if can_see(me, &task, role) => {
-                Ok(attachment_view(me, attachment, &task, role))
+                Ok((attachment_view(me, attachment, &task, role), role))
             }
             _ => Err(Error::NotFound("attachment")),
         }
@@ -249,17 +290,24 @@ impl Service {
     /// Deletes an attachment: its uploader, the task's creator, or a team owner or admin.
     /// The blob goes when no other attachment refers to it.
     pub async fn delete_attachment(&self, auth: &AuthUser, id: AttachmentId) -> Result<()> {
-        let current = self.attachment(auth, id).await?;
-        if !current.can_delete {
-            return Err(Error::Forbidden(
-                "only the uploader, the task's creator and the team's owners and admins may delete it".into(),
-            ));
+        for _ in 0..ATTEMPTS {
+            let (current, role) = self.visible_attachment(auth, id).await?;
+            if !current.can_delete {
+                return Err(Error::Forbidden(
+                    "only the uploader, the task's creator and the team's owners and admins may delete it".into(),
+                ));
+            }
+            let actor = auth.user_id;
+            match self
+                .store
+                .run(move |s| s.delete_attachment(id, actor, role, Utc::now()))
+                .await
+            {
+                Err(StoreError::Superseded) => continue,
+                done => return done.map_err(store_error),
+            }
         }
-        let actor = auth.user_id;
-        self.store
-            .run(move |s| s.delete_attachment(id, actor, Utc::now()))
-            .await
-            .map_err(store_error)
+        Err(Error::Busy)
     }
 
     /// Removes the files of blobs that lost their last reference (after that was durable).

@@ -13,7 +13,7 @@ use crate::domain::page::Page;
 use crate::domain::task::Task;
 use crate::domain::team::TeamRole;
 use crate::domain::{CommentId, TaskId, UserId, Validator};
-use crate::store::{Created, StoreError};
+use crate::store::{Created, StoreError, TaskSeen};
 
 /// How often a write is decided again when the task moved under it, before giving up.
 const ATTEMPTS: usize = 3;
@@ -102,7 +102,11 @@ impl Service {
                 edited_at: None,
                 version: 1,
             };
-            let (seen, idem) = (current.task.version, idem.clone());
+            let seen = TaskSeen {
+                version: current.task.version,
+                role,
+            };
+            let idem = idem.clone();
             match self
                 .store
                 .run(move |s| s.create_comment(&comment, seen, idem.as_ref()))
@@ -111,7 +115,7 @@ impl Service {
                 Ok(Created::New(c) | Created::Replayed(c)) => {
                     return Ok(comment_view(auth.user_id, c, &current.task, role));
                 }
-                Err(StoreError::Stale) => continue,
+                Err(StoreError::Stale | StoreError::Superseded) => continue,
                 Err(e) => return Err(super::create_error(e, "task")),
             }
         }
@@ -149,25 +153,33 @@ impl Service {
         let body = v.check("body", parse_comment_body(body));
         v.finish().map_err(Error::Validation)?;
         let body = body.expect("validated");
-        let (current, task, role) = self.visible_comment(auth, id).await?;
-        if !current.can_edit {
-            return Err(Error::Forbidden(
-                "only the comment's author may edit it".into(),
-            ));
+        // Without If-Match the write is pinned to the version read here, and decided again if
+        // it moved; with one, a stale version is a 412.
+        for _ in 0..ATTEMPTS {
+            let (current, task, role) = self.visible_comment(auth, id).await?;
+            if !current.can_edit {
+                return Err(Error::Forbidden(
+                    "only the comment's author may edit it".into(),
+                ));
+            }
+            let (actor, version, body) = (
+                auth.user_id,
+                expected_version.unwrap_or(current.comment.version),
+                body.clone(),
+            );
+            match self
+                .store
+                .run(move |s| s.update_comment(id, version, body, actor, role, Utc::now()))
+                .await
+            {
+                Ok(comment) => return Ok(Write::Done(comment_view(actor, comment, &task, role))),
+                Err(StoreError::Superseded) => continue,
+                Err(StoreError::Stale) if expected_version.is_none() => continue,
+                Err(StoreError::Stale) => return Ok(Write::Stale(self.comment(auth, id).await?)),
+                Err(e) => return Err(store_error(e)),
+            }
         }
-        let (actor, version) = (
-            auth.user_id,
-            expected_version.unwrap_or(current.comment.version),
-        );
-        match self
-            .store
-            .run(move |s| s.update_comment(id, version, body, actor, Utc::now()))
-            .await
-        {
-            Ok(comment) => Ok(Write::Done(comment_view(actor, comment, &task, role))),
-            Err(StoreError::Stale) => Ok(Write::Stale(self.comment(auth, id).await?)),
-            Err(e) => Err(store_error(e)),
-        }
+        Err(Error::Busy)
     }
 
     /// Deletes a comment: its author, the task's creator, or a team owner or admin.
@@ -177,22 +189,26 @@ impl Service {
         id: CommentId,
         expected_version: Option<u64>,
     ) -> Result<Write<(), CommentView>> {
-        let (current, ..) = self.visible_comment(auth, id).await?;
-        if !current.can_delete {
-            return Err(Error::Forbidden(
-                "only the comment's author, the task's creator and the team's owners and admins may delete it".into(),
-            ));
+        for _ in 0..ATTEMPTS {
+            let (current, _, role) = self.visible_comment(auth, id).await?;
+            if !current.can_delete {
+                return Err(Error::Forbidden(
+                    "only the comment's author, the task's creator and the team's owners and admins may delete it".into(),
+                ));
+            }
+            let actor = auth.user_id;
+            match self
+                .store
+                .run(move |s| s.delete_comment(id, expected_version, actor, role, Utc::now()))
+                .await
+            {
+                Ok(()) => return Ok(Write::Done(())),
+                Err(StoreError::Superseded) => continue,
+                Err(StoreError::Stale) => return Ok(Write::Stale(self.comment(auth, id).await?)),
+                Err(e) => return Err(store_error(e)),
+            }
         }
-        let actor = auth.user_id;
-        match self
-            .store
-            .run(move |s| s.delete_comment(id, expected_version, actor, Utc::now()))
-            .await
-        {
-            Ok(()) => Ok(Write::Done(())),
-            Err(StoreError::Stale) => Ok(Write::Stale(self.comment(auth, id).await?)),
-            Err(e) => Err(store_error(e)),
-        }
+        Err(Error::Busy)
     }
 }
 

@@ -255,7 +255,7 @@ impl Service {
                 .run(move |s| s.set_member_role(id, user, role, actor, Utc::now(), checked))
                 .await
             {
-                Err(StoreError::Stale) => continue,
+                Err(StoreError::Superseded) => continue,
                 done => return done.map_err(conflict),
             }
         }
@@ -278,7 +278,7 @@ impl Service {
                 .run(move |s| s.remove_member(id, user, actor, Utc::now(), checked))
                 .await
             {
-                Err(StoreError::Stale) => continue,
+                Err(StoreError::Superseded) => continue,
                 done => return done.map_err(conflict),
             }
         }

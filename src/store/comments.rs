@@ -14,7 +14,7 @@ use crate::domain::attachment::Attachment;
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
 use crate::domain::comment::Comment;
 use crate::domain::task::Task;
-use crate::domain::team::TeamRole;
+use crate::domain::team::{Membership, TeamRole};
 use crate::domain::{AttachmentId, CommentId, TaskId, UserId};
 
 fn entry(
@@ -37,22 +37,58 @@ fn entry(
     }
 }
 
-/// Reads the task a write is about and checks it is still the version the caller's
-/// permission check saw, and not in an archived project.
+/// What a permission decision about a task was made on: the task's version and the actor's
+/// role in its team. A write that relied on it confirms both inside its transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskSeen {
+    pub version: u64,
+    pub role: Option<TeamRole>,
+}
+
+/// Fails with `Superseded` when `actor`'s role in the task's team is no longer `seen` (they
+/// were promoted, demoted, removed, or left): the caller decides again.
+fn confirm_role(
+    txn: &WriteTransaction,
+    task: &Task,
+    actor: UserId,
+    seen: Option<TeamRole>,
+) -> Result<(), StoreError> {
+    let Some(team) = task.team_id else {
+        return Ok(());
+    };
+    let role = txn
+        .open_table(TEAM_MEMBERS)?
+        .get((team.as_u128(), actor.as_u128()))?
+        .map(|row| super::codec::decode::<Membership>("team_members", row.value()))
+        .transpose()?
+        .map(|m| m.role);
+    if role == seen {
+        Ok(())
+    } else {
+        Err(StoreError::Superseded)
+    }
+}
+
+/// Reads the task a write is about: still the version and the actor's role the permission
+/// check saw (`Stale` or `Superseded` otherwise), and not in an archived project.
 fn current_task(
     txn: &WriteTransaction,
     task: TaskId,
-    seen_version: u64,
+    actor: UserId,
+    seen: TaskSeen,
 ) -> Result<Task, StoreError> {
-    let found: Option<Task> = read_row(&txn.open_table(TASKS)?, "tasks", task.as_u128())?;
-    let Some(found) = found else {
-        return Err(StoreError::NotFound);
-    };
-    if found.version != seen_version {
+    let found = read_task(txn, task)?;
+    if found.version != seen.version {
         return Err(StoreError::Stale);
     }
+    confirm_role(txn, &found, actor, seen.role)?;
     require_active_project(txn, found.project_id)?;
     Ok(found)
+}
+
+fn read_task(txn: &WriteTransaction, task: TaskId) -> Result<Task, StoreError> {
+    let found: Option<Task> = read_row(&txn.open_table(TASKS)?, "tasks", task.as_u128())?;
+    found.ok_or(StoreError::NotFound)
 }
 
 /// Ids under `prefix` in a `(prefix, id)` index, after `after`, at most `limit`.
@@ -120,12 +156,12 @@ fn release(txn: &WriteTransaction, attachment: &Attachment) -> Result<(), StoreE
 }
 
 impl Store {
-    /// Adds a comment to a task still at `task_version` (the version the caller's permission
-    /// check saw), or replays an earlier create with the same idempotency key.
+    /// Adds a comment to a task still as the caller's permission check `seen` it, or replays
+    /// an earlier create with the same idempotency key.
     pub fn create_comment(
         &self,
         comment: &Comment,
-        task_version: u64,
+        seen: TaskSeen,
         idempotency: Option<&Idempotency>,
     ) -> Result<Created<Comment>, StoreError> {
         let txn = self.begin_write()?;
@@ -135,13 +171,11 @@ impl Store {
             self.commit(txn)?;
             return Ok(Created::Replayed(first));
         }
-        let task = current_task(&txn, comment.task_id, task_version)?;
+        let task = current_task(&txn, comment.task_id, comment.author_id, seen)?;
         let mut comment = comment.clone();
-        {
-            let mut rows = txn.open_table(COMMENTS)?;
-            comment.id = CommentId::from_u128(super::next_id(&rows, comment.id.as_u128())?);
-            rows.insert(comment.id.as_u128(), encode(&comment)?.as_slice())?;
-        }
+        comment.id = CommentId::from_u128(super::next_id(&txn, COMMENTS, comment.id.as_u128())?);
+        txn.open_table(COMMENTS)?
+            .insert(comment.id.as_u128(), encode(&comment)?.as_slice())?;
         txn.open_table(COMMENTS_BY_TASK)?
             .insert((task.id.as_u128(), comment.id.as_u128()), ())?;
         add_to_counts(&txn, task.id, 1, 0)?;
@@ -211,6 +245,7 @@ impl Store {
         expected_version: u64,
         body: String,
         actor: UserId,
+        seen_role: Option<TeamRole>,
         now: DateTime<Utc>,
     ) -> Result<Comment, StoreError> {
         let txn = self.begin_write()?;
@@ -226,9 +261,8 @@ impl Store {
             self.commit(txn)?;
             return Ok(comment);
         }
-        let task: Option<Task> =
-            read_row(&txn.open_table(TASKS)?, "tasks", comment.task_id.as_u128())?;
-        let task = task.ok_or(StoreError::NotFound)?;
+        let task = read_task(&txn, comment.task_id)?;
+        confirm_role(&txn, &task, actor, seen_role)?;
         require_active_project(&txn, task.project_id)?;
         let fields = FieldChange::of("body", &comment.body, &body)
             .into_iter()
@@ -261,6 +295,7 @@ impl Store {
         id: CommentId,
         expected_version: Option<u64>,
         actor: UserId,
+        seen_role: Option<TeamRole>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let txn = self.begin_write()?;
@@ -278,6 +313,7 @@ impl Store {
         txn.open_table(COMMENTS_BY_TASK)?
             .remove((comment.task_id.as_u128(), id.as_u128()))?;
         let task = add_to_counts(&txn, comment.task_id, -1, 0)?;
+        confirm_role(&txn, &task, actor, seen_role)?;
         require_active_project(&txn, task.project_id)?;
         append(
             &txn,
@@ -295,13 +331,13 @@ impl Store {
         Ok(())
     }
 
-    /// Records uploaded files as attachments of a task still at `task_version`: one row, index
+    /// Records uploaded files as attachments of a task still as the caller's check `seen` it: one row, index
     /// entry, blob reference and change-log entry each, all in one transaction. With a
     /// `quota`, the uploader's total (these included) must stay within it.
     pub fn create_attachments(
         &self,
         attachments: &[Attachment],
-        task_version: u64,
+        seen: TaskSeen,
         quota: Option<u64>,
     ) -> Result<Vec<Attachment>, StoreError> {
         let Some(first) = attachments.first() else {
@@ -309,7 +345,7 @@ impl Store {
         };
         let (task_id, uploader) = (first.task_id, first.uploaded_by);
         let txn = self.begin_write()?;
-        let task = current_task(&txn, task_id, task_version)?;
+        let task = current_task(&txn, task_id, uploader, seen)?;
         let added: u64 = attachments.iter().map(|a| a.size).sum();
         {
             let mut totals = txn.open_table(UPLOAD_BYTES_BY_USER)?;
@@ -322,12 +358,10 @@ impl Store {
         let mut stored = Vec::with_capacity(attachments.len());
         for attachment in attachments {
             let mut attachment = attachment.clone();
-            {
-                let mut rows = txn.open_table(ATTACHMENTS)?;
-                let id = super::next_id(&rows, attachment.id.as_u128())?;
-                attachment.id = AttachmentId::from_u128(id);
-                rows.insert(id, encode(&attachment)?.as_slice())?;
-            }
+            let id = super::next_id(&txn, ATTACHMENTS, attachment.id.as_u128())?;
+            attachment.id = AttachmentId::from_u128(id);
+            txn.open_table(ATTACHMENTS)?
+                .insert(id, encode(&attachment)?.as_slice())?;
             txn.open_table(ATTACHMENTS_BY_TASK)?
                 .insert((task_id.as_u128(), attachment.id.as_u128()), ())?;
             add_ref(&txn, attachment.sha256)?;
@@ -400,6 +434,7 @@ impl Store {
         &self,
         id: AttachmentId,
         actor: UserId,
+        seen_role: Option<TeamRole>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let txn = self.begin_write()?;
@@ -416,6 +451,7 @@ impl Store {
         txn.open_table(ATTACHMENTS_BY_TASK)?
             .remove((attachment.task_id.as_u128(), id.as_u128()))?;
         let task = add_to_counts(&txn, attachment.task_id, 0, -1)?;
+        confirm_role(&txn, &task, actor, seen_role)?;
         require_active_project(&txn, task.project_id)?;
         release(&txn, &attachment)?;
         append(

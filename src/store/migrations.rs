@@ -47,7 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 6,
-        name: "create the comment, attachment and blob tables",
+        name: "create the comment, attachment, blob and id high-water tables",
         apply: create_collaboration_tables,
     },
 ];
@@ -115,6 +115,7 @@ fn create_collaboration_tables(txn: &WriteTransaction) -> Result<(), StoreError>
     txn.open_table(ATTACHMENTS_BY_TASK)?;
     txn.open_table(BLOBS)?;
     txn.open_table(UPLOAD_BYTES_BY_USER)?;
+    txn.open_table(ID_HIGH_WATER)?;
     Ok(())
 }
 

@@ -39,6 +39,7 @@ use std::sync::Arc;
 
 use redb::Database;
 
+pub use comments::TaskSeen;
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use tasks::{SCAN_BUDGET, TaskIndex, TaskScan};
@@ -66,6 +67,8 @@ pub enum StoreError {
     NotFound,
     #[error("the row changed since it was read")]
     Stale,
+    #[error("a role the permission check relied on changed since it was read")]
+    Superseded,
     #[error("a team must keep at least one owner")]
     LastOwner,
     #[error("this email already has a pending invitation to this team")]
@@ -234,15 +237,24 @@ impl Store {
     }
 }
 
-/// `proposed`, or the next id after the newest row in `table` when that is not below it. Rows
-/// created this way have ids that grow with commit order (writes commit one at a time), so a
-/// reader paging oldest-first never misses a row that commits after a newer-looking one.
+/// `proposed`, or the next id after the highest `table` has ever given out when that is not
+/// below it, recorded as the new high-water mark. Rows created this way have ids that grow with
+/// commit order (writes commit one at a time), so a reader paging oldest-first never misses a
+/// row that commits after a newer-looking one; and no id is handed out twice, even after the
+/// newest row was deleted.
 pub(crate) fn next_id(
-    table: &impl redb::ReadableTable<u128, &'static [u8]>,
+    txn: &redb::WriteTransaction,
+    table: redb::TableDefinition<u128, &'static [u8]>,
     proposed: u128,
 ) -> Result<u128, StoreError> {
-    Ok(match table.last()? {
-        Some((last, _)) if last.value() >= proposed => last.value() + 1,
-        _ => proposed,
-    })
+    use redb::{ReadableTable, TableHandle};
+    let name = table.name();
+    let mut marks = txn.open_table(tables::ID_HIGH_WATER)?;
+    let mark = marks.get(name)?.map(|m| m.value());
+    // Files from before the mark existed: the newest row stands in for it.
+    let newest = txn.open_table(table)?.last()?.map(|(k, _)| k.value());
+    let floor = mark.max(newest).map_or(0, |m| m.saturating_add(1));
+    let id = proposed.max(floor);
+    marks.insert(name, id)?;
+    Ok(id)
 }

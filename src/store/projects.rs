@@ -94,11 +94,10 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         let mut project = project.clone();
-        let mut projects = txn.open_table(PROJECTS)?;
-        project.id = ProjectId::from_u128(super::next_id(&projects, project.id.as_u128())?);
+        project.id = ProjectId::from_u128(super::next_id(&txn, PROJECTS, project.id.as_u128())?);
         let project = &project;
-        projects.insert(project.id.as_u128(), encode(project)?.as_slice())?;
-        drop(projects);
+        txn.open_table(PROJECTS)?
+            .insert(project.id.as_u128(), encode(project)?.as_slice())?;
         txn.open_table(PROJECTS_BY_TEAM)?
             .insert((project.team_id.as_u128(), project.id.as_u128()), ())?;
         let fields = vec![

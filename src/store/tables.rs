@@ -12,6 +12,10 @@ use redb::TableDefinition;
 /// `key -> value` of small store-wide facts. Key `schema_version`: the last migration applied.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta-1");
 
+/// `table name -> the highest id ever given out in it`, for tables whose ids grow with commit
+/// order (`next_id`): an id is never handed out twice, even after the newest row is deleted.
+pub const ID_HIGH_WATER: TableDefinition<&str, u128> = TableDefinition::new("id_high_water-1");
+
 /// `user id (u128) -> JSON domain::User`.
 pub const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("users-1");
 

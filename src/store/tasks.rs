@@ -360,7 +360,7 @@ impl Store {
         require_active_project(&txn, task.project_id)?;
         require_members(&txn, task)?;
         let mut task = task.clone();
-        task.id = TaskId::from_u128(super::next_id(&txn.open_table(TASKS)?, task.id.as_u128())?);
+        task.id = TaskId::from_u128(super::next_id(&txn, TASKS, task.id.as_u128())?);
         let task = &task;
         TaskTables::open(&txn)?.insert(task)?;
         append(
@@ -688,5 +688,26 @@ mod tests {
         }
         assert_eq!(seen, expected);
         assert!(short_pages > 0, "the budget cut some pages short");
+    }
+
+    #[test]
+    fn ids_grow_with_commit_order_and_are_never_given_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let me = UserId::new();
+        let (early, late) = (task(me, me, false), task(me, me, false));
+        let created = |t: &Task| match store.create_task(t, None).unwrap() {
+            Created::New(t) | Created::Replayed(t) => t,
+        };
+        // `late` commits first; `early` (an older id) must still sort after it.
+        let first = created(&late);
+        let second = created(&early);
+        assert!(second.id.as_u128() > first.id.as_u128());
+        // The newest row goes; a third task must not take its id again.
+        store.delete_task(second.id, None, me, Utc::now()).unwrap();
+        let third = created(&task(me, me, false));
+        assert!(third.id.as_u128() > second.id.as_u128());
+        let replay = created(&early);
+        assert!(replay.id.as_u128() > third.id.as_u128());
     }
 }

@@ -77,7 +77,7 @@ fn remove_membership(txn: &WriteTransaction, team: TeamId, user: UserId) -> Resu
 }
 
 /// The roles a permission decision about a member was made on: the acting member's and the
-/// target's. A write that relies on it fails with `Stale` when either changed since, so the
+/// target's. A write that relies on it fails with `Superseded` when either changed since, so the
 /// decision is made again on fresh roles instead of on a superseded snapshot.
 #[derive(Debug, Clone, Copy)]
 pub struct RolesChecked {
@@ -97,7 +97,7 @@ impl RolesChecked {
         if actor == Some(self.actor) && target == self.target {
             Ok(())
         } else {
-            Err(StoreError::Stale)
+            Err(StoreError::Superseded)
         }
     }
 }
@@ -156,12 +156,11 @@ impl Store {
             return Ok(Created::Replayed(first));
         }
         let (mut team, mut owner) = (team.clone(), owner.clone());
-        let mut teams = txn.open_table(TEAMS)?;
-        team.id = TeamId::from_u128(super::next_id(&teams, team.id.as_u128())?);
+        team.id = TeamId::from_u128(super::next_id(&txn, TEAMS, team.id.as_u128())?);
         owner.team_id = team.id;
         let team = &team;
-        teams.insert(team.id.as_u128(), encode(team)?.as_slice())?;
-        drop(teams);
+        txn.open_table(TEAMS)?
+            .insert(team.id.as_u128(), encode(team)?.as_slice())?;
         insert_membership(&txn, &owner)?;
         let fields = vec![
             FieldChange::set("name", &team.name),
@@ -746,9 +745,12 @@ mod tests {
             target: TeamRole::Owner,
         };
         let write = store.set_member_role(team.id, owner, TeamRole::Owner, owner, now, as_admin);
-        assert!(matches!(write, Err(StoreError::Stale)), "{write:?}");
+        assert!(matches!(write, Err(StoreError::Superseded)), "{write:?}");
         let removal = store.remove_member(team.id, owner, owner, now, as_admin);
-        assert!(matches!(removal, Err(StoreError::Stale)), "{removal:?}");
+        assert!(
+            matches!(removal, Err(StoreError::Superseded)),
+            "{removal:?}"
+        );
         let as_owner = RolesChecked {
             actor: TeamRole::Owner,
             target: TeamRole::Owner,
