@@ -574,6 +574,15 @@ async fn bad_uploads_get_clear_errors() {
         .raw(Method::POST, &path, token, &content_type, body)
         .await
         .problem(422, "validation_failed");
+    // A `file` field that is not a file upload (no filename) is a plain form value.
+    let (content_type, body) = multipart(&[("file", None, b"{}")]);
+    assert_eq!(
+        server
+            .raw(Method::POST, &path, token, &content_type, body)
+            .await
+            .invalid_fields(),
+        ["file"]
+    );
     let (content_type, mut body) = multipart(&[("file", Some("a.txt"), b"abc")]);
     body.truncate(body.len() - 10);
     server

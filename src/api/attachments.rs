@@ -209,11 +209,16 @@ fn content_headers() -> Vec<MetaHeader> {
     ]
 }
 
+/// The file's bytes, as any type a download can be served as.
 fn binary() -> Vec<MetaMediaType> {
-    vec![MetaMediaType {
-        content_type: "application/octet-stream",
-        schema: MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "binary"))),
-    }]
+    sniff::served_types()
+        .map(|content_type| MetaMediaType {
+            content_type,
+            schema: MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format(
+                "string", "binary",
+            ))),
+        })
+        .collect()
 }
 
 impl ApiResponse for Download {
@@ -309,6 +314,13 @@ async fn receive_all(
             return Err(bad_upload("too many fields"));
         }
         if field.name() == Some("file") {
+            if field.file_name().is_none() {
+                return Err(crate::service::Error::invalid(
+                    "file",
+                    "each `file` field must be a file upload (a part with a filename)",
+                )
+                .into());
+            }
             if files.len() == MAX_FILES_PER_UPLOAD {
                 return Err(crate::service::Error::invalid(
                     "file",

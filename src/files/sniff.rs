@@ -108,6 +108,14 @@ pub fn sniff(head: &[u8]) -> &'static str {
     sniff_text(head)
 }
 
+/// Every `Content-Type` [`served_type`] can answer with (for the API's documentation).
+pub fn served_types() -> impl Iterator<Item = &'static str> {
+    PASSIVE_TYPES
+        .iter()
+        .copied()
+        .chain([TEXT_PLAIN_UTF8, OCTET_STREAM])
+}
+
 /// The `Content-Type` to send for a file whose sniffed type is `sniffed`.
 ///
 /// Active types (anything naming HTML, XML or a script language) become [`OCTET_STREAM`];
