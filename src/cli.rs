@@ -77,6 +77,14 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub user_quota_bytes: Option<u64>,
 
+    /// How long notifications are kept, e.g. 90d.
+    #[arg(long, env = "TASKER_NOTIFICATION_RETENTION", value_name = "DURATION", default_value = "90d", value_parser = parse_ttl)]
+    pub notification_retention: Duration,
+
+    /// How far back a WebSocket client may resume with `?since=`, e.g. 7d.
+    #[arg(long, env = "TASKER_CHANGE_RETENTION", value_name = "DURATION", default_value = "7d", value_parser = parse_ttl)]
+    pub change_retention: Duration,
+
     /// Log format. The level comes from LOG_LEVEL or RUST_LOG (default info).
     #[arg(
         long,
@@ -118,6 +126,8 @@ impl ServeArgs {
         config.bcrypt_cost = self.bcrypt_cost;
         config.max_upload_bytes = self.max_upload_bytes;
         config.user_quota_bytes = self.user_quota_bytes;
+        config.notification_retention = self.notification_retention;
+        config.change_retention = self.change_retention;
         config.log_format = self.log_format;
         if config.refresh_ttl < config.token_ttl {
             return Err(ConfigError::new(

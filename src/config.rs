@@ -38,6 +38,10 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// The most attachment bytes one account may have uploaded; `None`: no quota.
     pub user_quota_bytes: Option<u64>,
+    /// How long notifications are kept.
+    pub notification_retention: Duration,
+    /// How far back a WebSocket client may resume (`?since=`); older gets `reset`.
+    pub change_retention: Duration,
     pub log_format: LogFormat,
 }
 
@@ -56,6 +60,8 @@ impl Config {
             bcrypt_cost: 12,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             user_quota_bytes: None,
+            notification_retention: Duration::from_secs(90 * 24 * 3600),
+            change_retention: Duration::from_secs(7 * 24 * 3600),
             log_format: LogFormat::Text,
         }
     }
@@ -83,6 +89,8 @@ impl std::fmt::Debug for Config {
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("user_quota_bytes", &self.user_quota_bytes)
+            .field("notification_retention", &self.notification_retention)
+            .field("change_retention", &self.change_retention)
             .field("log_format", &self.log_format)
             .finish()
     }

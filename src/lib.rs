@@ -75,6 +75,8 @@ impl App {
                 bcrypt_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
                 max_upload_bytes: config.max_upload_bytes,
                 user_quota_bytes: config.user_quota_bytes,
+                notification_retention: config.notification_retention,
+                change_retention: config.change_retention,
             },
         );
         Ok(Self { service })

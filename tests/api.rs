@@ -9,6 +9,7 @@ mod comments;
 mod errors;
 mod idempotency;
 mod invitations;
+mod notifications;
 mod ops;
 mod projects;
 mod sessions;

@@ -20,6 +20,8 @@ mod health;
 mod invitations;
 /// Middleware: body limit, request log, panic guard.
 mod middleware;
+/// The caller's notification inbox.
+mod notifications;
 /// `/projects`.
 mod projects;
 /// The bearer-token security scheme.
@@ -66,6 +68,8 @@ pub enum ApiTags {
     Comments,
     /// Files attached to a task
     Attachments,
+    /// My notification inbox
+    Notifications,
     /// Health and operations
     Ops,
 }
@@ -87,6 +91,7 @@ type Apis = (
     tasks::TasksApi,
     comments::CommentsApi,
     attachments::AttachmentsApi,
+    notifications::NotificationsApi,
     health::HealthApi,
 );
 
@@ -116,6 +121,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             tasks::TasksApi,
             comments::CommentsApi,
             attachments::AttachmentsApi,
+            notifications::NotificationsApi,
             health::HealthApi,
         ),
         "tasker",

@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{attachments, auth, comments, invitations, openapi, projects, tasks, teams, users};
+use super::{
+    attachments, auth, comments, invitations, notifications, openapi, projects, tasks, teams, users,
+};
 
 /// Error statuses of one operation beyond those its shape implies.
 pub type OperationErrors = (&'static str, &'static [u16]);
@@ -26,6 +28,7 @@ fn declared_errors() -> impl Iterator<Item = &'static OperationErrors> {
         .chain(tasks::ERRORS)
         .chain(comments::ERRORS)
         .chain(attachments::ERRORS)
+        .chain(notifications::ERRORS)
 }
 
 /// The spec as served at `/api/openapi.json`, printed by `tasker openapi` and committed.

@@ -7,6 +7,8 @@ mod accounts;
 mod attachments;
 /// Comments on tasks, with their permission rules.
 mod comments;
+/// The notification inbox.
+mod notifications;
 /// bcrypt behind a concurrency bound, off the executor.
 mod passwords;
 /// Projects, with their permission rules.
@@ -32,6 +34,7 @@ use crate::store::{Idempotency, Store, StoreError};
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
 pub use attachments::{AttachmentView, IncomingFile, MAX_FILES_PER_UPLOAD};
 pub use comments::CommentView;
+pub use notifications::InboxPage;
 use passwords::Passwords;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
 pub use tasks::{Edit, NewTask, Scope, TaskPatch, TaskQuery, TaskView};
@@ -55,6 +58,10 @@ pub struct ServiceConfig {
     pub max_upload_bytes: u64,
     /// The most attachment bytes one account may have uploaded, if limited.
     pub user_quota_bytes: Option<u64>,
+    /// How long notifications are kept.
+    pub notification_retention: Duration,
+    /// How far back the real-time feed replays.
+    pub change_retention: Duration,
 }
 
 /// The authenticated caller of a request: a live session of an enabled account.
@@ -240,6 +247,7 @@ impl Service {
                 _ = ticks.tick() => {
                     self.sweep_expired_sessions().await;
                     self.sweep_idempotency_keys().await;
+                    self.sweep_notifications().await;
                 }
                 Some(hashes) = freed.recv() => self.remove_freed_blobs(hashes).await,
                 _ = stop.changed() => return,

@@ -7,6 +7,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use super::blobs::{add_ref, drop_ref};
 use super::changes::append;
 use super::codec::{encode, read_row};
+use super::notifications::{self, Cause};
 use super::tables::*;
 use super::tasks::{add_to_counts, require_active_project, task_and_role};
 use super::{Created, Idempotency, Store, StoreError};
@@ -183,7 +184,7 @@ impl Store {
             FieldChange::set("task_id", &comment.task_id),
             FieldChange::set("body", &comment.body),
         ];
-        append(
+        let seq = append(
             &txn,
             entry(
                 &task,
@@ -195,6 +196,12 @@ impl Store {
                 fields,
             ),
         )?;
+        let cause = Cause {
+            seq,
+            actor: comment.author_id,
+            at: comment.created_at,
+        };
+        notifications::for_comment(&txn, cause, &task, &comment)?;
         super::idempotency::record(&txn, idempotency, comment.created_at, &comment)?;
         self.commit(txn)?;
         Ok(Created::New(comment))
@@ -371,7 +378,7 @@ impl Store {
                 FieldChange::set("content_type", &attachment.content_type),
                 FieldChange::set("size", &attachment.size),
             ];
-            append(
+            let seq = append(
                 &txn,
                 entry(
                     &task,
@@ -383,6 +390,12 @@ impl Store {
                     fields,
                 ),
             )?;
+            let cause = Cause {
+                seq,
+                actor: uploader,
+                at: attachment.created_at,
+            };
+            notifications::for_attachment(&txn, cause, &task, &attachment)?;
             stored.push(attachment);
         }
         add_to_counts(&txn, task_id, 0, stored.len() as i64)?;

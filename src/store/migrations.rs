@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create the comment, attachment, blob and id high-water tables",
         apply: create_collaboration_tables,
     },
+    Migration {
+        version: 7,
+        name: "create the notification tables",
+        apply: create_notification_tables,
+    },
 ];
 
 /// The schema version this build writes.
@@ -116,6 +121,15 @@ fn create_collaboration_tables(txn: &WriteTransaction) -> Result<(), StoreError>
     txn.open_table(BLOBS)?;
     txn.open_table(UPLOAD_BYTES_BY_USER)?;
     txn.open_table(ID_HIGH_WATER)?;
+    Ok(())
+}
+
+fn create_notification_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(NOTIFICATIONS)?;
+    txn.open_table(NOTIFICATIONS_UNREAD)?;
+    txn.open_table(NOTIFICATION_UNREAD_COUNTS)?;
+    txn.open_table(NOTIFICATIONS_BY_SEQ)?;
+    txn.open_table(NOTIFICATIONS_BY_TIME)?;
     Ok(())
 }
 

@@ -19,6 +19,8 @@ mod durability;
 mod idempotency;
 /// Ordered schema migrations and the schema version check.
 pub mod migrations;
+/// The notification inbox.
+mod notifications;
 /// Projects.
 mod projects;
 /// In-memory task rows and roles for the hottest read.
@@ -41,6 +43,7 @@ use redb::Database;
 
 pub use comments::TaskSeen;
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
+pub use notifications::Inbox;
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use tasks::{SCAN_BUDGET, TaskIndex, TaskScan};
 pub use teams::{RolesChecked, TeamChanges};

@@ -131,3 +131,24 @@ pub const BLOBS: TableDefinition<[u8; 32], u64> = TableDefinition::new("blobs-1"
 /// for the optional per-user quota.
 pub const UPLOAD_BYTES_BY_USER: TableDefinition<u128, u64> =
     TableDefinition::new("upload_bytes_by_user-1");
+
+/// `(user id, seq) -> JSON domain::notification::Notification`: a user's inbox, keyed by the
+/// change that caused each entry.
+pub const NOTIFICATIONS: TableDefinition<(u128, u64), &[u8]> =
+    TableDefinition::new("notifications-1");
+
+/// `(user id, seq) -> ()`: the unread part of each inbox.
+pub const NOTIFICATIONS_UNREAD: TableDefinition<(u128, u64), ()> =
+    TableDefinition::new("notifications_unread-1");
+
+/// `user id -> count`: unread notifications per user, so the count is one read.
+pub const NOTIFICATION_UNREAD_COUNTS: TableDefinition<u128, u64> =
+    TableDefinition::new("notification_unread_counts-1");
+
+/// `(seq, user id) -> ()`: who was notified of each change (the real-time feed's lookup).
+pub const NOTIFICATIONS_BY_SEQ: TableDefinition<(u64, u128), ()> =
+    TableDefinition::new("notifications_by_seq-1");
+
+/// `(created_at as Unix seconds, user id, seq) -> ()`: notifications by age, for retention.
+pub const NOTIFICATIONS_BY_TIME: TableDefinition<(i64, u128, u64), ()> =
+    TableDefinition::new("notifications_by_time-1");

@@ -6,6 +6,7 @@ use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 
 use super::changes::append;
 use super::codec::{encode, read_row};
+use super::notifications::{self, Cause};
 use super::tables::*;
 use super::{Created, Idempotency, Store, StoreError, read_cache};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
@@ -265,9 +266,18 @@ fn log_cascaded(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for task in tasks {
-        append(
+        let seq = append(
             txn,
             task_change(task, now, actor, ChangeAction::Deleted, vec![]),
+        )?;
+        notifications::for_task_deleted(
+            txn,
+            Cause {
+                seq,
+                actor,
+                at: now,
+            },
+            task,
         )?;
     }
     Ok(())
@@ -363,7 +373,7 @@ impl Store {
         task.id = TaskId::from_u128(super::next_id(&txn, TASKS, task.id.as_u128())?);
         let task = &task;
         TaskTables::open(&txn)?.insert(task)?;
-        append(
+        let seq = append(
             &txn,
             task_change(
                 task,
@@ -373,6 +383,12 @@ impl Store {
                 creation_fields(task),
             ),
         )?;
+        let cause = Cause {
+            seq,
+            actor: task.created_by,
+            at: task.created_at,
+        };
+        notifications::for_task_created(&txn, cause, task)?;
         super::idempotency::record(&txn, idempotency, task.created_at, task)?;
         self.commit(txn)?;
         Ok(Created::New(task.clone()))
@@ -470,16 +486,19 @@ impl Store {
         require_active_project(&txn, before.project_id)?;
         require_active_project(&txn, after.project_id)?;
         require_members(&txn, &after)?;
-        append(
+        let diff = task_diff(&before, &after);
+        let changed: Vec<String> = diff.iter().map(|f| f.field.clone()).collect();
+        let seq = append(
             &txn,
-            task_change(
-                &after,
-                now,
-                actor,
-                ChangeAction::Updated,
-                task_diff(&before, &after),
-            ),
+            task_change(&after, now, actor, ChangeAction::Updated, diff),
         )?;
+        let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
+        let cause = Cause {
+            seq,
+            actor,
+            at: now,
+        };
+        notifications::for_task_updated(&txn, cause, &before, &after, &changed)?;
         self.commit(txn)?;
         Ok(after)
     }
@@ -508,9 +527,18 @@ impl Store {
             task
         };
         super::comments::delete_children(&txn, task.id)?;
-        append(
+        let seq = append(
             &txn,
             task_change(&task, now, actor, ChangeAction::Deleted, vec![]),
+        )?;
+        notifications::for_task_deleted(
+            &txn,
+            Cause {
+                seq,
+                actor,
+                at: now,
+            },
+            &task,
         )?;
         self.commit(txn)?;
         Ok(())

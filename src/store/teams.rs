@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::changes::append;
 use super::codec::{decode, encode, read_row};
+use super::notifications::{self, Cause};
 use super::tables::*;
 use super::{Created, Idempotency, Store, StoreError};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
@@ -100,6 +101,14 @@ impl RolesChecked {
             Err(StoreError::Superseded)
         }
     }
+}
+
+/// A team's name, for notifications ("" when the team is gone).
+fn team_name(txn: &WriteTransaction, team: TeamId) -> Result<String, StoreError> {
+    let found: Option<Team> = read_row(&txn.open_table(TEAMS)?, "teams", team.as_u128())?;
+    Ok(found
+        .map(|t| t.name.as_str().to_string())
+        .unwrap_or_default())
 }
 
 /// Fails with `Stale` when the caller's expected version is not the current one.
@@ -481,7 +490,7 @@ impl Store {
         }
         remove_membership(&txn, team, user)?;
         super::tasks::unassign_from_team(&txn, team, user, actor, now)?;
-        append(
+        let seq = append(
             &txn,
             change(
                 now,
@@ -492,6 +501,18 @@ impl Store {
                 ChangeAction::Deleted,
                 vec![],
             ),
+        )?;
+        let name = team_name(&txn, team)?;
+        notifications::for_removal(
+            &txn,
+            Cause {
+                seq,
+                actor,
+                at: now,
+            },
+            team,
+            user,
+            &name,
         )?;
         self.commit(txn)?;
         Ok(())
@@ -548,7 +569,7 @@ impl Store {
             invitation.invited_by,
             invitation.team_id,
         );
-        append(
+        let seq = append(
             &txn,
             change(
                 at,
@@ -560,6 +581,8 @@ impl Store {
                 fields,
             ),
         )?;
+        let name = team_name(&txn, team)?;
+        notifications::for_invitation(&txn, Cause { seq, actor, at }, invitation, &name)?;
         self.commit(txn)?;
         Ok(())
     }
@@ -648,7 +671,7 @@ impl Store {
         let fields = FieldChange::of("status", &InvitationStatus::Pending, &status)
             .into_iter()
             .collect();
-        append(
+        let seq = append(
             &txn,
             change(
                 now,
@@ -661,6 +684,13 @@ impl Store {
             ),
         )?;
         if status == InvitationStatus::Accepted {
+            let name = team_name(&txn, team)?;
+            let cause = Cause {
+                seq,
+                actor: user,
+                at: now,
+            };
+            notifications::for_acceptance(&txn, cause, &invitation, &name)?;
             let exists = read_membership(&txn.open_table(TEAM_MEMBERS)?, team, user)?.is_some();
             if !exists && txn.open_table(TEAMS)?.get(team.as_u128())?.is_some() {
                 let membership = Membership {

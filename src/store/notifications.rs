@@ -1,0 +1,433 @@
+//! The notification inbox: entries written in the same transaction as the change that causes
+//! them (by the `for_*` functions the write paths call), read newest first, marked read.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+
+use super::codec::{decode, encode};
+use super::tables::*;
+use super::{Store, StoreError};
+use crate::domain::attachment::Attachment;
+use crate::domain::comment::Comment;
+use crate::domain::notification::{Notification, NotificationKind};
+use crate::domain::task::Task;
+use crate::domain::team::Invitation;
+use crate::domain::{TeamId, UserId};
+
+/// What a write knows about the change it just appended.
+#[derive(Clone, Copy)]
+pub(super) struct Cause {
+    pub seq: u64,
+    pub actor: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// The fields whose change tells a task's people (`task_updated`).
+const WATCHED_FIELDS: [&str; 4] = ["status", "title", "due_date", "priority"];
+
+/// Writes one notification, unless it would tell `user` about their own action.
+fn notify(
+    txn: &WriteTransaction,
+    cause: Cause,
+    user: UserId,
+    kind: NotificationKind,
+    about: About,
+) -> Result<(), StoreError> {
+    if user == cause.actor {
+        return Ok(());
+    }
+    let (u, seq) = (user.as_u128(), cause.seq);
+    let notification = Notification {
+        seq,
+        user_id: user,
+        kind,
+        actor_id: cause.actor,
+        created_at: cause.at,
+        read_at: None,
+        task_id: about.task.map(|t| t.id),
+        team_id: about.team,
+        entity_id: about.entity,
+        subject: about.subject,
+        fields: about.fields,
+    };
+    let mut rows = txn.open_table(NOTIFICATIONS)?;
+    if rows.get((u, seq))?.is_some() {
+        return Ok(());
+    }
+    rows.insert((u, seq), encode(&notification)?.as_slice())?;
+    txn.open_table(NOTIFICATIONS_UNREAD)?.insert((u, seq), ())?;
+    txn.open_table(NOTIFICATIONS_BY_SEQ)?.insert((seq, u), ())?;
+    txn.open_table(NOTIFICATIONS_BY_TIME)?
+        .insert((cause.at.timestamp(), u, seq), ())?;
+    let mut counts = txn.open_table(NOTIFICATION_UNREAD_COUNTS)?;
+    let unread = counts.get(u)?.map_or(0, |c| c.value());
+    counts.insert(u, unread + 1)?;
+    Ok(())
+}
+
+/// What a notification is about.
+#[derive(Default)]
+struct About<'a> {
+    task: Option<&'a Task>,
+    team: Option<TeamId>,
+    entity: Option<uuid::Uuid>,
+    subject: String,
+    fields: Vec<String>,
+}
+
+impl<'a> About<'a> {
+    fn task(task: &'a Task) -> Self {
+        Self {
+            task: Some(task),
+            team: task.team_id,
+            subject: task.title.as_str().to_string(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A task's people: its creator and assignees.
+fn people(task: &Task) -> BTreeSet<UserId> {
+    task.assignee_ids
+        .iter()
+        .copied()
+        .chain([task.created_by])
+        .collect()
+}
+
+/// New assignees hear `task_assigned`.
+pub(super) fn for_task_created(
+    txn: &WriteTransaction,
+    cause: Cause,
+    task: &Task,
+) -> Result<(), StoreError> {
+    for user in &task.assignee_ids {
+        notify(
+            txn,
+            cause,
+            *user,
+            NotificationKind::TaskAssigned,
+            About::task(task),
+        )?;
+    }
+    Ok(())
+}
+
+/// Added assignees hear `task_assigned`, removed ones `task_unassigned`; the rest of the
+/// task's people hear `task_updated` when a watched field changed.
+pub(super) fn for_task_updated(
+    txn: &WriteTransaction,
+    cause: Cause,
+    before: &Task,
+    after: &Task,
+    changed: &[&str],
+) -> Result<(), StoreError> {
+    let (was, is): (BTreeSet<_>, BTreeSet<_>) = (
+        before.assignee_ids.iter().copied().collect(),
+        after.assignee_ids.iter().copied().collect(),
+    );
+    for user in is.difference(&was) {
+        notify(
+            txn,
+            cause,
+            *user,
+            NotificationKind::TaskAssigned,
+            About::task(after),
+        )?;
+    }
+    for user in was.difference(&is) {
+        notify(
+            txn,
+            cause,
+            *user,
+            NotificationKind::TaskUnassigned,
+            About::task(after),
+        )?;
+    }
+    let fields: Vec<String> = WATCHED_FIELDS
+        .iter()
+        .filter(|f| changed.contains(f))
+        .map(|f| f.to_string())
+        .collect();
+    if fields.is_empty() {
+        return Ok(());
+    }
+    for user in people(after).difference(&is.difference(&was).copied().collect()) {
+        let about = About {
+            fields: fields.clone(),
+            ..About::task(after)
+        };
+        notify(txn, cause, *user, NotificationKind::TaskUpdated, about)?;
+    }
+    Ok(())
+}
+
+/// The task's people hear `task_deleted`.
+pub(super) fn for_task_deleted(
+    txn: &WriteTransaction,
+    cause: Cause,
+    task: &Task,
+) -> Result<(), StoreError> {
+    for user in people(task) {
+        notify(
+            txn,
+            cause,
+            user,
+            NotificationKind::TaskDeleted,
+            About::task(task),
+        )?;
+    }
+    Ok(())
+}
+
+/// The task's people hear `comment_added`.
+pub(super) fn for_comment(
+    txn: &WriteTransaction,
+    cause: Cause,
+    task: &Task,
+    comment: &Comment,
+) -> Result<(), StoreError> {
+    for user in people(task) {
+        let about = About {
+            entity: Some(comment.id.as_uuid()),
+            ..About::task(task)
+        };
+        notify(txn, cause, user, NotificationKind::CommentAdded, about)?;
+    }
+    Ok(())
+}
+
+/// The task's people hear `attachment_added`.
+pub(super) fn for_attachment(
+    txn: &WriteTransaction,
+    cause: Cause,
+    task: &Task,
+    attachment: &Attachment,
+) -> Result<(), StoreError> {
+    for user in people(task) {
+        let about = About {
+            entity: Some(attachment.id.as_uuid()),
+            subject: attachment.filename.clone(),
+            ..About::task(task)
+        };
+        notify(txn, cause, user, NotificationKind::AttachmentAdded, about)?;
+    }
+    Ok(())
+}
+
+/// The invitee hears `team_invited`, if they have an account.
+pub(super) fn for_invitation(
+    txn: &WriteTransaction,
+    cause: Cause,
+    invitation: &Invitation,
+    team_name: &str,
+) -> Result<(), StoreError> {
+    let user = txn
+        .open_table(USERS_BY_EMAIL)?
+        .get(invitation.email.as_str())?
+        .map(|id| UserId::from_u128(id.value()));
+    if let Some(user) = user {
+        let about = About {
+            team: Some(invitation.team_id),
+            entity: Some(invitation.id.as_uuid()),
+            subject: team_name.to_string(),
+            ..About::default()
+        };
+        notify(txn, cause, user, NotificationKind::TeamInvited, about)?;
+    }
+    Ok(())
+}
+
+/// The inviter hears `invitation_accepted`.
+pub(super) fn for_acceptance(
+    txn: &WriteTransaction,
+    cause: Cause,
+    invitation: &Invitation,
+    team_name: &str,
+) -> Result<(), StoreError> {
+    let about = About {
+        team: Some(invitation.team_id),
+        entity: Some(invitation.id.as_uuid()),
+        subject: team_name.to_string(),
+        ..About::default()
+    };
+    notify(
+        txn,
+        cause,
+        invitation.invited_by,
+        NotificationKind::InvitationAccepted,
+        about,
+    )
+}
+
+/// A member removed by someone else hears `member_removed`.
+pub(super) fn for_removal(
+    txn: &WriteTransaction,
+    cause: Cause,
+    team: TeamId,
+    user: UserId,
+    team_name: &str,
+) -> Result<(), StoreError> {
+    let about = About {
+        team: Some(team),
+        subject: team_name.to_string(),
+        ..About::default()
+    };
+    notify(txn, cause, user, NotificationKind::MemberRemoved, about)
+}
+
+/// One page of an inbox.
+pub struct Inbox {
+    pub items: Vec<Notification>,
+    pub unread_count: u64,
+}
+
+impl Store {
+    /// Up to `limit` of `user`'s notifications with `seq` below `before`, newest first; only
+    /// unread ones when `unread_only`.
+    pub fn notifications(
+        &self,
+        user: UserId,
+        before: Option<u64>,
+        unread_only: bool,
+        limit: usize,
+    ) -> Result<Inbox, StoreError> {
+        let txn = self.db().begin_read()?;
+        let u = user.as_u128();
+        let end = before.unwrap_or(u64::MAX);
+        let rows = txn.open_table(NOTIFICATIONS)?;
+        let mut items = Vec::with_capacity(limit);
+        if unread_only {
+            let unread = txn.open_table(NOTIFICATIONS_UNREAD)?;
+            for entry in unread.range((u, 0)..(u, end))?.rev().take(limit) {
+                let key = entry?.0.value();
+                if let Some(row) = rows.get(key)? {
+                    items.push(decode("notifications", row.value())?);
+                }
+            }
+        } else {
+            for entry in rows.range((u, 0)..(u, end))?.rev().take(limit) {
+                items.push(decode("notifications", entry?.1.value())?);
+            }
+        }
+        let unread_count = txn
+            .open_table(NOTIFICATION_UNREAD_COUNTS)?
+            .get(u)?
+            .map_or(0, |c| c.value());
+        Ok(Inbox {
+            items,
+            unread_count,
+        })
+    }
+
+    /// The notifications a change caused, by recipient (for the real-time feed).
+    pub fn notifications_of_change(&self, seq: u64) -> Result<Vec<Notification>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let rows = txn.open_table(NOTIFICATIONS)?;
+        let mut found = Vec::new();
+        for entry in txn
+            .open_table(NOTIFICATIONS_BY_SEQ)?
+            .range((seq, 0)..=(seq, u128::MAX))?
+        {
+            let (seq, user) = entry?.0.value();
+            if let Some(row) = rows.get((user, seq))? {
+                found.push(decode("notifications", row.value())?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Marks one notification read. `None` when `user` has no such notification.
+    pub fn mark_notification_read(
+        &self,
+        user: UserId,
+        seq: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Notification>, StoreError> {
+        let txn = self.begin_write()?;
+        let read = mark_read(&txn, user.as_u128(), seq, now)?;
+        self.commit(txn)?;
+        Ok(read)
+    }
+
+    /// Marks every unread notification of `user` read; returns how many there were.
+    pub fn mark_all_notifications_read(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let txn = self.begin_write()?;
+        let u = user.as_u128();
+        let unread: Vec<u64> = txn
+            .open_table(NOTIFICATIONS_UNREAD)?
+            .range((u, 0)..=(u, u64::MAX))?
+            .map(|e| e.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?;
+        for seq in &unread {
+            mark_read(&txn, u, *seq, now)?;
+        }
+        self.commit(txn)?;
+        Ok(unread.len() as u64)
+    }
+
+    /// Deletes up to `batch` notifications created before `cutoff` (retention); returns how
+    /// many went.
+    pub fn sweep_notifications(
+        &self,
+        cutoff: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<usize, StoreError> {
+        let txn = self.begin_write()?;
+        let old: Vec<(i64, u128, u64)> = txn
+            .open_table(NOTIFICATIONS_BY_TIME)?
+            .range((i64::MIN, 0, 0)..(cutoff.timestamp(), 0, 0))?
+            .take(batch)
+            .map(|e| e.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()?;
+        for (at, user, seq) in &old {
+            if txn
+                .open_table(NOTIFICATIONS_UNREAD)?
+                .remove((*user, *seq))?
+                .is_some()
+            {
+                let mut counts = txn.open_table(NOTIFICATION_UNREAD_COUNTS)?;
+                let unread = counts.get(*user)?.map_or(0, |c| c.value());
+                counts.insert(*user, unread.saturating_sub(1))?;
+            }
+            txn.open_table(NOTIFICATIONS)?.remove((*user, *seq))?;
+            txn.open_table(NOTIFICATIONS_BY_SEQ)?
+                .remove((*seq, *user))?;
+            txn.open_table(NOTIFICATIONS_BY_TIME)?
+                .remove((*at, *user, *seq))?;
+        }
+        self.commit(txn)?;
+        Ok(old.len())
+    }
+}
+
+fn mark_read(
+    txn: &WriteTransaction,
+    user: u128,
+    seq: u64,
+    now: DateTime<Utc>,
+) -> Result<Option<Notification>, StoreError> {
+    let mut rows = txn.open_table(NOTIFICATIONS)?;
+    let Some(mut notification): Option<Notification> = rows
+        .get((user, seq))?
+        .map(|row| decode("notifications", row.value()))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    if notification.read_at.is_none() {
+        notification.read_at = Some(now);
+        rows.insert((user, seq), encode(&notification)?.as_slice())?;
+        txn.open_table(NOTIFICATIONS_UNREAD)?.remove((user, seq))?;
+        let mut counts = txn.open_table(NOTIFICATION_UNREAD_COUNTS)?;
+        let unread = counts.get(user)?.map_or(0, |c| c.value());
+        counts.insert(user, unread.saturating_sub(1))?;
+    }
+    Ok(Some(notification))
+}
