@@ -42,6 +42,9 @@ pub struct Config {
     pub notification_retention: Duration,
     /// How far back a WebSocket client may resume (`?since=`); older gets `reset`.
     pub change_retention: Duration,
+    /// Events one WebSocket connection may have queued before it is cut off as too slow
+    /// (close code 4008). Not a command-line option: for embedders and tests.
+    pub feed_queue: usize,
     pub log_format: LogFormat,
 }
 
@@ -62,6 +65,7 @@ impl Config {
             user_quota_bytes: None,
             notification_retention: Duration::from_secs(90 * 24 * 3600),
             change_retention: Duration::from_secs(7 * 24 * 3600),
+            feed_queue: 1024,
             log_format: LogFormat::Text,
         }
     }
@@ -91,6 +95,7 @@ impl std::fmt::Debug for Config {
             .field("user_quota_bytes", &self.user_quota_bytes)
             .field("notification_retention", &self.notification_retention)
             .field("change_retention", &self.change_retention)
+            .field("feed_queue", &self.feed_queue)
             .field("log_format", &self.log_format)
             .finish()
     }

@@ -1,6 +1,6 @@
 //! tasker: a self-hosted task tracker for teams, in one binary.
 //!
-//! Dependencies point one way: `api -> service -> {store, files} -> domain`.
+//! Dependencies point one way: `api -> service -> {store, files, events} -> domain`.
 
 /// The HTTP API (poem-openapi): routes, DTOs, the error shape, authentication.
 pub mod api;
@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 /// Plain types and rules; no I/O.
 pub mod domain;
+/// The real-time fan-out of the change log to WebSocket clients.
+pub mod events;
 /// Attachment blobs on disk: content-addressed storage, sniffing, names, ranges.
 pub mod files;
 /// Use cases: validation, permissions, orchestration.
@@ -64,9 +66,13 @@ impl App {
         })?;
         let jwt_secret = config::jwt_secret(config)?;
         let blobs = open_blobs(config, &store)?;
+        let position = store.last_seq().map_err(|e| {
+            ConfigError::new(data_dir(), format!("cannot read the change log: {e}"))
+        })?;
         let service = Service::new(
             store,
             blobs,
+            position,
             ServiceConfig {
                 jwt_secret,
                 token_ttl: config.token_ttl,
@@ -77,6 +83,7 @@ impl App {
                 user_quota_bytes: config.user_quota_bytes,
                 notification_retention: config.notification_retention,
                 change_retention: config.change_retention,
+                feed_queue: config.feed_queue.max(1),
             },
         );
         Ok(Self { service })
@@ -92,8 +99,12 @@ impl App {
             TcpAcceptor::from_tokio(listener).map_err(|e| ServeError::Runtime(e.to_string()))?;
         let (stop_background, stopped) = tokio::sync::watch::channel(false);
         let background = tokio::spawn({
-            let service = self.service.clone();
+            let (service, stopped) = (self.service.clone(), stopped.clone());
             async move { service.run_background(stopped).await }
+        });
+        let feed = tokio::spawn({
+            let service = self.service.clone();
+            async move { service.run_feed(stopped).await }
         });
         let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(api::app(self.service), shutdown, Some(GRACEFUL_SHUTDOWN))
@@ -102,6 +113,7 @@ impl App {
         // Background work finishes its current step, so the store is closed when this returns.
         let _ = stop_background.send(true);
         let _ = background.await;
+        let _ = feed.await;
         served
     }
 }

@@ -12,6 +12,7 @@ mod invitations;
 mod notifications;
 mod ops;
 mod projects;
+mod realtime;
 mod sessions;
 mod tasks;
 mod teams;

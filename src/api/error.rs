@@ -51,6 +51,7 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `quota_exceeded` | 413 | the upload would take your attachments over your storage quota |
 /// | `unsupported_media_type` | 415 | the body is not `application/json` (uploads: not `multipart/form-data`) |
 /// | `range_not_satisfiable` | 416 | the `Range` starts past the end of the file |
+/// | `upgrade_required` | 426 | `/ws` was called without a WebSocket upgrade |
 /// | `validation_failed` | 422 | fields break the rules; see `errors[]` |
 /// | `idempotency_key_reused` | 422 | the `Idempotency-Key` was used for a different request |
 /// | `rate_limited` | 429 | too many requests; see `Retry-After` |
@@ -82,6 +83,7 @@ pub enum ErrorCode {
     QuotaExceeded,
     UnsupportedMediaType,
     RangeNotSatisfiable,
+    UpgradeRequired,
     ValidationFailed,
     IdempotencyKeyReused,
     RateLimited,

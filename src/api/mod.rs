@@ -36,6 +36,8 @@ mod teams;
 mod text;
 /// `/users`.
 mod users;
+/// The real-time feed over a WebSocket.
+mod ws;
 
 use poem::endpoint::make_sync;
 use poem::http::header;
@@ -70,6 +72,8 @@ pub enum ApiTags {
     Attachments,
     /// My notification inbox
     Notifications,
+    /// The real-time feed (WebSocket)
+    Realtime,
     /// Health and operations
     Ops,
 }
@@ -92,6 +96,7 @@ type Apis = (
     comments::CommentsApi,
     attachments::AttachmentsApi,
     notifications::NotificationsApi,
+    ws::WsApi,
     health::HealthApi,
 );
 
@@ -122,6 +127,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             comments::CommentsApi,
             attachments::AttachmentsApi,
             notifications::NotificationsApi,
+            ws::WsApi,
             health::HealthApi,
         ),
         "tasker",

@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::{
-    attachments, auth, comments, invitations, notifications, openapi, projects, tasks, teams, users,
+    attachments, auth, comments, invitations, notifications, openapi, projects, tasks, teams,
+    users, ws,
 };
 
 /// Error statuses of one operation beyond those its shape implies.
@@ -29,6 +30,7 @@ fn declared_errors() -> impl Iterator<Item = &'static OperationErrors> {
         .chain(comments::ERRORS)
         .chain(attachments::ERRORS)
         .chain(notifications::ERRORS)
+        .chain(ws::ERRORS)
 }
 
 /// The spec as served at `/api/openapi.json`, printed by `tasker openapi` and committed.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{TeamId, UserId};
+use super::{ProjectId, TeamId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -77,6 +77,14 @@ pub struct NewChange {
     pub entity_id: Uuid,
     /// The team whose members may see this change.
     pub team_id: Option<TeamId>,
+    /// The project it belongs to (a project, or a task, comment or attachment in one): what
+    /// the real-time feed's `?projects=` filter matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<ProjectId>,
+    /// Who may see a change outside any team (a personal task and its comments and files):
+    /// the task's creator and assignees, before and after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audience: Vec<UserId>,
     pub action: ChangeAction,
     pub fields: Vec<FieldChange>,
 }

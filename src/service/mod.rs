@@ -7,6 +7,8 @@ mod accounts;
 mod attachments;
 /// Comments on tasks, with their permission rules.
 mod comments;
+/// The real-time feed: subscriptions, replay, the dispatcher.
+mod feed;
 /// The notification inbox.
 mod notifications;
 /// bcrypt behind a concurrency bound, off the executor.
@@ -34,6 +36,7 @@ use crate::store::{Idempotency, Store, StoreError};
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
 pub use attachments::{AttachmentView, IncomingFile, MAX_FILES_PER_UPLOAD};
 pub use comments::CommentView;
+pub use feed::{Feed, Start};
 pub use notifications::InboxPage;
 use passwords::Passwords;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
@@ -62,6 +65,8 @@ pub struct ServiceConfig {
     pub notification_retention: Duration,
     /// How far back the real-time feed replays.
     pub change_retention: Duration,
+    /// Events one connection may have queued before it is cut off.
+    pub feed_queue: usize,
 }
 
 /// The authenticated caller of a request: a live session of an enabled account.
@@ -204,6 +209,7 @@ pub struct Service {
     sessions: Arc<session_cache::SessionCache>,
     store: Store,
     blobs: BlobStore,
+    hub: Arc<crate::events::Hub>,
     tokens: Arc<Tokens>,
     passwords: Arc<Passwords>,
     config: Arc<ServiceConfig>,
@@ -211,9 +217,11 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(store: Store, blobs: BlobStore, config: ServiceConfig) -> Self {
+    /// `position` is the newest change-log `seq` (the real-time feed starts after it).
+    pub fn new(store: Store, blobs: BlobStore, position: u64, config: ServiceConfig) -> Self {
         Self {
             blobs,
+            hub: Arc::new(crate::events::Hub::new(position, config.feed_queue)),
             sessions: Arc::default(),
             tokens: Arc::new(Tokens::new(&config.jwt_secret, config.token_ttl)),
             passwords: Arc::new(Passwords::new(

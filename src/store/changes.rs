@@ -43,4 +43,41 @@ impl Store {
         }
         Ok(page)
     }
+
+    /// The newest `seq` (0 for an empty log).
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        let txn = self.db().begin_read()?;
+        Ok(txn
+            .open_table(CHANGES)?
+            .last()?
+            .map_or(0, |(key, _)| key.value()))
+    }
+
+    /// One change, if the log still has it.
+    pub fn change(&self, seq: u64) -> Result<Option<Change>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let log = txn.open_table(CHANGES)?;
+        log.get(seq)?
+            .map(|row| decode("changes", row.value()))
+            .transpose()
+    }
+
+    /// Up to `limit` changes with `after < seq <= upto`, in order.
+    pub fn changes_between(
+        &self,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let log = txn.open_table(CHANGES)?;
+        let mut page = Vec::new();
+        if after >= upto {
+            return Ok(page);
+        }
+        for entry in log.range(after + 1..=upto)?.take(limit) {
+            page.push(decode("changes", entry?.1.value())?);
+        }
+        Ok(page)
+    }
 }

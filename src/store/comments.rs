@@ -33,6 +33,8 @@ fn entry(
         entity,
         entity_id: id,
         team_id: task.team_id,
+        project_id: task.project_id,
+        audience: super::tasks::audience(task),
         action,
         fields,
     }

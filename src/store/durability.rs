@@ -95,6 +95,11 @@ impl GroupCommit {
         LAST_COMMIT.with(|c| c.set(generation));
     }
 
+    /// How many commits were made so far (durable or not).
+    pub(super) fn committed_so_far(&self) -> u64 {
+        self.committed.load(Ordering::SeqCst)
+    }
+
     /// Waits until commit `generation` is durable; an error when it cannot become durable.
     pub(super) async fn durable(&self, generation: u64) -> Result<(), StoreError> {
         let mut flushed = self.flushed.subscribe();

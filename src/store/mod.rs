@@ -134,6 +134,9 @@ pub struct Store {
     reads: Arc<read_cache::ReadCache>,
     /// Where hashes of blobs that lost their last reference go once that is durable.
     freed_blobs: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Vec<[u8; 32]>>>>,
+    /// Bumped after every durable write made through [`Store::run`]: the real-time feed
+    /// wakes on it and reads the change log from where it was.
+    written: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Store {
@@ -149,6 +152,7 @@ impl Store {
             auth_epoch: Arc::default(),
             reads: Arc::default(),
             freed_blobs: Arc::default(),
+            written: Arc::new(tokio::sync::watch::channel(0).0),
         })
     }
 
@@ -179,8 +183,11 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?;
-        if let (Some(group), true) = (&self.group, generation > 0) {
-            group.durable(generation).await?;
+        if generation > 0 {
+            if let Some(group) = &self.group {
+                group.durable(generation).await?;
+            }
+            self.written.send_modify(|n| *n += 1);
         }
         if !freed.is_empty()
             && let Some(subscriber) = self.freed_blobs.get()
@@ -190,6 +197,19 @@ impl Store {
             let _ = subscriber.send(freed);
         }
         result
+    }
+
+    /// Wakes (`changed()`) after durable writes: what the real-time feed waits on.
+    pub fn writes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.written.subscribe()
+    }
+
+    /// Returns once everything committed so far is durable (at once without group commit).
+    pub async fn flushed(&self) -> Result<(), StoreError> {
+        match &self.group {
+            Some(group) => group.durable(group.committed_so_far()).await,
+            None => Ok(()),
+        }
     }
 
     /// Subscribes to blobs that lost their last reference (delivered once durable). One

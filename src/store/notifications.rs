@@ -322,19 +322,50 @@ impl Store {
         })
     }
 
-    /// The notifications a change caused, by recipient (for the real-time feed).
-    pub fn notifications_of_change(&self, seq: u64) -> Result<Vec<Notification>, StoreError> {
+    /// Every notification caused by changes with `after < seq <= upto`, in `seq` order.
+    pub fn notifications_between(
+        &self,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<Notification>, StoreError> {
         let txn = self.db().begin_read()?;
         let rows = txn.open_table(NOTIFICATIONS)?;
         let mut found = Vec::new();
+        if after >= upto {
+            return Ok(found);
+        }
         for entry in txn
             .open_table(NOTIFICATIONS_BY_SEQ)?
-            .range((seq, 0)..=(seq, u128::MAX))?
+            .range((after + 1, 0)..=(upto, u128::MAX))?
         {
             let (seq, user) = entry?.0.value();
             if let Some(row) = rows.get((user, seq))? {
                 found.push(decode("notifications", row.value())?);
             }
+        }
+        Ok(found)
+    }
+
+    /// Up to `limit` of `user`'s notifications with `after < seq <= upto`, oldest first.
+    pub fn notifications_of_user_between(
+        &self,
+        user: UserId,
+        after: u64,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let u = user.as_u128();
+        let mut found = Vec::new();
+        if after >= upto {
+            return Ok(found);
+        }
+        for entry in txn
+            .open_table(NOTIFICATIONS)?
+            .range((u, after + 1)..=(u, upto))?
+            .take(limit)
+        {
+            found.push(decode("notifications", entry?.1.value())?);
         }
         Ok(found)
     }

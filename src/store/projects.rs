@@ -24,6 +24,8 @@ fn project_change(
         entity: EntityKind::Project,
         entity_id: project.id.as_uuid(),
         team_id: Some(project.team_id),
+        project_id: Some(project.id),
+        audience: vec![],
         action,
         fields,
     }

@@ -137,6 +137,15 @@ impl Store {
         Ok(user.map(|user| (session, user)))
     }
 
+    /// Whether a session still exists and has not expired (the real-time feed re-checks its
+    /// sockets with this after anything that can revoke one).
+    pub fn session_alive(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let txn = self.db().begin_read()?;
+        let session: Option<Session> =
+            read_row(&txn.open_table(SESSIONS)?, "sessions", id.as_u128())?;
+        Ok(session.is_some_and(|s| !s.is_expired(now)))
+    }
+
     /// Exchanges a refresh token (by hash) for a new one, or detects its reuse.
     pub fn rotate_refresh(
         &self,

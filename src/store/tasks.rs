@@ -125,6 +125,19 @@ impl<'txn> TaskTables<'txn> {
     }
 }
 
+/// Who sees a change of `task` outside any team: for a personal task, its creator and
+/// assignees; for a team task, nobody extra (the team's members see it).
+pub(super) fn audience(task: &Task) -> Vec<UserId> {
+    if task.team_id.is_some() {
+        return vec![];
+    }
+    let mut people: Vec<UserId> = task.assignee_ids.clone();
+    people.push(task.created_by);
+    people.sort_unstable_by_key(|u| u.as_u128());
+    people.dedup();
+    people
+}
+
 fn task_change(
     task: &Task,
     at: DateTime<Utc>,
@@ -138,6 +151,8 @@ fn task_change(
         entity: EntityKind::Task,
         entity_id: task.id.as_uuid(),
         team_id: task.team_id,
+        project_id: task.project_id,
+        audience: audience(task),
         action,
         fields,
     }
@@ -488,10 +503,14 @@ impl Store {
         require_members(&txn, &after)?;
         let diff = task_diff(&before, &after);
         let changed: Vec<String> = diff.iter().map(|f| f.field.clone()).collect();
-        let seq = append(
-            &txn,
-            task_change(&after, now, actor, ChangeAction::Updated, diff),
-        )?;
+        let mut entry = task_change(&after, now, actor, ChangeAction::Updated, diff);
+        // Someone taken off a personal task sees the change that took them off.
+        for user in audience(&before) {
+            if !entry.audience.contains(&user) {
+                entry.audience.push(user);
+            }
+        }
+        let seq = append(&txn, entry)?;
         let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
         let cause = Cause {
             seq,

@@ -29,6 +29,8 @@ fn change(
         entity,
         entity_id,
         team_id: Some(team),
+        project_id: None,
+        audience: vec![],
         action,
         fields,
     }

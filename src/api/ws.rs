@@ -1,0 +1,388 @@
+//! `GET /ws`: the real-time feed over a WebSocket.
+//!
+//! The token is checked before the upgrade (401 otherwise). Then the connection replays what
+//! the client missed (`since`), switches to its live queue with no gap and no duplicate, pings
+//! every 30 s, and ends with a close code that says why: 4008 when the client fell behind (it
+//! resumes with `since`), 4001 when its session was signed out or revoked, 1001 when the
+//! server stops.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::{SinkExt, StreamExt};
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketStream};
+use poem::{Body, FromRequest, IntoResponse, Request, RequestBody, Response};
+use poem_openapi::param::Query;
+use poem_openapi::registry::{
+    MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::error::{ApiError, ApiResult, ErrorCode, PROBLEM_JSON, Problem};
+use super::notifications::NotificationBody;
+use super::spec::OperationErrors;
+use super::tasks::{ChangeActionBody, FieldChangeBody};
+use crate::domain::ProjectId;
+use crate::domain::change::{Change, ChangeAction, EntityKind};
+use crate::domain::notification::Notification;
+use crate::events::Event;
+use crate::service::{Feed, Service, Start};
+
+/// How often the server pings an idle connection.
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// Close code: the client fell behind; resume with `since`.
+pub const CLOSE_TOO_SLOW: u16 = 4008;
+/// Close code: the session was signed out or revoked.
+pub const CLOSE_REVOKED: u16 = 4001;
+
+/// What changed.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "EntityKind", rename_all = "snake_case")]
+pub enum EntityBody {
+    Team,
+    Membership,
+    Invitation,
+    Project,
+    Task,
+    Comment,
+    Attachment,
+}
+
+impl From<EntityKind> for EntityBody {
+    fn from(kind: EntityKind) -> Self {
+        match kind {
+            EntityKind::Team => EntityBody::Team,
+            EntityKind::Membership => EntityBody::Membership,
+            EntityKind::Invitation => EntityBody::Invitation,
+            EntityKind::Project => EntityBody::Project,
+            EntityKind::Task => EntityBody::Task,
+            EntityKind::Comment => EntityBody::Comment,
+            EntityKind::Attachment => EntityBody::Attachment,
+        }
+    }
+}
+
+/// A change's details.
+#[derive(Object)]
+pub struct ChangeData {
+    /// The entity's id (for a membership: the member's user id).
+    pub id: Uuid,
+    #[oai(nullable)]
+    pub team_id: Option<Uuid>,
+    #[oai(nullable)]
+    pub project_id: Option<Uuid>,
+    pub actor_id: Uuid,
+    pub at: DateTime<Utc>,
+    /// The fields that changed, with their values before and after.
+    pub changes: Vec<FieldChangeBody>,
+}
+
+/// `{"type": "change", ...}`: a change to something you may see.
+#[derive(Object)]
+pub struct ChangeMessage {
+    /// Always `change`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Position in the change log; resume after it with `?since=`.
+    pub seq: u64,
+    pub entity: EntityBody,
+    pub action: ChangeActionBody,
+    pub data: ChangeData,
+}
+
+/// `{"type": "notification", ...}`: a new entry in your inbox.
+#[derive(Object)]
+pub struct NotificationMessage {
+    /// Always `notification`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// The change that caused it.
+    pub seq: u64,
+    pub notification: NotificationBody,
+}
+
+/// `{"type": "reset"}`: `since` is older than what the server keeps (or unknown to it):
+/// refetch what you show, then carry on with the messages that follow.
+#[derive(Object)]
+pub struct ResetMessage {
+    /// Always `reset`.
+    #[oai(rename = "type")]
+    pub kind: String,
+}
+
+fn change_message(change: &Change) -> ChangeMessage {
+    let c = &change.change;
+    ChangeMessage {
+        kind: "change".into(),
+        seq: change.seq,
+        entity: c.entity.into(),
+        action: match c.action {
+            ChangeAction::Created => ChangeActionBody::Created,
+            ChangeAction::Updated => ChangeActionBody::Updated,
+            ChangeAction::Deleted => ChangeActionBody::Deleted,
+        },
+        data: ChangeData {
+            id: c.entity_id,
+            team_id: c.team_id.map(|t| t.as_uuid()),
+            project_id: c.project_id.map(|p| p.as_uuid()),
+            actor_id: c.actor.as_uuid(),
+            at: c.at,
+            changes: c
+                .fields
+                .iter()
+                .map(|f| FieldChangeBody {
+                    field: f.field.clone(),
+                    from: f.before.clone(),
+                    to: f.after.clone(),
+                })
+                .collect(),
+        },
+    }
+}
+
+/// The JSON text of one event.
+pub fn encode(event: &Event) -> String {
+    let value = match event {
+        Event::Change(change) => change_message(change).to_json(),
+        Event::Notification(n) => NotificationMessage {
+            kind: "notification".into(),
+            seq: n.seq,
+            notification: NotificationBody::from(Notification::clone(n)),
+        }
+        .to_json(),
+    };
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The answer to `GET /ws`: the upgrade, or a problem.
+pub struct Upgrade(Response);
+
+impl IntoResponse for Upgrade {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl ApiResponse for Upgrade {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![
+                MetaResponse {
+                    description: "Switched to the WebSocket protocol. What follows are WebSocket text frames, each one JSON message as described here (not an HTTP body).",
+                    status: Some(101),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json",
+                        schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
+                            one_of: vec![
+                                <ChangeMessage as Type>::schema_ref(),
+                                <NotificationMessage as Type>::schema_ref(),
+                                <ResetMessage as Type>::schema_ref(),
+                            ],
+                            ..MetaSchema::ANY
+                        })),
+                    }],
+                    headers: vec![],
+                },
+                MetaResponse {
+                    description: "Not a WebSocket upgrade request (`upgrade_required`).",
+                    status: Some(426),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: PROBLEM_JSON,
+                        schema: <Problem as Type>::schema_ref(),
+                    }],
+                    headers: vec![],
+                },
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        <Problem as Type>::register(registry);
+        <ChangeMessage as Type>::register(registry);
+        <NotificationMessage as Type>::register(registry);
+        <ResetMessage as Type>::register(registry);
+    }
+}
+
+/// The bearer token of a WebSocket request: the `Authorization` header, else `?token=`.
+fn bearer(req: &Request, query: Option<&str>) -> Option<String> {
+    let header = req
+        .header("authorization")
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::to_owned);
+    header.or_else(|| query.map(str::to_owned))
+}
+
+fn parse_projects(raw: &str) -> Result<Vec<ProjectId>, ApiError> {
+    raw.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            p.trim()
+                .parse::<Uuid>()
+                .map(ProjectId::from_uuid)
+                .map_err(|_| {
+                    crate::service::Error::invalid(
+                        "projects",
+                        "a comma-separated list of project ids",
+                    )
+                    .into()
+                })
+        })
+        .collect()
+}
+
+async fn send(socket: &mut WebSocketStream, text: String) -> bool {
+    socket.send(Message::Text(text)).await.is_ok()
+}
+
+/// Runs one connection: replay, then live, until either side ends it.
+async fn serve(service: Service, feed: Feed, mut socket: WebSocketStream) {
+    let Feed {
+        start,
+        viewer,
+        mut subscription,
+    } = feed;
+    let position = subscription.position;
+    match start {
+        Start::Live => {}
+        Start::Reset => {
+            let reset = ResetMessage {
+                kind: "reset".into(),
+            };
+            let text = reset.to_json().map(|v| v.to_string()).unwrap_or_default();
+            if !send(&mut socket, text).await {
+                service.unsubscribe(subscription.id).await;
+                return;
+            }
+        }
+        Start::Replay { mut after } => {
+            while after < position {
+                let Ok((events, reached)) = service.replay(&viewer, after, position).await else {
+                    let _ = socket
+                        .send(Message::close_with(CloseCode::Error, "replay failed"))
+                        .await;
+                    service.unsubscribe(subscription.id).await;
+                    return;
+                };
+                for event in &events {
+                    if !send(&mut socket, encode(event)).await {
+                        service.unsubscribe(subscription.id).await;
+                        return;
+                    }
+                }
+                after = reached;
+            }
+        }
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            event = subscription.events.recv() => match event {
+                Some(event) => {
+                    if !send(&mut socket, encode(&event)).await {
+                        break;
+                    }
+                }
+                None => {
+                    let ending = &subscription.ending;
+                    let close = if ending.overflowed.load(std::sync::atomic::Ordering::SeqCst) {
+                        Message::close_with(CLOSE_TOO_SLOW, "too slow: reconnect with ?since=")
+                    } else if ending.revoked.load(std::sync::atomic::Ordering::SeqCst) {
+                        Message::close_with(CLOSE_REVOKED, "session revoked")
+                    } else {
+                        Message::close_with(CloseCode::Away, "server stopping")
+                    };
+                    let _ = socket.send(close).await;
+                    break;
+                }
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Vec::new())).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.next() => match incoming {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    service.unsubscribe(subscription.id).await;
+}
+
+pub struct WsApi;
+
+#[OpenApi(tag = "ApiTags::Realtime")]
+impl WsApi {
+    /// Real-time feed (WebSocket)
+    ///
+    /// Upgrade to a WebSocket (`ws://host/api/ws`). Authenticate with
+    /// `Authorization: Bearer <token>` or, from a browser, `?token=<token>`; a bad token is a
+    /// 401 before the upgrade. The server then sends JSON text messages, each with a `seq`:
+    ///
+    /// - `{"type": "change", "seq", "entity", "action", "data"}` for every change to a team,
+    ///   membership, invitation, project, task, comment or attachment you may see
+    ///   (`ChangeMessage`);
+    /// - `{"type": "notification", "seq", "notification"}` for each new entry in your inbox
+    ///   (`NotificationMessage`);
+    /// - `{"type": "reset"}` when `since` is older than the server keeps
+    ///   (`--change-retention`, default 7 days): refetch, then carry on (`ResetMessage`).
+    ///
+    /// Remember the last `seq` you handled and reconnect with `?since=` it: you get everything
+    /// you missed, in order, then live messages, with no gap and no duplicate. Close codes:
+    /// 4008 you fell behind (reconnect with `since`), 4001 your session was signed out or
+    /// revoked, 1001 the server is stopping. The server pings every 30 s.
+    #[oai(path = "/ws", method = "get", operation_id = "realtimeFeed")]
+    async fn ws(
+        &self,
+        service: Data<&Service>,
+        req: &Request,
+        /// The access token, for clients that cannot set headers (browsers).
+        token: Query<Option<String>>,
+        /// Replay everything after this `seq` first.
+        since: Query<Option<u64>>,
+        /// Comma-separated project ids: only changes of these projects (notifications are
+        /// not filtered).
+        projects: Query<Option<String>>,
+    ) -> ApiResult<Upgrade> {
+        let Some(token) = bearer(req, token.0.as_deref()) else {
+            return Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthenticated,
+                "send the access token as `Authorization: Bearer <token>` or `?token=`",
+            )
+            .into());
+        };
+        let auth = service.authenticate(&token).await?;
+        let projects = projects.0.as_deref().map(parse_projects).transpose()?;
+        let upgrade = WebSocket::from_request(req, &mut RequestBody::new(Body::empty())).await;
+        let Ok(ws) = upgrade else {
+            let problem = Problem::new(
+                StatusCode::UPGRADE_REQUIRED,
+                ErrorCode::UpgradeRequired,
+                "this is a WebSocket endpoint: send an upgrade request",
+            );
+            return Ok(Upgrade(poem::error::ResponseError::as_response(&problem)));
+        };
+        let feed = service.subscribe(&auth, since.0, projects).await?;
+        let service = service.0.clone();
+        Ok(Upgrade(
+            ws.on_upgrade(move |socket| serve(service, feed, socket))
+                .into_response(),
+        ))
+    }
+}
+
+/// Errors of these operations beyond those their shape implies (see `spec.rs`).
+pub(super) const ERRORS: &[OperationErrors] = &[("realtimeFeed", &[401, 403, 422, 426])];

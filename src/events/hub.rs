@@ -1,0 +1,355 @@
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::Utc;
+use tokio::sync::{Mutex, mpsc};
+
+use crate::domain::change::{Change, ChangeAction, EntityKind};
+use crate::domain::notification::Notification;
+use crate::domain::{ProjectId, SessionId, TeamId, UserId};
+use crate::store::{Store, StoreError};
+
+/// How many change-log entries one dispatch step reads.
+const BATCH: usize = 500;
+
+/// One message for a client.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Change(Arc<Change>),
+    Notification(Arc<Notification>),
+}
+
+impl Event {
+    pub fn seq(&self) -> u64 {
+        match self {
+            Event::Change(c) => c.seq,
+            Event::Notification(n) => n.seq,
+        }
+    }
+}
+
+/// Why a connection's queue was closed by the hub.
+#[derive(Debug, Default)]
+pub struct Ending {
+    /// It fell behind: its queue was full.
+    pub overflowed: AtomicBool,
+    /// Its session was signed out or revoked.
+    pub revoked: AtomicBool,
+}
+
+/// A connection's side of the hub.
+pub struct Subscription {
+    pub id: u64,
+    /// Everything up to here comes from a replay; the queue starts after it.
+    pub position: u64,
+    pub events: mpsc::Receiver<Event>,
+    pub ending: Arc<Ending>,
+    /// The user's teams when subscribing (the replay's visibility).
+    pub teams: HashSet<TeamId>,
+}
+
+/// Who a connection is and what it may see.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub user: UserId,
+    pub teams: HashSet<TeamId>,
+    /// `?projects=`: only changes of these projects.
+    pub projects: Option<HashSet<ProjectId>>,
+}
+
+impl Viewer {
+    /// Whether this viewer may see `change` (and wants to, given its project filter).
+    pub fn sees(&self, change: &Change) -> bool {
+        let c = &change.change;
+        if let Some(projects) = &self.projects
+            && !c.project_id.is_some_and(|p| projects.contains(&p))
+        {
+            return false;
+        }
+        match c.team_id {
+            Some(team) => self.teams.contains(&team),
+            None => c.audience.contains(&self.user),
+        }
+    }
+
+    /// Follows the viewer's own memberships as entries pass: a join counts from the joining
+    /// entry on (it is delivered), a departure after its entry (it is delivered, then nothing
+    /// more of that team).
+    fn before(&mut self, change: &Change) {
+        let c = &change.change;
+        if c.entity == EntityKind::Membership
+            && c.action == ChangeAction::Created
+            && c.entity_id == self.user.as_uuid()
+            && let Some(team) = c.team_id
+        {
+            self.teams.insert(team);
+        }
+    }
+
+    fn after(&mut self, change: &Change) {
+        let c = &change.change;
+        let gone = match c.entity {
+            EntityKind::Membership => {
+                c.action == ChangeAction::Deleted && c.entity_id == self.user.as_uuid()
+            }
+            EntityKind::Team => c.action == ChangeAction::Deleted,
+            _ => false,
+        };
+        if gone && let Some(team) = c.team_id {
+            self.teams.remove(&team);
+        }
+    }
+}
+
+struct Connection {
+    viewer: Viewer,
+    session: SessionId,
+    queue: mpsc::Sender<Event>,
+    ending: Arc<Ending>,
+}
+
+impl Connection {
+    /// Queues `event`; false when the connection must go (full or gone).
+    fn offer(&self, event: &Event) -> bool {
+        match self.queue.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.ending.overflowed.store(true, Ordering::SeqCst);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+struct State {
+    /// The last `seq` dispatched.
+    position: u64,
+    next_id: u64,
+    connections: HashMap<u64, Connection>,
+    /// The store's auth epoch when sessions were last checked.
+    auth_epoch: u64,
+}
+
+/// Connections and the dispatcher. Cheap to share (`Arc`).
+pub struct Hub {
+    state: Mutex<State>,
+    /// Each connection's queue holds at most this many events.
+    capacity: usize,
+}
+
+impl Hub {
+    /// A hub that starts after `position` (the newest `seq` at start).
+    pub fn new(position: u64, capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State {
+                position,
+                next_id: 0,
+                connections: HashMap::new(),
+                auth_epoch: 0,
+            }),
+            capacity,
+        }
+    }
+
+    /// The last `seq` dispatched.
+    pub async fn position(&self) -> u64 {
+        self.state.lock().await.position
+    }
+
+    /// Registers a connection of `user` (signed in with `session`). Its teams are read while
+    /// the dispatcher is held, so they match the returned position exactly.
+    pub async fn subscribe(
+        &self,
+        store: &Store,
+        user: UserId,
+        session: SessionId,
+        projects: Option<HashSet<ProjectId>>,
+    ) -> Result<Subscription, StoreError> {
+        let mut state = self.state.lock().await;
+        let teams: HashSet<TeamId> = store
+            .run(move |s| s.team_ids_of_user(user))
+            .await?
+            .into_iter()
+            .collect();
+        let (queue, events) = mpsc::channel(self.capacity);
+        let ending = Arc::new(Ending::default());
+        state.next_id += 1;
+        let id = state.next_id;
+        state.connections.insert(
+            id,
+            Connection {
+                viewer: Viewer {
+                    user,
+                    teams: teams.clone(),
+                    projects,
+                },
+                session,
+                queue,
+                ending: ending.clone(),
+            },
+        );
+        Ok(Subscription {
+            id,
+            position: state.position,
+            events,
+            ending,
+            teams,
+        })
+    }
+
+    pub async fn unsubscribe(&self, id: u64) {
+        self.state.lock().await.connections.remove(&id);
+    }
+
+    /// How many connections are registered.
+    pub async fn connections(&self) -> usize {
+        self.state.lock().await.connections.len()
+    }
+
+    /// Delivers every durable change after the current position (and the notifications they
+    /// caused) to the connections that may see them. Returns how many entries it dispatched.
+    pub async fn dispatch(&self, store: &Store) -> Result<usize, StoreError> {
+        let mut state = self.state.lock().await;
+        let mut dispatched = 0;
+        loop {
+            let after = state.position;
+            let changes = store
+                .run(move |s| s.changes_between(after, u64::MAX, BATCH))
+                .await?;
+            let Some(last) = changes.last().map(|c| c.seq) else {
+                break;
+            };
+            // Entries read may be committed but not yet on disk: never tell before they are.
+            store.flushed().await?;
+            let notifications = store
+                .run(move |s| s.notifications_between(after, last))
+                .await?;
+            let mut notifications = notifications.into_iter().peekable();
+            for change in changes {
+                let (seq, change) = (change.seq, Arc::new(change));
+                let event = Event::Change(change.clone());
+                state.connections.retain(|_, conn| {
+                    conn.viewer.before(&change);
+                    let kept = !conn.viewer.sees(&change) || conn.offer(&event);
+                    conn.viewer.after(&change);
+                    kept
+                });
+                while let Some(n) = notifications.next_if(|n| n.seq == seq) {
+                    let user = n.user_id;
+                    let event = Event::Notification(Arc::new(n));
+                    state
+                        .connections
+                        .retain(|_, conn| conn.viewer.user != user || conn.offer(&event));
+                }
+                state.position = seq;
+                dispatched += 1;
+            }
+        }
+        let epoch = store.auth_epoch();
+        if epoch != state.auth_epoch {
+            state.auth_epoch = epoch;
+            Self::drop_revoked(&mut state, store).await?;
+        }
+        Ok(dispatched)
+    }
+
+    /// Closes the queues of connections whose session is gone.
+    async fn drop_revoked(state: &mut State, store: &Store) -> Result<(), StoreError> {
+        let sessions: Vec<(u64, SessionId)> = state
+            .connections
+            .iter()
+            .map(|(id, conn)| (*id, conn.session))
+            .collect();
+        let dead = store
+            .run(move |s| {
+                let now = Utc::now();
+                let mut dead = Vec::new();
+                let mut checked: HashMap<SessionId, bool> = HashMap::new();
+                for (id, session) in sessions {
+                    let alive = match checked.get(&session) {
+                        Some(alive) => *alive,
+                        None => {
+                            let alive = s.session_alive(session, now)?;
+                            checked.insert(session, alive);
+                            alive
+                        }
+                    };
+                    if !alive {
+                        dead.push(id);
+                    }
+                }
+                Ok(dead)
+            })
+            .await?;
+        for id in dead {
+            if let Some(conn) = state.connections.remove(&id) {
+                conn.ending.revoked.store(true, Ordering::SeqCst);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::change::NewChange;
+
+    fn change(team: Option<TeamId>, audience: Vec<UserId>, project: Option<ProjectId>) -> Change {
+        Change {
+            seq: 1,
+            change: NewChange {
+                at: Utc::now(),
+                actor: UserId::new(),
+                entity: EntityKind::Task,
+                entity_id: uuid::Uuid::now_v7(),
+                team_id: team,
+                project_id: project,
+                audience,
+                action: ChangeAction::Updated,
+                fields: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn visibility_follows_teams_audience_and_the_project_filter() {
+        let (me, team, project) = (UserId::new(), TeamId::new(), ProjectId::new());
+        let mut viewer = Viewer {
+            user: me,
+            teams: HashSet::from([team]),
+            projects: None,
+        };
+        assert!(viewer.sees(&change(Some(team), vec![], None)));
+        assert!(!viewer.sees(&change(Some(TeamId::new()), vec![], None)));
+        assert!(viewer.sees(&change(None, vec![me], None)));
+        assert!(!viewer.sees(&change(None, vec![UserId::new()], None)));
+        viewer.projects = Some(HashSet::from([project]));
+        assert!(viewer.sees(&change(Some(team), vec![], Some(project))));
+        assert!(!viewer.sees(&change(Some(team), vec![], None)));
+    }
+
+    #[test]
+    fn leaving_a_team_is_the_last_thing_seen_of_it() {
+        let (me, team) = (UserId::new(), TeamId::new());
+        let mut viewer = Viewer {
+            user: me,
+            teams: HashSet::new(),
+            projects: None,
+        };
+        let mut joined = change(Some(team), vec![], None);
+        joined.change.entity = EntityKind::Membership;
+        joined.change.entity_id = me.as_uuid();
+        joined.change.action = ChangeAction::Created;
+        viewer.before(&joined);
+        assert!(viewer.sees(&joined), "the join itself is delivered");
+        let mut left = joined.clone();
+        left.change.action = ChangeAction::Deleted;
+        viewer.before(&left);
+        assert!(viewer.sees(&left), "so is the departure");
+        viewer.after(&left);
+        assert!(!viewer.sees(&change(Some(team), vec![], None)));
+    }
+}

@@ -1,0 +1,131 @@
+//! The real-time feed (DESIGN.md section 4): subscribing with an optional `since`, the replay
+//! of what was missed, and the dispatcher that feeds live connections.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use super::{AuthUser, Result, Service};
+use crate::domain::ProjectId;
+use crate::events::{Event, Subscription, Viewer};
+
+/// How a new connection starts.
+pub enum Start {
+    /// Nothing to replay: live from the subscription's position.
+    Live,
+    /// Replay what came after this `seq`, up to the subscription's position.
+    Replay { after: u64 },
+    /// `since` is out of the retained window (or from the future): refetch, then live.
+    Reset,
+}
+
+/// A subscribed connection: where it starts, who it is, and its live queue.
+pub struct Feed {
+    pub start: Start,
+    pub viewer: Viewer,
+    pub subscription: Subscription,
+}
+
+/// How many entries one replay step reads.
+const REPLAY_BATCH: usize = 500;
+
+impl Service {
+    /// Registers a connection for the caller. `since` asks for everything after that `seq`;
+    /// `projects` narrows changes to those projects.
+    pub async fn subscribe(
+        &self,
+        auth: &AuthUser,
+        since: Option<u64>,
+        projects: Option<Vec<ProjectId>>,
+    ) -> Result<Feed> {
+        let projects: Option<HashSet<ProjectId>> = projects.map(|p| p.into_iter().collect());
+        let subscription = self
+            .hub
+            .subscribe(&self.store, auth.user_id, auth.session_id, projects.clone())
+            .await?;
+        let position = subscription.position;
+        let start = match since {
+            None => Start::Live,
+            Some(since) if since == position => Start::Live,
+            Some(since) if since > position => Start::Reset,
+            Some(since) => {
+                let oldest = Utc::now()
+                    - chrono::Duration::from_std(self.config.change_retention)
+                        .unwrap_or(chrono::Duration::days(7));
+                let next = self.store.run(move |s| s.change(since + 1)).await?;
+                match next {
+                    Some(change) if change.change.at >= oldest => Start::Replay { after: since },
+                    _ => Start::Reset,
+                }
+            }
+        };
+        let viewer = Viewer {
+            user: auth.user_id,
+            teams: subscription.teams.clone(),
+            projects,
+        };
+        Ok(Feed {
+            start,
+            viewer,
+            subscription,
+        })
+    }
+
+    /// The next events a connection missed: after `after`, up to `upto`, that `viewer` may
+    /// see (its changes and its own notifications, in `seq` order). Returns them and where
+    /// the next step starts; done when that is `upto`.
+    pub async fn replay(
+        &self,
+        viewer: &Viewer,
+        after: u64,
+        upto: u64,
+    ) -> Result<(Vec<Event>, u64)> {
+        let changes = self
+            .store
+            .run(move |s| s.changes_between(after, upto, REPLAY_BATCH))
+            .await?;
+        let reached = if changes.len() < REPLAY_BATCH {
+            upto
+        } else {
+            changes.last().map_or(upto, |c| c.seq)
+        };
+        let user = viewer.user;
+        let notifications = self
+            .store
+            .run(move |s| s.notifications_of_user_between(user, after, reached, usize::MAX))
+            .await?;
+        let mut notifications = notifications.into_iter().peekable();
+        let mut events = Vec::new();
+        for change in changes {
+            let seq = change.seq;
+            if viewer.sees(&change) {
+                events.push(Event::Change(Arc::new(change)));
+            }
+            while let Some(n) = notifications.next_if(|n| n.seq <= seq) {
+                events.push(Event::Notification(Arc::new(n)));
+            }
+        }
+        events.extend(notifications.map(|n| Event::Notification(Arc::new(n))));
+        Ok((events, reached))
+    }
+
+    pub async fn unsubscribe(&self, id: u64) {
+        self.hub.unsubscribe(id).await;
+    }
+
+    /// Feeds live connections from the change log until `stop` fires: woken by every durable
+    /// write, it dispatches what is new.
+    pub async fn run_feed(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut writes = self.store.writes();
+        loop {
+            if let Err(e) = self.hub.dispatch(&self.store).await {
+                tracing::error!(error = %e, "the real-time feed could not read the change log");
+            }
+            tokio::select! {
+                changed = writes.changed() => if changed.is_err() { return },
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}

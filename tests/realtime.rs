@@ -1,0 +1,460 @@
+//! The WebSocket feed: who receives what (and who nothing), notifications never for the
+//! actor, resume with `since` (no gap, no duplicate), `reset`, revocation and slow consumers
+//! closing the socket, leaving a team, and many sockets under a burst.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use crate::common::{Account, TestServer, test_config};
+use crate::tasks::{cast, new_task};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long to wait for a message that should come.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn ws_url(server: &TestServer, query: &str) -> String {
+    format!("{}/api/ws{query}", server.url("").replacen("http", "ws", 1))
+}
+
+async fn connect(server: &TestServer, who: &Account, query: &str) -> Socket {
+    let query = if query.is_empty() {
+        format!("?token={}", who.token)
+    } else {
+        format!("{query}&token={}", who.token)
+    };
+    let (socket, _) = connect_async(ws_url(server, &query))
+        .await
+        .expect("the socket opens");
+    socket
+}
+
+/// The next JSON message (pings are skipped), or `None` when the socket closed.
+async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a message arrives in time")?;
+        match frame.expect("a frame") {
+            Message::Text(text) => return Some(serde_json::from_str(&text).unwrap()),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+/// The close code the server ended the socket with.
+async fn close_code(socket: &mut Socket) -> u16 {
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("the socket closes in time");
+        match frame {
+            Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
+            Some(Ok(_)) => {}
+            other => panic!("no close frame: {other:?}"),
+        }
+    }
+}
+
+/// Creates a personal task as `who` and returns its id: a marker that only `who` can see,
+/// so a socket that receives it next has received nothing else in between.
+async fn marker(server: &TestServer, who: &Account) -> String {
+    new_task(server, who, json!({"title": "marker"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn kind(message: &Value) -> (&str, &str) {
+    match message["type"].as_str().unwrap() {
+        "change" => (
+            message["entity"].as_str().unwrap(),
+            message["action"].as_str().unwrap(),
+        ),
+        "notification" => (
+            "notification",
+            message["notification"]["kind"].as_str().unwrap(),
+        ),
+        other => (other, ""),
+    }
+}
+
+#[tokio::test]
+async fn a_bad_token_is_refused_before_the_upgrade() {
+    let server = TestServer::spawn().await;
+    let account = server.register().await;
+    for query in ["", "?token=not-a-jwt"] {
+        let refused = connect_async(ws_url(&server, query)).await;
+        match refused {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401, "{query}")
+            }
+            other => panic!("{query}: expected a 401, got {other:?}"),
+        }
+    }
+    // With a token but no upgrade: a plain request is told what this is.
+    server
+        .get("/api/ws", Some(&account.token))
+        .await
+        .problem(426, "upgrade_required");
+    server
+        .get(
+            &format!("/api/ws?projects=nope&token={}", account.token),
+            None,
+        )
+        .await
+        .problem(422, "validation_failed");
+}
+
+#[tokio::test]
+async fn changes_reach_who_may_see_them_and_notifications_skip_the_actor() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let mut creator = connect(&server, &c.creator, "").await;
+    let mut assignee = connect(&server, &c.assignee, "").await;
+    let mut member = connect(&server, &c.member, "").await;
+    let mut outsider = connect(&server, &c.outsider, "").await;
+
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Live", "project_id": c.project, "assignee_ids": [c.assignee.user_id]}),
+    )
+    .await;
+    let id = task["id"].as_str().unwrap();
+
+    let created = next(&mut creator).await.unwrap();
+    assert_eq!(kind(&created), ("task", "created"));
+    assert_eq!(created["data"]["id"], id);
+    assert_eq!(created["data"]["project_id"], c.project.as_str());
+    let seq = created["seq"].as_u64().unwrap();
+
+    let seen = next(&mut assignee).await.unwrap();
+    assert_eq!(
+        (kind(&seen), seen["seq"].as_u64()),
+        (("task", "created"), Some(seq))
+    );
+    let told = next(&mut assignee).await.unwrap();
+    assert_eq!(kind(&told), ("notification", "task_assigned"));
+    assert_eq!(
+        told["seq"].as_u64(),
+        Some(seq),
+        "a notification carries its change's seq"
+    );
+    assert_eq!(told["notification"]["task_id"], id);
+
+    assert_eq!(kind(&next(&mut member).await.unwrap()), ("task", "created"));
+
+    // The assignee comments: the creator sees the change and is notified; the assignee (the
+    // actor) sees the change only.
+    let commented = server
+        .post(
+            &format!("/api/tasks/{id}/comments"),
+            Some(&c.assignee.token),
+            json!({"body": "hi"}),
+        )
+        .await;
+    assert_eq!(commented.status, 201);
+    assert_eq!(
+        kind(&next(&mut creator).await.unwrap()),
+        ("comment", "created")
+    );
+    assert_eq!(
+        kind(&next(&mut creator).await.unwrap()),
+        ("notification", "comment_added")
+    );
+    assert_eq!(
+        kind(&next(&mut assignee).await.unwrap()),
+        ("comment", "created")
+    );
+    let mine = marker(&server, &c.assignee).await;
+    assert_eq!(
+        next(&mut assignee).await.unwrap()["data"]["id"],
+        mine.as_str(),
+        "no notification for your own comment: the next thing is the marker"
+    );
+    assert_eq!(
+        kind(&next(&mut member).await.unwrap()),
+        ("comment", "created")
+    );
+
+    // The outsider saw none of it: the first thing it receives is its own marker.
+    let mine = marker(&server, &c.outsider).await;
+    let first = next(&mut outsider).await.unwrap();
+    assert_eq!(first["data"]["id"], mine.as_str());
+}
+
+#[tokio::test]
+async fn a_client_resumes_with_since_without_gap_or_duplicate() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let mut socket = connect(&server, &c.member, "").await;
+    new_task(
+        &server,
+        &c.creator,
+        json!({"title": "one", "project_id": c.project}),
+    )
+    .await;
+    let first = next(&mut socket).await.unwrap();
+    let since = first["seq"].as_u64().unwrap();
+    drop(socket);
+
+    // Missed while away: two tasks, an assignment of the member (a notification too).
+    new_task(
+        &server,
+        &c.creator,
+        json!({"title": "two", "project_id": c.project}),
+    )
+    .await;
+    new_task(
+        &server,
+        &c.creator,
+        json!({"title": "three", "project_id": c.project, "assignee_ids": [c.member.user_id]}),
+    )
+    .await;
+    let mut socket = connect(&server, &c.member, &format!("?since={since}")).await;
+    // Written while the replay may be running: must come once, after the replay.
+    let live = tokio::spawn({
+        let (server_url, token, project) =
+            (server.url(""), c.creator.token.clone(), c.project.clone());
+        async move {
+            reqwest::Client::new()
+                .post(format!("{server_url}/api/tasks"))
+                .bearer_auth(token)
+                .json(&json!({"title": "four", "project_id": project}))
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        got.push(next(&mut socket).await.unwrap());
+    }
+    live.await.unwrap();
+    let seqs: Vec<u64> = got.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.iter().all(|s| *s > since));
+    assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "in order: {seqs:?}");
+    assert_eq!(
+        got.iter().map(kind).collect::<Vec<_>>(),
+        [
+            ("task", "created"),
+            ("task", "created"),
+            ("notification", "task_assigned"),
+            ("task", "created"),
+        ]
+    );
+    let titles: Vec<&str> = got
+        .iter()
+        .filter(|m| m["type"] == "change")
+        .map(|m| {
+            m["data"]["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["field"] == "title")
+                .unwrap()["to"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        titles,
+        ["two", "three", "four"],
+        "nothing twice, nothing missed"
+    );
+    let mine = marker(&server, &c.member).await;
+    assert_eq!(
+        next(&mut socket).await.unwrap()["data"]["id"],
+        mine.as_str()
+    );
+}
+
+#[tokio::test]
+async fn since_out_of_reach_gets_a_reset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = test_config(tmp.path());
+    config.change_retention = Duration::from_secs(1);
+    let server = TestServer::spawn_with(config).await;
+    let me = server.register().await;
+    marker(&server, &me).await;
+    let mut from_the_future = connect(&server, &me, "?since=1000000").await;
+    assert_eq!(next(&mut from_the_future).await.unwrap()["type"], "reset");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut too_old = connect(&server, &me, "?since=0").await;
+    assert_eq!(next(&mut too_old).await.unwrap()["type"], "reset");
+    // Then it carries on live.
+    let mine = marker(&server, &me).await;
+    assert_eq!(
+        next(&mut too_old).await.unwrap()["data"]["id"],
+        mine.as_str()
+    );
+}
+
+#[tokio::test]
+async fn signing_out_closes_the_socket() {
+    let server = TestServer::spawn().await;
+    let me = server.register().await;
+    let other = server.login_ok(&me.email).await;
+    let mut socket = connect(&server, &me, "").await;
+    let mut stays = connect(&server, &other, "").await;
+    let out = server
+        .call(Method::POST, "/api/auth/logout", Some(&me.token), None)
+        .await;
+    assert_eq!(out.status, 204);
+    assert_eq!(close_code(&mut socket).await, 4001);
+    // Another session of the same account keeps its socket.
+    let mine = marker(&server, &other).await;
+    assert_eq!(next(&mut stays).await.unwrap()["data"]["id"], mine.as_str());
+}
+
+#[tokio::test]
+async fn leaving_a_team_ends_its_changes_at_once() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let mut socket = connect(&server, &c.member, "").await;
+    let leave = format!("/api/teams/{}/members/{}", c.team, c.member.user_id);
+    let left = server
+        .call(Method::DELETE, &leave, Some(&c.member.token), None)
+        .await;
+    assert_eq!(left.status, 204);
+    let gone = next(&mut socket).await.unwrap();
+    assert_eq!(kind(&gone), ("membership", "deleted"));
+    new_task(
+        &server,
+        &c.creator,
+        json!({"title": "secret", "project_id": c.project}),
+    )
+    .await;
+    let mine = marker(&server, &c.member).await;
+    assert_eq!(
+        next(&mut socket).await.unwrap()["data"]["id"],
+        mine.as_str(),
+        "the team's task after leaving is not delivered"
+    );
+}
+
+#[tokio::test]
+async fn a_project_filter_narrows_changes() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let other = server
+        .post(
+            "/api/projects",
+            Some(&c.owner.token),
+            json!({"team_id": c.team, "name": "Other"}),
+        )
+        .await;
+    let other = other.ok()["id"].as_str().unwrap().to_string();
+    let mut socket = connect(&server, &c.member, &format!("?projects={}", c.project)).await;
+    new_task(
+        &server,
+        &c.creator,
+        json!({"title": "elsewhere", "project_id": other}),
+    )
+    .await;
+    let here = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "here", "project_id": c.project}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await.unwrap()["data"]["id"], here["id"]);
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_cut_off_with_4008() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = test_config(tmp.path());
+    config.feed_queue = 8;
+    let server = TestServer::spawn_with(config).await;
+    let me = server.register().await;
+    let mut socket = connect(&server, &me, "").await;
+    // Never read: large events fill the socket's buffers, then the queue.
+    let description = "x".repeat(20_000);
+    let client = reqwest::Client::new();
+    for i in 0..600 {
+        let reply = client
+            .post(server.url("/api/tasks"))
+            .bearer_auth(&me.token)
+            .json(&json!({"title": format!("big {i}"), "description": description}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 201);
+    }
+    let mut last_seq = 0;
+    let code = loop {
+        let frame = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("the socket ends in time");
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                let message: Value = serde_json::from_str(&text).unwrap();
+                last_seq = message["seq"].as_u64().unwrap();
+            }
+            Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
+            Some(Ok(_)) => {}
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(code, 4008);
+    assert!(last_seq < 600, "it was cut off before the end");
+    // It resumes from where it got to and receives the rest.
+    let mut resumed = connect(&server, &me, &format!("?since={last_seq}")).await;
+    let mut count = 0;
+    let mine = marker(&server, &me).await;
+    loop {
+        let message = next(&mut resumed).await.unwrap();
+        if message["data"]["id"] == mine.as_str() {
+            break;
+        }
+        count += 1;
+    }
+    assert!(count > 0);
+}
+
+#[tokio::test]
+async fn two_hundred_sockets_each_receive_a_burst_of_100_complete() {
+    let server = TestServer::spawn().await;
+    let owner = server.register().await;
+    let mut sockets = Vec::new();
+    for _ in 0..200 {
+        sockets.push(connect(&server, &owner, "").await);
+    }
+    for i in 0..100 {
+        new_task(&server, &owner, json!({"title": format!("burst {i}")})).await;
+    }
+    let readers: Vec<_> = sockets
+        .into_iter()
+        .map(|mut socket| {
+            tokio::spawn(async move {
+                let mut seqs = Vec::new();
+                while seqs.len() < 100 {
+                    let message = next(&mut socket).await.expect("open");
+                    seqs.push(message["seq"].as_u64().unwrap());
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut first: Option<Vec<u64>> = None;
+    for reader in readers {
+        let seqs = reader.await.unwrap();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "in order, no duplicate"
+        );
+        match &first {
+            None => first = Some(seqs),
+            Some(expected) => assert_eq!(&seqs, expected, "every socket got the same 100"),
+        }
+    }
+}
