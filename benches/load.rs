@@ -4,7 +4,8 @@
 //!     cargo bench --bench load
 //!
 //! Environment: `BENCH_SECONDS` (per row, default 5), `BENCH_CLIENTS` (default 32),
-//! `BENCH_TASKS` (tasks seeded before the task rows, default 100,000). The load
+//! `BENCH_TASKS` (tasks seeded before the task rows, default 100,000), `BENCH_SOCKETS`
+//! (WebSocket connections for the real-time rows, default 1,000). The load
 //! generator runs on the same machine as the server, so absolute figures are a floor; the
 //! ratio to `/api/health`, measured in the same run, is the comparable number.
 
@@ -170,6 +171,139 @@ fn memory_mib(field: &str) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
+/// The real-time rows: memory per idle socket, write-to-receipt latency on `sockets`
+/// connections, and the deliveries the hub sustains under 32 writers. `create` posts one task
+/// the bench user can see and returns its id.
+async fn realtime_rows<F, Fut>(
+    base: &str,
+    token: &str,
+    sockets: usize,
+    seconds: Duration,
+    create: F,
+) -> Vec<String>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Option<String>> + Send,
+{
+    use futures_util::StreamExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let url = format!("{}/api/ws?token={token}", base.replacen("http", "ws", 1));
+    let before = memory_mib("VmRSS:");
+    let mut connections = Vec::with_capacity(sockets);
+    for _ in 0..sockets {
+        connections.push(
+            tokio_tungstenite::connect_async(&url)
+                .await
+                .expect("socket")
+                .0,
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let per_socket_kib = (memory_mib("VmRSS:") - before) * 1024.0 / sockets as f64;
+
+    // Every socket records when each task's creation reaches it.
+    let received: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let cut_off = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = connections
+        .into_iter()
+        .map(|mut socket| {
+            let (received, delivered, cut_off) =
+                (received.clone(), delivered.clone(), cut_off.clone());
+            tokio::spawn(async move {
+                while let Some(Ok(frame)) = socket.next().await {
+                    match frame {
+                        tokio_tungstenite::tungstenite::Message::Text(text) => {
+                            delivered.fetch_add(1, Ordering::Relaxed);
+                            let at = Instant::now();
+                            let message: serde_json::Value =
+                                serde_json::from_str(&text).unwrap_or_default();
+                            if message["entity"] == "task" && message["action"] == "created" {
+                                if let Some(id) = message["data"]["id"].as_str() {
+                                    received.lock().unwrap().push((id.to_string(), at));
+                                }
+                            }
+                        }
+                        tokio_tungstenite::tungstenite::Message::Close(frame) => {
+                            if frame.is_some_and(|f| u16::from(f.code) == 4008) {
+                                cut_off.fetch_add(1, Ordering::Relaxed);
+                            }
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Latency: one write at a time, from its response to each socket's receipt.
+    let writes = 100;
+    let mut answered = std::collections::HashMap::new();
+    for _ in 0..writes {
+        if let Some(id) = create().await {
+            answered.insert(id, Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.lock().unwrap().len() < writes * sockets && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut latencies: Vec<Duration> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(id, at)| {
+            answered
+                .get(id)
+                .map(|sent| at.saturating_duration_since(*sent))
+        })
+        .collect();
+    latencies.sort();
+    let receipts = latencies.len();
+
+    // Sustained: 32 writers for `seconds`, every socket reading.
+    let delivered_before = delivered.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let writers = drive("feed writers", 32, seconds, move || {
+        let create = create.clone();
+        async move { create().await.is_some() }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deliveries = delivered.load(Ordering::Relaxed) - delivered_before;
+    let elapsed = started.elapsed().as_secs_f64();
+    for reader in readers {
+        reader.abort();
+    }
+    vec![
+        format!(
+            "| idle sockets, memory each (server and client, in one process) | {sockets} | | {per_socket_kib:.1} KiB | | |"
+        ),
+        format!(
+            "| write response to receipt, 1 write every 20 ms | {sockets} | {receipts} of {} | | {} | {} |",
+            writes * sockets,
+            ms(percentile(&latencies, 0.50)),
+            ms(percentile(&latencies, 0.99))
+        ),
+        format!(
+            "| sustained: 32 writers ({:.0} creates/s), every socket reading | {sockets} | {deliveries} delivered, {} cut off (4008) | {:.0} deliveries/s | | |",
+            writers.per_second,
+            cut_off.load(Ordering::Relaxed),
+            deliveries as f64 / elapsed
+        ),
+    ]
 }
 
 /// Writes `count` tasks (assigned to the user, in the project, a quarter of them done)
@@ -430,12 +564,28 @@ fn main() {
             },
         ));
 
+        let feed_task = {
+            let (client, url, token) = (client.clone(), format!("{base}/api/tasks"), token.clone());
+            move || {
+                let request = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({"title": "live", "project_id": project_id}));
+                async move {
+                    let reply: serde_json::Value = request.send().await.ok()?.json().await.ok()?;
+                    reply["id"].as_str().map(str::to_string)
+                }
+            }
+        };
+        let sockets = env_or("BENCH_SOCKETS", 1000) as usize;
+        let feed = realtime_rows(&base, &token, sockets, seconds, feed_task).await;
+
         let _ = stop.send(());
         server.await.unwrap().unwrap();
         println!("\nseeded {seed_tasks} tasks into the store in {:.2} s", seed_time.as_secs_f64());
-        (rows, files)
+        (rows, files, feed)
     });
-    let (rows, files) = rows;
+    let (rows, files, feed) = rows;
 
     let health = rows[0].per_second;
     println!(
@@ -472,5 +622,11 @@ fn main() {
             ms(row.p99),
             row.errors
         );
+    }
+
+    println!("\n| real-time feed | sockets | messages | rate | p50 ms | p99 ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for line in &feed {
+        println!("{line}");
     }
 }

@@ -106,6 +106,15 @@ impl App {
             let service = self.service.clone();
             async move { service.run_feed(stopped).await }
         });
+        // WebSockets never finish on their own: close them as shutdown begins, so only real
+        // requests are waited for.
+        let shutdown = {
+            let service = self.service.clone();
+            async move {
+                shutdown.await;
+                service.close_feed().await;
+            }
+        };
         let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(api::app(self.service), shutdown, Some(GRACEFUL_SHUTDOWN))
             .await

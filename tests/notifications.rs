@@ -283,3 +283,31 @@ async fn reading_paging_and_privacy() {
         .await
         .problem(422, "validation_failed");
 }
+
+#[tokio::test]
+async fn someone_who_left_the_team_hears_nothing_more_of_its_tasks() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let task = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "Left behind", "project_id": c.project, "assignee_ids": [c.assignee.user_id]}),
+    )
+    .await;
+    let id = task["id"].as_str().unwrap();
+    let leave = format!("/api/teams/{}/members/{}", c.team, c.creator.user_id);
+    let left = server
+        .call(Method::DELETE, &leave, Some(&c.creator.token), None)
+        .await;
+    assert_eq!(left.status, 204);
+    clear(&server, &[&c.creator]).await;
+    let commented = server
+        .post(
+            &format!("/api/tasks/{id}/comments"),
+            Some(&c.assignee.token),
+            json!({"body": "still here?"}),
+        )
+        .await;
+    assert_eq!(commented.status, 201);
+    assert!(kinds(&news(&server, &c.creator).await).is_empty());
+}

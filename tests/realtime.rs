@@ -236,7 +236,14 @@ async fn a_client_resumes_with_since_without_gap_or_duplicate() {
     });
     let mut got = Vec::new();
     while got.len() < 4 {
-        got.push(next(&mut socket).await.unwrap());
+        let message = tokio::time::timeout(PATIENCE, next(&mut socket)).await;
+        let Ok(message) = message else {
+            panic!(
+                "after {} messages ({got:?}), nothing more arrived",
+                got.len()
+            );
+        };
+        got.push(message.unwrap());
     }
     live.await.unwrap();
     let seqs: Vec<u64> = got.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
@@ -457,4 +464,97 @@ async fn two_hundred_sockets_each_receive_a_burst_of_100_complete() {
             Some(expected) => assert_eq!(&seqs, expected, "every socket got the same 100"),
         }
     }
+}
+
+#[tokio::test]
+async fn stopping_the_server_closes_sockets_with_1001() {
+    let server = TestServer::spawn().await;
+    let me = server.register().await;
+    let mut socket = connect(&server, &me, "").await;
+    let stopped = tokio::spawn(server.stop());
+    assert_eq!(close_code(&mut socket).await, 1001);
+    tokio::time::timeout(Duration::from_secs(5), stopped)
+        .await
+        .expect("the server stops at once, not after the grace period")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn members_see_a_team_deleted_to_the_end_and_a_replay_shows_only_what_they_could_see() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+
+    // A newcomer resuming from before they joined sees the team from their joining on only.
+    let mut newcomer = connect(&server, &c.outsider, "").await;
+    marker(&server, &c.outsider).await;
+    let since = next(&mut newcomer).await.unwrap()["seq"].as_u64().unwrap();
+    drop(newcomer);
+    new_task(
+        &server,
+        &c.creator,
+        json!({"title": "before joining", "project_id": c.project}),
+    )
+    .await;
+    server
+        .add_member(&c.team, &c.owner, &c.outsider, "member")
+        .await;
+    let after = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "after joining", "project_id": c.project}),
+    )
+    .await;
+    let mut newcomer = connect(&server, &c.outsider, &format!("?since={since}")).await;
+    let mut got = Vec::new();
+    loop {
+        let message = next(&mut newcomer).await.unwrap();
+        let done = message["data"]["id"] == after["id"];
+        got.push(message);
+        if done {
+            break;
+        }
+    }
+    let kinds: Vec<(&str, &str)> = got.iter().map(kind).collect();
+    assert!(
+        !kinds.contains(&("task", "created"))
+            || kinds.iter().filter(|k| **k == ("task", "created")).count() == 1,
+        "only the task created after joining: {kinds:?}"
+    );
+    assert!(kinds.contains(&("membership", "created")), "{kinds:?}");
+    assert!(
+        kinds.contains(&("notification", "team_invited")),
+        "{kinds:?}"
+    );
+
+    // Deleting the team: members see the cascade, the team's deletion, then their own removal.
+    let mut member = connect(&server, &c.member, "").await;
+    let deleted = server
+        .call(
+            Method::DELETE,
+            &format!("/api/teams/{}", c.team),
+            Some(&c.owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let mut seen = Vec::new();
+    loop {
+        let message = next(&mut member).await.unwrap();
+        let k = kind(&message);
+        let (entity, action) = (k.0.to_string(), k.1.to_string());
+        let own = message["data"]["id"] == c.member.user_id.as_str();
+        seen.push((entity.clone(), action.clone()));
+        if entity == "membership" && action == "deleted" && own {
+            break;
+        }
+    }
+    let pos = |e: &str| seen.iter().position(|(x, a)| x == e && a == "deleted");
+    assert!(
+        pos("task").is_some() && pos("project").is_some(),
+        "{seen:?}"
+    );
+    assert!(
+        pos("task") < pos("team") && pos("project") < pos("team"),
+        "{seen:?}"
+    );
 }

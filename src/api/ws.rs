@@ -31,7 +31,7 @@ use crate::domain::ProjectId;
 use crate::domain::change::{Change, ChangeAction, EntityKind};
 use crate::domain::notification::Notification;
 use crate::events::Event;
-use crate::service::{Feed, Service, Start};
+use crate::service::{AuthUser, Feed, Service, Start};
 
 /// How often the server pings an idle connection.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -245,11 +245,34 @@ async fn send(socket: &mut WebSocketStream, text: String) -> bool {
     socket.send(Message::Text(text)).await.is_ok()
 }
 
-/// Runs one connection: replay, then live, until either side ends it.
-async fn serve(service: Service, feed: Feed, mut socket: WebSocketStream) {
+/// Runs one connection: subscribe (only now that the upgrade happened, so nothing is left
+/// registered if it never does), replay, then live, until either side ends it.
+async fn serve(
+    service: Service,
+    auth: AuthUser,
+    since: Option<u64>,
+    projects: Option<Vec<ProjectId>>,
+    mut socket: WebSocketStream,
+) {
+    let feed = match service.subscribe(&auth, since, projects).await {
+        Ok(feed) => feed,
+        Err(e) => {
+            let close = match e {
+                crate::service::Error::Unauthenticated(_) => {
+                    Message::close_with(CLOSE_REVOKED, "session revoked")
+                }
+                other => {
+                    tracing::error!(error = %other, "a real-time subscription failed");
+                    Message::close_with(CloseCode::Error, "internal error")
+                }
+            };
+            let _ = socket.send(close).await;
+            return;
+        }
+    };
     let Feed {
         start,
-        viewer,
+        mut viewer,
         mut subscription,
     } = feed;
     let position = subscription.position;
@@ -267,7 +290,8 @@ async fn serve(service: Service, feed: Feed, mut socket: WebSocketStream) {
         }
         Start::Replay { mut after } => {
             while after < position {
-                let Ok((events, reached)) = service.replay(&viewer, after, position).await else {
+                let Ok((events, reached)) = service.replay(&mut viewer, after, position).await
+                else {
                     let _ = socket
                         .send(Message::close_with(CloseCode::Error, "replay failed"))
                         .await;
@@ -375,10 +399,9 @@ impl WsApi {
             );
             return Ok(Upgrade(poem::error::ResponseError::as_response(&problem)));
         };
-        let feed = service.subscribe(&auth, since.0, projects).await?;
-        let service = service.0.clone();
+        let (service, since) = (service.0.clone(), since.0);
         Ok(Upgrade(
-            ws.on_upgrade(move |socket| serve(service, feed, socket))
+            ws.on_upgrade(move |socket| serve(service, auth, since, projects, socket))
                 .into_response(),
         ))
     }

@@ -85,6 +85,12 @@ pub struct NewChange {
     /// the task's creator and assignees, before and after.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audience: Vec<UserId>,
+    /// Where a task was before this change moved it (to another project or team): its old
+    /// team and project see it leave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_team_id: Option<TeamId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_project_id: Option<ProjectId>,
     pub action: ChangeAction,
     pub fields: Vec<FieldChange>,
 }

@@ -13,6 +13,15 @@ use crate::store::{Store, StoreError};
 /// How many change-log entries one dispatch step reads.
 const BATCH: usize = 500;
 
+/// Why a subscription was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("the session was signed out or revoked")]
+    SessionGone,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// One message for a client.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -62,21 +71,29 @@ impl Viewer {
     /// Whether this viewer may see `change` (and wants to, given its project filter).
     pub fn sees(&self, change: &Change) -> bool {
         let c = &change.change;
-        if let Some(projects) = &self.projects
-            && !c.project_id.is_some_and(|p| projects.contains(&p))
-        {
+        // Invitations name the invitee's email: they reach the invitee as a notification,
+        // and the team's managers through the invitations list, not the feed.
+        if c.entity == EntityKind::Invitation {
             return false;
         }
-        match c.team_id {
-            Some(team) => self.teams.contains(&team),
-            None => c.audience.contains(&self.user),
+        if let Some(projects) = &self.projects {
+            let mut scope = c.project_id.into_iter().chain(c.previous_project_id);
+            if !scope.any(|p| projects.contains(&p)) {
+                return false;
+            }
         }
+        let in_team = c
+            .team_id
+            .into_iter()
+            .chain(c.previous_team_id)
+            .any(|t| self.teams.contains(&t));
+        in_team || c.audience.contains(&self.user)
     }
 
     /// Follows the viewer's own memberships as entries pass: a join counts from the joining
     /// entry on (it is delivered), a departure after its entry (it is delivered, then nothing
     /// more of that team).
-    fn before(&mut self, change: &Change) {
+    pub(crate) fn before(&mut self, change: &Change) {
         let c = &change.change;
         if c.entity == EntityKind::Membership
             && c.action == ChangeAction::Created
@@ -87,15 +104,13 @@ impl Viewer {
         }
     }
 
-    fn after(&mut self, change: &Change) {
+    pub(crate) fn after(&mut self, change: &Change) {
         let c = &change.change;
-        let gone = match c.entity {
-            EntityKind::Membership => {
-                c.action == ChangeAction::Deleted && c.entity_id == self.user.as_uuid()
-            }
-            EntityKind::Team => c.action == ChangeAction::Deleted,
-            _ => false,
-        };
+        // A team's deletion ends with its memberships' (the store writes them last), so the
+        // viewer's own membership entry is where the team leaves its view.
+        let gone = c.entity == EntityKind::Membership
+            && c.action == ChangeAction::Deleted
+            && c.entity_id == self.user.as_uuid();
         if gone && let Some(team) = c.team_id {
             self.teams.remove(&team);
         }
@@ -110,15 +125,25 @@ struct Connection {
 }
 
 impl Connection {
-    /// Queues `event`; false when the connection must go (full or gone).
-    fn offer(&self, event: &Event) -> bool {
-        match self.queue.try_send(event.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+    /// Queues the events of one `seq` together, or none of them; false when the connection
+    /// must go (its queue is full, or it is gone). All or none, so a client that resumes
+    /// after the last `seq` it received has received all of that `seq`.
+    fn offer(&self, events: &[Event]) -> bool {
+        if events.is_empty() {
+            return true;
+        }
+        match self.queue.try_reserve_many(events.len()) {
+            Ok(permits) => {
+                for (permit, event) in permits.zip(events) {
+                    permit.send(event.clone());
+                }
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(())) => {
                 self.ending.overflowed.store(true, Ordering::SeqCst);
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(())) => false,
         }
     }
 }
@@ -158,21 +183,25 @@ impl Hub {
         self.state.lock().await.position
     }
 
-    /// Registers a connection of `user` (signed in with `session`). Its teams are read while
-    /// the dispatcher is held, so they match the returned position exactly.
+    /// Registers a connection of `user` (signed in with `session`, which must still be
+    /// alive). Its teams and the log's end are read in one snapshot; entries up to that end
+    /// are dispatched first, so the connection's teams match its position exactly.
     pub async fn subscribe(
         &self,
         store: &Store,
         user: UserId,
         session: SessionId,
         projects: Option<HashSet<ProjectId>>,
-    ) -> Result<Subscription, StoreError> {
+    ) -> Result<Subscription, Refused> {
         let mut state = self.state.lock().await;
-        let teams: HashSet<TeamId> = store
-            .run(move |s| s.team_ids_of_user(user))
-            .await?
-            .into_iter()
-            .collect();
+        let (alive, teams, end) = store
+            .run(move |s| s.feed_snapshot(user, session, Utc::now()))
+            .await?;
+        if !alive {
+            return Err(Refused::SessionGone);
+        }
+        Self::dispatch_until(&mut state, store, end).await?;
+        let teams: HashSet<TeamId> = teams.into_iter().collect();
         let (queue, events) = mpsc::channel(self.capacity);
         let ending = Arc::new(Ending::default());
         state.next_id += 1;
@@ -199,6 +228,12 @@ impl Hub {
         })
     }
 
+    /// Ends every connection (the server is stopping): their queues close, and the sockets
+    /// close with 1001.
+    pub async fn close_all(&self) {
+        self.state.lock().await.connections.clear();
+    }
+
     pub async fn unsubscribe(&self, id: u64) {
         self.state.lock().await.connections.remove(&id);
     }
@@ -209,14 +244,36 @@ impl Hub {
     }
 
     /// Delivers every durable change after the current position (and the notifications they
-    /// caused) to the connections that may see them. Returns how many entries it dispatched.
+    /// caused) to the connections that may see them, then re-checks sessions if anything
+    /// could have revoked one. Returns how many entries it dispatched.
     pub async fn dispatch(&self, store: &Store) -> Result<usize, StoreError> {
         let mut state = self.state.lock().await;
+        let dispatched = Self::dispatch_until(&mut state, store, u64::MAX).await?;
+        let epoch = store.auth_epoch();
+        if epoch != state.auth_epoch {
+            Self::drop_revoked(&mut state, store).await?;
+            state.auth_epoch = epoch;
+        }
+        Ok(dispatched)
+    }
+
+    /// Closes connections whose session is gone or expired (called periodically: expiry
+    /// changes no epoch).
+    pub async fn check_sessions(&self, store: &Store) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        Self::drop_revoked(&mut state, store).await
+    }
+
+    async fn dispatch_until(
+        state: &mut State,
+        store: &Store,
+        end: u64,
+    ) -> Result<usize, StoreError> {
         let mut dispatched = 0;
-        loop {
+        while state.position < end {
             let after = state.position;
             let changes = store
-                .run(move |s| s.changes_between(after, u64::MAX, BATCH))
+                .run(move |s| s.changes_between(after, end, BATCH))
                 .await?;
             let Some(last) = changes.last().map(|c| c.seq) else {
                 break;
@@ -229,28 +286,28 @@ impl Hub {
             let mut notifications = notifications.into_iter().peekable();
             for change in changes {
                 let (seq, change) = (change.seq, Arc::new(change));
+                let mut told: Vec<(UserId, Event)> = Vec::new();
+                while let Some(n) = notifications.next_if(|n| n.seq == seq) {
+                    told.push((n.user_id, Event::Notification(Arc::new(n))));
+                }
                 let event = Event::Change(change.clone());
                 state.connections.retain(|_, conn| {
                     conn.viewer.before(&change);
-                    let kept = !conn.viewer.sees(&change) || conn.offer(&event);
+                    let mut events = Vec::new();
+                    if conn.viewer.sees(&change) {
+                        events.push(event.clone());
+                    }
+                    events.extend(
+                        told.iter()
+                            .filter(|(user, _)| *user == conn.viewer.user)
+                            .map(|(_, e)| e.clone()),
+                    );
                     conn.viewer.after(&change);
-                    kept
+                    conn.offer(&events)
                 });
-                while let Some(n) = notifications.next_if(|n| n.seq == seq) {
-                    let user = n.user_id;
-                    let event = Event::Notification(Arc::new(n));
-                    state
-                        .connections
-                        .retain(|_, conn| conn.viewer.user != user || conn.offer(&event));
-                }
                 state.position = seq;
                 dispatched += 1;
             }
-        }
-        let epoch = store.auth_epoch();
-        if epoch != state.auth_epoch {
-            state.auth_epoch = epoch;
-            Self::drop_revoked(&mut state, store).await?;
         }
         Ok(dispatched)
     }
@@ -308,6 +365,8 @@ mod tests {
                 team_id: team,
                 project_id: project,
                 audience,
+                previous_team_id: None,
+                previous_project_id: None,
                 action: ChangeAction::Updated,
                 fields: vec![],
             },

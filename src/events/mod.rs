@@ -15,4 +15,4 @@
 /// The hub: connections, visibility and the dispatcher.
 mod hub;
 
-pub use hub::{Ending, Event, Hub, Subscription, Viewer};
+pub use hub::{Ending, Event, Hub, Refused, Subscription, Viewer};

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::{AuthUser, Result, Service};
+use super::{AuthError, AuthUser, Error, Result, Service};
 use crate::domain::ProjectId;
-use crate::events::{Event, Subscription, Viewer};
+use crate::domain::change::{ChangeAction, EntityKind};
+use crate::events::{Event, Refused, Subscription, Viewer};
 
 /// How a new connection starts.
 pub enum Start {
@@ -27,6 +28,13 @@ pub struct Feed {
     pub subscription: Subscription,
 }
 
+/// How often live connections are checked for sessions that expired (revocations are
+/// noticed at once).
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The most of one user's own membership changes a replay looks back through.
+const MEMBERSHIP_HISTORY: usize = 10_000;
+
 /// How many entries one replay step reads.
 const REPLAY_BATCH: usize = 500;
 
@@ -43,7 +51,11 @@ impl Service {
         let subscription = self
             .hub
             .subscribe(&self.store, auth.user_id, auth.session_id, projects.clone())
-            .await?;
+            .await
+            .map_err(|refused| match refused {
+                Refused::SessionGone => Error::from(AuthError::SessionRevoked),
+                Refused::Store(e) => Error::Internal(e),
+            })?;
         let position = subscription.position;
         let start = match since {
             None => Start::Live,
@@ -60,9 +72,33 @@ impl Service {
                 }
             }
         };
+        // The replay sees each entry as the user could then: their teams as of `since`, which
+        // are today's with their own membership changes since undone.
+        let mut teams = subscription.teams.clone();
+        if let Start::Replay { after } = start {
+            let me = auth.user_id.as_u128();
+            let own = self
+                .store
+                .run(move |s| s.changes_of_entity(me, Some(after), MEMBERSHIP_HISTORY))
+                .await?;
+            for change in own.iter().rev().filter(|c| c.seq <= position) {
+                let c = &change.change;
+                if let (EntityKind::Membership, Some(team)) = (c.entity, c.team_id) {
+                    match c.action {
+                        ChangeAction::Created => {
+                            teams.remove(&team);
+                        }
+                        ChangeAction::Deleted => {
+                            teams.insert(team);
+                        }
+                        ChangeAction::Updated => {}
+                    }
+                }
+            }
+        }
         let viewer = Viewer {
             user: auth.user_id,
-            teams: subscription.teams.clone(),
+            teams,
             projects,
         };
         Ok(Feed {
@@ -77,7 +113,7 @@ impl Service {
     /// the next step starts; done when that is `upto`.
     pub async fn replay(
         &self,
-        viewer: &Viewer,
+        viewer: &mut Viewer,
         after: u64,
         upto: u64,
     ) -> Result<(Vec<Event>, u64)> {
@@ -99,7 +135,10 @@ impl Service {
         let mut events = Vec::new();
         for change in changes {
             let seq = change.seq;
-            if viewer.sees(&change) {
+            viewer.before(&change);
+            let seen = viewer.sees(&change);
+            viewer.after(&change);
+            if seen {
                 events.push(Event::Change(Arc::new(change)));
             }
             while let Some(n) = notifications.next_if(|n| n.seq <= seq) {
@@ -110,6 +149,11 @@ impl Service {
         Ok((events, reached))
     }
 
+    /// Closes every live connection (graceful shutdown).
+    pub async fn close_feed(&self) {
+        self.hub.close_all().await;
+    }
+
     pub async fn unsubscribe(&self, id: u64) {
         self.hub.unsubscribe(id).await;
     }
@@ -118,12 +162,19 @@ impl Service {
     /// write, it dispatches what is new.
     pub async fn run_feed(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut writes = self.store.writes();
+        let mut expiry = tokio::time::interval(SESSION_CHECK);
+        expiry.tick().await;
         loop {
             if let Err(e) = self.hub.dispatch(&self.store).await {
                 tracing::error!(error = %e, "the real-time feed could not read the change log");
             }
             tokio::select! {
                 changed = writes.changed() => if changed.is_err() { return },
+                _ = expiry.tick() => {
+                    if let Err(e) = self.hub.check_sessions(&self.store).await {
+                        tracing::error!(error = %e, "the real-time feed could not check sessions");
+                    }
+                }
                 _ = stop.changed() => return,
             }
         }

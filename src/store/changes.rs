@@ -80,4 +80,33 @@ impl Store {
         }
         Ok(page)
     }
+
+    /// In one snapshot: whether `session` is alive, `user`'s teams, and the newest `seq`
+    /// (what a new real-time connection starts from).
+    pub fn feed_snapshot(
+        &self,
+        user: crate::domain::UserId,
+        session: crate::domain::SessionId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(bool, Vec<crate::domain::TeamId>, u64), StoreError> {
+        use super::codec::read_row;
+        use super::tables::{MEMBERSHIPS_BY_USER, SESSIONS};
+        let txn = self.db().begin_read()?;
+        let session: Option<crate::domain::Session> =
+            read_row(&txn.open_table(SESSIONS)?, "sessions", session.as_u128())?;
+        let alive = session.is_some_and(|s| s.user_id == user && !s.is_expired(now));
+        let u = user.as_u128();
+        let mut teams = Vec::new();
+        for entry in txn
+            .open_table(MEMBERSHIPS_BY_USER)?
+            .range((u, 0)..=(u, u128::MAX))?
+        {
+            teams.push(crate::domain::TeamId::from_u128(entry?.0.value().1));
+        }
+        let end = txn
+            .open_table(CHANGES)?
+            .last()?
+            .map_or(0, |(key, _)| key.value());
+        Ok((alive, teams, end))
+    }
 }

@@ -35,6 +35,8 @@ fn entry(
         team_id: task.team_id,
         project_id: task.project_id,
         audience: super::tasks::audience(task),
+        previous_team_id: None,
+        previous_project_id: None,
         action,
         fields,
     }

@@ -240,15 +240,18 @@ impl Store {
 
     /// Commits a write transaction started with [`Store::begin_write`].
     pub(crate) fn commit(&self, txn: redb::WriteTransaction) -> Result<(), StoreError> {
+        // Counted before it is visible: anyone who sees this write and then waits for
+        // everything counted so far to be durable (the real-time feed) waits for it too. The
+        // flusher cannot overtake it: its own write transaction waits for this one.
+        if let Some(group) = &self.group {
+            group.committed();
+        }
         txn.commit()?;
         self.reads.committed();
         blobs::pending_committed();
         if durability::take_auth_changed() {
             self.auth_epoch
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-        if let Some(group) = &self.group {
-            group.committed();
         }
         Ok(())
     }

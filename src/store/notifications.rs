@@ -38,6 +38,16 @@ fn notify(
     if user == cause.actor {
         return Ok(());
     }
+    // About a team's task: only its current members hear (a creator who left the team is
+    // told nothing more of its tasks).
+    if let Some(team) = about.task.and_then(|t| t.team_id)
+        && txn
+            .open_table(TEAM_MEMBERS)?
+            .get((team.as_u128(), user.as_u128()))?
+            .is_none()
+    {
+        return Ok(());
+    }
     let (u, seq) = (user.as_u128(), cause.seq);
     let notification = Notification {
         seq,

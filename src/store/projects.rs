@@ -26,6 +26,8 @@ fn project_change(
         team_id: Some(project.team_id),
         project_id: Some(project.id),
         audience: vec![],
+        previous_team_id: None,
+        previous_project_id: None,
         action,
         fields,
     }

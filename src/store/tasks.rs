@@ -153,6 +153,8 @@ fn task_change(
         team_id: task.team_id,
         project_id: task.project_id,
         audience: audience(task),
+        previous_team_id: None,
+        previous_project_id: None,
         action,
         fields,
     }
@@ -504,6 +506,12 @@ impl Store {
         let diff = task_diff(&before, &after);
         let changed: Vec<String> = diff.iter().map(|f| f.field.clone()).collect();
         let mut entry = task_change(&after, now, actor, ChangeAction::Updated, diff);
+        if before.team_id != after.team_id {
+            entry.previous_team_id = before.team_id;
+        }
+        if before.project_id != after.project_id {
+            entry.previous_project_id = before.project_id;
+        }
         // Someone taken off a personal task sees the change that took them off.
         for user in audience(&before) {
             if !entry.audience.contains(&user) {

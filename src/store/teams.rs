@@ -31,6 +31,8 @@ fn change(
         team_id: Some(team),
         project_id: None,
         audience: vec![],
+        previous_team_id: None,
+        previous_project_id: None,
         action,
         fields,
     }
@@ -178,18 +180,8 @@ impl Store {
             FieldChange::set("description", &team.description),
         ];
         let (at, actor, id) = (team.created_at, team.created_by, team.id);
-        append(
-            &txn,
-            change(
-                at,
-                actor,
-                EntityKind::Team,
-                id.as_uuid(),
-                id,
-                ChangeAction::Created,
-                fields,
-            ),
-        )?;
+        // The owner's membership first: whoever follows the log sees the team from its
+        // creation on.
         let role = vec![FieldChange::set("role", &owner.role)];
         append(
             &txn,
@@ -201,6 +193,18 @@ impl Store {
                 id,
                 ChangeAction::Created,
                 role,
+            ),
+        )?;
+        append(
+            &txn,
+            change(
+                at,
+                actor,
+                EntityKind::Team,
+                id.as_uuid(),
+                id,
+                ChangeAction::Created,
+                fields,
             ),
         )?;
         super::idempotency::record(&txn, idempotency, team.created_at, team)?;
@@ -347,23 +351,6 @@ impl Store {
             teams.remove(id.as_u128())?;
         }
         let team = id.as_u128();
-        let members: Vec<u128> = ids_after(&txn.open_table(TEAM_MEMBERS)?, team, None, usize::MAX)?;
-        for user in members {
-            remove_membership(&txn, id, UserId::from_u128(user))?;
-            let user = UserId::from_u128(user);
-            append(
-                &txn,
-                change(
-                    now,
-                    actor,
-                    EntityKind::Membership,
-                    user.as_uuid(),
-                    id,
-                    ChangeAction::Deleted,
-                    vec![],
-                ),
-            )?;
-        }
         let invitations: Vec<u128> = ids_after(
             &txn.open_table(INVITATIONS_BY_TEAM)?,
             team,
@@ -412,6 +399,25 @@ impl Store {
                 vec![],
             ),
         )?;
+        // The memberships go last, so whoever follows the log as a member sees the whole
+        // cascade before they stop seeing the team.
+        let members: Vec<u128> = ids_after(&txn.open_table(TEAM_MEMBERS)?, team, None, usize::MAX)?;
+        for user in members {
+            let user = UserId::from_u128(user);
+            remove_membership(&txn, id, user)?;
+            append(
+                &txn,
+                change(
+                    now,
+                    actor,
+                    EntityKind::Membership,
+                    user.as_uuid(),
+                    id,
+                    ChangeAction::Deleted,
+                    vec![],
+                ),
+            )?;
+        }
         self.commit(txn)?;
         Ok(())
     }
