@@ -228,10 +228,11 @@ where
                             let at = Instant::now();
                             let message: serde_json::Value =
                                 serde_json::from_str(&text).unwrap_or_default();
-                            if message["entity"] == "task" && message["action"] == "created" {
-                                if let Some(id) = message["data"]["id"].as_str() {
-                                    received.lock().unwrap().push((id.to_string(), at));
-                                }
+                            if message["entity"] == "task"
+                                && message["action"] == "created"
+                                && let Some(id) = message["data"]["id"].as_str()
+                            {
+                                received.lock().unwrap().push((id.to_string(), at));
                             }
                         }
                         tokio_tungstenite::tungstenite::Message::Close(frame) => {
