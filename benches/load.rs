@@ -200,13 +200,15 @@ where
     let url = format!("{}/api/ws?token={token}", base.replacen("http", "ws", 1));
     let before = memory_mib("VmRSS:");
     let mut connections = Vec::with_capacity(sockets);
+    // Small client buffers, like the server's, so the figure is mostly the server's cost.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4 << 10)
+        .write_buffer_size(0);
     for _ in 0..sockets {
-        connections.push(
-            tokio_tungstenite::connect_async(&url)
-                .await
-                .expect("socket")
-                .0,
-        );
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(&url, Some(config), false)
+            .await
+            .expect("socket");
+        connections.push(socket);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let per_socket_kib = (memory_mib("VmRSS:") - before) * 1024.0 / sockets as f64;

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use poem::http::StatusCode;
 use poem::web::Data;
-use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketStream};
+use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::{Body, FromRequest, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::param::Query;
 use poem_openapi::registry::{
@@ -400,8 +400,16 @@ impl WsApi {
             return Ok(Upgrade(poem::error::ResponseError::as_response(&problem)));
         };
         let (service, since) = (service.0.clone(), since.0);
+        // Clients send next to nothing (pongs, a close): small buffers keep an idle socket
+        // cheap; the feed's messages are written as they come.
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4 << 10)
+            .write_buffer_size(0)
+            .max_message_size(Some(64 << 10))
+            .max_frame_size(Some(64 << 10));
         Ok(Upgrade(
-            ws.on_upgrade(move |socket| serve(service, auth, since, projects, socket))
+            ws.config(config)
+                .on_upgrade(move |socket| serve(service, auth, since, projects, socket))
                 .into_response(),
         ))
     }
