@@ -180,6 +180,92 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
         .unwrap_or_default()
 }
 
+async fn open_socket(
+    url: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4 << 10)
+        .write_buffer_size(0);
+    tokio_tungstenite::connect_async_with_config(url, Some(config), false)
+        .await
+        .expect("socket")
+        .0
+}
+
+/// The server's memory per idle WebSocket: a separate `tasker serve` process, its RSS before
+/// and after `sockets` connections (this process's heap would hide it).
+async fn idle_socket_kib(sockets: usize) -> f64 {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tasker"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--bcrypt-cost",
+            "4",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tasker serve starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if let Some(address) = event["address"].as_str() {
+                let _ = tx.send(address.to_string());
+            }
+        }
+    });
+    let address = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server listens");
+    let base = format!("http://{address}");
+    let auth: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/auth/register"))
+        .json(&json!({"email": "sockets@example.com", "name": "Sockets", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!(
+        "ws://{address}/api/ws?token={}",
+        auth["token"].as_str().unwrap()
+    );
+    let rss = |pid: u32| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss(child.id());
+    let mut held = Vec::with_capacity(sockets);
+    for _ in 0..sockets {
+        held.push(open_socket(&url).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss(child.id());
+    drop(held);
+    let _ = child.kill();
+    let _ = child.wait();
+    (after - before) / sockets as f64
+}
+
 /// The real-time rows: memory per idle socket, write-to-receipt latency on `sockets`
 /// connections, and the deliveries the hub sustains under 32 writers. `create` posts one task
 /// the bench user can see and returns its id.
@@ -198,20 +284,11 @@ where
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
     let url = format!("{}/api/ws?token={token}", base.replacen("http", "ws", 1));
-    let before = memory_mib("VmRSS:");
+    let per_socket_kib = idle_socket_kib(sockets).await;
     let mut connections = Vec::with_capacity(sockets);
-    // Small client buffers, like the server's, so the figure is mostly the server's cost.
-    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(4 << 10)
-        .write_buffer_size(0);
     for _ in 0..sockets {
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(&url, Some(config), false)
-            .await
-            .expect("socket");
-        connections.push(socket);
+        connections.push(open_socket(&url).await);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let per_socket_kib = (memory_mib("VmRSS:") - before) * 1024.0 / sockets as f64;
 
     // Every socket records when each task's creation reaches it.
     let received: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
@@ -292,7 +369,7 @@ where
     }
     vec![
         format!(
-            "| idle sockets, memory each (server and client, in one process) | {sockets} | | {per_socket_kib:.1} KiB | | |"
+            "| idle sockets: the server's memory per socket (a separate process) | {sockets} | | {per_socket_kib:.1} KiB | | |"
         ),
         format!(
             "| write response to receipt, 1 write every 20 ms | {sockets} | {receipts} of {} | | {} | {} |",
