@@ -399,7 +399,14 @@ impl WsApi {
             );
             return Ok(Upgrade(poem::error::ResponseError::as_response(&problem)));
         };
-        let (service, since) = (service.0.clone(), since.0);
+        // Without `since`, the feed starts where the log is now, before the upgrade is
+        // answered: whatever happens between the client seeing 101 and this connection
+        // joining the hub is replayed, not lost.
+        let since = match since.0 {
+            Some(since) => since,
+            None => service.feed_start().await?,
+        };
+        let (service, since) = (service.0.clone(), Some(since));
         // Clients send next to nothing (pongs, a close): small buffers keep an idle socket
         // cheap; the feed's messages are written as they come.
         let config = WebSocketConfig::default()

@@ -149,6 +149,11 @@ impl Service {
         Ok((events, reached))
     }
 
+    /// Where a connection that asks for nothing older starts: the newest `seq` now.
+    pub async fn feed_start(&self) -> Result<u64> {
+        Ok(self.store.run(|s| s.last_seq()).await?)
+    }
+
     /// Closes every live connection (graceful shutdown).
     pub async fn close_feed(&self) {
         self.hub.close_all().await;
