@@ -246,8 +246,10 @@ impl Store {
         if let Some(group) = &self.group {
             group.committed();
         }
-        txn.commit()?;
-        self.reads.committed();
+        let in_flight = self.reads.before_commit();
+        let committed = txn.commit();
+        self.reads.after_commit(in_flight);
+        committed?;
         blobs::pending_committed();
         if durability::take_auth_changed() {
             self.auth_epoch

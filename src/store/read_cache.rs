@@ -1,14 +1,16 @@
 //! Decoded task rows and team roles kept in memory, so `GET /tasks/{id}` usually answers
 //! without a trip to the blocking pool (that trip, not redb, is most of a read's cost).
 //!
-//! Coherence rests on one generation counter. A writer records the task ids it wrote and
-//! whether it changed a membership (thread-locals set by `TaskTables` and the membership
-//! helpers); after its commit is visible it bumps the generation, *then* drops those
-//! entries, all before the write is acknowledged. A reader notes the generation *before* its
-//! read transaction and keeps what it read only if the generation is unchanged at insert
-//! time (checked under the same lock the writer drops entries under). So an entry is either
-//! filled from a snapshot no commit has overtaken, or dropped by the commit that overtook it:
-//! a hit never returns a row older than an acknowledged write.
+//! Coherence rests on one generation counter and a pending mark. A writer records the task
+//! ids it wrote and whether it changed a membership (thread-locals set by `TaskTables` and the
+//! membership helpers). Just before its commit it bumps the generation, drops those entries
+//! and marks them pending; while pending they are neither served nor filled, so readers go to
+//! redb, which is consistent on its own. Just after the commit it bumps the generation again,
+//! drops them again and clears the mark. A reader notes the generation *before* its read
+//! transaction and keeps what it read only if the generation is unchanged at insert time
+//! (checked under the lock the writer drops entries under). So an entry is either filled from
+//! a snapshot no commit has overtaken, or dropped by the commit that overtook it, and no
+//! request can see a row in redb and then an older one from here.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -51,13 +53,49 @@ pub(super) fn reset_marks() {
 struct Tasks {
     rows: HashMap<TaskId, Arc<Task>>,
     bytes: usize,
+    /// Tasks a commit in flight is writing (or the whole map, `all`): not served, not filled.
+    pending: HashMap<TaskId, u32>,
+    all_pending: u32,
+}
+
+impl Tasks {
+    fn drop_rows(&mut self, ids: &[u128]) {
+        if ids.len() > MAX_PICKED {
+            self.rows.clear();
+            self.bytes = 0;
+            return;
+        }
+        for id in ids {
+            if let Some(old) = self.rows.remove(&TaskId::from_u128(*id)) {
+                self.bytes -= weight(&old);
+            }
+        }
+    }
+
+    fn is_pending(&self, id: TaskId) -> bool {
+        self.all_pending > 0 || self.pending.contains_key(&id)
+    }
+}
+
+#[derive(Default)]
+struct Roles {
+    map: HashMap<(TeamId, UserId), Option<TeamRole>>,
+    /// Commits in flight that change memberships: roles are not served or filled meanwhile.
+    pending: u32,
 }
 
 #[derive(Default)]
 pub struct ReadCache {
     generation: AtomicU64,
     tasks: RwLock<Tasks>,
-    roles: RwLock<HashMap<(TeamId, UserId), Option<TeamRole>>>,
+    roles: RwLock<Roles>,
+}
+
+/// What a commit in flight writes, between [`ReadCache::before_commit`] and
+/// [`ReadCache::after_commit`].
+pub(super) struct InFlight {
+    tasks: Vec<u128>,
+    members: bool,
 }
 
 /// The generation a read started at; pass it back when filling.
@@ -79,14 +117,19 @@ impl ReadCache {
     pub fn task_for(&self, id: TaskId, user: UserId) -> Option<(Task, Option<TeamRole>)> {
         let task = {
             let tasks = self.tasks.read().unwrap_or_else(|e| e.into_inner());
+            if tasks.is_pending(id) {
+                return None;
+            }
             Arc::clone(tasks.rows.get(&id)?)
         };
         let role = match task.team_id {
-            Some(team) => *self
-                .roles
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&(team, user))?,
+            Some(team) => {
+                let roles = self.roles.read().unwrap_or_else(|e| e.into_inner());
+                if roles.pending > 0 {
+                    return None;
+                }
+                *roles.map.get(&(team, user))?
+            }
             None => None,
         };
         Some((Task::clone(&task), role))
@@ -96,12 +139,13 @@ impl ReadCache {
     pub fn fill(&self, ticket: Ticket, task: &Task, user: UserId, role: Option<TeamRole>) {
         {
             let mut tasks = self.tasks.write().unwrap_or_else(|e| e.into_inner());
-            if self.generation.load(Ordering::SeqCst) != ticket.0 {
+            if self.generation.load(Ordering::SeqCst) != ticket.0 || tasks.is_pending(task.id) {
                 return;
             }
             let added = weight(task);
             if tasks.bytes + added > MAX_TASK_BYTES {
-                *tasks = Tasks::default();
+                tasks.rows.clear();
+                tasks.bytes = 0;
             }
             if let Some(old) = tasks.rows.insert(task.id, Arc::new(task.clone())) {
                 tasks.bytes -= weight(&old);
@@ -110,43 +154,81 @@ impl ReadCache {
         }
         if let Some(team) = task.team_id {
             let mut roles = self.roles.write().unwrap_or_else(|e| e.into_inner());
-            if self.generation.load(Ordering::SeqCst) != ticket.0 {
+            if self.generation.load(Ordering::SeqCst) != ticket.0 || roles.pending > 0 {
                 return;
             }
-            if roles.len() >= MAX_ROLES {
-                roles.clear();
+            if roles.map.len() >= MAX_ROLES {
+                roles.map.clear();
             }
-            roles.insert((team, user), role);
+            roles.map.insert((team, user), role);
         }
     }
 
-    /// Called after a commit is visible and before it is acknowledged: invalidates what it
-    /// wrote (the marks left on this thread).
-    pub(super) fn committed(&self) {
-        let touched = TOUCHED_TASKS.with(|t| std::mem::take(&mut *t.borrow_mut()));
+    /// Called just before a commit becomes visible: what it wrote (the marks left on this
+    /// thread) is dropped and marked pending until [`ReadCache::after_commit`].
+    pub(super) fn before_commit(&self) -> InFlight {
+        let tasks = TOUCHED_TASKS.with(|t| std::mem::take(&mut *t.borrow_mut()));
         let members = MEMBERS_CHANGED.with(|c| c.replace(false));
-        if touched.is_empty() && !members {
-            return;
+        let in_flight = InFlight { tasks, members };
+        if in_flight.tasks.is_empty() && !members {
+            return in_flight;
         }
         self.generation.fetch_add(1, Ordering::SeqCst);
-        if !touched.is_empty() {
+        if !in_flight.tasks.is_empty() {
             let mut tasks = self.tasks.write().unwrap_or_else(|e| e.into_inner());
-            if touched.len() > MAX_PICKED {
-                *tasks = Tasks::default();
+            tasks.drop_rows(&in_flight.tasks);
+            if in_flight.tasks.len() > MAX_PICKED {
+                tasks.all_pending += 1;
             } else {
-                for id in touched {
-                    if let Some(old) = tasks.rows.remove(&TaskId::from_u128(id)) {
-                        tasks.bytes -= weight(&old);
-                    }
+                for id in &in_flight.tasks {
+                    *tasks.pending.entry(TaskId::from_u128(*id)).or_default() += 1;
                 }
             }
         }
         if members {
-            self.roles
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
+            let mut roles = self.roles.write().unwrap_or_else(|e| e.into_inner());
+            roles.map.clear();
+            roles.pending += 1;
         }
+        in_flight
+    }
+
+    /// Called once the commit is visible (or failed), before it is acknowledged: drops
+    /// whatever was filled meanwhile and clears the pending marks.
+    pub(super) fn after_commit(&self, in_flight: InFlight) {
+        if in_flight.tasks.is_empty() && !in_flight.members {
+            return;
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if !in_flight.tasks.is_empty() {
+            let mut tasks = self.tasks.write().unwrap_or_else(|e| e.into_inner());
+            tasks.drop_rows(&in_flight.tasks);
+            if in_flight.tasks.len() > MAX_PICKED {
+                tasks.all_pending -= 1;
+            } else {
+                for id in &in_flight.tasks {
+                    let id = TaskId::from_u128(*id);
+                    if let Some(count) = tasks.pending.get_mut(&id) {
+                        *count -= 1;
+                        if *count == 0 {
+                            tasks.pending.remove(&id);
+                        }
+                    }
+                }
+            }
+        }
+        if in_flight.members {
+            let mut roles = self.roles.write().unwrap_or_else(|e| e.into_inner());
+            roles.map.clear();
+            roles.pending -= 1;
+        }
+    }
+
+    /// Both halves at once (tests; a commit that is already visible).
+    #[cfg(test)]
+    fn committed(&self) {
+        let in_flight = self.before_commit();
+        self.after_commit(in_flight);
     }
 }
 
@@ -220,5 +302,26 @@ mod tests {
         let t = task(Some(team));
         cache.fill(cache.ticket(), &t, UserId::new(), Some(TeamRole::Owner));
         assert!(cache.task_for(t.id, UserId::new()).is_none());
+    }
+
+    #[test]
+    fn nothing_is_served_or_filled_while_a_commit_is_in_flight() {
+        let cache = ReadCache::default();
+        let (t, user) = (task(None), UserId::new());
+        cache.fill(cache.ticket(), &t, user, None);
+        mark_task_written(t.id.as_u128());
+        let in_flight = cache.before_commit();
+        assert!(
+            cache.task_for(t.id, user).is_none(),
+            "dropped before the commit shows"
+        );
+        cache.fill(cache.ticket(), &t, user, None);
+        assert!(
+            cache.task_for(t.id, user).is_none(),
+            "not filled while pending"
+        );
+        cache.after_commit(in_flight);
+        cache.fill(cache.ticket(), &t, user, None);
+        assert!(cache.task_for(t.id, user).is_some());
     }
 }
