@@ -263,15 +263,15 @@ impl Service {
         }
     }
 
-    /// Removes every expired session, in bounded batches (one write transaction each).
-    async fn sweep_expired_sessions(&self) {
+    /// Runs `sweep` (one write transaction removing at most [`SWEEP_BATCH`] rows, returning
+    /// how many it removed) until a batch comes back short, and logs the total.
+    pub(super) async fn sweep_in_batches<F>(&self, what: &'static str, sweep: F)
+    where
+        F: Fn(&Store) -> Result<usize, StoreError> + Clone + Send + 'static,
+    {
         let mut total = 0;
         loop {
-            match self
-                .store
-                .run(|s| s.sweep_expired_sessions(chrono::Utc::now(), SWEEP_BATCH))
-                .await
-            {
+            match self.store.run(sweep.clone()).await {
                 Ok(swept) => {
                     total += swept;
                     if swept < SWEEP_BATCH {
@@ -279,34 +279,30 @@ impl Service {
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "session sweep failed");
+                    tracing::error!(error = %e, what, "sweep failed");
                     break;
                 }
             }
         }
         if total > 0 {
-            tracing::info!(sessions = total, "removed expired sessions");
+            tracing::info!(what, removed = total, "swept");
         }
     }
-}
 
-impl Service {
-    /// Forgets idempotency keys older than 24 hours, in bounded batches.
+    /// Removes every expired session.
+    async fn sweep_expired_sessions(&self) {
+        self.sweep_in_batches("expired sessions", |s| {
+            s.sweep_expired_sessions(chrono::Utc::now(), SWEEP_BATCH)
+        })
+        .await;
+    }
+
+    /// Removes idempotency keys past their 24 hours.
     async fn sweep_idempotency_keys(&self) {
-        loop {
-            match self
-                .store
-                .run(|s| s.sweep_idempotency_keys(chrono::Utc::now(), SWEEP_BATCH))
-                .await
-            {
-                Ok(swept) if swept == SWEEP_BATCH => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, "idempotency key sweep failed");
-                    break;
-                }
-            }
-        }
+        self.sweep_in_batches("idempotency keys", |s| {
+            s.sweep_idempotency_keys(chrono::Utc::now(), SWEEP_BATCH)
+        })
+        .await;
     }
 }
 

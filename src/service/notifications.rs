@@ -59,30 +59,9 @@ impl Service {
         let cutoff = Utc::now()
             - chrono::Duration::from_std(self.config.notification_retention)
                 .unwrap_or(chrono::Duration::days(90));
-        let mut total = 0;
-        loop {
-            match self
-                .store
-                .run(move |s| s.sweep_notifications(cutoff, super::SWEEP_BATCH))
-                .await
-            {
-                Ok(swept) => {
-                    total += swept;
-                    if swept < super::SWEEP_BATCH {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "notification sweep failed");
-                    break;
-                }
-            }
-        }
-        if total > 0 {
-            tracing::info!(
-                notifications = total,
-                "removed notifications past retention"
-            );
-        }
+        self.sweep_in_batches("notifications past retention", move |s| {
+            s.sweep_notifications(cutoff, super::SWEEP_BATCH)
+        })
+        .await;
     }
 }

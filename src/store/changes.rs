@@ -90,19 +90,12 @@ impl Store {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(bool, Vec<crate::domain::TeamId>, u64), StoreError> {
         use super::codec::read_row;
-        use super::tables::{MEMBERSHIPS_BY_USER, SESSIONS};
+        use super::tables::SESSIONS;
         let txn = self.db().begin_read()?;
         let session: Option<crate::domain::Session> =
             read_row(&txn.open_table(SESSIONS)?, "sessions", session.as_u128())?;
         let alive = session.is_some_and(|s| s.user_id == user && !s.is_expired(now));
-        let u = user.as_u128();
-        let mut teams = Vec::new();
-        for entry in txn
-            .open_table(MEMBERSHIPS_BY_USER)?
-            .range((u, 0)..=(u, u128::MAX))?
-        {
-            teams.push(crate::domain::TeamId::from_u128(entry?.0.value().1));
-        }
+        let teams = super::projects::teams_of(&txn, user)?;
         let end = txn
             .open_table(CHANGES)?
             .last()?

@@ -10,12 +10,13 @@ use super::codec::{encode, read_row};
 use super::notifications::{self, Cause};
 use super::tables::*;
 use super::tasks::{add_to_counts, require_active_project, task_and_role};
+use super::teams::{ids_after, read_membership};
 use super::{Created, Idempotency, Store, StoreError};
 use crate::domain::attachment::Attachment;
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
 use crate::domain::comment::Comment;
 use crate::domain::task::Task;
-use crate::domain::team::{Membership, TeamRole};
+use crate::domain::team::TeamRole;
 use crate::domain::{AttachmentId, CommentId, TaskId, UserId};
 
 fn entry(
@@ -61,12 +62,7 @@ fn confirm_role(
     let Some(team) = task.team_id else {
         return Ok(());
     };
-    let role = txn
-        .open_table(TEAM_MEMBERS)?
-        .get((team.as_u128(), actor.as_u128()))?
-        .map(|row| super::codec::decode::<Membership>("team_members", row.value()))
-        .transpose()?
-        .map(|m| m.role);
+    let role = read_membership(&txn.open_table(TEAM_MEMBERS)?, team, actor)?.map(|m| m.role);
     if role == seen {
         Ok(())
     } else {
@@ -94,28 +90,6 @@ fn current_task(
 fn read_task(txn: &WriteTransaction, task: TaskId) -> Result<Task, StoreError> {
     let found: Option<Task> = read_row(&txn.open_table(TASKS)?, "tasks", task.as_u128())?;
     found.ok_or(StoreError::NotFound)
-}
-
-/// Ids under `prefix` in a `(prefix, id)` index, after `after`, at most `limit`.
-fn ids_after(
-    index: &impl ReadableTable<(u128, u128), ()>,
-    prefix: u128,
-    after: Option<u128>,
-    limit: usize,
-) -> Result<Vec<u128>, StoreError> {
-    let start = match after {
-        Some(u128::MAX) => return Ok(vec![]),
-        Some(after) => after + 1,
-        None => 0,
-    };
-    let mut ids = Vec::new();
-    for entry in index
-        .range((prefix, start)..=(prefix, u128::MAX))?
-        .take(limit)
-    {
-        ids.push(entry?.0.value().1);
-    }
-    Ok(ids)
 }
 
 /// Deletes a task's comments and attachments inside the caller's transaction (the task is

@@ -233,13 +233,22 @@ impl Store {
 
     /// The ids of every team `user` belongs to (bounded by that user's memberships).
     pub fn team_ids_of_user(&self, user: UserId) -> Result<Vec<TeamId>, StoreError> {
-        let txn = self.db().begin_read()?;
-        let by_user = txn.open_table(MEMBERSHIPS_BY_USER)?;
-        let u = user.as_u128();
-        let mut teams = Vec::new();
-        for entry in by_user.range((u, 0)..=(u, u128::MAX))? {
-            teams.push(TeamId::from_u128(entry?.0.value().1));
-        }
-        Ok(teams)
+        teams_of(&self.db().begin_read()?, user)
     }
+}
+
+/// The ids of every team `user` belongs to, read from an open transaction.
+pub(super) fn teams_of(
+    txn: &redb::ReadTransaction,
+    user: UserId,
+) -> Result<Vec<TeamId>, StoreError> {
+    let u = user.as_u128();
+    let mut teams = Vec::new();
+    for entry in txn
+        .open_table(MEMBERSHIPS_BY_USER)?
+        .range((u, 0)..=(u, u128::MAX))?
+    {
+        teams.push(TeamId::from_u128(entry?.0.value().1));
+    }
+    Ok(teams)
 }

@@ -12,7 +12,7 @@ use super::{Created, Idempotency, Store, StoreError, read_cache};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
 use crate::domain::project::{Project, ProjectStatus};
 use crate::domain::task::Task;
-use crate::domain::team::{Membership, TeamRole};
+use crate::domain::team::TeamRole;
 use crate::domain::{ProjectId, TaskId, TeamId, UserId};
 
 /// An index a task list can be read from, with its prefix.
@@ -244,14 +244,8 @@ pub(super) fn task_and_role(
         return Ok(None);
     };
     let role = match task.team_id {
-        Some(team) => {
-            let members = txn.open_table(TEAM_MEMBERS)?;
-            let membership: Option<Membership> = members
-                .get((team.as_u128(), user.as_u128()))?
-                .map(|row| super::codec::decode("team_members", row.value()))
-                .transpose()?;
-            membership.map(|m| m.role)
-        }
+        Some(team) => super::teams::read_membership(&txn.open_table(TEAM_MEMBERS)?, team, user)?
+            .map(|m| m.role),
         None => None,
     };
     Ok(Some((task, role)))

@@ -38,7 +38,7 @@ fn change(
     }
 }
 
-fn read_membership(
+pub(super) fn read_membership(
     members: &impl ReadableTable<(u128, u128), &'static [u8]>,
     team: TeamId,
     user: UserId,
@@ -124,7 +124,7 @@ fn check_version(current: u64, expected: Option<u64>) -> Result<(), StoreError> 
 }
 
 /// Ids after `after` in the second half of `(prefix, id)` keys, up to `limit`.
-fn ids_after<V: redb::Value + 'static>(
+pub(super) fn ids_after<V: redb::Value + 'static>(
     table: &impl ReadableTable<(u128, u128), V>,
     prefix: u128,
     after: Option<u128>,
