@@ -5,7 +5,8 @@
 //!
 //! Environment: `BENCH_SECONDS` (per row, default 5), `BENCH_CLIENTS` (default 32),
 //! `BENCH_TASKS` (tasks seeded before the task rows, default 100,000), `BENCH_SOCKETS`
-//! (WebSocket connections for the real-time rows, default 1,000). The load
+//! (WebSocket connections for the real-time rows, default 1,000), `BENCH_LARGE_TASKS` (the
+//! store's size for the second set of search rows, default 1,000,000; 0 skips them). The load
 //! generator runs on the same machine as the server, so absolute figures are a floor; the
 //! ratio to `/api/health`, measured in the same run, is the comparable number.
 
@@ -386,27 +387,205 @@ where
     ]
 }
 
-/// Writes `count` tasks (assigned to the user, in the project, a quarter of them done)
-/// straight into the store, in batches; returns their ids.
+/// `text` percent-encoded for a query string.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Waits until `/api/health` shows the search index ready with nothing left to apply.
+async fn index_caught_up(client: &reqwest::Client, base: &str) {
+    loop {
+        let health: serde_json::Value =
+            client.get(format!("{base}/api/health")).send().await.unwrap().json().await.unwrap();
+        let index = &health["search_index"];
+        if index["status"] == "ready" && index["lag"] == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn login_token(client: &reqwest::Client, base: &str) -> String {
+    let auth: serde_json::Value = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"email": "bench@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    auth["token"].as_str().unwrap().to_string()
+}
+
+/// Searches over `tasks` seeded tasks: a word, two words with the last typed halfway
+/// (typeahead), a word with a typo, a quoted phrase; 20 results each.
+async fn search_rows(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    clients: usize,
+    seconds: Duration,
+    tasks: usize,
+) -> Vec<Row> {
+    let vocabulary = std::sync::Arc::new(vocabulary());
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let query = |make: fn(&[String], usize) -> String| {
+        let (client, base, token, vocabulary, counter) =
+            (client.clone(), base.to_string(), token.to_string(), vocabulary.clone(), counter.clone());
+        move || {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let q = make(&vocabulary, n);
+            let request = client
+                .get(format!("{base}/api/tasks/search?limit=20&q={}", encode(&q)))
+                .bearer_auth(&token);
+            async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+        }
+    };
+    vec![
+        drive(&format!("search one word ({tasks} tasks)"), clients, seconds, query(|v, n| format!("{} ", v[(n * 7919) % v.len()]))).await,
+        drive(&format!("search typeahead: a word and a prefix ({tasks} tasks)"), clients, seconds, query(|v, n| {
+            let second = &v[(n * 104_729) % v.len()];
+            format!("{} {}", v[(n * 7919) % v.len()], &second[..3])
+        }))
+        .await,
+        drive(&format!("search a word with a typo ({tasks} tasks)"), clients, seconds, query(|v, n| {
+            let mut i = n * 7919;
+            let mut word: Vec<char> = v[i % v.len()].chars().collect();
+            while word.len() < 5 {
+                i += 1;
+                word = v[i % v.len()].chars().collect();
+            }
+            word.swap(1, 2);
+            format!("{} ", word.into_iter().collect::<String>())
+        }))
+        .await,
+        drive(&format!("search a quoted phrase ({tasks} tasks)"), clients, seconds, query(|v, n| {
+            format!("\"{}\"", words(v, n as u64, 2))
+        }))
+        .await,
+    ]
+}
+
+/// Time from an acknowledged create to the task being found by search, one at a time.
+async fn freshness_row(client: &reqwest::Client, base: &str, token: &str, project: uuid::Uuid) -> Row {
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    for n in 0..50 {
+        let marker = format!("fresh{n}marker");
+        let created = client
+            .post(format!("{base}/api/tasks"))
+            .bearer_auth(token)
+            .json(&json!({"title": format!("{marker} task"), "project_id": project}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status().as_u16(), 201);
+        let acknowledged = Instant::now();
+        loop {
+            let page: serde_json::Value = client
+                .get(format!("{base}/api/tasks/search?q={marker}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if page["items"].as_array().is_some_and(|items| !items.is_empty()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        latencies.push(acknowledged.elapsed());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Row {
+        operation: "create acknowledged -> found by search (freshness, one at a time)".into(),
+        clients: 1,
+        requests: latencies.len(),
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+        errors: 0,
+    }
+}
+
+/// A full offline rebuild (`tasker reindex`) of the data directory, as a table line.
+fn rebuild_row(data: &std::path::Path) -> String {
+    let started = Instant::now();
+    let tasks = tasker::reindex(data, |_, _| {}).expect("reindex");
+    let took = started.elapsed();
+    format!(
+        "| full rebuild (`tasker reindex`), {tasks} tasks | {:.2} s | {:.0} tasks/s |",
+        took.as_secs_f64(),
+        tasks as f64 / took.as_secs_f64()
+    )
+}
+
+/// Words the seeded tasks are written in: 5,000 made-up words of 2 to 4 syllables.
+fn vocabulary() -> Vec<String> {
+    const SYLLABLES: [&str; 20] = [
+        "ka", "lo", "mi", "ren", "sa", "to", "vel", "du", "pra", "ne", "qui", "bor", "ta", "shi",
+        "gon", "fe", "lu", "dar", "mo", "zen",
+    ];
+    let mut words = Vec::with_capacity(5_000);
+    let mut n: u64 = 1;
+    while words.len() < 5_000 {
+        n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let syllables = 2 + (n >> 60) as usize % 3;
+        let word: String = (0..syllables)
+            .map(|i| SYLLABLES[((n >> (8 * i + 8)) % 20) as usize])
+            .collect();
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    words
+}
+
+/// `count` words of `vocabulary`, picked by a generator seeded with `seed`.
+fn words(vocabulary: &[String], seed: u64, count: usize) -> String {
+    let mut n = seed.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(3_037_000_493);
+    (0..count)
+        .map(|_| {
+            n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            vocabulary[(n >> 33) as usize % vocabulary.len()].as_str()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Writes `count` tasks (assigned to the user, in the project, a quarter of them done, with a
+/// title of 4 and a description of 30 made-up words) straight into the store, in batches,
+/// numbered from `first`; returns their ids.
 fn seed(
     data: &std::path::Path,
+    first: usize,
     count: usize,
     user: uuid::Uuid,
     team: uuid::Uuid,
     project: uuid::Uuid,
 ) -> Vec<uuid::Uuid> {
+    let vocabulary = vocabulary();
     use tasker::domain::task::{Priority, Task, TaskStatus, TaskTitle};
     use tasker::domain::{ProjectId, TaskId, TeamId, UserId};
     let store = tasker::store::Store::open(&tasker::Config::new(data).db_path()).unwrap();
     let mut ids = Vec::with_capacity(count);
     let now = chrono::Utc::now();
-    for batch in (0..count).collect::<Vec<_>>().chunks(10_000) {
+    for batch in (first..first + count).collect::<Vec<_>>().chunks(10_000) {
         let tasks: Vec<Task> = batch
             .iter()
             .map(|i| Task {
                 id: TaskId::new(),
-                title: TaskTitle::parse(&format!("Seeded task {i}")).unwrap(),
-                description: String::new(),
+                title: TaskTitle::parse(&words(&vocabulary, *i as u64, 4)).unwrap(),
+                description: words(&vocabulary, !(*i as u64), 30),
                 status: if i % 4 == 0 {
                     TaskStatus::Done
                 } else {
@@ -483,12 +662,16 @@ fn main() {
 
         // Phase 2: 100,000 tasks straight into the store (the server is stopped).
         let seeded = Instant::now();
-        let task_ids = seed(data.path(), seed_tasks, user_id, team_id, project_id);
+        let task_ids = seed(data.path(), 0, seed_tasks, user_id, team_id, project_id);
         let seed_time = seeded.elapsed();
 
-        // Phase 3: the server again, on the seeded data.
+        // Phase 3: the server again, on the seeded data. Its indexer catches up with the
+        // seeded tasks from the change log.
+        let indexing = Instant::now();
         let (base, stop, server) = start(data.path()).await;
         let client = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().unwrap();
+        index_caught_up(&client, &base).await;
+        let index_time = indexing.elapsed();
         let get = |path: String| {
             let (client, url, token) = (client.clone(), format!("{base}{path}"), token.clone());
             move || {
@@ -558,6 +741,10 @@ fn main() {
             drive("POST /api/auth/login, wrong password", 1, seconds, login("bench@example.com", "wrong password!", 401)).await,
             drive("POST /api/auth/login, unknown email", 1, seconds, login("nobody@example.com", PASSWORD, 401)).await,
         ];
+        index_caught_up(&client, &base).await;
+        let mut search = search_rows(&client, &base, &token, clients, seconds, seed_tasks).await;
+        search.push(freshness_row(&client, &base, &token, project_id).await);
+
         // A login storm in the background; health must stay fast (bcrypt is bounded).
         let storm = tokio::spawn(drive("storm", clients, seconds, login("bench@example.com", PASSWORD, 200)));
         rows.push(drive("GET /api/health during a login storm", clients, seconds, get("/api/health".into())).await);
@@ -663,9 +850,29 @@ fn main() {
         let _ = stop.send(());
         server.await.unwrap().unwrap();
         println!("\nseeded {seed_tasks} tasks into the store in {:.2} s", seed_time.as_secs_f64());
-        (rows, files, feed)
+
+        let mut indexing = vec![
+            format!("| catch-up from the change log at start, {seed_tasks} seeded tasks | {:.2} s | {:.0} tasks/s |", index_time.as_secs_f64(), seed_tasks as f64 / index_time.as_secs_f64()),
+            rebuild_row(data.path()),
+        ];
+
+        // Phase 4: the store grown to the large size, rebuilt offline, searched again.
+        let large = env_or("BENCH_LARGE_TASKS", 1_000_000) as usize;
+        if large > seed_tasks {
+            let seeded = Instant::now();
+            seed(data.path(), seed_tasks, large - seed_tasks, user_id, team_id, project_id);
+            println!("seeded {} more tasks in {:.2} s", large - seed_tasks, seeded.elapsed().as_secs_f64());
+            indexing.push(rebuild_row(data.path()));
+            let (base, stop, server) = start(data.path()).await;
+            index_caught_up(&client, &base).await;
+            let token = login_token(&client, &base).await;
+            search.extend(search_rows(&client, &base, &token, clients, seconds, large).await);
+            let _ = stop.send(());
+            server.await.unwrap().unwrap();
+        }
+        (rows, files, feed, search, indexing)
     });
-    let (rows, files, feed) = rows;
+    let (rows, files, feed, search, indexing) = rows;
 
     let health = rows[0].per_second;
     println!(
@@ -702,6 +909,28 @@ fn main() {
             ms(row.p99),
             row.errors
         );
+    }
+
+    println!("\n| search | clients | requests | req/s | p50 ms | p99 ms | errors | vs health |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in &search {
+        println!(
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {:.3} |",
+            row.operation,
+            row.clients,
+            row.requests,
+            row.per_second,
+            ms(row.p50),
+            ms(row.p99),
+            row.errors,
+            row.per_second / health
+        );
+    }
+
+    println!("\n| search index | time | throughput |");
+    println!("|---|---:|---:|");
+    for line in &indexing {
+        println!("{line}");
     }
 
     println!("\n| real-time feed | sockets | messages | rate | p50 ms | p99 ms |");

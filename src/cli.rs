@@ -22,6 +22,21 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI spec (JSON) to standard output.
     Openapi,
+    /// Rebuild the search index from the database, with the server stopped. (A running
+    /// server rebuilds by itself when `DATA_DIR/index` is deleted and it is restarted.)
+    Reindex(DataDirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataDirArgs {
+    /// The server's data directory.
+    #[arg(
+        long,
+        env = "TASKER_DATA_DIR",
+        value_name = "DIR",
+        default_value = "./tasker-data"
+    )]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -74,6 +74,11 @@ impl Config {
         self.data_dir.join(crate::store::DB_FILE)
     }
 
+    /// The search index's directory (derived data: may be deleted at any time).
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
+    }
+
     pub fn secret_path(&self) -> PathBuf {
         self.data_dir.join(SECRET_FILE)
     }

@@ -1,6 +1,6 @@
 //! tasker: a self-hosted task tracker for teams, in one binary.
 //!
-//! Dependencies point one way: `api -> service -> {store, files, events} -> domain`.
+//! Dependencies point one way: `api -> service -> {store, search, files, events} -> domain`.
 
 /// The HTTP API (poem-openapi): routes, DTOs, the error shape, authentication.
 pub mod api;
@@ -14,6 +14,8 @@ pub mod domain;
 pub mod events;
 /// Attachment blobs on disk: content-addressed storage, sniffing, names, ranges.
 pub mod files;
+/// Full-text search over tasks (tantivy): derived from redb, rebuilt when lost.
+pub mod search;
 /// Use cases: validation, permissions, orchestration.
 pub mod service;
 /// The redb store: tables, migrations, one function per transaction.
@@ -69,9 +71,13 @@ impl App {
         let position = store.last_seq().map_err(|e| {
             ConfigError::new(data_dir(), format!("cannot read the change log: {e}"))
         })?;
+        let search = search::SearchIndex::open(&config.index_dir(), position).map_err(|e| {
+            ConfigError::new(data_dir(), format!("cannot open the search index: {e}"))
+        })?;
         let service = Service::new(
             store,
             blobs,
+            std::sync::Arc::new(search),
             position,
             ServiceConfig {
                 jwt_secret,
@@ -102,6 +108,10 @@ impl App {
             let (service, stopped) = (self.service.clone(), stopped.clone());
             async move { service.run_background(stopped).await }
         });
+        let indexer = tokio::spawn({
+            let (service, stopped) = (self.service.clone(), stopped.clone());
+            async move { service.run_indexer(stopped).await }
+        });
         let feed = tokio::spawn({
             let service = self.service.clone();
             async move { service.run_feed(stopped).await }
@@ -123,6 +133,8 @@ impl App {
         let _ = stop_background.send(true);
         let _ = background.await;
         let _ = feed.await;
+        // The indexer commits what was acknowledged before the stop.
+        let _ = indexer.await;
         served
     }
 }
@@ -150,6 +162,36 @@ fn open_blobs(config: &Config, store: &Store) -> Result<files::BlobStore, ServeE
         );
     }
     Ok(blobs)
+}
+
+/// Rebuilds the search index of the data directory `data_dir` from its database (the server
+/// must be stopped: it holds the database). `progress` hears tasks done and the total.
+/// Returns how many tasks were indexed.
+pub fn reindex(
+    data_dir: &std::path::Path,
+    progress: impl FnMut(u64, u64),
+) -> Result<u64, ServeError> {
+    let config = Config::new(data_dir);
+    let option = || format!("--data-dir {}", data_dir.display());
+    if !config.db_path().exists() {
+        return Err(ConfigError::new(option(), "has no database (nothing to index)").into());
+    }
+    let store = Store::open(&config.db_path()).map_err(|e| match e {
+        StoreError::Locked => ConfigError::new(
+            option(),
+            "a running server holds it: stop the server first, or delete its index \
+             directory and restart it to rebuild while it serves",
+        ),
+        other => ConfigError::new(option(), format!("cannot open the database: {other}")),
+    })?;
+    let index = search::SearchIndex::create(&config.index_dir())
+        .map_err(|e| ServeError::Runtime(e.to_string()))?;
+    let tasks = service::rebuild_index(&store, &index, progress)
+        .map_err(|e| ServeError::Runtime(e.to_string()))?;
+    index
+        .close()
+        .map_err(|e| ServeError::Runtime(e.to_string()))?;
+    Ok(tasks)
 }
 
 /// Runs the server on an already bound listener until `shutdown` completes. Tests call this

@@ -33,6 +33,33 @@ fn main() -> ExitCode {
             println!("{}", tasker::api::spec_json());
             ExitCode::SUCCESS
         }
+        Command::Reindex(args) => reindex(&args.data_dir),
+    }
+}
+
+/// `tasker reindex`: a fresh index from the database, with a progress bar on a terminal.
+fn reindex(data_dir: &std::path::Path) -> ExitCode {
+    let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} indexing tasks {bar:40} {pos}/{len} ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = tasker::reindex(data_dir, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    match result {
+        Ok(tasks) => {
+            println!(
+                "indexed {tasks} tasks in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => exit_with(e),
     }
 }
 

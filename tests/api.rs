@@ -13,6 +13,7 @@ mod notifications;
 mod ops;
 mod projects;
 mod realtime;
+mod search;
 mod sessions;
 mod tasks;
 mod teams;

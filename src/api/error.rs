@@ -57,6 +57,7 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `rate_limited` | 429 | too many requests; see `Retry-After` |
 /// | `internal_error` | 500 | a bug or a storage failure; it is logged |
 /// | `service_unavailable` | 503 | the server is busy; retry shortly |
+/// | `index_rebuilding` | 503 | the search index is being rebuilt; retry shortly |
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -89,6 +90,7 @@ pub enum ErrorCode {
     RateLimited,
     InternalError,
     ServiceUnavailable,
+    IndexRebuilding,
 }
 
 /// One invalid field.
@@ -381,6 +383,19 @@ impl From<ServiceError> for Problem {
                 ErrorCode::ServiceUnavailable,
                 err.to_string(),
             ),
+            ServiceError::IndexRebuilding { .. } => Problem::new(
+                S::SERVICE_UNAVAILABLE,
+                ErrorCode::IndexRebuilding,
+                err.to_string(),
+            ),
+            ServiceError::Search(ref cause) => {
+                tracing::error!(error = %cause, "search failed");
+                Problem::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    ErrorCode::InternalError,
+                    "an internal error occurred; it has been logged",
+                )
+            }
             ServiceError::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
                 Problem::new(

@@ -19,7 +19,9 @@ use crate::domain::task::{
     DESCRIPTION_MAX_CHARS, LABEL_MAX_CHARS, Priority, TITLE_MAX_CHARS, TaskStatus,
 };
 use crate::domain::{ProjectId, TaskId, UserId};
-use crate::service::{Edit, NewTask, Scope, Service, TaskPatch, TaskQuery, TaskView};
+use crate::service::{
+    Edit, NewTask, Scope, SearchQuery, Service, TaskPatch, TaskQuery, TaskView,
+};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "TaskStatus", rename_all = "snake_case")]
@@ -230,6 +232,39 @@ pub struct TaskPage {
     pub next_cursor: Option<String>,
 }
 
+/// What matched, marked: the text with each matching word wrapped in `<mark>`…`</mark>` and
+/// everything else HTML-escaped, so it can be shown as HTML as it is. Absent when nothing
+/// matched in that field.
+#[derive(Object)]
+pub struct SearchHighlights {
+    /// The whole title, marked.
+    #[oai(skip_serializing_if_is_none)]
+    pub title: Option<String>,
+    /// About 200 characters of the description around its first match, marked; `…` shows
+    /// where it was cut.
+    #[oai(skip_serializing_if_is_none)]
+    pub description: Option<String>,
+}
+
+/// One search result.
+#[derive(Object)]
+pub struct SearchItem {
+    pub task: TaskBody,
+    /// BM25 relevance: higher is better; comparable only within one result list.
+    pub score: f64,
+    pub highlights: SearchHighlights,
+}
+
+/// A page of search results, best first. A page may hold fewer than `limit` results when
+/// the index had not yet caught up with a change; keep following `next_cursor` until it is
+/// null.
+#[derive(Object)]
+pub struct SearchPage {
+    pub items: Vec<SearchItem>,
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
 /// One field's change.
 #[derive(Object)]
 pub struct FieldChangeBody {
@@ -415,6 +450,73 @@ impl TasksApi {
         }))
     }
 
+    /// Search tasks
+    ///
+    /// Ranked full-text search (BM25) over the tasks you can see: their title (weighted
+    /// highest), labels, description and comments. Results are best first; `status`,
+    /// `project_id`, `assignee` and `label` narrow them as in the list.
+    ///
+    /// Query syntax (`q`, at most 1 KiB):
+    /// - Words are matched case- and accent-insensitively; every word must match somewhere.
+    /// - `"quoted words"` must appear together, in that order (an unclosed quote runs to the
+    ///   end).
+    /// - The last word also matches as a prefix while you type (no trailing space; 2+
+    ///   characters): `depl` finds `deploy`.
+    /// - Words of 5 or more characters also match with one typo: `relaese` finds `release`.
+    /// - Other punctuation and operators separate words; there is no boolean syntax.
+    ///
+    /// `q` without a word or number, over 1 KiB, or with more than 32 words and phrases is a
+    /// 422. While the index is rebuilt (after an upgrade, or when its files were lost) this
+    /// answers 503 `index_rebuilding`; the rest of the API works meanwhile. Changes become
+    /// searchable within about a second.
+    #[oai(path = "/search", method = "get", operation_id = "searchTasks")]
+    #[allow(clippy::too_many_arguments)]
+    async fn search(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        /// What to look for (see above).
+        q: Query<Option<String>>,
+        /// Comma-separated statuses, e.g. `todo,in_progress`.
+        status: Query<Option<String>>,
+        project_id: Query<Option<Uuid>>,
+        /// Tasks assigned to this user.
+        assignee: Query<Option<Uuid>>,
+        /// Tasks with this label (exact).
+        label: Query<Option<String>>,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<SearchPage>> {
+        let query = SearchQuery {
+            q: q.0,
+            status: status.0,
+            project_id: project_id.0.map(ProjectId::from_uuid),
+            assignee: assignee.0.map(UserId::from_uuid),
+            label: label.0,
+            limit: limit.0,
+            cursor: cursor.0,
+        };
+        let page = service.search_tasks(&auth.0, query).await?;
+        Ok(Json(SearchPage {
+            next_cursor: page.next_cursor.map(|c| c.encode()),
+            items: page
+                .items
+                .into_iter()
+                .map(|hit| SearchItem {
+                    score: f64::from(hit.score),
+                    highlights: SearchHighlights {
+                        title: hit.title,
+                        description: hit.description,
+                    },
+                    task: TaskBody::from(hit.task),
+                })
+                .collect(),
+        }))
+    }
+
     /// Get a task
     ///
     /// Visible to the project's team (personal task: its creator and assignees); to anyone
@@ -546,6 +648,7 @@ impl TasksApi {
 pub(super) const ERRORS: &[OperationErrors] = &[
     ("createTask", &[404, 409, 422]),
     ("listTasks", &[404, 422]),
+    ("searchTasks", &[404, 422, 503]),
     ("replaceTask", &[409, 422]),
     ("updateTask", &[409, 422]),
     ("deleteTask", &[409]),

@@ -76,6 +76,9 @@ pub struct ChangeData {
     pub team_id: Option<Uuid>,
     #[oai(nullable)]
     pub project_id: Option<Uuid>,
+    /// For a comment or an attachment: the task it belongs to.
+    #[oai(nullable)]
+    pub task_id: Option<Uuid>,
     pub actor_id: Uuid,
     pub at: DateTime<Utc>,
     /// The fields that changed, with their values before and after.
@@ -130,6 +133,7 @@ fn change_message(change: &Change) -> ChangeMessage {
             id: c.entity_id,
             team_id: c.team_id.map(|t| t.as_uuid()),
             project_id: c.project_id.map(|p| p.as_uuid()),
+            task_id: c.task_id.map(|t| t.as_uuid()),
             actor_id: c.actor.as_uuid(),
             at: c.at,
             changes: c

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{ProjectId, TeamId, UserId};
+use super::{ProjectId, TaskId, TeamId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,6 +91,10 @@ pub struct NewChange {
     pub previous_team_id: Option<TeamId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_project_id: Option<ProjectId>,
+    /// The task a comment or attachment belongs to (what search re-indexes when a comment
+    /// changes). Entries written before it existed lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<TaskId>,
     pub action: ChangeAction,
     pub fields: Vec<FieldChange>,
 }

@@ -367,6 +367,7 @@ mod tests {
                 audience,
                 previous_team_id: None,
                 previous_project_id: None,
+                task_id: None,
                 action: ChangeAction::Updated,
                 fields: vec![],
             },

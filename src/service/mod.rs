@@ -17,6 +17,8 @@ mod passwords;
 mod projects;
 /// Verified sessions, invalidated by the store's auth epoch.
 mod session_cache;
+/// Task search and the indexer that feeds the index from the change log.
+mod search;
 /// Tasks, with their permission rules, lists and history.
 mod tasks;
 /// Teams, members and invitations, with their permission rules.
@@ -39,6 +41,7 @@ pub use comments::CommentView;
 pub use feed::{Feed, Start};
 pub use notifications::InboxPage;
 use passwords::Passwords;
+pub use search::{IndexStatus, IndexingError, SearchHit, SearchQuery, rebuild_index};
 pub use projects::{NewProject, ProjectPatch, ProjectView};
 pub use tasks::{Edit, NewTask, Scope, TaskPatch, TaskQuery, TaskView};
 pub use teams::{INVITATION_TTL, NewTeam, TeamPatch, TeamView, Write};
@@ -129,6 +132,10 @@ pub enum Error {
     BadRequest(String),
     #[error("attachment storage failed: {0}")]
     Storage(String),
+    #[error("the search index is being rebuilt ({done} of {total} tasks); try again shortly")]
+    IndexRebuilding { done: u64, total: u64 },
+    #[error("search failed: {0}")]
+    Search(String),
     #[error("internal error: {0}")]
     Internal(#[from] StoreError),
 }
@@ -213,13 +220,21 @@ pub struct Service {
     tokens: Arc<Tokens>,
     passwords: Arc<Passwords>,
     config: Arc<ServiceConfig>,
+    search: Arc<crate::search::SearchIndex>,
     started_at: Instant,
 }
 
 impl Service {
     /// `position` is the newest change-log `seq` (the real-time feed starts after it).
-    pub fn new(store: Store, blobs: BlobStore, position: u64, config: ServiceConfig) -> Self {
+    pub fn new(
+        store: Store,
+        blobs: BlobStore,
+        search: Arc<crate::search::SearchIndex>,
+        position: u64,
+        config: ServiceConfig,
+    ) -> Self {
         Self {
+            search,
             blobs,
             hub: Arc::new(crate::events::Hub::new(position, config.feed_queue)),
             sessions: Arc::default(),

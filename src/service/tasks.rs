@@ -117,7 +117,7 @@ pub(super) fn can_see(me: UserId, task: &Task, role: Option<TeamRole>) -> bool {
 }
 
 /// What `me` may do with a task they can see, given their role in its team.
-fn view(me: UserId, task: Task, role: Option<TeamRole>) -> TaskView {
+pub(super) fn view(me: UserId, task: Task, role: Option<TeamRole>) -> TaskView {
     let manages = task.team_id.is_some() && role.is_some_and(TeamRole::can_manage);
     let can_edit = task.is_involved(me) || manages;
     let can_delete = task.created_by == me || manages;
@@ -154,7 +154,7 @@ fn unique(users: &[UserId]) -> Vec<UserId> {
     users.iter().copied().filter(|u| seen.insert(*u)).collect()
 }
 
-fn parse_statuses(raw: &str) -> std::result::Result<Vec<TaskStatus>, String> {
+pub(super) fn parse_statuses(raw: &str) -> std::result::Result<Vec<TaskStatus>, String> {
     raw.split(',')
         .filter(|s| !s.trim().is_empty())
         .map(TaskStatus::parse)

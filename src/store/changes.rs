@@ -7,11 +7,32 @@ use super::tables::{CHANGES, CHANGES_BY_ENTITY};
 use super::{Store, StoreError};
 use crate::domain::change::{Change, NewChange};
 
+thread_local! {
+    /// The newest `seq` appended by the write transaction running on this thread.
+    static APPENDED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The newest `seq` appended since the last call on this thread (0 for none).
+pub(super) fn take_appended() -> u64 {
+    APPENDED.with(|a| a.replace(0))
+}
+
+/// The newest `seq` in `db`'s log.
+pub(super) fn last_seq_of(db: &redb::Database) -> Result<u64, StoreError> {
+    let txn = db.begin_read()?;
+    Ok(match txn.open_table(CHANGES) {
+        Ok(log) => log.last()?.map_or(0, |(key, _)| key.value()),
+        Err(redb::TableError::TableDoesNotExist(_)) => 0,
+        Err(e) => return Err(e.into()),
+    })
+}
+
 /// Appends a change inside the caller's write transaction and returns its `seq`. The caller
 /// must not hold the change tables open.
 pub(super) fn append(txn: &WriteTransaction, change: NewChange) -> Result<u64, StoreError> {
     let mut log = txn.open_table(CHANGES)?;
     let seq = log.last()?.map_or(0, |(key, _)| key.value()) + 1;
+    APPENDED.with(|a| a.set(a.get().max(seq)));
     let entity = change.entity_id.as_u128();
     log.insert(seq, encode(&Change { seq, change })?.as_slice())?;
     txn.open_table(CHANGES_BY_ENTITY)?

@@ -38,6 +38,7 @@ fn entry(
         audience: super::tasks::audience(task),
         previous_team_id: None,
         previous_project_id: None,
+        task_id: Some(task.id),
         action,
         fields,
     }

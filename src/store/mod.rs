@@ -27,6 +27,8 @@ mod projects;
 mod read_cache;
 /// Sessions and refresh-token rotation.
 mod sessions;
+/// Reads that feed the search index.
+mod search_rows;
 /// Every table definition, documented.
 pub mod tables;
 /// Tasks, their indexes and list scans.
@@ -45,6 +47,7 @@ pub use comments::TaskSeen;
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use notifications::Inbox;
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
+pub use search_rows::IndexedTask;
 pub use tasks::{SCAN_BUDGET, TaskIndex, TaskScan};
 pub use teams::{RolesChecked, TeamChanges};
 pub use users::UserChanges;
@@ -137,6 +140,8 @@ pub struct Store {
     /// Bumped after every durable write made through [`Store::run`]: the real-time feed
     /// wakes on it and reads the change log from where it was.
     written: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The newest `seq` of a committed change-log entry (visible, maybe not yet durable).
+    log_end: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -146,6 +151,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Database::create(path)?;
         migrations::run(&db)?;
+        let log_end = changes::last_seq_of(&db)?;
         Ok(Self {
             db: Arc::new(db),
             group: None,
@@ -153,6 +159,7 @@ impl Store {
             reads: Arc::default(),
             freed_blobs: Arc::default(),
             written: Arc::new(tokio::sync::watch::channel(0).0),
+            log_end: Arc::new(std::sync::atomic::AtomicU64::new(log_end)),
         })
     }
 
@@ -231,6 +238,7 @@ impl Store {
         durability::take_auth_changed();
         read_cache::reset_marks();
         blobs::reset_pending();
+        changes::take_appended();
         let mut txn = self.db.begin_write()?;
         if self.group.is_some() {
             txn.set_durability(redb::Durability::None)?;
@@ -251,11 +259,20 @@ impl Store {
         self.reads.after_commit(in_flight);
         committed?;
         blobs::pending_committed();
+        self.log_end.fetch_max(
+            changes::take_appended(),
+            std::sync::atomic::Ordering::SeqCst,
+        );
         if durability::take_auth_changed() {
             self.auth_epoch
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(())
+    }
+
+    /// The newest `seq` a commit has made visible: read without a transaction.
+    pub fn log_end(&self) -> u64 {
+        self.log_end.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The current auth epoch: read it before reading a session, and trust a cached check

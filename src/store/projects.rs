@@ -28,6 +28,7 @@ fn project_change(
         audience: vec![],
         previous_team_id: None,
         previous_project_id: None,
+        task_id: None,
         action,
         fields,
     }

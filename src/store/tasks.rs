@@ -155,6 +155,7 @@ fn task_change(
         audience: audience(task),
         previous_team_id: None,
         previous_project_id: None,
+        task_id: None,
         action,
         fields,
     }

@@ -33,6 +33,7 @@ fn change(
         audience: vec![],
         previous_team_id: None,
         previous_project_id: None,
+        task_id: None,
         action,
         fields,
     }
