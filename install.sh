@@ -316,7 +316,14 @@ if ! have_systemd; then
 fi
 systemctl daemon-reload
 if ! "$start"; then
-  say "Not starting (--no-start). Later: systemctl enable --now tasker"
+  say "Not enabling, starting or restarting tasker.service (--no-start)"
+  if systemctl is-active --quiet tasker.service; then
+    if "$binary_changed" || "$unit_changed"; then
+      say "It runs the previous version until: systemctl restart tasker"
+    fi
+  else
+    say "Start it with: systemctl enable --now tasker"
+  fi
   exit 0
 fi
 if systemctl is-active --quiet tasker.service; then
