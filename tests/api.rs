@@ -1,4 +1,5 @@
-//! The one integration test binary: every module drives a real server on a real socket.
+//! The one integration test binary: modules drive a real server on a real socket, the built
+//! binary (`cli`) or install.sh (`install`).
 
 mod common;
 
@@ -8,6 +9,7 @@ mod cli;
 mod comments;
 mod errors;
 mod idempotency;
+mod install;
 mod invitations;
 mod notifications;
 mod ops;
