@@ -9,6 +9,8 @@
 mod blobs;
 /// Appending to and reading the change log.
 mod changes;
+/// Consistency checks of rows and indexes (`tasker check`).
+pub mod check;
 /// Row values as JSON.
 mod codec;
 /// Comments and attachments.
@@ -27,6 +29,8 @@ mod projects;
 mod read_cache;
 /// Sessions and refresh-token rotation.
 mod sessions;
+/// A consistent copy of every table (backups) and the list of every table.
+pub mod snapshot;
 /// Every table definition, documented.
 pub mod tables;
 /// Tasks, their indexes and list scans.
@@ -45,6 +49,7 @@ pub use comments::TaskSeen;
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use notifications::Inbox;
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
+pub use snapshot::{Snapshot, SnapshotStats};
 pub use tasks::{SCAN_BUDGET, TaskIndex, TaskScan};
 pub use teams::{RolesChecked, TeamChanges};
 pub use users::UserChanges;
