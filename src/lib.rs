@@ -14,6 +14,8 @@ pub mod domain;
 pub mod events;
 /// Attachment blobs on disk: content-addressed storage, sniffing, names, ranges.
 pub mod files;
+/// Operator tools: backup and restore, checks, offline account administration.
+pub mod ops;
 /// Use cases: validation, permissions, orchestration.
 pub mod service;
 /// The redb store: tables, migrations, one function per transaction.
@@ -47,6 +49,10 @@ pub enum ServeError {
 /// A server whose data directory is open and ready to accept connections.
 pub struct App {
     service: Service,
+    data_dir: std::path::PathBuf,
+    /// `DATA_DIR/admin.sock` (see `ops::socket`); `None` when it could not be bound.
+    #[cfg(unix)]
+    admin_socket: Option<std::os::unix::net::UnixListener>,
 }
 
 impl App {
@@ -84,9 +90,22 @@ impl App {
                 notification_retention: config.notification_retention,
                 change_retention: config.change_retention,
                 feed_queue: config.feed_queue.max(1),
+                data_dir: config.data_dir.clone(),
             },
         );
-        Ok(Self { service })
+        if let Err(e) = ops::backup::clear_temp(&config.data_dir) {
+            tracing::warn!(error = %e, "cannot remove what an interrupted backup left");
+        }
+        #[cfg(unix)]
+        let admin_socket = ops::socket::bind(&config.data_dir)
+            .inspect_err(|e| tracing::warn!(error = %e, "no admin socket; `tasker backup` cannot reach this server"))
+            .ok();
+        Ok(Self {
+            service,
+            data_dir: config.data_dir.clone(),
+            #[cfg(unix)]
+            admin_socket,
+        })
     }
 
     /// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish.
@@ -108,10 +127,20 @@ impl App {
         });
         // WebSockets never finish on their own: close them as shutdown begins, so only real
         // requests are waited for.
+        let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
+        #[cfg(unix)]
+        let admin = self.admin_socket.map(|listener| {
+            tokio::spawn(api::serve_admin_socket(
+                listener,
+                self.service.clone(),
+                admin_stopped,
+            ))
+        });
         let shutdown = {
             let service = self.service.clone();
             async move {
                 shutdown.await;
+                let _ = stop_admin.send(true);
                 service.close_feed().await;
             }
         };
@@ -123,6 +152,11 @@ impl App {
         let _ = stop_background.send(true);
         let _ = background.await;
         let _ = feed.await;
+        #[cfg(unix)]
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
+        let _ = ops::socket::remove(&self.data_dir);
         served
     }
 }

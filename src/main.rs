@@ -33,6 +33,10 @@ fn main() -> ExitCode {
             println!("{}", tasker::api::spec_json());
             ExitCode::SUCCESS
         }
+        command => match tasker::ops::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e.code, &e.message),
+        },
     }
 }
 

@@ -161,6 +161,28 @@ impl Store {
         })
     }
 
+    /// Opens an existing database as it is: no migration, so a backup or a check never
+    /// changes the file it looks at. Refuses a missing file, one another process holds, and
+    /// one written by a newer build.
+    pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::open(path)?;
+        let (found, known) = (
+            migrations::current_version(&db)?,
+            migrations::latest_version(),
+        );
+        if found > known {
+            return Err(StoreError::NewerSchema { found, known });
+        }
+        Ok(Self {
+            db: Arc::new(db),
+            group: None,
+            auth_epoch: Arc::default(),
+            reads: Arc::default(),
+            freed_blobs: Arc::default(),
+            written: Arc::new(tokio::sync::watch::channel(0).0),
+        })
+    }
+
     /// Like [`Store::open`], with group commit: writes through [`Store::run`] are answered
     /// once durable, and concurrent writes share their fsync. For the server.
     pub fn open_with_group_commit(path: &Path) -> Result<Self, StoreError> {
