@@ -2,6 +2,7 @@
 
 mod common;
 
+mod admin;
 mod attachments;
 mod auth;
 mod cli;
