@@ -400,8 +400,14 @@ fn encode(text: &str) -> String {
 /// Waits until `/api/health` shows the search index ready with nothing left to apply.
 async fn index_caught_up(client: &reqwest::Client, base: &str) {
     loop {
-        let health: serde_json::Value =
-            client.get(format!("{base}/api/health")).send().await.unwrap().json().await.unwrap();
+        let health: serde_json::Value = client
+            .get(format!("{base}/api/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let index = &health["search_index"];
         if index["status"] == "ready" && index["lag"] == 0 {
             return;
@@ -436,8 +442,13 @@ async fn search_rows(
     let vocabulary = std::sync::Arc::new(vocabulary());
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let query = |make: fn(&[String], usize) -> String| {
-        let (client, base, token, vocabulary, counter) =
-            (client.clone(), base.to_string(), token.to_string(), vocabulary.clone(), counter.clone());
+        let (client, base, token, vocabulary, counter) = (
+            client.clone(),
+            base.to_string(),
+            token.to_string(),
+            vocabulary.clone(),
+            counter.clone(),
+        );
         move || {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let q = make(&vocabulary, n);
@@ -448,32 +459,56 @@ async fn search_rows(
         }
     };
     vec![
-        drive(&format!("search one word ({tasks} tasks)"), clients, seconds, query(|v, n| format!("{} ", v[(n * 7919) % v.len()]))).await,
-        drive(&format!("search typeahead: a word and a prefix ({tasks} tasks)"), clients, seconds, query(|v, n| {
-            let second = &v[(n * 104_729) % v.len()];
-            format!("{} {}", v[(n * 7919) % v.len()], &second[..3])
-        }))
+        drive(
+            &format!("search one word ({tasks} tasks)"),
+            clients,
+            seconds,
+            query(|v, n| format!("{} ", v[(n * 7919) % v.len()])),
+        )
         .await,
-        drive(&format!("search a word with a typo ({tasks} tasks)"), clients, seconds, query(|v, n| {
-            let mut i = n * 7919;
-            let mut word: Vec<char> = v[i % v.len()].chars().collect();
-            while word.len() < 5 {
-                i += 1;
-                word = v[i % v.len()].chars().collect();
-            }
-            word.swap(1, 2);
-            format!("{} ", word.into_iter().collect::<String>())
-        }))
+        drive(
+            &format!("search typeahead: a word and a prefix ({tasks} tasks)"),
+            clients,
+            seconds,
+            query(|v, n| {
+                let second = &v[(n * 104_729) % v.len()];
+                format!("{} {}", v[(n * 7919) % v.len()], &second[..3])
+            }),
+        )
         .await,
-        drive(&format!("search a quoted phrase ({tasks} tasks)"), clients, seconds, query(|v, n| {
-            format!("\"{}\"", words(v, n as u64, 2))
-        }))
+        drive(
+            &format!("search a word with a typo ({tasks} tasks)"),
+            clients,
+            seconds,
+            query(|v, n| {
+                let mut i = n * 7919;
+                let mut word: Vec<char> = v[i % v.len()].chars().collect();
+                while word.len() < 5 {
+                    i += 1;
+                    word = v[i % v.len()].chars().collect();
+                }
+                word.swap(1, 2);
+                format!("{} ", word.into_iter().collect::<String>())
+            }),
+        )
+        .await,
+        drive(
+            &format!("search a quoted phrase ({tasks} tasks)"),
+            clients,
+            seconds,
+            query(|v, n| format!("\"{}\"", words(v, n as u64, 2))),
+        )
         .await,
     ]
 }
 
 /// Time from an acknowledged create to the task being found by search, one at a time.
-async fn freshness_row(client: &reqwest::Client, base: &str, token: &str, project: uuid::Uuid) -> Row {
+async fn freshness_row(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    project: uuid::Uuid,
+) -> Row {
     let mut latencies = Vec::new();
     let started = Instant::now();
     for n in 0..50 {
@@ -497,7 +532,10 @@ async fn freshness_row(client: &reqwest::Client, base: &str, token: &str, projec
                 .json()
                 .await
                 .unwrap();
-            if page["items"].as_array().is_some_and(|items| !items.is_empty()) {
+            if page["items"]
+                .as_array()
+                .is_some_and(|items| !items.is_empty())
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -538,7 +576,9 @@ fn vocabulary() -> Vec<String> {
     let mut words = Vec::with_capacity(5_000);
     let mut n: u64 = 1;
     while words.len() < 5_000 {
-        n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        n = n
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let syllables = 2 + (n >> 60) as usize % 3;
         let word: String = (0..syllables)
             .map(|i| SYLLABLES[((n >> (8 * i + 8)) % 20) as usize])
@@ -552,10 +592,14 @@ fn vocabulary() -> Vec<String> {
 
 /// `count` words of `vocabulary`, picked by a generator seeded with `seed`.
 fn words(vocabulary: &[String], seed: u64, count: usize) -> String {
-    let mut n = seed.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(3_037_000_493);
+    let mut n = seed
+        .wrapping_mul(2_862_933_555_777_941_757)
+        .wrapping_add(3_037_000_493);
     (0..count)
         .map(|_| {
-            n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            n = n
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             vocabulary[(n >> 33) as usize % vocabulary.len()].as_str()
         })
         .collect::<Vec<_>>()

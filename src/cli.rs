@@ -22,13 +22,35 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI spec (JSON) to standard output.
     Openapi,
+    /// Write one archive (tar) of the database, attachments and secret, with checksums.
+    ///
+    /// With the server stopped, the archive is made directly. While the server runs (it holds
+    /// the database lock), the archive is fetched from it over its admin socket
+    /// DATA_DIR/admin.sock, so a backup never needs downtime. The file appears under --out only
+    /// once complete and verified (it is written to FILE.tmp first). Exit codes: 0 ok,
+    /// 1 failure, 2 bad usage.
+    Backup(BackupArgs),
+    /// Restore an archive made by `tasker backup` into an empty or new data directory.
+    ///
+    /// Every checksum is verified before anything is written; the files are written next to
+    /// the target and renamed into place, so the target is complete or untouched. Exit codes:
+    /// 0 ok, 1 failure (bad archive, I/O), 2 bad usage (e.g. the target is not empty).
+    Restore(RestoreArgs),
+    /// Check a stopped data directory: rows decode, indexes match, attachments are intact.
+    ///
+    /// Prints a summary per check; exits 1 and lists the problems if any check fails.
+    Check(DataDirArg),
     /// Rebuild the search index from the database, with the server stopped. (A running
     /// server rebuilds by itself when `DATA_DIR/index` is deleted and it is restarted.)
-    Reindex(DataDirArgs),
+    Reindex(DataDirArg),
+    /// Manage accounts on a stopped data directory.
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
+/// `--data-dir`, as the server takes it.
 #[derive(Debug, Args)]
-pub struct DataDirArgs {
+pub struct DataDirArg {
     /// The server's data directory.
     #[arg(
         long,
@@ -37,6 +59,83 @@ pub struct DataDirArgs {
         default_value = "./tasker-data"
     )]
     pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// The archive to write (replaced if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// An archive made by `tasker backup`.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// The data directory to create; it must be empty or absent.
+    #[arg(long, env = "TASKER_DATA_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+}
+
+/// `--bcrypt-cost`, as the server takes it.
+#[derive(Debug, Args)]
+pub struct BcryptArg {
+    /// bcrypt cost for the new password hash (4 to 31).
+    #[arg(long, env = "TASKER_BCRYPT_COST", value_name = "COST", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub bcrypt_cost: u32,
+}
+
+/// Account administration. The server must be stopped (it holds the database). Passwords are
+/// read from the terminal without echo, or as one line from standard input when it is not a
+/// terminal.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account (the first account of a server is always an admin).
+    Create {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Make the account a site admin.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        bcrypt: BcryptArg,
+    },
+    /// Set a new password; signs the account out everywhere.
+    ResetPassword {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        bcrypt: BcryptArg,
+    },
+    /// List every account: id, email, name, role, disabled, created.
+    List {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Disable an account: it cannot log in, and its sessions end.
+    Disable {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,8 @@ pub mod domain;
 pub mod events;
 /// Attachment blobs on disk: content-addressed storage, sniffing, names, ranges.
 pub mod files;
+/// Operator tools: backup and restore, checks, offline account administration.
+pub mod ops;
 /// Full-text search over tasks (tantivy): derived from redb, rebuilt when lost.
 pub mod search;
 /// Use cases: validation, permissions, orchestration.
@@ -49,6 +51,10 @@ pub enum ServeError {
 /// A server whose data directory is open and ready to accept connections.
 pub struct App {
     service: Service,
+    data_dir: std::path::PathBuf,
+    /// `DATA_DIR/admin.sock` (see `ops::socket`); `None` when it could not be bound.
+    #[cfg(unix)]
+    admin_socket: Option<std::os::unix::net::UnixListener>,
 }
 
 impl App {
@@ -90,9 +96,22 @@ impl App {
                 notification_retention: config.notification_retention,
                 change_retention: config.change_retention,
                 feed_queue: config.feed_queue.max(1),
+                data_dir: config.data_dir.clone(),
             },
         );
-        Ok(Self { service })
+        if let Err(e) = ops::backup::clear_temp(&config.data_dir) {
+            tracing::warn!(error = %e, "cannot remove what an interrupted backup left");
+        }
+        #[cfg(unix)]
+        let admin_socket = ops::socket::bind(&config.data_dir)
+            .inspect_err(|e| tracing::warn!(error = %e, "no admin socket; `tasker backup` cannot reach this server"))
+            .ok();
+        Ok(Self {
+            service,
+            data_dir: config.data_dir.clone(),
+            #[cfg(unix)]
+            admin_socket,
+        })
     }
 
     /// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish.
@@ -118,10 +137,20 @@ impl App {
         });
         // WebSockets never finish on their own: close them as shutdown begins, so only real
         // requests are waited for.
+        let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
+        #[cfg(unix)]
+        let admin = self.admin_socket.map(|listener| {
+            tokio::spawn(api::serve_admin_socket(
+                listener,
+                self.service.clone(),
+                admin_stopped,
+            ))
+        });
         let shutdown = {
             let service = self.service.clone();
             async move {
                 shutdown.await;
+                let _ = stop_admin.send(true);
                 service.close_feed().await;
             }
         };
@@ -135,6 +164,11 @@ impl App {
         let _ = feed.await;
         // The indexer commits what was acknowledged before the stop.
         let _ = indexer.await;
+        #[cfg(unix)]
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
+        let _ = ops::socket::remove(&self.data_dir);
         served
     }
 }

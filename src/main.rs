@@ -34,6 +34,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Reindex(args) => reindex(&args.data_dir),
+        command => match tasker::ops::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e.code, &e.message),
+        },
     }
 }
 

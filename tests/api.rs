@@ -3,6 +3,7 @@
 
 mod common;
 
+mod admin;
 mod attachments;
 mod auth;
 mod cli;

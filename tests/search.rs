@@ -146,7 +146,11 @@ async fn typos_prefixes_phrases_labels_and_comments_match() {
         titles(&server, &c.member, "\"deploy the release\"").await,
         ["Deploy the release"]
     );
-    assert!(titles(&server, &c.member, "\"release the deploy\"").await.is_empty());
+    assert!(
+        titles(&server, &c.member, "\"release the deploy\"")
+            .await
+            .is_empty()
+    );
     // Accents and case fold; labels are searched too.
     assert_eq!(
         titles(&server, &c.member, "uber CAFE").await,
@@ -202,9 +206,18 @@ async fn filters_narrow_and_pages_follow_the_cursor() {
     }
     eventually(&server, &c.member, "sprint", |t| t.len() == 5).await;
     let count = |reply: Reply| reply.ok()["items"].as_array().unwrap().len();
-    assert_eq!(count(search(&server, &c.member, "q=sprint&status=done").await), 2);
-    assert_eq!(count(search(&server, &c.member, "q=sprint&status=todo,done").await), 5);
-    assert_eq!(count(search(&server, &c.member, "q=sprint&label=ops").await), 1);
+    assert_eq!(
+        count(search(&server, &c.member, "q=sprint&status=done").await),
+        2
+    );
+    assert_eq!(
+        count(search(&server, &c.member, "q=sprint&status=todo,done").await),
+        5
+    );
+    assert_eq!(
+        count(search(&server, &c.member, "q=sprint&label=ops").await),
+        1
+    );
     let by_assignee = format!("q=sprint&assignee={}", c.assignee.user_id);
     assert_eq!(count(search(&server, &c.member, &by_assignee).await), 2);
     let in_project = format!("q=sprint&project_id={}", c.project);
@@ -241,9 +254,19 @@ async fn nobody_finds_what_they_may_not_see() {
     )
     .await;
     let found = eventually(&server, &c.member, "secret", |t| !t.is_empty()).await;
-    assert_eq!(found, ["Secret roadmap"], "not the outsider's personal task");
-    assert_eq!(titles(&server, &c.outsider, "secret").await, ["Secret diary"]);
-    assert_eq!(titles(&server, &c.owner, "secret").await, ["Secret roadmap"]);
+    assert_eq!(
+        found,
+        ["Secret roadmap"],
+        "not the outsider's personal task"
+    );
+    assert_eq!(
+        titles(&server, &c.outsider, "secret").await,
+        ["Secret diary"]
+    );
+    assert_eq!(
+        titles(&server, &c.owner, "secret").await,
+        ["Secret roadmap"]
+    );
 
     // A stranger naming the project gets 404, as on the list.
     let reply = search(
@@ -324,7 +347,9 @@ async fn bad_queries_get_a_problem_never_a_500() {
         let problem = reply.problem(422, "validation_failed");
         assert_eq!(problem["errors"][0]["field"], "q", "{q:?}");
     }
-    search(&server, &c.member, "").await.problem(422, "validation_failed");
+    search(&server, &c.member, "")
+        .await
+        .problem(422, "validation_failed");
     let long = "a".repeat(1025);
     search(&server, &c.member, &format!("q={long}"))
         .await
@@ -394,7 +419,10 @@ async fn a_deleted_index_is_rebuilt_with_the_same_results() {
     std::fs::write(dir.path().join("index/meta.json"), b"{not json").unwrap();
     let server = TestServer::spawn_with(config).await;
     let member = server.login_ok(&c.member.email).await;
-    assert_eq!(eventually(&server, &member, "launch", |t| t.len() == 3).await, before);
+    assert_eq!(
+        eventually(&server, &member, "launch", |t| t.len() == 3).await,
+        before
+    );
     server.stop().await;
 }
 

@@ -4,6 +4,8 @@
 //! Layout of the server (outermost first): request log -> panic guard -> error rendering
 //! (every error becomes `problem+json`) -> body-size limit -> routes.
 
+/// `/admin`: backups for site admins, also served on the admin socket.
+mod admin;
 /// `/auth`: register, login, refresh, logout, profile, sessions.
 /// Files attached to tasks.
 mod attachments;
@@ -98,6 +100,7 @@ type Apis = (
     notifications::NotificationsApi,
     ws::WsApi,
     health::HealthApi,
+    admin::AdminApi,
 );
 
 const DESCRIPTION: &str = "\
@@ -129,6 +132,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             notifications::NotificationsApi,
             ws::WsApi,
             health::HealthApi,
+            admin::AdminApi,
         ),
         "tasker",
         env!("CARGO_PKG_VERSION"),
@@ -140,6 +144,25 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
 /// The spec as served, committed under `openapi/` and printed by `tasker openapi`.
 pub fn spec_json() -> String {
     spec::published()
+}
+
+/// Serves the admin routes on the admin socket until `stop` turns true.
+#[cfg(unix)]
+pub async fn serve_admin_socket(
+    listener: std::os::unix::net::UnixListener,
+    service: Service,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let acceptor = poem::listener::UnixAcceptor::from_std(listener)?;
+    poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(
+            admin::socket_app(service),
+            async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            },
+            Some(std::time::Duration::from_secs(10)),
+        )
+        .await
 }
 
 /// The whole HTTP application.

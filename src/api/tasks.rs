@@ -19,9 +19,7 @@ use crate::domain::task::{
     DESCRIPTION_MAX_CHARS, LABEL_MAX_CHARS, Priority, TITLE_MAX_CHARS, TaskStatus,
 };
 use crate::domain::{ProjectId, TaskId, UserId};
-use crate::service::{
-    Edit, NewTask, Scope, SearchQuery, Service, TaskPatch, TaskQuery, TaskView,
-};
+use crate::service::{Edit, NewTask, Scope, SearchQuery, Service, TaskPatch, TaskQuery, TaskView};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "TaskStatus", rename_all = "snake_case")]

@@ -178,6 +178,30 @@ impl BlobStore {
         Ok(true)
     }
 
+    /// Runs `read` under the pin lock and pins every hash it returns, before any removal can
+    /// slip in between. A backup uses it: `read` begins a database snapshot and lists the
+    /// blobs it refers to; a blob freed by a later commit then stays on disk (pinned) until
+    /// the backup has copied it.
+    pub fn pin_while<T, E>(
+        &self,
+        read: impl FnOnce() -> Result<(T, Vec<Hash>), E>,
+    ) -> Result<(T, Vec<Pinned>), E> {
+        let mut pins = self.lock_pins();
+        let (value, hashes) = read()?;
+        let pinned = hashes
+            .into_iter()
+            .map(|hash| {
+                *pins.entry(hash).or_default() += 1;
+                Pinned {
+                    store: self.clone(),
+                    hash,
+                }
+            })
+            .collect();
+        drop(pins);
+        Ok((value, pinned))
+    }
+
     /// Re-reads the blob of `hash` and checks that its content still has that hash. Blocking.
     /// A missing blob is an error (`NotFound`), not `false`.
     pub fn verify(&self, hash: &Hash) -> io::Result<bool> {

@@ -132,7 +132,10 @@ mod tests {
     fn a_window_cuts_around_the_first_match() {
         let text = format!("{} needle {}", "word ".repeat(100), "tail ".repeat(100));
         let snippet = mark("needle ", &text, Some(SNIPPET_CHARS)).unwrap();
-        assert!(snippet.starts_with('…') && snippet.ends_with('…'), "{snippet}");
+        assert!(
+            snippet.starts_with('…') && snippet.ends_with('…'),
+            "{snippet}"
+        );
         assert!(snippet.contains("<mark>needle</mark>"));
         assert!(snippet.chars().count() < SNIPPET_CHARS + 40);
         assert!(!snippet.starts_with("…ord"), "starts at a word: {snippet}");

@@ -25,8 +25,7 @@ use tantivy::query::{
     TermQuery, TermSetQuery,
 };
 use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
-    Value,
+    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
@@ -163,6 +162,37 @@ pub struct SearchRequest {
 pub struct Hit {
     pub task: TaskId,
     pub score: f32,
+}
+
+/// What an index on disk holds, read without changing it (`tasker check`).
+#[derive(Debug, Clone, Copy)]
+pub struct IndexInfo {
+    pub documents: u64,
+    /// The schema version and applied `seq` of its last commit, if it has one.
+    pub schema: Option<u32>,
+    pub seq: Option<u64>,
+}
+
+/// Reads what the index in `dir` holds without opening a writer or changing anything;
+/// `None` when there is no index.
+pub fn inspect(dir: &Path) -> Result<Option<IndexInfo>, SearchError> {
+    if !dir.join("meta.json").exists() {
+        return Ok(None);
+    }
+    let index = Index::open_in_dir(dir)?;
+    let payload = index
+        .load_metas()?
+        .payload
+        .and_then(|p| serde_json::from_str::<Payload>(&p).ok());
+    let reader: IndexReader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()?;
+    Ok(Some(IndexInfo {
+        documents: reader.searcher().num_docs(),
+        schema: payload.as_ref().map(|p| p.schema),
+        seq: payload.map(|p| p.seq),
+    }))
 }
 
 /// The task index: one writer (the indexer's), any number of concurrent searches.
@@ -430,16 +460,25 @@ impl SearchIndex {
             for (field, boost) in f.text_fields() {
                 let term = Term::from_field_text(field, &word.text);
                 let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-                any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), boost))));
+                any.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(exact), boost)),
+                ));
                 if word.prefix {
                     let prefix = FuzzyTermQuery::new_prefix(term.clone(), 0, true);
                     let boost = boost * PREFIX_FACTOR;
-                    any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(prefix), boost))));
+                    any.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(prefix), boost)),
+                    ));
                 }
                 if word.fuzzy {
                     let fuzzy = FuzzyTermQuery::new(term, 1, true);
                     let boost = boost * FUZZY_FACTOR;
-                    any.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), boost))));
+                    any.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(fuzzy), boost)),
+                    ));
                 }
             }
             must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
@@ -482,7 +521,10 @@ impl SearchIndex {
             must.push((Occur::Must, filter(TermSetQuery::new(statuses))));
         }
         if let Some(project) = request.project {
-            must.push((Occur::Must, filter(exact(f.project, &key(project.as_u128())))));
+            must.push((
+                Occur::Must,
+                filter(exact(f.project, &key(project.as_u128()))),
+            ));
         }
         if let Some(user) = request.assignee {
             must.push((Occur::Must, filter(exact(f.assignee, &key(user.as_u128())))));

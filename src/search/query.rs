@@ -117,7 +117,11 @@ pub fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
 /// index's fuzzy match allows).
 pub fn within_one_edit(a: &str, b: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let (short, long) = if a.len() <= b.len() { (&a, &b) } else { (&b, &a) };
+    let (short, long) = if a.len() <= b.len() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
     match long.len() - short.len() {
         0 => {
             let diff: Vec<usize> = (0..short.len()).filter(|&i| short[i] != long[i]).collect();
@@ -166,7 +170,10 @@ mod tests {
         );
         let q = parse("Fix the Überlauf ").unwrap();
         assert!(!q.words[2].prefix, "a trailing space ends the word");
-        assert!(!parse("a").unwrap().words[0].prefix, "one letter is no prefix");
+        assert!(
+            !parse("a").unwrap().words[0].prefix,
+            "one letter is no prefix"
+        );
     }
 
     #[test]
@@ -193,7 +200,10 @@ mod tests {
             assert!(parse(raw).is_err(), "{raw:?}");
         }
         assert!(parse(&"a".repeat(MAX_QUERY_BYTES + 1)).is_err());
-        assert!(parse(&"a ".repeat(MAX_QUERY_BYTES / 2)).is_ok(), "repeats collapse");
+        assert!(
+            parse(&"a ".repeat(MAX_QUERY_BYTES / 2)).is_ok(),
+            "repeats collapse"
+        );
         let many: String = (0..=MAX_QUERY_TERMS).map(|i| format!("w{i} ")).collect();
         assert!(parse(&many).is_err());
     }
@@ -210,7 +220,11 @@ mod tests {
         ] {
             assert!(within_one_edit(a, b), "{a} {b}");
         }
-        for (a, b) in [("deploy", "dpeloy2"), ("deploy", "delpyo"), ("deploy", "dep")] {
+        for (a, b) in [
+            ("deploy", "dpeloy2"),
+            ("deploy", "delpyo"),
+            ("deploy", "dep"),
+        ] {
             assert!(!within_one_edit(a, b), "{a} {b}");
         }
     }

@@ -3,6 +3,8 @@
 
 /// Register, login, refresh, logout, profile, sessions, and the bearer check.
 mod accounts;
+/// Site administration: the admin check, backups.
+mod admin;
 /// Attachments: streamed uploads, blobs stored once, downloads, with their permission rules.
 mod attachments;
 /// Comments on tasks, with their permission rules.
@@ -15,10 +17,10 @@ mod notifications;
 mod passwords;
 /// Projects, with their permission rules.
 mod projects;
-/// Verified sessions, invalidated by the store's auth epoch.
-mod session_cache;
 /// Task search and the indexer that feeds the index from the change log.
 mod search;
+/// Verified sessions, invalidated by the store's auth epoch.
+mod session_cache;
 /// Tasks, with their permission rules, lists and history.
 mod tasks;
 /// Teams, members and invitations, with their permission rules.
@@ -41,8 +43,9 @@ pub use comments::CommentView;
 pub use feed::{Feed, Start};
 pub use notifications::InboxPage;
 use passwords::Passwords;
-pub use search::{IndexStatus, IndexingError, SearchHit, SearchQuery, rebuild_index};
+pub use passwords::hash_password;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
+pub use search::{IndexStatus, IndexingError, SearchHit, SearchQuery, rebuild_index};
 pub use tasks::{Edit, NewTask, Scope, TaskPatch, TaskQuery, TaskView};
 pub use teams::{INVITATION_TTL, NewTeam, TeamPatch, TeamView, Write};
 pub use tokens::Tokens;
@@ -70,6 +73,8 @@ pub struct ServiceConfig {
     pub change_retention: Duration,
     /// Events one connection may have queued before it is cut off.
     pub feed_queue: usize,
+    /// The data directory (backups read the secret file there and stage their snapshot).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// The authenticated caller of a request: a live session of an enabled account.

@@ -69,7 +69,11 @@ impl Service {
     /// Ranked search over the tasks the caller may see. The index narrows by team and personal
     /// visibility; every hit is then read from the database and checked again (rights and
     /// filters), so a stale index can hide a task for a moment but never show one it should not.
-    pub async fn search_tasks(&self, auth: &AuthUser, query: SearchQuery) -> Result<Page<SearchHit>> {
+    pub async fn search_tasks(
+        &self,
+        auth: &AuthUser,
+        query: SearchQuery,
+    ) -> Result<Page<SearchHit>> {
         let search = self.search.clone();
         let mut v = Validator::default();
         let parsed = match query.q.as_deref() {
@@ -118,7 +122,9 @@ impl Service {
                     .collect();
                 let role = |team| teams.iter().find(|(t, _)| *t == team).map(|(_, r)| *r);
                 if let Some(project) = project {
-                    let visible = s.project(project)?.is_some_and(|p| role(p.team_id).is_some());
+                    let visible = s
+                        .project(project)?
+                        .is_some_and(|p| role(p.team_id).is_some());
                     if !visible {
                         return Ok(Err(Error::NotFound("project")));
                     }

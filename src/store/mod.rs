@@ -9,6 +9,8 @@
 mod blobs;
 /// Appending to and reading the change log.
 mod changes;
+/// Consistency checks of rows and indexes (`tasker check`).
+pub mod check;
 /// Row values as JSON.
 mod codec;
 /// Comments and attachments.
@@ -25,10 +27,12 @@ mod notifications;
 mod projects;
 /// In-memory task rows and roles for the hottest read.
 mod read_cache;
-/// Sessions and refresh-token rotation.
-mod sessions;
 /// Reads that feed the search index.
 mod search_rows;
+/// Sessions and refresh-token rotation.
+mod sessions;
+/// A consistent copy of every table (backups) and the list of every table.
+pub mod snapshot;
 /// Every table definition, documented.
 pub mod tables;
 /// Tasks, their indexes and list scans.
@@ -46,8 +50,9 @@ use redb::Database;
 pub use comments::TaskSeen;
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use notifications::Inbox;
-pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use search_rows::IndexedTask;
+pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
+pub use snapshot::{Snapshot, SnapshotStats};
 pub use tasks::{SCAN_BUDGET, TaskIndex, TaskScan};
 pub use teams::{RolesChecked, TeamChanges};
 pub use users::UserChanges;
@@ -151,6 +156,10 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Database::create(path)?;
         migrations::run(&db)?;
+        Self::with_database(db)
+    }
+
+    fn with_database(db: Database) -> Result<Self, StoreError> {
         let log_end = changes::last_seq_of(&db)?;
         Ok(Self {
             db: Arc::new(db),
@@ -161,6 +170,21 @@ impl Store {
             written: Arc::new(tokio::sync::watch::channel(0).0),
             log_end: Arc::new(std::sync::atomic::AtomicU64::new(log_end)),
         })
+    }
+
+    /// Opens an existing database as it is: no migration, so a backup or a check never
+    /// changes the file it looks at. Refuses a missing file, one another process holds, and
+    /// one written by a newer build.
+    pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::open(path)?;
+        let (found, known) = (
+            migrations::current_version(&db)?,
+            migrations::latest_version(),
+        );
+        if found > known {
+            return Err(StoreError::NewerSchema { found, known });
+        }
+        Self::with_database(db)
     }
 
     /// Like [`Store::open`], with group commit: writes through [`Store::run`] are answered

@@ -20,7 +20,8 @@ pub struct UserChanges {
 
 impl Store {
     /// Inserts a new account. The first account of the server becomes its admin, decided in
-    /// the same transaction so two simultaneous first registrations cannot both be admin.
+    /// the same transaction so two simultaneous first registrations cannot both be admin. An
+    /// account handed in as admin (`tasker user create --admin`) stays admin.
     pub fn insert_user(&self, mut user: User) -> Result<User, StoreError> {
         let txn = self.begin_write()?;
         {
@@ -29,7 +30,9 @@ impl Store {
             if by_email.get(user.email.as_str())?.is_some() {
                 return Err(StoreError::EmailTaken);
             }
-            user.role = Role::for_new_account(users.is_empty()?);
+            if user.role != Role::Admin {
+                user.role = Role::for_new_account(users.is_empty()?);
+            }
             users.insert(user.id.as_u128(), encode(&user)?.as_slice())?;
             by_email.insert(user.email.as_str(), user.id.as_u128())?;
         }
@@ -127,5 +130,46 @@ impl Store {
         }
         self.commit(txn)?;
         Ok(())
+    }
+
+    /// Every account, oldest id first. A full scan: for the admin CLI, never a request path.
+    pub fn all_users(&self) -> Result<Vec<User>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let mut users = Vec::new();
+        for entry in txn.open_table(USERS)?.iter()? {
+            let (_, row) = entry?;
+            users.push(super::codec::decode("users", row.value())?);
+        }
+        Ok(users)
+    }
+
+    /// Disables or enables an account. Disabling also deletes all its sessions in the same
+    /// transaction, so no device stays signed in.
+    pub fn set_user_disabled(
+        &self,
+        id: UserId,
+        disabled: bool,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let txn = self.begin_write()?;
+        super::durability::mark_auth_changed();
+        let user = {
+            let mut users = txn.open_table(USERS)?;
+            let Some(mut user): Option<User> = read_row(&users, "users", id.as_u128())? else {
+                return Err(StoreError::NotFound);
+            };
+            if user.disabled != disabled {
+                user.disabled = disabled;
+                user.version += 1;
+                user.updated_at = now;
+                users.insert(id.as_u128(), encode(&user)?.as_slice())?;
+            }
+            if disabled {
+                SessionTables::open(&txn)?.delete_all_of_user(id, None)?;
+            }
+            user
+        };
+        self.commit(txn)?;
+        Ok(user)
     }
 }

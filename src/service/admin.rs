@@ -1,0 +1,29 @@
+//! Site administration: what only a server admin may do.
+
+use super::{AuthUser, Error, Result, Service};
+use crate::domain::Role;
+use crate::store::StoreError;
+
+impl Service {
+    /// Refuses (403) anyone who is not a site admin.
+    pub fn require_admin(&self, auth: &AuthUser) -> Result<()> {
+        if auth.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("only a site admin may do this".into()))
+        }
+    }
+
+    /// Writes a backup archive of the whole data dir to `out` (see `ops::backup`), on the
+    /// blocking pool. The caller checks who may ask.
+    pub async fn write_backup<W: std::io::Write + Send + 'static>(&self, out: W) -> Result<()> {
+        let (store, blobs) = (self.store.clone(), self.blobs.clone());
+        let data_dir = self.config.data_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::ops::backup::write_backup(&store, &blobs, &data_dir, out).map(|_| ())
+        })
+        .await
+        .map_err(|e| Error::Internal(StoreError::Join(e.to_string())))?
+        .map_err(|e| Error::Storage(format!("backup failed: {e:#}")))
+    }
+}
