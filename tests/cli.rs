@@ -231,7 +231,7 @@ fn json_logs_are_one_object_per_line() {
 }
 
 /// Every write the server acknowledged is still there after `kill -9` (group commit answers
-/// only once a write is durable).
+/// only once a write is durable), and the search index catches up with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9() {
     let tmp = tempfile::tempdir().unwrap();
@@ -250,7 +250,7 @@ async fn acknowledged_writes_survive_kill_9() {
         .unwrap();
     let token = auth["token"].as_str().unwrap().to_string();
 
-    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
     let writers: Vec<_> = (0..16)
         .map(|w| {
             let (client, base, token, acknowledged) = (
@@ -277,10 +277,10 @@ async fn acknowledged_writes_survive_kill_9() {
                     let Ok(task) = response.json::<serde_json::Value>().await else {
                         return;
                     };
-                    acknowledged
-                        .lock()
-                        .unwrap()
-                        .push(task["id"].as_str().unwrap().to_string());
+                    acknowledged.lock().unwrap().push((
+                        task["id"].as_str().unwrap().to_string(),
+                        format!("\"w{w} {i}\""),
+                    ));
                 }
             })
         })
@@ -301,7 +301,7 @@ async fn acknowledged_writes_survive_kill_9() {
 
     let (_server, _, address) = spawn_server(tmp.path(), &args, &[]);
     let base = format!("http://{address}");
-    for id in &acknowledged {
+    for (id, _) in &acknowledged {
         let status = client
             .get(format!("{base}/api/tasks/{id}"))
             .bearer_auth(&token)
@@ -310,6 +310,46 @@ async fn acknowledged_writes_survive_kill_9() {
             .unwrap()
             .status();
         assert_eq!(status, 200, "acknowledged task {id} was lost");
+    }
+
+    // The search index resumes from its last commit and catches up with the log.
+    let started = std::time::Instant::now();
+    loop {
+        let health: serde_json::Value = client
+            .get(format!("{base}/api/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let index = &health["search_index"];
+        if index["status"] == "ready" && index["lag"] == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{health}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The writes closest to the kill are the ones most at risk.
+    for (id, phrase) in acknowledged.iter().rev().take(32) {
+        let page: serde_json::Value = client
+            .get(format!(
+                "{base}/api/tasks/search?limit=200&q={}",
+                phrase.replace('"', "%22").replace(' ', "%20")
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let found = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|hit| hit["task"]["id"] == id.as_str());
+        assert!(found, "search for {phrase} misses {id}: {page}");
     }
 }
 
