@@ -22,6 +22,10 @@ const ENTRIES_PER_COMMIT: u64 = 50_000;
 const REBUILD_BATCH: usize = 1_000;
 /// How often the indexer looks at the log even when nothing woke it.
 const INDEXER_TICK: Duration = Duration::from_millis(500);
+/// The least time between two index commits: under a stream of writes, each commit takes
+/// what came in meanwhile, so commits (and the segments they write) stay few while a change
+/// is still searchable well within a second.
+const MIN_COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A search as a client asks for it.
 #[derive(Debug, Default)]
@@ -220,7 +224,9 @@ impl Service {
         }
         let mut writes = self.store.writes();
         loop {
-            self.index_pending().await;
+            if self.index_pending().await {
+                tokio::time::sleep(MIN_COMMIT_INTERVAL).await;
+            }
             tokio::select! {
                 _ = writes.changed() => {}
                 _ = tokio::time::sleep(INDEXER_TICK) => {}
@@ -232,17 +238,18 @@ impl Service {
         self.index_pending().await;
     }
 
-    /// Applies what the log has beyond the index, once it is durable.
-    async fn index_pending(&self) {
+    /// Applies what the log has beyond the index, once it is durable. Returns whether there
+    /// was anything to apply.
+    async fn index_pending(&self) -> bool {
         let end = self.store.log_end();
         if end <= self.search.applied() {
-            return;
+            return false;
         }
         // An entry is indexed only once durable: the index never reflects a write a crash
         // could take back.
         if let Err(e) = self.store.flushed().await {
             tracing::error!(error = %e, "cannot index: the store did not flush");
-            return;
+            return true;
         }
         let search = self.search.clone();
         let applied = self
@@ -252,6 +259,7 @@ impl Service {
         if let Err(e) = applied.map_err(IndexingError::from).and_then(|r| r) {
             tracing::error!(error = %e, "cannot update the search index");
         }
+        true
     }
 }
 
