@@ -476,3 +476,74 @@ async fn uploads_stream_in_flat_memory_and_oversize_ones_leave_nothing() {
         .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
+
+/// SIGTERM (what systemd sends): the server stops accepting, finishes, commits the search
+/// index and exits 0; the next start finds the index current, with no rebuild or catch-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_with_the_index_committed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["--listen", "127.0.0.1:0", "--bcrypt-cost", "4"];
+    let (mut server, _, address) = spawn_server(tmp.path(), &args, &[]);
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let auth: serde_json::Value = client
+        .post(format!("{base}/api/auth/register"))
+        .json(&serde_json::json!({"email": "term@example.com", "name": "Term", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = auth["token"].as_str().unwrap().to_string();
+    let created = client
+        .post(format!("{base}/api/tasks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"title": "Written just before the stop"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    let pid = server.0.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+
+    let (_server, _, address) = spawn_server(tmp.path(), &args, &[]);
+    let base = format!("http://{address}");
+    let health: serde_json::Value = client
+        .get(format!("{base}/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["search_index"]["status"], "ready", "{health}");
+    assert_eq!(health["search_index"]["lag"], 0, "{health}");
+    let page: serde_json::Value = client
+        .get(format!("{base}/api/tasks/search?q=stop"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        page["items"][0]["task"]["title"],
+        "Written just before the stop"
+    );
+}
