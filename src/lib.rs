@@ -47,6 +47,7 @@ pub enum ServeError {
 /// A server whose data directory is open and ready to accept connections.
 pub struct App {
     service: Service,
+    config: Config,
 }
 
 impl App {
@@ -84,9 +85,13 @@ impl App {
                 notification_retention: config.notification_retention,
                 change_retention: config.change_retention,
                 feed_queue: config.feed_queue.max(1),
+                registration: config.registration,
             },
         );
-        Ok(Self { service })
+        Ok(Self {
+            service,
+            config: config.clone(),
+        })
     }
 
     /// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish.
@@ -115,8 +120,9 @@ impl App {
                 service.close_feed().await;
             }
         };
+        let app = api::app(self.service, &self.config);
         let served = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(api::app(self.service), shutdown, Some(GRACEFUL_SHUTDOWN))
+            .run_with_graceful_shutdown(app, shutdown, Some(GRACEFUL_SHUTDOWN))
             .await
             .map_err(|e| ServeError::Runtime(e.to_string()));
         // Background work finishes its current step, so the store is closed when this returns.
