@@ -9,6 +9,8 @@ mod attachments;
 mod comments;
 /// The real-time feed: subscriptions, replay, the dispatcher.
 mod feed;
+/// Current figures for monitoring (`/metrics`).
+mod gauges;
 /// The notification inbox.
 mod notifications;
 /// bcrypt behind a concurrency bound, off the executor.
@@ -37,6 +39,7 @@ pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, Session
 pub use attachments::{AttachmentView, IncomingFile, MAX_FILES_PER_UPLOAD};
 pub use comments::CommentView;
 pub use feed::{Feed, Start};
+pub use gauges::Gauge;
 pub use notifications::InboxPage;
 use passwords::Passwords;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
@@ -67,6 +70,8 @@ pub struct ServiceConfig {
     pub change_retention: Duration,
     /// Events one connection may have queued before it is cut off.
     pub feed_queue: usize,
+    /// Who may register.
+    pub registration: crate::config::Registration,
 }
 
 /// The authenticated caller of a request: a live session of an enabled account.
@@ -115,6 +120,10 @@ pub enum Error {
     AlreadyMember,
     #[error("the invitation was already answered, revoked or has expired")]
     InvitationClosed,
+    #[error("registration is closed on this server; ask an admin for an account")]
+    RegistrationClosed,
+    #[error("registration is by invitation only: this email has no pending invitation")]
+    InvitationRequired,
     #[error("the project is archived: reactivate it (status active) to change it")]
     ProjectArchived,
     #[error("this Idempotency-Key was already used for a different request")]
