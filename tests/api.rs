@@ -9,6 +9,7 @@ mod comments;
 mod errors;
 mod idempotency;
 mod invitations;
+mod limits;
 mod notifications;
 mod ops;
 mod projects;
