@@ -113,13 +113,13 @@ pub struct ServeArgs {
     /// Rate limits, per client address: every request 200 at once then 50/s; login and
     /// register 10 then 1 per 6s. Per account (the email): 10 then 1 per 20s. Over a limit:
     /// 429 with Retry-After. `off` is for benchmarks and trusted networks.
-    #[arg(long, env = "TASKER_RATE_LIMIT", value_name = "on|off", default_value = "on", value_parser = parse_switch)]
+    #[arg(long, env = "TASKER_RATE_LIMIT", value_name = "on|off", default_value = "on", value_parser = parse_switch, action = clap::ArgAction::Set)]
     pub rate_limit: bool,
 
     /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry
     /// (the one the proxy added) instead of the socket. Only with a proxy that sets it.
     #[arg(long, env = "TASKER_TRUST_PROXY", value_name = "BOOL", num_args = 0..=1,
-          default_missing_value = "true", default_value = "false", value_parser = parse_switch)]
+          default_missing_value = "true", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set)]
     pub trust_proxy: bool,
 
     /// Origins allowed to call the API from a browser (CORS), comma-separated, e.g.
@@ -134,7 +134,7 @@ pub struct ServeArgs {
 
     /// Serve Prometheus metrics at /metrics (outside /api). Meant for a private network.
     #[arg(long, env = "TASKER_METRICS", value_name = "BOOL", num_args = 0..=1,
-          default_missing_value = "true", default_value = "false", value_parser = parse_switch)]
+          default_missing_value = "true", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set)]
     pub metrics: bool,
 
     /// Require `Authorization: Bearer <TOKEN>` on /metrics.
