@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, ConfigError, DEFAULT_LISTEN, LogFormat};
+use crate::config::{
+    Config, ConfigError, DEFAULT_LISTEN, LogFormat, RateLimits, Registration, parse_origin,
+};
 
 /// tasker: a self-hosted task tracker for teams, in one binary.
 #[derive(Debug, Parser)]
@@ -16,6 +18,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once at start: the size of the `serve` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (API under /api, Swagger UI at /docs).
@@ -208,6 +212,62 @@ pub struct ServeArgs {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+
+    /// Who may create an account: `open` (anyone), `invite-only` (an email with a pending
+    /// invitation to a team), `closed` (nobody; an admin creates accounts).
+    #[arg(
+        long,
+        env = "TASKER_REGISTRATION",
+        value_name = "MODE",
+        value_enum,
+        default_value = "open"
+    )]
+    pub registration: Registration,
+
+    /// Rate limits, per client address: every request 200 at once then 50/s; login and
+    /// register 10 then 1 per 6s. Per account (the email): 10 then 1 per 20s. Over a limit:
+    /// 429 with Retry-After. `off` is for benchmarks and trusted networks.
+    #[arg(long, env = "TASKER_RATE_LIMIT", value_name = "on|off", default_value = "on", value_parser = parse_switch, action = clap::ArgAction::Set)]
+    pub rate_limit: bool,
+
+    /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry
+    /// (the one the proxy added) instead of the socket. Only with a proxy that sets it.
+    #[arg(long, env = "TASKER_TRUST_PROXY", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set)]
+    pub trust_proxy: bool,
+
+    /// Origins allowed to call the API from a browser (CORS), comma-separated, e.g.
+    /// https://tasks.example.com. Default: none (same-origin only).
+    #[arg(
+        long,
+        env = "CORS_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Serve Prometheus metrics at /metrics (outside /api). Meant for a private network.
+    #[arg(long, env = "TASKER_METRICS", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set)]
+    pub metrics: bool,
+
+    /// Require `Authorization: Bearer <TOKEN>` on /metrics.
+    #[arg(
+        long,
+        env = "TASKER_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+}
+
+/// `on`/`off` (also `true`/`false`, `yes`/`no`, `1`/`0`).
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err("use on or off".into()),
+    }
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {
@@ -243,6 +303,17 @@ impl ServeArgs {
         config.notification_retention = self.notification_retention;
         config.change_retention = self.change_retention;
         config.log_format = self.log_format;
+        config.registration = self.registration;
+        config.rate_limits = self.rate_limit.then(RateLimits::default);
+        config.trust_proxy = self.trust_proxy;
+        config.cors_origins = self
+            .cors_origins
+            .iter()
+            .filter(|origin| !origin.trim().is_empty())
+            .map(|origin| parse_origin(origin))
+            .collect::<Result<_, _>>()?;
+        config.metrics = self.metrics;
+        config.metrics_token = self.metrics_token.filter(|token| !token.is_empty());
         if config.refresh_ttl < config.token_ttl {
             return Err(ConfigError::new(
                 "--refresh-ttl",
@@ -294,6 +365,38 @@ mod tests {
             args.into_config().unwrap().listen,
             "0.0.0.0:9000".parse().unwrap()
         );
+    }
+
+    #[test]
+    fn ops_flags() {
+        let Command::Serve(args) = parse(&[
+            "serve",
+            "--rate-limit",
+            "off",
+            "--trust-proxy",
+            "--metrics",
+            "--registration",
+            "invite-only",
+            "--cors-origins",
+            "https://a.example,http://localhost:5173",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!()
+        };
+        let config = args.into_config().unwrap();
+        assert_eq!(config.rate_limits, None);
+        assert!(config.trust_proxy && config.metrics);
+        assert_eq!(config.registration, Registration::InviteOnly);
+        assert_eq!(
+            config.cors_origins,
+            ["https://a.example", "http://localhost:5173"]
+        );
+        let Command::Serve(args) = parse(&["serve", "--cors-origins", "*"]).unwrap().command else {
+            panic!()
+        };
+        assert!(args.into_config().is_err());
     }
 
     #[test]

@@ -46,6 +46,119 @@ pub struct Config {
     /// (close code 4008). Not a command-line option: for embedders and tests.
     pub feed_queue: usize,
     pub log_format: LogFormat,
+    /// Who may create an account with `POST /api/auth/register`.
+    pub registration: Registration,
+    /// Request rate limits; `None` turns them all off (`--rate-limit off`).
+    pub rate_limits: Option<RateLimits>,
+    /// Take the client address from `X-Forwarded-For` (its last entry) instead of the socket.
+    pub trust_proxy: bool,
+    /// Origins allowed to call the API from a browser (CORS); empty: same-origin only.
+    /// Each is checked by [`parse_origin`].
+    pub cors_origins: Vec<String>,
+    /// Serve Prometheus metrics at `/metrics`.
+    pub metrics: bool,
+    /// When set, `/metrics` wants `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+}
+
+/// Who may create an account with `POST /api/auth/register`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Registration {
+    /// Anyone.
+    #[default]
+    Open,
+    /// Only an email with a pending, unexpired invitation to a team.
+    InviteOnly,
+    /// Nobody: accounts are created by an admin.
+    Closed,
+}
+
+/// One rate limit: `burst` requests at once, then one more every `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub burst: u32,
+    pub period: Duration,
+}
+
+/// The request rate limits (see the README's "Rate limits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Every request, per client address.
+    pub per_ip: Limit,
+    /// Login and registration, per client address.
+    pub auth_per_ip: Limit,
+    /// Login and registration, per account (the email in the body, lower-cased).
+    pub auth_per_account: Limit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            per_ip: Limit {
+                burst: 200,
+                period: Duration::from_millis(20),
+            },
+            auth_per_ip: Limit {
+                burst: 10,
+                period: Duration::from_secs(6),
+            },
+            auth_per_account: Limit {
+                burst: 10,
+                period: Duration::from_secs(20),
+            },
+        }
+    }
+}
+
+/// Checks a CORS origin (`https://host` or `http://host:port`: a scheme, a host, an optional
+/// port, nothing else) and returns it lower-cased, as browsers send it.
+pub fn parse_origin(text: &str) -> Result<String, ConfigError> {
+    let invalid = |why: &str| {
+        ConfigError::new(
+            "--cors-origins (CORS_ORIGINS)",
+            format!("'{text}' is not an origin: {why}; use e.g. https://tasks.example.com"),
+        )
+    };
+    let origin = text.trim().to_ascii_lowercase();
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| invalid("it must start with http:// or https://"))?;
+    let (host_ok, port) = match rest.strip_prefix('[') {
+        // An IPv6 literal: `[::1]` or `[::1]:8080`.
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, after)) => (
+                addr.parse::<std::net::Ipv6Addr>().is_ok(),
+                match after {
+                    "" => None,
+                    _ => Some(after.strip_prefix(':').unwrap_or(after)),
+                },
+            ),
+            None => (false, None),
+        },
+        None => {
+            let (host, port) = match rest.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (rest, None),
+            };
+            let valid = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            (valid, port)
+        }
+    };
+    if !host_ok {
+        return Err(invalid(
+            "it must be a scheme and a host, with no path, query, wildcard or credentials",
+        ));
+    }
+    if let Some(port) = port
+        && port.parse::<u16>().is_err()
+    {
+        return Err(invalid("the port is not a number from 0 to 65535"));
+    }
+    Ok(origin)
 }
 
 /// The default `--max-upload-bytes`: 25 MiB.
@@ -67,6 +180,12 @@ impl Config {
             change_retention: Duration::from_secs(7 * 24 * 3600),
             feed_queue: 1024,
             log_format: LogFormat::Text,
+            registration: Registration::Open,
+            rate_limits: Some(RateLimits::default()),
+            trust_proxy: false,
+            cors_origins: Vec::new(),
+            metrics: false,
+            metrics_token: None,
         }
     }
 
@@ -102,6 +221,15 @@ impl std::fmt::Debug for Config {
             .field("change_retention", &self.change_retention)
             .field("feed_queue", &self.feed_queue)
             .field("log_format", &self.log_format)
+            .field("registration", &self.registration)
+            .field("rate_limits", &self.rate_limits)
+            .field("trust_proxy", &self.trust_proxy)
+            .field("cors_origins", &self.cors_origins)
+            .field("metrics", &self.metrics)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -238,6 +366,30 @@ mod tests {
                 fs::metadata(&data).unwrap().permissions().mode() & 0o777,
                 0o700
             );
+        }
+    }
+
+    #[test]
+    fn origins_are_checked() {
+        assert_eq!(
+            parse_origin("https://Tasks.Example.com").unwrap(),
+            "https://tasks.example.com"
+        );
+        assert!(parse_origin("http://localhost:5173").is_ok());
+        assert!(parse_origin("http://[::1]:8080").is_ok());
+        assert!(parse_origin("http://[::1]").is_ok());
+        for bad in [
+            "tasks.example.com",
+            "https://",
+            "https://[::1",
+            "https://[::1]x",
+            "https://x.com/",
+            "https://*.x.com",
+            "https://x.com:99999",
+            "https://u@x.com",
+            "ftp://x.com",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
         }
     }
 

@@ -51,7 +51,7 @@ pub enum ServeError {
 /// A server whose data directory is open and ready to accept connections.
 pub struct App {
     service: Service,
-    data_dir: std::path::PathBuf,
+    config: Config,
     /// `DATA_DIR/admin.sock` (see `ops::socket`); `None` when it could not be bound.
     #[cfg(unix)]
     admin_socket: Option<std::os::unix::net::UnixListener>,
@@ -97,6 +97,7 @@ impl App {
                 change_retention: config.change_retention,
                 feed_queue: config.feed_queue.max(1),
                 data_dir: config.data_dir.clone(),
+                registration: config.registration,
             },
         );
         if let Err(e) = ops::backup::clear_temp(&config.data_dir) {
@@ -108,7 +109,7 @@ impl App {
             .ok();
         Ok(Self {
             service,
-            data_dir: config.data_dir.clone(),
+            config: config.clone(),
             #[cfg(unix)]
             admin_socket,
         })
@@ -154,8 +155,9 @@ impl App {
                 service.close_feed().await;
             }
         };
+        let app = api::app(self.service, &self.config);
         let served = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(api::app(self.service), shutdown, Some(GRACEFUL_SHUTDOWN))
+            .run_with_graceful_shutdown(app, shutdown, Some(GRACEFUL_SHUTDOWN))
             .await
             .map_err(|e| ServeError::Runtime(e.to_string()));
         // Background work finishes its current step, so the store is closed when this returns.
@@ -168,7 +170,7 @@ impl App {
         if let Some(admin) = admin {
             let _ = admin.await;
         }
-        let _ = ops::socket::remove(&self.data_dir);
+        let _ = ops::socket::remove(&self.config.data_dir);
         served
     }
 }

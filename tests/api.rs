@@ -12,6 +12,7 @@ mod errors;
 mod idempotency;
 mod install;
 mod invitations;
+mod limits;
 mod notifications;
 mod ops;
 mod projects;

@@ -235,7 +235,15 @@ fn json_logs_are_one_object_per_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9() {
     let tmp = tempfile::tempdir().unwrap();
-    let args = ["--listen", "127.0.0.1:0", "--bcrypt-cost", "4"];
+    // Many writers from one address: the rate limits would refuse them.
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--bcrypt-cost",
+        "4",
+        "--rate-limit",
+        "off",
+    ];
     let (mut server, _, address) = spawn_server(tmp.path(), &args, &[]);
     let base = format!("http://{address}");
     let client = reqwest::Client::new();

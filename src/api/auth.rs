@@ -181,6 +181,8 @@ impl AuthApi {
     /// Create an account
     ///
     /// Creates the account and signs it in. The first account of a server becomes its admin.
+    /// Servers may restrict registration: `invitation_required` (403) when only emails with a
+    /// pending invitation may register, `registration_closed` (403) when nobody may.
     #[oai(path = "/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
@@ -314,7 +316,7 @@ impl AuthApi {
 
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
 pub(super) const ERRORS: &[OperationErrors] = &[
-    ("register", &[409, 422, 503]),
+    ("register", &[403, 409, 422, 503]),
     ("login", &[401, 403, 503]),
     ("refreshToken", &[401]),
     ("getProfile", &[404]),

@@ -39,6 +39,8 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `invalid_refresh_token` | 401 | the refresh token is unknown, expired or was reused |
 /// | `account_disabled` | 403 | the account is disabled by an admin |
 /// | `forbidden` | 403 | you may see this but not do that |
+/// | `registration_closed` | 403 | this server does not let anyone register (`--registration closed`) |
+/// | `invitation_required` | 403 | registration is by invitation and this email has none pending |
 /// | `not_found` | 404 | no such resource, or you may not see it; or no such route |
 /// | `method_not_allowed` | 405 | the route exists but not with this method |
 /// | `email_taken` | 409 | an account with this email exists |
@@ -72,6 +74,8 @@ pub enum ErrorCode {
     InvalidRefreshToken,
     AccountDisabled,
     Forbidden,
+    RegistrationClosed,
+    InvitationRequired,
     NotFound,
     MethodNotAllowed,
     EmailTaken,
@@ -250,7 +254,8 @@ pub enum ApiError {
     /// Missing, invalid, expired or revoked credentials.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// Allowed to see but not to do this (`forbidden`, `account_disabled`).
+    /// Allowed to see but not to do this (`forbidden`, `account_disabled`; on register
+    /// `registration_closed`, `invitation_required`).
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// No such resource, or not visible to the caller (`not_found`).
@@ -354,6 +359,12 @@ impl From<ServiceError> for Problem {
                 ErrorCode::IdempotencyKeyReused,
                 err.to_string(),
             ),
+            ServiceError::RegistrationClosed => {
+                Problem::new(S::FORBIDDEN, ErrorCode::RegistrationClosed, err.to_string())
+            }
+            ServiceError::InvitationRequired => {
+                Problem::new(S::FORBIDDEN, ErrorCode::InvitationRequired, err.to_string())
+            }
             ServiceError::Forbidden(ref reason) => {
                 Problem::new(S::FORBIDDEN, ErrorCode::Forbidden, reason.clone())
             }
@@ -414,7 +425,13 @@ pub fn render_error(err: poem::Error) -> Response {
     if err.is_from_response() {
         return err.into_response();
     }
-    Problem::from_poem(err).as_response()
+    // The matched route template, for the request log and metrics.
+    let pattern = err.data::<poem::PathPattern>().cloned();
+    let mut response = Problem::from_poem(err).as_response();
+    if let Some(pattern) = pattern {
+        response.set_data(pattern);
+    }
+    response
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,15 +1,19 @@
-//! Cross-cutting request handling.
+//! Cross-cutting request handling: request ids, the request log and metrics, the body limit,
+//! the panic guard.
 
 use std::any::Any;
 use std::sync::Arc;
 use std::time::Instant;
 
+use poem::PathPattern;
 use poem::error::{ReadBodyError, ResponseError};
-use poem::http::StatusCode;
+use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
+use tracing::Instrument;
 
 use super::MAX_JSON_BODY_BYTES;
 use super::error::{ErrorCode, Problem};
+use super::metrics::{Metrics, Routes};
 
 fn too_large() -> poem::Error {
     Problem::new(
@@ -52,15 +56,68 @@ pub async fn limit_body<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-/// One log line per request. Only the path is logged: query strings may carry tokens.
-pub async fn log_request<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+/// The header carrying a request's id.
+pub const REQUEST_ID: &str = "x-request-id";
+/// The longest client-sent request id kept.
+pub const REQUEST_ID_MAX_CHARS: usize = 128;
+
+/// The id of the request being handled: the client's `X-Request-Id` when it is 1 to 128
+/// visible ASCII characters, else a new UUIDv7. In the request data for handlers.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
+
+fn request_id(req: &Request) -> Arc<str> {
+    req.header(REQUEST_ID)
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= REQUEST_ID_MAX_CHARS
+                && id.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map(Arc::from)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string().into())
+}
+
+/// What the outermost middleware needs: the route labels and, with `--metrics`, the metrics.
+pub struct Observer {
+    pub routes: Arc<Routes>,
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+/// Gives every request an id (echoed in `X-Request-Id` on every response), then writes one
+/// log line with method, route template, status, latency and the id, and counts the request
+/// in the metrics. Never the path's concrete values, the query string (it may carry a
+/// `?token=`), a header or a body.
+pub async fn observe<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    observer: Arc<Observer>,
+) -> poem::Result<Response> {
     let started = Instant::now();
+    let id = request_id(&req);
+    req.set_data(RequestId(id.clone()));
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let response = next.get_response(req).await;
-    let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(target: "tasker::http", %method, path, status, latency_ms, "request");
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = next.get_response(req).instrument(span).await;
+    let took = started.elapsed();
+    let pattern = response.data::<PathPattern>().map(|p| p.0.clone());
+    let route = observer.routes.label(pattern.as_deref());
+    let status = response.status();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let latency_ms = took.as_secs_f64() * 1000.0;
+    tracing::info!(
+        target: "tasker::http",
+        %method,
+        route = &**route,
+        status = status.as_u16(),
+        latency_ms,
+        request_id = &*id,
+        "request"
+    );
+    if let Some(metrics) = &observer.metrics {
+        metrics.record(&method, pattern.as_deref(), status, took);
+    }
     Ok(response)
 }
 

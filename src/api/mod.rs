@@ -1,8 +1,9 @@
 //! The HTTP API: poem-openapi only. Handlers are thin: they turn a request into a service
 //! call and the result into a response. Permission checks and validation live in the service.
 //!
-//! Layout of the server (outermost first): request log -> panic guard -> error rendering
-//! (every error becomes `problem+json`) -> body-size limit -> routes.
+//! Layout of the server (outermost first): request id, log and metrics -> CORS -> rate limit
+//! per client -> panic guard -> error rendering (every error becomes `problem+json`) ->
+//! body-size limit -> sign-in rate limits -> routes.
 
 /// `/admin`: backups for site admins, also served on the admin socket.
 mod admin;
@@ -14,14 +15,20 @@ mod auth;
 mod comments;
 /// ETag, If-Match and If-None-Match.
 mod conditional;
+/// CORS for the configured origins.
+mod cors;
 /// The problem+json error type and its codes.
 pub mod error;
 /// `/health`.
 mod health;
 /// Invitations to teams.
 mod invitations;
-/// Middleware: body limit, request log, panic guard.
-mod middleware;
+/// Rate limits per client address and per account.
+mod limits;
+/// Route labels and Prometheus metrics (`/metrics`).
+mod metrics;
+/// Middleware: request id, request log, body limit, panic guard.
+pub mod middleware;
 /// The caller's notification inbox.
 mod notifications;
 /// `/projects`.
@@ -49,6 +56,9 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
 use poem_openapi::{ApiResponse, OpenApiService, Tags};
 use rust_embed::Embed;
 
+use std::sync::Arc;
+
+use crate::config::Config;
 use crate::service::Service;
 
 /// The largest JSON request body accepted.
@@ -166,11 +176,38 @@ pub async fn serve_admin_socket(
 }
 
 /// The whole HTTP application.
-pub fn app(service: Service) -> impl Endpoint<Output = Response> {
+pub fn app(service: Service, config: &Config) -> impl Endpoint<Output = Response> + use<> {
     let published = spec::published();
     let docs = Html(spec::swagger_ui_html(&published));
+    let routes = Arc::new(metrics::Routes::from_spec(&published));
+    let metrics = config.metrics.then(|| {
+        Arc::new(metrics::Metrics::new(
+            routes.clone(),
+            config.metrics_token.clone(),
+        ))
+    });
+    let observer = Arc::new(middleware::Observer {
+        routes,
+        metrics: metrics.clone(),
+    });
+    let limiter = config
+        .rate_limits
+        .map(|limits| Arc::new(limits::Limiter::new(&limits, config.trust_proxy)));
+    let sign_in_limiter = limiter.clone();
+    let cors = cors::Cors::new(&config.cors_origins);
     let spec_body = published;
-    Route::new()
+    let mut route = Route::new();
+    if let Some(metrics) = metrics {
+        let service = service.clone();
+        route = route.at(
+            "/metrics",
+            get(poem::endpoint::make(move |req| {
+                let (metrics, service) = (metrics.clone(), service.clone());
+                async move { metrics::scrape(&metrics, &service, &req).await }
+            })),
+        );
+    }
+    route
         .at("/", get(landing))
         .at("/favicon.ico", get(favicon))
         .at("/docs", get(make_sync(move |_| docs.clone())))
@@ -182,10 +219,13 @@ pub fn app(service: Service) -> impl Endpoint<Output = Response> {
         )
         .nest("/api", openapi())
         .data(service)
+        .around(move |next, req| limits::limit_sign_in(next, req, sign_in_limiter.clone()))
         .around(middleware::limit_body)
         .catch_all_error(|err| async move { error::render_error(err) })
         .with(CatchPanic::new().with_handler(middleware::panic_response))
-        .around(middleware::log_request)
+        .around(move |next, req| limits::limit_requests(next, req, limiter.clone()))
+        .around(move |next, req| cors::cors(next, req, cors.clone()))
+        .around(move |next, req| middleware::observe(next, req, observer.clone()))
 }
 
 #[derive(Embed)]

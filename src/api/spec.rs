@@ -2,7 +2,8 @@
 //!
 //! Every operation returns the one `ApiError` type, so poem-openapi lists all of its statuses
 //! on every operation (a 409 on `/health`). The published spec keeps, per operation, only the
-//! errors it can answer with: 400 and 500 always; 413 and 415 when it takes a body; 401 and
+//! errors it can answer with: 400, 429 (the per-client rate limit applies to every request;
+//! its `Retry-After` header is documented here) and 500 always; 413 and 415 when it takes a body; 401 and
 //! 403 when it needs a token; 404 when its path names a resource; plus the statuses each API
 //! module declares next to its handlers (`ERRORS`). schemathesis' status-code conformance
 //! check in CI fails if a handler answers with a status its operation does not list.
@@ -84,13 +85,25 @@ fn prune_error_responses(spec: &mut Value) {
                         .parse::<u16>()
                         .map_or(true, |s| s < 400 || !problem || allowed.contains(&s))
                 });
+                if let Some(limited) = responses.get_mut("429") {
+                    limited["headers"]["Retry-After"] = retry_after_header();
+                }
             }
         }
     }
 }
 
+/// The `Retry-After` header of a 429.
+fn retry_after_header() -> Value {
+    serde_json::json!({
+        "description": "Whole seconds to wait before retrying (at least 1).",
+        "required": true,
+        "schema": {"type": "integer", "format": "int64", "minimum": 1}
+    })
+}
+
 fn allowed_errors(path: &str, operation: &Value) -> BTreeSet<u16> {
-    let mut allowed = BTreeSet::from([400, 500]);
+    let mut allowed = BTreeSet::from([400, 429, 500]);
     if operation.get("requestBody").is_some() {
         allowed.extend([413, 415]);
     }
@@ -136,7 +149,8 @@ mod tests {
             .as_object()
             .unwrap();
         let statuses: Vec<&str> = responses.keys().map(String::as_str).collect();
-        assert_eq!(statuses, ["200", "400", "500"]);
+        assert_eq!(statuses, ["200", "400", "429", "500"]);
+        assert!(responses["429"]["headers"]["Retry-After"].is_object());
     }
 
     #[test]

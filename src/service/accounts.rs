@@ -6,6 +6,7 @@ use chrono::Utc;
 use super::passwords::Verified;
 use super::tokens::{hash_refresh_token, new_refresh_token};
 use super::{AuthError, AuthUser, Error, Result, Service};
+use crate::config::Registration as RegistrationMode;
 use crate::domain::page::Page;
 use crate::domain::{Email, Password, Role, Session, SessionId, User, UserId, UserName, Validator};
 use crate::store::{RefreshOutcome, StoreError, UserChanges};
@@ -59,6 +60,7 @@ impl Service {
         let password = v.check("password", Password::parse(&input.password));
         v.finish().map_err(Error::Validation)?;
         let (email, name, password) = (email.unwrap(), name.unwrap(), password.unwrap());
+        self.may_register(&email).await?;
 
         // Cheap early answer for the common duplicate case; the insert re-checks atomically.
         let lookup = email.clone();
@@ -93,6 +95,27 @@ impl Service {
             })?;
         tracing::info!(user_id = %user.id, role = ?user.role, "account registered");
         self.start_session(user, client).await
+    }
+
+    /// Checks the registration mode: `closed` refuses everyone, `invite-only` everyone but
+    /// an email with a pending, unexpired invitation.
+    async fn may_register(&self, email: &Email) -> Result<()> {
+        match self.config.registration {
+            RegistrationMode::Open => Ok(()),
+            RegistrationMode::Closed => Err(Error::RegistrationClosed),
+            RegistrationMode::InviteOnly => {
+                let email = email.clone();
+                let invited = self
+                    .store
+                    .run(move |s| s.has_open_invitation(&email, Utc::now()))
+                    .await?;
+                if invited {
+                    Ok(())
+                } else {
+                    Err(Error::InvitationRequired)
+                }
+            }
+        }
     }
 
     /// Exchanges email and password for a new session. Unknown email and wrong password are

@@ -11,6 +11,8 @@ mod attachments;
 mod comments;
 /// The real-time feed: subscriptions, replay, the dispatcher.
 mod feed;
+/// Current figures for monitoring (`/metrics`).
+mod gauges;
 /// The notification inbox.
 mod notifications;
 /// bcrypt behind a concurrency bound, off the executor.
@@ -41,6 +43,7 @@ pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, Session
 pub use attachments::{AttachmentView, IncomingFile, MAX_FILES_PER_UPLOAD};
 pub use comments::CommentView;
 pub use feed::{Feed, Start};
+pub use gauges::Gauge;
 pub use notifications::InboxPage;
 use passwords::Passwords;
 pub use passwords::hash_password;
@@ -75,6 +78,8 @@ pub struct ServiceConfig {
     pub feed_queue: usize,
     /// The data directory (backups read the secret file there and stage their snapshot).
     pub data_dir: std::path::PathBuf,
+    /// Who may register.
+    pub registration: crate::config::Registration,
 }
 
 /// The authenticated caller of a request: a live session of an enabled account.
@@ -123,6 +128,10 @@ pub enum Error {
     AlreadyMember,
     #[error("the invitation was already answered, revoked or has expired")]
     InvitationClosed,
+    #[error("registration is closed on this server; ask an admin for an account")]
+    RegistrationClosed,
+    #[error("registration is by invitation only: this email has no pending invitation")]
+    InvitationRequired,
     #[error("the project is archived: reactivate it (status active) to change it")]
     ProjectArchived,
     #[error("this Idempotency-Key was already used for a different request")]

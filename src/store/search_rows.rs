@@ -1,7 +1,7 @@
 //! Reads that feed the search index: tasks with their comment text, by id or in id order
 //! (a rebuild), and the tasks a search found.
 
-use redb::{ReadTransaction, ReadableDatabase, ReadableTableMetadata};
+use redb::{ReadTransaction, ReadableDatabase};
 
 use super::codec::{decode, read_row};
 use super::tables::{COMMENTS, COMMENTS_BY_TASK, TASKS};
@@ -81,12 +81,6 @@ impl Store {
             out.push((task, comments));
         }
         Ok(out)
-    }
-
-    /// How many tasks there are (the table keeps its length: no scan).
-    pub fn task_count(&self) -> Result<u64, StoreError> {
-        let txn = self.db().begin_read()?;
-        Ok(txn.open_table(TASKS)?.len()?)
     }
 
     /// The tasks of `ids` that still exist, in the order given: one snapshot.

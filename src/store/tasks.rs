@@ -365,6 +365,13 @@ pub(super) fn unassign_from_team(
 }
 
 impl Store {
+    /// How many tasks exist: the table's length, which redb keeps (no scan).
+    pub fn task_count(&self) -> Result<u64, StoreError> {
+        use redb::ReadableTableMetadata;
+        let txn = self.db().begin_read()?;
+        Ok(txn.open_table(TASKS)?.len()?)
+    }
+
     /// Stores a new task (or replays an earlier create with the same idempotency key); its
     /// project (if any) must exist and be active at commit time.
     pub fn create_task(

@@ -651,6 +651,25 @@ impl Store {
         Ok(page)
     }
 
+    /// Whether `email` has a pending invitation that has not expired at `now`. Reads only that
+    /// email's pending invitations (one per inviting team at most).
+    pub fn has_open_invitation(
+        &self,
+        email: &Email,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db().begin_read()?;
+        let rows = txn.open_table(INVITATIONS)?;
+        let by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
+        for entry in by_email.range((email.as_str(), 0)..=(email.as_str(), u128::MAX))? {
+            let invitation = read_row::<Invitation>(&rows, "invitations", entry?.0.value().1)?;
+            if invitation.is_some_and(|i| i.is_open(now)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Closes a pending invitation with `status`; accepting makes `user` a member.
     pub fn close_invitation(
         &self,

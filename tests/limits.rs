@@ -1,0 +1,497 @@
+//! Running it for real: registration modes, rate limits, CORS, request ids and metrics.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tasker::Config;
+use tasker::config::{Limit, RateLimits, Registration};
+use tempfile::TempDir;
+
+use crate::common::{PASSWORD, Reply, TestServer, test_config};
+
+/// A server with the test configuration changed by `change`; keep the `TempDir` alive.
+async fn spawn(change: impl FnOnce(&mut Config)) -> (TestServer, TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = spawn_in(&tmp, change).await;
+    (server, tmp)
+}
+
+async fn spawn_in(tmp: &TempDir, change: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = test_config(tmp.path());
+    change(&mut config);
+    TestServer::spawn_with(config).await
+}
+
+async fn register(server: &TestServer, email: &str) -> Reply {
+    server
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email": email, "name": "New", "password": PASSWORD}),
+        )
+        .await
+}
+
+/// A login attempt (wrong password) from `forwarded_for`, if given.
+async fn login_from(server: &TestServer, email: &str, forwarded_for: Option<&str>) -> Reply {
+    let mut request = server
+        .client
+        .post(server.url("/api/auth/login"))
+        .json(&json!({"email": email, "password": "wrong password"}));
+    if let Some(ip) = forwarded_for {
+        request = request.header("x-forwarded-for", format!("203.0.113.9, {ip}"));
+    }
+    TestServer::reply(request.send().await.unwrap()).await
+}
+
+fn retry_after(reply: &Reply) -> u64 {
+    reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+// --- registration modes ---
+
+#[tokio::test]
+async fn open_registration_is_the_default() {
+    assert_eq!(Config::new("x").registration, Registration::Open);
+    let server = TestServer::spawn().await;
+    register(&server, "anyone@example.com").await.ok();
+}
+
+#[tokio::test]
+async fn invite_only_registration_needs_a_pending_invitation() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Set up the inviting team while registration is open.
+    let server = spawn_in(&tmp, |_| {}).await;
+    let owner = server.register().await;
+    let team = server.create_team(&owner, "Crew").await;
+    let mut invitation_ids = Vec::new();
+    for email in ["invited@example.com", "revoked@example.com"] {
+        let invite = server
+            .post(
+                "/api/teams/invite",
+                Some(&owner.token),
+                json!({"team_id": team, "email": email, "role": "member"}),
+            )
+            .await;
+        invitation_ids.push(invite.ok()["id"].as_str().unwrap().to_string());
+    }
+    let revoke = format!("/api/invitations/{}", invitation_ids[1]);
+    server
+        .call(Method::DELETE, &revoke, Some(&owner.token), None)
+        .await
+        .ok();
+    server.stop().await;
+
+    let server = spawn_in(&tmp, |c| c.registration = Registration::InviteOnly).await;
+    register(&server, "stranger@example.com")
+        .await
+        .problem(403, "invitation_required");
+    register(&server, "revoked@example.com")
+        .await
+        .problem(403, "invitation_required");
+    // The email is matched as stored: lower-cased.
+    let created = register(&server, "Invited@Example.com").await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let token = created.body["token"].as_str().unwrap();
+    let pending = server.get("/api/invitations", Some(token)).await;
+    assert_eq!(pending.ok()["items"].as_array().unwrap().len(), 1);
+    // Existing accounts still sign in.
+    server.login_ok(&owner.email).await;
+}
+
+#[tokio::test]
+async fn closed_registration_refuses_everyone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = spawn_in(&tmp, |_| {}).await;
+    let owner = server.register().await;
+    server.stop().await;
+
+    let server = spawn_in(&tmp, |c| c.registration = Registration::Closed).await;
+    let refused = register(&server, "someone@example.com").await;
+    let body = refused.problem(403, "registration_closed");
+    assert!(body["detail"].as_str().unwrap().contains("closed"));
+    server.login_ok(&owner.email).await;
+}
+
+// --- rate limits ---
+
+#[tokio::test]
+async fn sign_in_burst_then_429_with_retry_after() {
+    let (server, _tmp) = spawn(|c| c.rate_limits = Some(RateLimits::default())).await;
+    let burst = RateLimits::default().auth_per_ip.burst;
+    for i in 0..burst {
+        // A different account each time: only the per-address limit is in play.
+        login_from(&server, &format!("nobody{i}@example.com"), None)
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    let limited = login_from(&server, "nobody-else@example.com", None).await;
+    limited.problem(429, "rate_limited");
+    let wait = retry_after(&limited);
+    assert!((1..=6).contains(&wait), "Retry-After {wait}");
+    // Registration shares the limit; other requests do not.
+    register(&server, "new@example.com")
+        .await
+        .problem(429, "rate_limited");
+    server.get("/api/health", None).await.ok();
+}
+
+#[tokio::test]
+async fn per_account_limit_holds_across_addresses_behind_a_trusted_proxy() {
+    let (server, _tmp) = spawn(|c| {
+        c.rate_limits = Some(RateLimits::default());
+        c.trust_proxy = true;
+    })
+    .await;
+    let burst = RateLimits::default().auth_per_account.burst;
+    for i in 0..burst {
+        login_from(&server, "target@example.com", Some(&format!("10.0.0.{i}")))
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    // A fresh address, the same account (in another case): limited.
+    let limited = login_from(&server, "TARGET@example.com", Some("10.0.1.1")).await;
+    limited.problem(429, "rate_limited");
+    assert!(retry_after(&limited) >= 1);
+    assert!(limited.body["detail"].as_str().unwrap().contains("account"));
+    // Another account from a fresh address is not.
+    login_from(&server, "other@example.com", Some("10.0.1.2"))
+        .await
+        .problem(401, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_without_trust_proxy() {
+    let (server, _tmp) = spawn(|c| c.rate_limits = Some(RateLimits::default())).await;
+    let burst = RateLimits::default().auth_per_ip.burst;
+    for i in 0..burst {
+        login_from(
+            &server,
+            &format!("n{i}@example.com"),
+            Some(&format!("10.0.0.{i}")),
+        )
+        .await
+        .problem(401, "invalid_credentials");
+    }
+    // Every attempt counted against the socket's address, whatever the header said.
+    login_from(&server, "last@example.com", Some("10.0.9.9"))
+        .await
+        .problem(429, "rate_limited");
+}
+
+#[tokio::test]
+async fn general_limit_applies_to_every_request() {
+    let (server, _tmp) = spawn(|c| {
+        c.rate_limits = Some(RateLimits {
+            per_ip: Limit {
+                burst: 5,
+                period: Duration::from_secs(60),
+            },
+            ..RateLimits::default()
+        })
+    })
+    .await;
+    for _ in 0..5 {
+        server.get("/api/health", None).await.ok();
+    }
+    let limited = server.get("/api/tasks", None).await;
+    limited.problem(429, "rate_limited");
+    assert!((1..=60).contains(&retry_after(&limited)));
+    assert!(limited.headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn rate_limits_off_never_answer_429() {
+    let (server, _tmp) = spawn(|c| c.rate_limits = None).await;
+    for _ in 0..30 {
+        login_from(&server, "same@example.com", None)
+            .await
+            .problem(401, "invalid_credentials");
+    }
+}
+
+// --- CORS ---
+
+const ORIGIN: &str = "https://tasks.example.com";
+
+async fn preflight(server: &TestServer, origin: &str) -> reqwest::Response {
+    server
+        .client
+        .request(Method::OPTIONS, server.url("/api/tasks"))
+        .header("origin", origin)
+        .header("access-control-request-method", "PATCH")
+        .header("access-control-request-headers", "authorization, if-match")
+        .send()
+        .await
+        .unwrap()
+}
+
+fn cors_headers(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .keys()
+        .map(|k| k.as_str().to_string())
+        .filter(|k| k.starts_with("access-control-"))
+        .collect()
+}
+
+#[tokio::test]
+async fn allowed_origin_preflight_is_granted() {
+    let (server, _tmp) = spawn(|c| c.cors_origins = vec![ORIGIN.into()]).await;
+    let response = preflight(&server, ORIGIN).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let headers = response.headers();
+    assert_eq!(headers["access-control-allow-origin"], ORIGIN);
+    assert!(
+        headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("PATCH")
+    );
+    let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+    for name in [
+        "Authorization",
+        "If-Match",
+        "Idempotency-Key",
+        "X-Request-Id",
+    ] {
+        assert!(allowed.contains(name), "{allowed}");
+    }
+    assert_eq!(headers["access-control-max-age"], "600");
+    assert!(
+        headers
+            .get_all("vary")
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("Origin"))
+    );
+    assert!(!headers.contains_key("access-control-allow-credentials"));
+}
+
+#[tokio::test]
+async fn other_origin_preflight_is_not_granted() {
+    let (server, _tmp) = spawn(|c| c.cors_origins = vec![ORIGIN.into()]).await;
+    let response = preflight(&server, "https://evil.example.com").await;
+    assert!(!response.status().is_success(), "{}", response.status());
+    assert_eq!(cors_headers(&response), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn simple_requests_get_cors_headers_for_allowed_origins_only() {
+    let (server, _tmp) = spawn(|c| c.cors_origins = vec![ORIGIN.into()]).await;
+    let get = |origin: &'static str| {
+        server
+            .client
+            .get(server.url("/api/health"))
+            .header("origin", origin)
+            .send()
+    };
+    let allowed = get(ORIGIN).await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], ORIGIN);
+    let exposed = allowed.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    for name in ["ETag", "Retry-After", "X-Request-Id", "Location"] {
+        assert!(exposed.contains(name), "{exposed}");
+    }
+    // Another origin (or a same-origin request carrying `Origin`) is served, without grants.
+    let other = get("https://evil.example.com").await.unwrap();
+    assert_eq!(other.status(), 200);
+    assert_eq!(cors_headers(&other), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn no_cors_headers_by_default() {
+    let server = TestServer::spawn().await;
+    let response = preflight(&server, ORIGIN).await;
+    assert_eq!(cors_headers(&response), Vec::<String>::new());
+    let get = server
+        .client
+        .get(server.url("/api/health"))
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 200);
+    assert_eq!(cors_headers(&get), Vec::<String>::new());
+    assert!(!get.headers().contains_key("vary"));
+}
+
+#[test]
+fn invalid_cors_origin_exits_with_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tasker"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path().join("data"))
+        .args([
+            "--cors-origins",
+            "https://ok.example.com,tasks.example.com/",
+        ])
+        .env_remove("CORS_ORIGINS")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--cors-origins"), "{stderr}");
+    assert!(stderr.contains("tasks.example.com/"), "{stderr}");
+}
+
+// --- request ids ---
+
+#[tokio::test]
+async fn request_id_is_echoed_or_generated() {
+    let server = TestServer::spawn().await;
+    let send = |id: Option<String>, path: &'static str| {
+        let mut request = server.client.get(server.url(path));
+        if let Some(id) = id {
+            request = request.header("x-request-id", id);
+        }
+        request.send()
+    };
+    let echoed = send(Some("client-id.42".into()), "/api/health")
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "client-id.42");
+    // On errors too.
+    let missing = send(Some("abc".into()), "/api/nope").await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.headers()["x-request-id"], "abc");
+    let generated = send(None, "/api/health").await.unwrap();
+    let id = generated.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    // Too long or not visible ASCII: replaced.
+    let replaced = send(Some("x".repeat(129)), "/api/health").await.unwrap();
+    let id = replaced.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    let replaced = send(Some("two words".into()), "/").await.unwrap();
+    assert_ne!(replaced.headers()["x-request-id"], "two words");
+}
+
+// --- metrics ---
+
+async fn scrape(server: &TestServer, token: Option<&str>) -> reqwest::Response {
+    let mut request = server.client.get(server.url("/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+/// The value of the sample whose name and labels are exactly `series`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_are_off_by_default() {
+    let server = TestServer::spawn().await;
+    assert_eq!(scrape(&server, None).await.status(), 404);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let (server, _tmp) = spawn(|c| c.metrics = true).await;
+    let account = server.register().await;
+    let task = server
+        .post(
+            "/api/tasks",
+            Some(&account.token),
+            json!({"title": "Count me"}),
+        )
+        .await;
+    let path = format!("/api/tasks/{}", task.ok()["id"].as_str().unwrap());
+    server.get(&path, Some(&account.token)).await.ok();
+    server.get("/api/health", None).await.ok();
+    server.get("/no/such/path?token=secret", None).await;
+
+    let response = scrape(&server, None).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').expect(line);
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "{line}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "{line}");
+        }
+    }
+    let get_task =
+        r#"tasker_http_requests_total{method="GET",route="/api/tasks/:id",status="200"}"#;
+    let health = r#"tasker_http_requests_total{method="GET",route="/api/health",status="200"}"#;
+    assert_eq!(sample(&text, get_task), Some(1.0), "{text}");
+    assert_eq!(sample(&text, health), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"tasker_http_requests_total{method="GET",route="unmatched",status="404"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(!text.contains(&path) && !text.contains("secret"));
+    assert!(text.contains("# TYPE tasker_http_request_duration_seconds histogram"));
+    assert_eq!(
+        sample(
+            &text,
+            r#"tasker_http_request_duration_seconds_count{method="GET",route="/api/tasks/:id"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(text.contains(
+        r#"tasker_http_request_duration_seconds_bucket{method="GET",route="/api/tasks/:id",le="+Inf"} 1"#
+    ));
+    assert_eq!(sample(&text, "tasker_tasks"), Some(1.0));
+    assert_eq!(sample(&text, "tasker_websocket_connections"), Some(0.0));
+    assert!(sample(&text, "tasker_index_lag").is_some());
+    assert!(sample(&text, "tasker_index_ready").is_some());
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "tasker_build_info{{version=\"{}\"}}",
+                env!("CARGO_PKG_VERSION")
+            )
+        ),
+        Some(1.0)
+    );
+
+    server.get("/api/health", None).await.ok();
+    let text = scrape(&server, None).await.text().await.unwrap();
+    assert_eq!(sample(&text, health), Some(2.0));
+    // The scrape itself is counted too.
+    assert!(
+        sample(
+            &text,
+            r#"tasker_http_requests_total{method="GET",route="/metrics",status="200"}"#
+        )
+        .is_some()
+    );
+}
+
+#[tokio::test]
+async fn metrics_token_is_required_when_set() {
+    let (server, _tmp) = spawn(|c| {
+        c.metrics = true;
+        c.metrics_token = Some("scrape-secret".into());
+    })
+    .await;
+    assert_eq!(scrape(&server, None).await.status(), 401);
+    assert_eq!(scrape(&server, Some("wrong")).await.status(), 401);
+    assert_eq!(scrape(&server, Some("scrape-secret")).await.status(), 200);
+}
