@@ -22,6 +22,43 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI spec (JSON) to standard output.
     Openapi,
+    /// Write a stopped server's data to a portable JSON file (no passwords or secrets).
+    Export(ExportArgs),
+    /// Load a portable JSON export into a new, empty data directory (server stopped).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The data directory to export (its server must be stopped).
+    #[arg(
+        long,
+        env = "TASKER_DATA_DIR",
+        value_name = "DIR",
+        default_value = "./tasker-data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// The file to write (written as FILE.tmp, then renamed).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The data directory to load into: new or without any account. Copy the old data
+    /// directory's blobs/ into it first to keep attachments.
+    #[arg(
+        long,
+        env = "TASKER_DATA_DIR",
+        value_name = "DIR",
+        default_value = "./tasker-data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// The export file to read.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,8 @@ pub mod domain;
 pub mod events;
 /// Attachment blobs on disk: content-addressed storage, sniffing, names, ranges.
 pub mod files;
+/// `tasker export` / `tasker import`: a data directory as one portable JSON file.
+pub mod portable;
 /// Use cases: validation, permissions, orchestration.
 pub mod service;
 /// The redb store: tables, migrations, one function per transaction.

@@ -11,6 +11,7 @@ mod idempotency;
 mod invitations;
 mod notifications;
 mod ops;
+mod portable;
 mod projects;
 mod realtime;
 mod sessions;

@@ -127,7 +127,10 @@ impl Snapshot {
         &self,
         mut f: impl FnMut(Team, Vec<Membership>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let members = self.txn.open_table(TEAM_MEMBERS).map_err(StoreError::from)?;
+        let members = self
+            .txn
+            .open_table(TEAM_MEMBERS)
+            .map_err(StoreError::from)?;
         each_row(&self.txn, TEAMS, |team: Team| {
             let t = team.id.as_u128();
             let mut list = Vec::new();
@@ -331,9 +334,17 @@ impl TeamSink<'_> {
     /// A team and its members; `members` has distinct users (the caller checked the roles).
     pub fn insert(&mut self, team: &Team, members: &[Membership]) -> Result<Checked, StoreError> {
         check!(require_new(&self.rows, team.id.as_u128())?);
-        check!(require_row(&self.users, team.created_by.as_u128(), "created_by: user")?);
+        check!(require_row(
+            &self.users,
+            team.created_by.as_u128(),
+            "created_by: user"
+        )?);
         for member in members {
-            check!(require_row(&self.users, member.user_id.as_u128(), "member: user")?);
+            check!(require_row(
+                &self.users,
+                member.user_id.as_u128(),
+                "member: user"
+            )?);
         }
         self.rows
             .insert(team.id.as_u128(), encode(team)?.as_slice())?;
@@ -381,8 +392,16 @@ impl ProjectSink<'_> {
     pub fn insert(&mut self, project: &Project) -> Result<Checked, StoreError> {
         let id = project.id.as_u128();
         check!(require_new(&self.rows, id)?);
-        check!(require_row(&self.teams, project.team_id.as_u128(), "team_id: team")?);
-        check!(require_row(&self.users, project.created_by.as_u128(), "created_by: user")?);
+        check!(require_row(
+            &self.teams,
+            project.team_id.as_u128(),
+            "team_id: team"
+        )?);
+        check!(require_row(
+            &self.users,
+            project.created_by.as_u128(),
+            "created_by: user"
+        )?);
         self.rows.insert(id, encode(project)?.as_slice())?;
         self.by_team.insert((project.team_id.as_u128(), id), ())?;
         self.log.append(super::projects::project_created(project))?;
@@ -407,7 +426,11 @@ impl TaskSink<'_> {
             Some(_) => Err(format!("id {} appears twice in the file", task.id)),
             None => Ok(()),
         });
-        check!(require_row(&self.users, task.created_by.as_u128(), "created_by: user")?);
+        check!(require_row(
+            &self.users,
+            task.created_by.as_u128(),
+            "created_by: user"
+        )?);
         task.team_id = None;
         if let Some(project) = task.project_id {
             let found: Option<Project> = read_row(&self.projects, "projects", project.as_u128())?;
@@ -421,7 +444,11 @@ impl TaskSink<'_> {
             }
         }
         for user in &task.assignee_ids {
-            check!(require_row(&self.users, user.as_u128(), "assignee_ids: user")?);
+            check!(require_row(
+                &self.users,
+                user.as_u128(),
+                "assignee_ids: user"
+            )?);
             if let Some(team) = task.team_id
                 && self
                     .members
@@ -461,7 +488,11 @@ impl CommentSink<'_> {
     pub fn insert(&mut self, comment: &Comment) -> Result<Checked, StoreError> {
         let id = comment.id.as_u128();
         check!(require_new(&self.rows, id)?);
-        check!(require_row(&self.users, comment.author_id.as_u128(), "author_id: user")?);
+        check!(require_row(
+            &self.users,
+            comment.author_id.as_u128(),
+            "author_id: user"
+        )?);
         let mut task = match parent_task(&self.tasks, comment.task_id)? {
             Ok(task) => task,
             Err(why) => return Ok(Err(why)),

@@ -395,10 +395,7 @@ impl Store {
         task.id = TaskId::from_u128(super::next_id(&txn, TASKS, task.id.as_u128())?);
         let task = &task;
         TaskTables::open(&txn)?.insert(task)?;
-        let seq = append(
-            &txn,
-            task_created(task),
-        )?;
+        let seq = append(&txn, task_created(task))?;
         let cause = Cause {
             seq,
             actor: task.created_by,
@@ -421,10 +418,7 @@ impl Store {
             }
         }
         for task in tasks {
-            append(
-                &txn,
-                task_created(task),
-            )?;
+            append(&txn, task_created(task))?;
         }
         self.commit(txn)?;
         Ok(())

@@ -70,7 +70,10 @@ fn owner_count(
     Ok(owners)
 }
 
-pub(super) fn insert_membership(txn: &WriteTransaction, membership: &Membership) -> Result<(), StoreError> {
+pub(super) fn insert_membership(
+    txn: &WriteTransaction,
+    membership: &Membership,
+) -> Result<(), StoreError> {
     super::read_cache::mark_members_changed();
     let (team, user) = (membership.team_id.as_u128(), membership.user_id.as_u128());
     txn.open_table(TEAM_MEMBERS)?
