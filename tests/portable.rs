@@ -344,9 +344,31 @@ fn small_file() -> Value {
     })
 }
 
+/// `value` as an export file: the header, then the sections in their order (`json!` sorts
+/// keys).
+fn ordered(value: &Value) -> String {
+    let keys = [
+        "format",
+        "version",
+        "exported_at",
+        "tasker_version",
+        "users",
+        "teams",
+        "projects",
+        "tasks",
+        "comments",
+        "attachments",
+    ];
+    let fields: Vec<String> = keys
+        .iter()
+        .map(|key| format!("{key:?}: {}", value[*key]))
+        .collect();
+    format!("{{{}}}", fields.join(",\n"))
+}
+
 fn write(dir: &Path, name: &str, value: &Value) -> PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
+    std::fs::write(&path, ordered(value)).unwrap();
     path
 }
 
@@ -393,7 +415,7 @@ fn a_bad_file_names_the_item_and_writes_nothing() {
     // Cut short, in an existing empty directory: it stays empty.
     let dir = tmp.path().join("empty");
     std::fs::create_dir(&dir).unwrap();
-    let whole = serde_json::to_string(&good).unwrap();
+    let whole = ordered(&good);
     let path = tmp.path().join("cut.json");
     std::fs::write(&path, &whole[..whole.len() - 40]).unwrap();
     let out = import(&dir, &path);
