@@ -69,6 +69,7 @@ pub struct MemberRecord {
     pub joined_at: DateTime<Utc>,
 }
 
+/// A project of a team.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectRecord {
@@ -112,6 +113,7 @@ pub struct TaskRecord {
     pub version: u64,
 }
 
+/// A comment on a task.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommentRecord {
@@ -215,6 +217,7 @@ impl UserRecord {
 }
 
 impl TeamRecord {
+    /// The record of a stored team and its members.
     pub fn new(team: Team, members: Vec<Membership>) -> Self {
         Self {
             id: team.id,
@@ -291,6 +294,7 @@ impl From<Project> for ProjectRecord {
 }
 
 impl ProjectRecord {
+    /// The project, with the rules the API applies.
     pub fn parse(self) -> Result<Project, String> {
         let status = match self.status.as_str() {
             "active" => ProjectStatus::Active,
@@ -403,6 +407,7 @@ impl From<Comment> for CommentRecord {
 }
 
 impl CommentRecord {
+    /// The comment, with the rules the API applies.
     pub fn parse(self) -> Result<Comment, String> {
         timestamps(self.created_at, self.updated_at)?;
         Ok(Comment {

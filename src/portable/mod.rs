@@ -61,6 +61,7 @@ pub enum Section {
 }
 
 impl Section {
+    /// Every section, in file order.
     pub const ALL: [Section; 6] = [
         Section::Users,
         Section::Teams,
@@ -82,6 +83,7 @@ impl Section {
         }
     }
 
+    /// The section a key of the file names, if any.
     pub fn from_key(key: &str) -> Option<Section> {
         Section::ALL.into_iter().find(|s| s.key() == key)
     }

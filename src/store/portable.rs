@@ -27,7 +27,7 @@ use super::tasks::{TaskTables, task_created};
 use super::teams::{change, insert_membership, team_creation_fields};
 use super::{Store, StoreError};
 use crate::domain::attachment::Attachment;
-use crate::domain::change::{ChangeAction, EntityKind};
+use crate::domain::change::{ChangeAction, EntityKind, FieldChange};
 use crate::domain::comment::Comment;
 use crate::domain::project::Project;
 use crate::domain::task::Task;
@@ -50,6 +50,7 @@ pub struct ExportCounts {
 }
 
 impl ExportCounts {
+    /// Records in the whole file.
     pub fn total(&self) -> u64 {
         self.users + self.teams + self.projects + self.tasks + self.comments + self.attachments
     }
@@ -115,6 +116,7 @@ impl Snapshot {
         })
     }
 
+    /// Every account, in id order (the caller leaves out what is secret).
     pub fn users<E: From<StoreError>>(
         &self,
         f: impl FnMut(User) -> Result<(), E>,
@@ -145,6 +147,7 @@ impl Snapshot {
         })
     }
 
+    /// Every project, in id order.
     pub fn projects<E: From<StoreError>>(
         &self,
         f: impl FnMut(Project) -> Result<(), E>,
@@ -152,6 +155,7 @@ impl Snapshot {
         each_row(&self.txn, PROJECTS, f)
     }
 
+    /// Every task, in id order.
     pub fn tasks<E: From<StoreError>>(
         &self,
         f: impl FnMut(Task) -> Result<(), E>,
@@ -159,6 +163,7 @@ impl Snapshot {
         each_row(&self.txn, TASKS, f)
     }
 
+    /// Every comment, in id order.
     pub fn comments<E: From<StoreError>>(
         &self,
         f: impl FnMut(Comment) -> Result<(), E>,
@@ -166,6 +171,7 @@ impl Snapshot {
         each_row(&self.txn, COMMENTS, f)
     }
 
+    /// Every attachment's metadata, in id order.
     pub fn attachments<E: From<StoreError>>(
         &self,
         f: impl FnMut(Attachment) -> Result<(), E>,
@@ -227,6 +233,7 @@ impl<'txn> Importer<'txn> {
             && self.txn.open_table(TASKS)?.is_empty()?)
     }
 
+    /// The sink of the `users` section (the first).
     pub fn users(&self) -> Result<UserSink<'txn>, StoreError> {
         Ok(UserSink {
             rows: self.txn.open_table(USERS)?,
@@ -234,6 +241,7 @@ impl<'txn> Importer<'txn> {
         })
     }
 
+    /// The sink of the `teams` section (after `users`).
     pub fn teams(&self) -> Result<TeamSink<'txn>, StoreError> {
         Ok(TeamSink {
             txn: self.txn,
@@ -243,6 +251,7 @@ impl<'txn> Importer<'txn> {
         })
     }
 
+    /// The sink of the `projects` section (after `teams`).
     pub fn projects(&self) -> Result<ProjectSink<'txn>, StoreError> {
         Ok(ProjectSink {
             rows: self.txn.open_table(PROJECTS)?,
@@ -253,6 +262,7 @@ impl<'txn> Importer<'txn> {
         })
     }
 
+    /// The sink of the `tasks` section (after `projects`).
     pub fn tasks(&self) -> Result<TaskSink<'txn>, StoreError> {
         Ok(TaskSink {
             tables: TaskTables::open(self.txn)?,
@@ -263,6 +273,7 @@ impl<'txn> Importer<'txn> {
         })
     }
 
+    /// The sink of the `comments` section (after `tasks`).
     pub fn comments(&self) -> Result<CommentSink<'txn>, StoreError> {
         Ok(CommentSink {
             rows: self.txn.open_table(COMMENTS)?,
@@ -273,6 +284,7 @@ impl<'txn> Importer<'txn> {
         })
     }
 
+    /// The sink of the `attachments` section (after `comments`).
     pub fn attachments(&self) -> Result<AttachmentSink<'txn>, StoreError> {
         Ok(AttachmentSink {
             txn: self.txn,
@@ -306,6 +318,7 @@ pub struct UserSink<'txn> {
 }
 
 impl UserSink<'_> {
+    /// An account (its id and email not seen before).
     pub fn insert(&mut self, user: &User) -> Result<Checked, StoreError> {
         check!(require_new(&self.rows, user.id.as_u128())?);
         if self.by_email.get(user.email.as_str())?.is_some() {
@@ -352,10 +365,7 @@ impl TeamSink<'_> {
         // its creation on.
         for member in members {
             insert_membership(self.txn, member)?;
-            let fields = vec![crate::domain::change::FieldChange::set(
-                "role",
-                &member.role,
-            )];
+            let fields = vec![FieldChange::set("role", &member.role)];
             self.log.append(change(
                 member.joined_at,
                 member.user_id,
@@ -389,6 +399,7 @@ pub struct ProjectSink<'txn> {
 }
 
 impl ProjectSink<'_> {
+    /// A project of an imported team.
     pub fn insert(&mut self, project: &Project) -> Result<Checked, StoreError> {
         let id = project.id.as_u128();
         check!(require_new(&self.rows, id)?);
@@ -485,6 +496,7 @@ pub struct CommentSink<'txn> {
 }
 
 impl CommentSink<'_> {
+    /// A comment on an imported task; the task's comment count goes up.
     pub fn insert(&mut self, comment: &Comment) -> Result<Checked, StoreError> {
         let id = comment.id.as_u128();
         check!(require_new(&self.rows, id)?);
