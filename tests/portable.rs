@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tasker::domain::Email;
 use tasker::domain::user::PasswordHash;
-use tasker::portable::{Progress, Synthetic, import_file, write_synthetic};
+use tasker::portable::{Progress, Synthetic, export_file, import_file, write_synthetic};
 use tasker::store::{DB_FILE, Store};
 
 use crate::common::{Account, PASSWORD, TestServer, test_config};
@@ -508,4 +508,8 @@ fn seed_timing() {
         .unwrap()
         .len();
     println!("{report}; database {} MB", db >> 20);
+    let out = tmp.path().join("export.json");
+    let report = export_file(&tmp.path().join("data"), &out, Progress::Stderr).unwrap();
+    let size = std::fs::metadata(&out).unwrap().len();
+    println!("{report} ({} MB)", size >> 20);
 }
