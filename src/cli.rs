@@ -50,6 +50,30 @@ pub enum Command {
     /// Manage accounts on a stopped data directory.
     #[command(subcommand)]
     User(UserCommand),
+    /// Write a stopped server's data to a portable JSON file (no passwords or secrets).
+    Export(ExportArgs),
+    /// Load a portable JSON export into a new, empty data directory (server stopped).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// The file to write (written as FILE.tmp, then renamed).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// The data directory to load into must be new or without any account. Copy the old data
+/// directory's blobs/ into it first to keep attachments.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// The export file to read.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
 }
 
 /// `--data-dir`, as the server takes it.

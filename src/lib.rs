@@ -16,6 +16,8 @@ pub mod events;
 pub mod files;
 /// Operator tools: backup and restore, checks, offline account administration.
 pub mod ops;
+/// `tasker export` / `tasker import`: a data directory as one portable JSON file.
+pub mod portable;
 /// Full-text search over tasks (tantivy): derived from redb, rebuilt when lost.
 pub mod search;
 /// Use cases: validation, permissions, orchestration.

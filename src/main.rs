@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tasker::cli::{Cli, Command, ServeArgs};
+use tasker::cli::{Cli, Command, ExportArgs, ImportArgs, ServeArgs};
 use tasker::config::LogFormat;
 use tasker::{App, ServeError};
 use tracing_subscriber::EnvFilter;
@@ -34,6 +34,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Reindex(args) => reindex(&args.data_dir),
+        Command::Export(args) => export(args),
+        Command::Import(args) => import(args),
         command => match tasker::ops::run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e.code, &e.message),
@@ -64,6 +66,31 @@ fn reindex(data_dir: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => exit_with(e),
+    }
+}
+
+fn export(args: ExportArgs) -> ExitCode {
+    use tasker::portable::{Progress, export_file};
+    match export_file(&args.data.data_dir, &args.out, Progress::Stderr) {
+        Ok(report) => {
+            println!("{report} to {}", args.out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e.exit_code(), &e.to_string()),
+    }
+}
+
+fn import(args: ImportArgs) -> ExitCode {
+    use tasker::portable::{Progress, import_file};
+    match import_file(&args.data.data_dir, &args.from, Progress::Stderr) {
+        Ok(report) => {
+            if let Some(warning) = report.warning() {
+                eprintln!("warning: {warning}");
+            }
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e.exit_code(), &e.to_string()),
     }
 }
 

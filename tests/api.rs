@@ -15,6 +15,7 @@ mod invitations;
 mod limits;
 mod notifications;
 mod ops;
+mod portable;
 mod projects;
 mod realtime;
 mod search;

@@ -126,9 +126,25 @@ impl std::fmt::Debug for Password {
 #[serde(transparent)]
 pub struct PasswordHash(String);
 
+/// What an account without a password stores instead of a hash. `!` never starts a bcrypt
+/// hash (as in `/etc/shadow`), so nothing verifies against it.
+const NO_PASSWORD: &str = "!no-password";
+
 impl PasswordHash {
     pub fn new(hash: String) -> Self {
         Self(hash)
+    }
+
+    /// The "hash" of an account that has no password yet (an imported one): no password
+    /// verifies against it, and login answers as for a wrong password until an operator
+    /// sets one (`tasker user reset-password`).
+    pub fn none() -> Self {
+        Self(NO_PASSWORD.to_string())
+    }
+
+    /// False for [`PasswordHash::none`].
+    pub fn is_set(&self) -> bool {
+        self.0 != NO_PASSWORD
     }
 
     pub fn expose(&self) -> &str {
@@ -265,6 +281,9 @@ mod tests {
         assert_eq!(hash.cost(), Some(12));
         assert!(!format!("{hash:?}").contains("abcdef"));
         assert_eq!(PasswordHash::new("garbage".into()).cost(), None);
+        assert!(hash.is_set());
+        assert!(!PasswordHash::none().is_set());
+        assert_eq!(PasswordHash::none().cost(), None);
     }
 
     #[test]

@@ -8,9 +8,11 @@ use super::CommandError;
 /// Runs `backup`, `restore`, `check` or `user ...` (blocking; no runtime needed).
 pub fn run(command: Command) -> Result<(), CommandError> {
     match command {
-        Command::Serve(_) | Command::Openapi | Command::Reindex(_) => {
-            Err(CommandError::usage("not an admin command"))
-        }
+        Command::Serve(_)
+        | Command::Openapi
+        | Command::Reindex(_)
+        | Command::Export(_)
+        | Command::Import(_) => Err(CommandError::usage("not an admin command")),
         Command::Backup(args) => {
             let manifest = super::backup::backup_command(&args.data.data_dir, &args.out)?;
             println!(

@@ -87,12 +87,13 @@ impl Passwords {
         self.dummy_hash().await.map(|_| ())
     }
 
-    /// Checks `password` against `hash`. With no hash (unknown account) it still spends the
-    /// time of one verification and says no.
+    /// Checks `password` against `hash`. With no hash (unknown account) or an account without
+    /// a password ([`PasswordHash::none`]) it still spends the time of one verification and
+    /// says no.
     pub async fn verify(&self, password: &str, hash: Option<&PasswordHash>) -> Result<Verified> {
         let (hash, known) = match hash {
-            Some(hash) => (hash.clone(), true),
-            None => (self.dummy_hash().await?.clone(), false),
+            Some(hash) if hash.is_set() => (hash.clone(), true),
+            _ => (self.dummy_hash().await?.clone(), false),
         };
         // Registration never accepts more than 72 bytes, so a longer input cannot match; it is
         // cut for the timing-equal computation only, never to grant access.
@@ -163,6 +164,14 @@ mod tests {
         assert_eq!(
             passwords.verify("correct horse", None).await.unwrap(),
             Verified::No
+        );
+        assert_eq!(
+            passwords
+                .verify("!no-password", Some(&PasswordHash::none()))
+                .await
+                .unwrap(),
+            Verified::No,
+            "an account without a password never signs in"
         );
     }
 

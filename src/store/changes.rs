@@ -1,6 +1,6 @@
 //! Appending to and reading the change log.
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 
 use super::codec::{decode, encode};
 use super::tables::{CHANGES, CHANGES_BY_ENTITY};
@@ -30,14 +30,33 @@ pub(super) fn last_seq_of(db: &redb::Database) -> Result<u64, StoreError> {
 /// Appends a change inside the caller's write transaction and returns its `seq`. The caller
 /// must not hold the change tables open.
 pub(super) fn append(txn: &WriteTransaction, change: NewChange) -> Result<u64, StoreError> {
-    let mut log = txn.open_table(CHANGES)?;
-    let seq = log.last()?.map_or(0, |(key, _)| key.value()) + 1;
-    APPENDED.with(|a| a.set(a.get().max(seq)));
-    let entity = change.entity_id.as_u128();
-    log.insert(seq, encode(&Change { seq, change })?.as_slice())?;
-    txn.open_table(CHANGES_BY_ENTITY)?
-        .insert((entity, seq), ())?;
-    Ok(seq)
+    ChangeLog::open(txn)?.append(change)
+}
+
+/// The change tables held open, for a write that appends many entries (bulk import).
+pub(super) struct ChangeLog<'txn> {
+    log: Table<'txn, u64, &'static [u8]>,
+    by_entity: Table<'txn, (u128, u64), ()>,
+}
+
+impl<'txn> ChangeLog<'txn> {
+    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            log: txn.open_table(CHANGES)?,
+            by_entity: txn.open_table(CHANGES_BY_ENTITY)?,
+        })
+    }
+
+    /// Appends `change` and returns its `seq`.
+    pub(super) fn append(&mut self, change: NewChange) -> Result<u64, StoreError> {
+        let seq = self.log.last()?.map_or(0, |(key, _)| key.value()) + 1;
+        APPENDED.with(|a| a.set(a.get().max(seq)));
+        let entity = change.entity_id.as_u128();
+        self.log
+            .insert(seq, encode(&Change { seq, change })?.as_slice())?;
+        self.by_entity.insert((entity, seq), ())?;
+        Ok(seq)
+    }
 }
 
 impl Store {

@@ -44,6 +44,42 @@ fn entry(
     }
 }
 
+/// A comment's `Created` entry.
+pub(super) fn comment_created(task: &Task, comment: &Comment) -> NewChange {
+    let fields = vec![
+        FieldChange::set("task_id", &comment.task_id),
+        FieldChange::set("body", &comment.body),
+    ];
+    entry(
+        task,
+        EntityKind::Comment,
+        comment.id.as_uuid(),
+        comment.created_at,
+        comment.author_id,
+        ChangeAction::Created,
+        fields,
+    )
+}
+
+/// An attachment's `Created` entry.
+pub(super) fn attachment_created(task: &Task, attachment: &Attachment) -> NewChange {
+    let fields = vec![
+        FieldChange::set("task_id", &attachment.task_id),
+        FieldChange::set("filename", &attachment.filename),
+        FieldChange::set("content_type", &attachment.content_type),
+        FieldChange::set("size", &attachment.size),
+    ];
+    entry(
+        task,
+        EntityKind::Attachment,
+        attachment.id.as_uuid(),
+        attachment.created_at,
+        attachment.uploaded_by,
+        ChangeAction::Created,
+        fields,
+    )
+}
+
 /// What a permission decision about a task was made on: the task's version and the actor's
 /// role in its team. A write that relied on it confirms both inside its transaction.
 #[derive(Debug, Clone, Copy)]
@@ -159,22 +195,7 @@ impl Store {
         txn.open_table(COMMENTS_BY_TASK)?
             .insert((task.id.as_u128(), comment.id.as_u128()), ())?;
         add_to_counts(&txn, task.id, 1, 0)?;
-        let fields = vec![
-            FieldChange::set("task_id", &comment.task_id),
-            FieldChange::set("body", &comment.body),
-        ];
-        let seq = append(
-            &txn,
-            entry(
-                &task,
-                EntityKind::Comment,
-                comment.id.as_uuid(),
-                comment.created_at,
-                comment.author_id,
-                ChangeAction::Created,
-                fields,
-            ),
-        )?;
+        let seq = append(&txn, comment_created(&task, &comment))?;
         let cause = Cause {
             seq,
             actor: comment.author_id,
@@ -351,24 +372,7 @@ impl Store {
             txn.open_table(ATTACHMENTS_BY_TASK)?
                 .insert((task_id.as_u128(), attachment.id.as_u128()), ())?;
             add_ref(&txn, attachment.sha256)?;
-            let fields = vec![
-                FieldChange::set("task_id", &attachment.task_id),
-                FieldChange::set("filename", &attachment.filename),
-                FieldChange::set("content_type", &attachment.content_type),
-                FieldChange::set("size", &attachment.size),
-            ];
-            let seq = append(
-                &txn,
-                entry(
-                    &task,
-                    EntityKind::Attachment,
-                    attachment.id.as_uuid(),
-                    attachment.created_at,
-                    uploader,
-                    ChangeAction::Created,
-                    fields,
-                ),
-            )?;
+            let seq = append(&txn, attachment_created(&task, &attachment))?;
             let cause = Cause {
                 seq,
                 actor: uploader,

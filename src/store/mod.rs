@@ -23,6 +23,8 @@ mod idempotency;
 pub mod migrations;
 /// The notification inbox.
 mod notifications;
+/// Bulk import and one-snapshot export (`tasker import`, `tasker export`).
+pub mod portable;
 /// Projects.
 mod projects;
 /// In-memory task rows and roles for the hottest read.

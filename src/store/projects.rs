@@ -34,6 +34,22 @@ fn project_change(
     }
 }
 
+/// A project's `Created` entry.
+pub(super) fn project_created(project: &Project) -> NewChange {
+    let fields = vec![
+        FieldChange::set("name", &project.name),
+        FieldChange::set("description", &project.description),
+        FieldChange::set("status", &project.status),
+    ];
+    project_change(
+        project,
+        project.created_at,
+        project.created_by,
+        ChangeAction::Created,
+        fields,
+    )
+}
+
 fn diff(before: &Project, after: &Project) -> Vec<FieldChange> {
     [
         FieldChange::of("name", &before.name, &after.name),
@@ -105,21 +121,7 @@ impl Store {
             .insert(project.id.as_u128(), encode(project)?.as_slice())?;
         txn.open_table(PROJECTS_BY_TEAM)?
             .insert((project.team_id.as_u128(), project.id.as_u128()), ())?;
-        let fields = vec![
-            FieldChange::set("name", &project.name),
-            FieldChange::set("description", &project.description),
-            FieldChange::set("status", &project.status),
-        ];
-        append(
-            &txn,
-            project_change(
-                project,
-                project.created_at,
-                project.created_by,
-                ChangeAction::Created,
-                fields,
-            ),
-        )?;
+        append(&txn, project_created(project))?;
         super::idempotency::record(&txn, idempotency, project.created_at, project)?;
         self.commit(txn)?;
         Ok(Created::New(project.clone()))

@@ -74,8 +74,9 @@ pub fn table_names() -> Vec<&'static str> {
 
 /// One read transaction over the whole database: everything read through it is one
 /// committed state. Hold it only as long as needed (it keeps old pages from being reused).
+/// One read transaction over the whole store: a backup's copy and an export read from it.
 pub struct Snapshot {
-    txn: ReadTransaction,
+    pub(super) txn: ReadTransaction,
 }
 
 /// What [`Snapshot::write_to`] copied.

@@ -38,7 +38,7 @@ pub struct TaskScan {
     pub next_after: Option<u128>,
 }
 
-struct TaskTables<'txn> {
+pub(super) struct TaskTables<'txn> {
     rows: Table<'txn, u128, &'static [u8]>,
     by_assignee: Table<'txn, (u128, u128), ()>,
     by_creator: Table<'txn, (u128, u128), ()>,
@@ -48,7 +48,7 @@ struct TaskTables<'txn> {
 }
 
 impl<'txn> TaskTables<'txn> {
-    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
         Ok(Self {
             rows: txn.open_table(TASKS)?,
             by_assignee: txn.open_table(TASKS_BY_ASSIGNEE)?,
@@ -59,11 +59,11 @@ impl<'txn> TaskTables<'txn> {
         })
     }
 
-    fn get(&self, id: u128) -> Result<Option<Task>, StoreError> {
+    pub(super) fn get(&self, id: u128) -> Result<Option<Task>, StoreError> {
         read_row(&self.rows, "tasks", id)
     }
 
-    fn insert(&mut self, task: &Task) -> Result<(), StoreError> {
+    pub(super) fn insert(&mut self, task: &Task) -> Result<(), StoreError> {
         read_cache::mark_task_written(task.id.as_u128());
         let id = task.id.as_u128();
         self.rows.insert(id, encode(task)?.as_slice())?;
@@ -103,7 +103,7 @@ impl<'txn> TaskTables<'txn> {
     }
 
     /// Rewrites a task's row when only its counts changed (no index moves).
-    fn put_counts(&mut self, task: &Task) -> Result<(), StoreError> {
+    pub(super) fn put_counts(&mut self, task: &Task) -> Result<(), StoreError> {
         read_cache::mark_task_written(task.id.as_u128());
         self.rows
             .insert(task.id.as_u128(), encode(task)?.as_slice())?;
@@ -200,6 +200,17 @@ fn creation_fields(task: &Task) -> Vec<FieldChange> {
         fields.push(FieldChange::set("assignee_ids", &task.assignee_ids));
     }
     fields
+}
+
+/// A task's `Created` entry.
+pub(super) fn task_created(task: &Task) -> NewChange {
+    task_change(
+        task,
+        task.created_at,
+        task.created_by,
+        ChangeAction::Created,
+        creation_fields(task),
+    )
 }
 
 /// Refuses a write into a project that is missing or archived (checked inside the write).
@@ -392,16 +403,7 @@ impl Store {
         task.id = TaskId::from_u128(super::next_id(&txn, TASKS, task.id.as_u128())?);
         let task = &task;
         TaskTables::open(&txn)?.insert(task)?;
-        let seq = append(
-            &txn,
-            task_change(
-                task,
-                task.created_at,
-                task.created_by,
-                ChangeAction::Created,
-                creation_fields(task),
-            ),
-        )?;
+        let seq = append(&txn, task_created(task))?;
         let cause = Cause {
             seq,
             actor: task.created_by,
@@ -424,16 +426,7 @@ impl Store {
             }
         }
         for task in tasks {
-            append(
-                &txn,
-                task_change(
-                    task,
-                    task.created_at,
-                    task.created_by,
-                    ChangeAction::Created,
-                    creation_fields(task),
-                ),
-            )?;
+            append(&txn, task_created(task))?;
         }
         self.commit(txn)?;
         Ok(())

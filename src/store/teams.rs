@@ -14,7 +14,7 @@ use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
 use crate::domain::team::{Invitation, InvitationStatus, Membership, Team, TeamName, TeamRole};
 use crate::domain::{Email, InvitationId, TeamId, User, UserId};
 
-fn change(
+pub(super) fn change(
     at: DateTime<Utc>,
     actor: UserId,
     entity: EntityKind,
@@ -37,6 +37,14 @@ fn change(
         action,
         fields,
     }
+}
+
+/// The fields a team's `Created` entry records.
+pub(super) fn team_creation_fields(team: &Team) -> Vec<FieldChange> {
+    vec![
+        FieldChange::set("name", &team.name),
+        FieldChange::set("description", &team.description),
+    ]
 }
 
 pub(super) fn read_membership(
@@ -63,7 +71,10 @@ fn owner_count(
     Ok(owners)
 }
 
-fn insert_membership(txn: &WriteTransaction, membership: &Membership) -> Result<(), StoreError> {
+pub(super) fn insert_membership(
+    txn: &WriteTransaction,
+    membership: &Membership,
+) -> Result<(), StoreError> {
     super::read_cache::mark_members_changed();
     let (team, user) = (membership.team_id.as_u128(), membership.user_id.as_u128());
     txn.open_table(TEAM_MEMBERS)?
@@ -176,10 +187,7 @@ impl Store {
         txn.open_table(TEAMS)?
             .insert(team.id.as_u128(), encode(team)?.as_slice())?;
         insert_membership(&txn, &owner)?;
-        let fields = vec![
-            FieldChange::set("name", &team.name),
-            FieldChange::set("description", &team.description),
-        ];
+        let fields = team_creation_fields(team);
         let (at, actor, id) = (team.created_at, team.created_by, team.id);
         // The owner's membership first: whoever follows the log sees the team from its
         // creation on.

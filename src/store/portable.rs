@@ -1,0 +1,546 @@
+//! The store's side of `tasker export` and `tasker import` (the file format is in
+//! `crate::portable`).
+//!
+//! Export reads every table in one read transaction ([`Snapshot`]), row by row, so the file is
+//! one consistent point in time and memory stays flat however large the store.
+//!
+//! Import writes everything in one write transaction ([`Store::import`]): a file that fails
+//! half-way leaves the database as it was. Each section of the file gets a sink that holds its
+//! tables open for the whole section (opening a table per row would dominate a million-task
+//! import). Sinks write rows with their secondary indexes and the same `Created` change-log
+//! entry the normal create path writes, so activity, the real-time replay and the search
+//! indexer see imported rows like any other. They write no notifications: nobody is told about
+//! an import. Referential integrity is checked against what the same transaction has written
+//! so far, which is why the file's sections come in dependency order.
+
+use redb::{
+    ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableHandle, WriteTransaction,
+};
+use serde::de::DeserializeOwned;
+
+use super::blobs::add_ref;
+use super::changes::ChangeLog;
+use super::codec::{decode, encode, read_row};
+use super::snapshot::Snapshot;
+use super::tables::*;
+use super::tasks::{TaskTables, task_created};
+use super::teams::{change, insert_membership, team_creation_fields};
+use super::{Store, StoreError};
+use crate::domain::attachment::Attachment;
+use crate::domain::change::{ChangeAction, EntityKind, FieldChange};
+use crate::domain::comment::Comment;
+use crate::domain::project::Project;
+use crate::domain::task::Task;
+use crate::domain::team::{Membership, Team};
+use crate::domain::{TaskId, User};
+
+/// A row that passed the checks (`Ok`) or why it cannot be imported (`Err`, a sentence about
+/// the row, shown to the operator).
+pub type Checked = Result<(), String>;
+
+/// Rows per exported section, for progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportCounts {
+    pub users: u64,
+    pub teams: u64,
+    pub projects: u64,
+    pub tasks: u64,
+    pub comments: u64,
+    pub attachments: u64,
+}
+
+impl ExportCounts {
+    /// Records in the whole file.
+    pub fn total(&self) -> u64 {
+        self.users + self.teams + self.projects + self.tasks + self.comments + self.attachments
+    }
+}
+
+impl Store {
+    /// Runs `f` with an [`Importer`] over one write transaction, committed (durably) only when
+    /// `f` succeeds; on any error nothing is written. Afterwards the id high-water marks
+    /// cover every imported id, so none is handed out again.
+    pub fn import<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Importer<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let txn = self.begin_write()?;
+        let value = {
+            let importer = Importer { txn: &txn };
+            let value = f(&importer)?;
+            importer.raise_high_water_marks()?;
+            value
+        };
+        self.commit(txn)?;
+        Ok(value)
+    }
+}
+
+/// Calls `f` with every row of an id-keyed JSON table, in id order.
+fn each_row<T: DeserializeOwned, E: From<StoreError>>(
+    txn: &ReadTransaction,
+    table: redb::TableDefinition<u128, &'static [u8]>,
+    mut f: impl FnMut(T) -> Result<(), E>,
+) -> Result<(), E> {
+    let rows = txn.open_table(table).map_err(StoreError::from)?;
+    for entry in rows.iter().map_err(StoreError::from)? {
+        let (_, row) = entry.map_err(StoreError::from)?;
+        f(decode(table.name(), row.value())?)?;
+    }
+    Ok(())
+}
+
+impl Snapshot {
+    /// How many rows each section will have.
+    pub fn counts(&self) -> Result<ExportCounts, StoreError> {
+        let len = |table| -> Result<u64, StoreError> { Ok(self.txn.open_table(table)?.len()?) };
+        Ok(ExportCounts {
+            users: len(USERS)?,
+            teams: len(TEAMS)?,
+            projects: len(PROJECTS)?,
+            tasks: len(TASKS)?,
+            comments: len(COMMENTS)?,
+            attachments: len(ATTACHMENTS)?,
+        })
+    }
+
+    /// Every account, in id order (the caller leaves out what is secret).
+    pub fn users<E: From<StoreError>>(
+        &self,
+        f: impl FnMut(User) -> Result<(), E>,
+    ) -> Result<(), E> {
+        each_row(&self.txn, USERS, f)
+    }
+
+    /// Every team with its members (in user id order).
+    pub fn teams<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(Team, Vec<Membership>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let members = self
+            .txn
+            .open_table(TEAM_MEMBERS)
+            .map_err(StoreError::from)?;
+        each_row(&self.txn, TEAMS, |team: Team| {
+            let t = team.id.as_u128();
+            let mut list = Vec::new();
+            for entry in members
+                .range((t, 0)..=(t, u128::MAX))
+                .map_err(StoreError::from)?
+            {
+                let (_, row) = entry.map_err(StoreError::from)?;
+                list.push(decode("team_members", row.value())?);
+            }
+            f(team, list)
+        })
+    }
+
+    /// Every project, in id order.
+    pub fn projects<E: From<StoreError>>(
+        &self,
+        f: impl FnMut(Project) -> Result<(), E>,
+    ) -> Result<(), E> {
+        each_row(&self.txn, PROJECTS, f)
+    }
+
+    /// Every task, in id order.
+    pub fn tasks<E: From<StoreError>>(
+        &self,
+        f: impl FnMut(Task) -> Result<(), E>,
+    ) -> Result<(), E> {
+        each_row(&self.txn, TASKS, f)
+    }
+
+    /// Every comment, in id order.
+    pub fn comments<E: From<StoreError>>(
+        &self,
+        f: impl FnMut(Comment) -> Result<(), E>,
+    ) -> Result<(), E> {
+        each_row(&self.txn, COMMENTS, f)
+    }
+
+    /// Every attachment's metadata, in id order.
+    pub fn attachments<E: From<StoreError>>(
+        &self,
+        f: impl FnMut(Attachment) -> Result<(), E>,
+    ) -> Result<(), E> {
+        each_row(&self.txn, ATTACHMENTS, f)
+    }
+}
+
+/// The write side of an import: hands out one sink per section. See [`Store::import`].
+pub struct Importer<'txn> {
+    txn: &'txn WriteTransaction,
+}
+
+/// Fails with a sentence when `id` is not a row of `table` (`what` names the reference).
+fn require_row(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: u128,
+    what: &str,
+) -> Result<Checked, StoreError> {
+    Ok(match table.get(id)? {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "{what} {} is not in the file (or comes later)",
+            uuid::Uuid::from_u128(id)
+        )),
+    })
+}
+
+/// Fails when `id` is already a row of `table` (a duplicate in the file).
+fn require_new(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: u128,
+) -> Result<Checked, StoreError> {
+    Ok(match table.get(id)? {
+        Some(_) => Err(format!(
+            "id {} appears twice in the file",
+            uuid::Uuid::from_u128(id)
+        )),
+        None => Ok(()),
+    })
+}
+
+/// Returns the first failed check of a row.
+macro_rules! check {
+    ($checked:expr) => {
+        if let Err(why) = $checked {
+            return Ok(Err(why));
+        }
+    };
+}
+
+impl<'txn> Importer<'txn> {
+    /// Whether the store holds no account, team, project or task: the only kind of store an
+    /// import writes into.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.txn.open_table(USERS)?.is_empty()?
+            && self.txn.open_table(TEAMS)?.is_empty()?
+            && self.txn.open_table(PROJECTS)?.is_empty()?
+            && self.txn.open_table(TASKS)?.is_empty()?)
+    }
+
+    /// The sink of the `users` section (the first).
+    pub fn users(&self) -> Result<UserSink<'txn>, StoreError> {
+        Ok(UserSink {
+            rows: self.txn.open_table(USERS)?,
+            by_email: self.txn.open_table(USERS_BY_EMAIL)?,
+        })
+    }
+
+    /// The sink of the `teams` section (after `users`).
+    pub fn teams(&self) -> Result<TeamSink<'txn>, StoreError> {
+        Ok(TeamSink {
+            txn: self.txn,
+            rows: self.txn.open_table(TEAMS)?,
+            users: self.txn.open_table(USERS)?,
+            log: ChangeLog::open(self.txn)?,
+        })
+    }
+
+    /// The sink of the `projects` section (after `teams`).
+    pub fn projects(&self) -> Result<ProjectSink<'txn>, StoreError> {
+        Ok(ProjectSink {
+            rows: self.txn.open_table(PROJECTS)?,
+            by_team: self.txn.open_table(PROJECTS_BY_TEAM)?,
+            teams: self.txn.open_table(TEAMS)?,
+            users: self.txn.open_table(USERS)?,
+            log: ChangeLog::open(self.txn)?,
+        })
+    }
+
+    /// The sink of the `tasks` section (after `projects`).
+    pub fn tasks(&self) -> Result<TaskSink<'txn>, StoreError> {
+        Ok(TaskSink {
+            tables: TaskTables::open(self.txn)?,
+            projects: self.txn.open_table(PROJECTS)?,
+            members: self.txn.open_table(TEAM_MEMBERS)?,
+            users: self.txn.open_table(USERS)?,
+            log: ChangeLog::open(self.txn)?,
+        })
+    }
+
+    /// The sink of the `comments` section (after `tasks`).
+    pub fn comments(&self) -> Result<CommentSink<'txn>, StoreError> {
+        Ok(CommentSink {
+            rows: self.txn.open_table(COMMENTS)?,
+            by_task: self.txn.open_table(COMMENTS_BY_TASK)?,
+            tasks: TaskTables::open(self.txn)?,
+            users: self.txn.open_table(USERS)?,
+            log: ChangeLog::open(self.txn)?,
+        })
+    }
+
+    /// The sink of the `attachments` section (after `comments`).
+    pub fn attachments(&self) -> Result<AttachmentSink<'txn>, StoreError> {
+        Ok(AttachmentSink {
+            txn: self.txn,
+            rows: self.txn.open_table(ATTACHMENTS)?,
+            by_task: self.txn.open_table(ATTACHMENTS_BY_TASK)?,
+            tasks: TaskTables::open(self.txn)?,
+            users: self.txn.open_table(USERS)?,
+            log: ChangeLog::open(self.txn)?,
+        })
+    }
+
+    /// Sets the high-water mark of every table whose ids `next_id` hands out to at least its
+    /// newest id (imported ids are UUIDv7 from the past, but a file may carry any id).
+    fn raise_high_water_marks(&self) -> Result<(), StoreError> {
+        let mut marks = self.txn.open_table(ID_HIGH_WATER)?;
+        for table in [TEAMS, PROJECTS, TASKS, COMMENTS, ATTACHMENTS] {
+            let newest = self.txn.open_table(table)?.last()?.map(|(k, _)| k.value());
+            let mark = marks.get(table.name())?.map(|m| m.value());
+            if let Some(high) = newest.max(mark) {
+                marks.insert(table.name(), high)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Accounts and the email index.
+pub struct UserSink<'txn> {
+    rows: Table<'txn, u128, &'static [u8]>,
+    by_email: Table<'txn, &'static str, u128>,
+}
+
+impl UserSink<'_> {
+    /// An account (its id and email not seen before).
+    pub fn insert(&mut self, user: &User) -> Result<Checked, StoreError> {
+        check!(require_new(&self.rows, user.id.as_u128())?);
+        if self.by_email.get(user.email.as_str())?.is_some() {
+            return Ok(Err(format!(
+                "email {} is used by two accounts",
+                user.email.as_str()
+            )));
+        }
+        self.rows
+            .insert(user.id.as_u128(), encode(user)?.as_slice())?;
+        self.by_email
+            .insert(user.email.as_str(), user.id.as_u128())?;
+        Ok(Ok(()))
+    }
+}
+
+/// Teams and their memberships.
+pub struct TeamSink<'txn> {
+    txn: &'txn WriteTransaction,
+    rows: Table<'txn, u128, &'static [u8]>,
+    users: Table<'txn, u128, &'static [u8]>,
+    log: ChangeLog<'txn>,
+}
+
+impl TeamSink<'_> {
+    /// A team and its members; `members` has distinct users (the caller checked the roles).
+    pub fn insert(&mut self, team: &Team, members: &[Membership]) -> Result<Checked, StoreError> {
+        check!(require_new(&self.rows, team.id.as_u128())?);
+        check!(require_row(
+            &self.users,
+            team.created_by.as_u128(),
+            "created_by: user"
+        )?);
+        for member in members {
+            check!(require_row(
+                &self.users,
+                member.user_id.as_u128(),
+                "member: user"
+            )?);
+        }
+        self.rows
+            .insert(team.id.as_u128(), encode(team)?.as_slice())?;
+        // As in `create_team`: memberships first, so a follower of the log sees the team from
+        // its creation on.
+        for member in members {
+            insert_membership(self.txn, member)?;
+            let fields = vec![FieldChange::set("role", &member.role)];
+            self.log.append(change(
+                member.joined_at,
+                member.user_id,
+                EntityKind::Membership,
+                member.user_id.as_uuid(),
+                team.id,
+                ChangeAction::Created,
+                fields,
+            ))?;
+        }
+        self.log.append(change(
+            team.created_at,
+            team.created_by,
+            EntityKind::Team,
+            team.id.as_uuid(),
+            team.id,
+            ChangeAction::Created,
+            team_creation_fields(team),
+        ))?;
+        Ok(Ok(()))
+    }
+}
+
+/// Projects and the per-team index.
+pub struct ProjectSink<'txn> {
+    rows: Table<'txn, u128, &'static [u8]>,
+    by_team: Table<'txn, (u128, u128), ()>,
+    teams: Table<'txn, u128, &'static [u8]>,
+    users: Table<'txn, u128, &'static [u8]>,
+    log: ChangeLog<'txn>,
+}
+
+impl ProjectSink<'_> {
+    /// A project of an imported team.
+    pub fn insert(&mut self, project: &Project) -> Result<Checked, StoreError> {
+        let id = project.id.as_u128();
+        check!(require_new(&self.rows, id)?);
+        check!(require_row(
+            &self.teams,
+            project.team_id.as_u128(),
+            "team_id: team"
+        )?);
+        check!(require_row(
+            &self.users,
+            project.created_by.as_u128(),
+            "created_by: user"
+        )?);
+        self.rows.insert(id, encode(project)?.as_slice())?;
+        self.by_team.insert((project.team_id.as_u128(), id), ())?;
+        self.log.append(super::projects::project_created(project))?;
+        Ok(Ok(()))
+    }
+}
+
+/// Tasks with their five indexes.
+pub struct TaskSink<'txn> {
+    tables: TaskTables<'txn>,
+    projects: Table<'txn, u128, &'static [u8]>,
+    members: Table<'txn, (u128, u128), &'static [u8]>,
+    users: Table<'txn, u128, &'static [u8]>,
+    log: ChangeLog<'txn>,
+}
+
+impl TaskSink<'_> {
+    /// A task; its `team_id` is set from its project, and its comment and attachment counts
+    /// start at zero (the comments and attachments sections count them).
+    pub fn insert(&mut self, task: &mut Task) -> Result<Checked, StoreError> {
+        check!(match self.tables.get(task.id.as_u128())? {
+            Some(_) => Err(format!("id {} appears twice in the file", task.id)),
+            None => Ok(()),
+        });
+        check!(require_row(
+            &self.users,
+            task.created_by.as_u128(),
+            "created_by: user"
+        )?);
+        task.team_id = None;
+        if let Some(project) = task.project_id {
+            let found: Option<Project> = read_row(&self.projects, "projects", project.as_u128())?;
+            match found {
+                Some(project) => task.team_id = Some(project.team_id),
+                None => {
+                    return Ok(Err(format!(
+                        "project_id: project {project} is not in the file"
+                    )));
+                }
+            }
+        }
+        for user in &task.assignee_ids {
+            check!(require_row(
+                &self.users,
+                user.as_u128(),
+                "assignee_ids: user"
+            )?);
+            if let Some(team) = task.team_id
+                && self
+                    .members
+                    .get((team.as_u128(), user.as_u128()))?
+                    .is_none()
+            {
+                return Ok(Err(format!(
+                    "assignee_ids: user {user} is not a member of team {team}, the project's team"
+                )));
+            }
+        }
+        task.comment_count = 0;
+        task.attachment_count = 0;
+        self.tables.insert(task)?;
+        self.log.append(task_created(task))?;
+        Ok(Ok(()))
+    }
+}
+
+/// Reads a task for a child row, failing the row when it is missing.
+fn parent_task(tasks: &TaskTables<'_>, id: TaskId) -> Result<Result<Task, String>, StoreError> {
+    Ok(tasks
+        .get(id.as_u128())?
+        .ok_or_else(|| format!("task_id: task {id} is not in the file")))
+}
+
+/// Comments, their per-task index and the tasks' comment counts.
+pub struct CommentSink<'txn> {
+    rows: Table<'txn, u128, &'static [u8]>,
+    by_task: Table<'txn, (u128, u128), ()>,
+    tasks: TaskTables<'txn>,
+    users: Table<'txn, u128, &'static [u8]>,
+    log: ChangeLog<'txn>,
+}
+
+impl CommentSink<'_> {
+    /// A comment on an imported task; the task's comment count goes up.
+    pub fn insert(&mut self, comment: &Comment) -> Result<Checked, StoreError> {
+        let id = comment.id.as_u128();
+        check!(require_new(&self.rows, id)?);
+        check!(require_row(
+            &self.users,
+            comment.author_id.as_u128(),
+            "author_id: user"
+        )?);
+        let mut task = match parent_task(&self.tasks, comment.task_id)? {
+            Ok(task) => task,
+            Err(why) => return Ok(Err(why)),
+        };
+        self.rows.insert(id, encode(comment)?.as_slice())?;
+        self.by_task.insert((task.id.as_u128(), id), ())?;
+        task.comment_count += 1;
+        self.tasks.put_counts(&task)?;
+        self.log
+            .append(super::comments::comment_created(&task, comment))?;
+        Ok(Ok(()))
+    }
+}
+
+/// Attachments, their per-task index, blob references, upload totals and the tasks'
+/// attachment counts.
+pub struct AttachmentSink<'txn> {
+    txn: &'txn WriteTransaction,
+    rows: Table<'txn, u128, &'static [u8]>,
+    by_task: Table<'txn, (u128, u128), ()>,
+    tasks: TaskTables<'txn>,
+    users: Table<'txn, u128, &'static [u8]>,
+    log: ChangeLog<'txn>,
+}
+
+impl AttachmentSink<'_> {
+    /// An attachment whose blob the caller found on disk.
+    pub fn insert(&mut self, attachment: &Attachment) -> Result<Checked, StoreError> {
+        let id = attachment.id.as_u128();
+        check!(require_new(&self.rows, id)?);
+        let uploader = attachment.uploaded_by.as_u128();
+        check!(require_row(&self.users, uploader, "uploaded_by: user")?);
+        let mut task = match parent_task(&self.tasks, attachment.task_id)? {
+            Ok(task) => task,
+            Err(why) => return Ok(Err(why)),
+        };
+        self.rows.insert(id, encode(attachment)?.as_slice())?;
+        self.by_task.insert((task.id.as_u128(), id), ())?;
+        add_ref(self.txn, attachment.sha256)?;
+        {
+            let mut totals = self.txn.open_table(UPLOAD_BYTES_BY_USER)?;
+            let total = totals.get(uploader)?.map_or(0, |v| v.value());
+            totals.insert(uploader, total.saturating_add(attachment.size))?;
+        }
+        task.attachment_count += 1;
+        self.tasks.put_counts(&task)?;
+        self.log
+            .append(super::comments::attachment_created(&task, attachment))?;
+        Ok(Ok(()))
+    }
+}
