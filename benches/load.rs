@@ -79,6 +79,25 @@ where
     }
 }
 
+/// A table of request rows, each also as a fraction of `health` requests per second.
+fn print_requests(title: &str, rows: &[Row], health: f64) {
+    println!("| {title} | clients | requests | req/s | p50 ms | p99 ms | errors | vs health |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!(
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {:.3} |",
+            row.operation,
+            row.clients,
+            row.requests,
+            row.per_second,
+            ms(row.p50),
+            ms(row.p99),
+            row.errors,
+            row.per_second / health
+        );
+    }
+}
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -926,21 +945,7 @@ fn main() {
         seconds.as_secs(),
         cores
     );
-    println!("| operation | clients | requests | req/s | p50 ms | p99 ms | errors | vs health |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for row in &rows {
-        println!(
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {:.3} |",
-            row.operation,
-            row.clients,
-            row.requests,
-            row.per_second,
-            ms(row.p50),
-            ms(row.p99),
-            row.errors,
-            row.per_second / health
-        );
-    }
+    print_requests("operation", &rows, health);
 
     println!("\n| attachments | clients | requests | MiB/s | p50 ms | p99 ms | errors |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
@@ -957,21 +962,8 @@ fn main() {
         );
     }
 
-    println!("\n| search | clients | requests | req/s | p50 ms | p99 ms | errors | vs health |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for row in &search {
-        println!(
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {:.3} |",
-            row.operation,
-            row.clients,
-            row.requests,
-            row.per_second,
-            ms(row.p50),
-            ms(row.p99),
-            row.errors,
-            row.per_second / health
-        );
-    }
+    println!();
+    print_requests("search", &search, health);
 
     println!("\n| search index | time | throughput |");
     println!("|---|---:|---:|");

@@ -230,6 +230,34 @@ fn json_logs_are_one_object_per_line() {
     drop(server);
 }
 
+/// Registers an account on a running server; returns its access token.
+async fn register(client: &reqwest::Client, base: &str, email: &str) -> String {
+    let auth: serde_json::Value = client
+        .post(format!("{base}/api/auth/register"))
+        .json(&serde_json::json!({"email": email, "name": "Operator", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    auth["token"].as_str().unwrap().to_string()
+}
+
+/// Whether `/api/health` shows the search index ready with nothing left to apply.
+async fn index_current(client: &reqwest::Client, base: &str) -> bool {
+    let health: serde_json::Value = client
+        .get(format!("{base}/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let index = &health["search_index"];
+    index["status"] == "ready" && index["lag"] == 0
+}
+
 /// Every write the server acknowledged is still there after `kill -9` (group commit answers
 /// only once a write is durable), and the search index catches up with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,16 +275,7 @@ async fn acknowledged_writes_survive_kill_9() {
     let (mut server, _, address) = spawn_server(tmp.path(), &args, &[]);
     let base = format!("http://{address}");
     let client = reqwest::Client::new();
-    let auth: serde_json::Value = client
-        .post(format!("{base}/api/auth/register"))
-        .json(&serde_json::json!({"email": "crash@example.com", "name": "Crash", "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = auth["token"].as_str().unwrap().to_string();
+    let token = register(&client, &base, "crash@example.com").await;
 
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
     let writers: Vec<_> = (0..16)
@@ -322,20 +341,11 @@ async fn acknowledged_writes_survive_kill_9() {
 
     // The search index resumes from its last commit and catches up with the log.
     let started = std::time::Instant::now();
-    loop {
-        let health: serde_json::Value = client
-            .get(format!("{base}/api/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let index = &health["search_index"];
-        if index["status"] == "ready" && index["lag"] == 0 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{health}");
+    while !index_current(&client, &base).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the index never caught up"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The writes closest to the kill are the ones most at risk.
@@ -494,16 +504,7 @@ async fn sigterm_stops_cleanly_with_the_index_committed() {
     let (mut server, _, address) = spawn_server(tmp.path(), &args, &[]);
     let base = format!("http://{address}");
     let client = reqwest::Client::new();
-    let auth: serde_json::Value = client
-        .post(format!("{base}/api/auth/register"))
-        .json(&serde_json::json!({"email": "term@example.com", "name": "Term", "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = auth["token"].as_str().unwrap().to_string();
+    let token = register(&client, &base, "term@example.com").await;
     let created = client
         .post(format!("{base}/api/tasks"))
         .bearer_auth(&token)
@@ -531,16 +532,10 @@ async fn sigterm_stops_cleanly_with_the_index_committed() {
 
     let (_server, _, address) = spawn_server(tmp.path(), &args, &[]);
     let base = format!("http://{address}");
-    let health: serde_json::Value = client
-        .get(format!("{base}/api/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(health["search_index"]["status"], "ready", "{health}");
-    assert_eq!(health["search_index"]["lag"], 0, "{health}");
+    assert!(
+        index_current(&client, &base).await,
+        "the index opens current, with nothing to rebuild or apply"
+    );
     let page: serde_json::Value = client
         .get(format!("{base}/api/tasks/search?q=stop"))
         .bearer_auth(&token)

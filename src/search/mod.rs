@@ -173,6 +173,14 @@ pub struct IndexInfo {
     pub seq: Option<u64>,
 }
 
+/// The payload of the index's last commit, if it has one this build can read.
+fn last_payload(index: &Index) -> Result<Option<Payload>, SearchError> {
+    Ok(index
+        .load_metas()?
+        .payload
+        .and_then(|p| serde_json::from_str::<Payload>(&p).ok()))
+}
+
 /// Reads what the index in `dir` holds without opening a writer or changing anything;
 /// `None` when there is no index.
 pub fn inspect(dir: &Path) -> Result<Option<IndexInfo>, SearchError> {
@@ -180,10 +188,7 @@ pub fn inspect(dir: &Path) -> Result<Option<IndexInfo>, SearchError> {
         return Ok(None);
     }
     let index = Index::open_in_dir(dir)?;
-    let payload = index
-        .load_metas()?
-        .payload
-        .and_then(|p| serde_json::from_str::<Payload>(&p).ok());
+    let payload = last_payload(&index)?;
     let reader: IndexReader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
@@ -257,10 +262,7 @@ impl SearchIndex {
             return Ok(None);
         }
         let index = Index::open_in_dir(dir)?;
-        let payload = index
-            .load_metas()?
-            .payload
-            .and_then(|p| serde_json::from_str::<Payload>(&p).ok());
+        let payload = last_payload(&index)?;
         let (schema, _) = Fields::schema();
         Ok(payload
             .filter(|p| p.schema == SCHEMA_VERSION && index.schema() == schema)
