@@ -199,6 +199,29 @@ pub struct User {
     pub version: u64,
 }
 
+impl User {
+    /// A new, enabled account created `now`, at version 1.
+    pub fn new(
+        email: Email,
+        name: UserName,
+        password_hash: PasswordHash,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: UserId::new(),
+            email,
+            name,
+            password_hash,
+            role,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

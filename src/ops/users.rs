@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::Utc;
 
 use super::{CommandError, SERVER_RUNNING};
-use crate::domain::{Email, Password, Role, User, UserId, UserName};
+use crate::domain::{Email, Password, Role, User, UserName};
 use crate::store::{DB_FILE, Store, StoreError, UserChanges};
 
 /// Opens the data dir's database for account changes (migrating it, as the server would).
@@ -70,18 +70,8 @@ pub fn create(
         )));
     }
     let password_hash = hash(&password, bcrypt_cost)?;
-    let now = Utc::now();
-    let user = User {
-        id: UserId::new(),
-        email,
-        name,
-        password_hash,
-        role: if admin { Role::Admin } else { Role::User },
-        disabled: false,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
+    let role = if admin { Role::Admin } else { Role::User };
+    let user = User::new(email, name, password_hash, role, Utc::now());
     store.insert_user(user).map_err(|e| match e {
         StoreError::EmailTaken => CommandError::failed("an account with this email already exists"),
         other => store_error(other),

@@ -8,7 +8,7 @@ use super::tokens::{hash_refresh_token, new_refresh_token};
 use super::{AuthError, AuthUser, Error, Result, Service};
 use crate::config::Registration as RegistrationMode;
 use crate::domain::page::Page;
-use crate::domain::{Email, Password, Role, Session, SessionId, User, UserId, UserName, Validator};
+use crate::domain::{Email, Password, Role, Session, SessionId, User, UserName, Validator};
 use crate::store::{RefreshOutcome, StoreError, UserChanges};
 
 /// The longest user agent kept with a session.
@@ -73,18 +73,7 @@ impl Service {
             return Err(Error::EmailTaken);
         }
         let password_hash = self.passwords.hash(&password).await?;
-        let now = Utc::now();
-        let user = User {
-            id: UserId::new(),
-            email,
-            name,
-            password_hash,
-            role: Role::User,
-            disabled: false,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
+        let user = User::new(email, name, password_hash, Role::User, Utc::now());
         let user = self
             .store
             .run(move |s| s.insert_user(user))
