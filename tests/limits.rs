@@ -165,6 +165,37 @@ async fn per_account_limit_holds_across_addresses_behind_a_trusted_proxy() {
         .problem(401, "invalid_credentials");
 }
 
+/// Sessions record the client's address as the limits see it: behind a trusted proxy, the
+/// last `X-Forwarded-For` entry; otherwise the socket's.
+#[tokio::test]
+async fn sessions_record_the_forwarded_address_only_behind_a_trusted_proxy() {
+    for (trust, expected) in [(true, "198.51.100.4"), (false, "127.0.0.1")] {
+        let (server, _tmp) = spawn(|c| c.trust_proxy = trust).await;
+        register(&server, "roaming@example.com").await.ok();
+        let login = server
+            .client
+            .post(server.url("/api/auth/login"))
+            .header("x-forwarded-for", "203.0.113.9, 198.51.100.4")
+            .json(&json!({"email": "roaming@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let login = TestServer::reply(login).await;
+        let token = login.ok()["token"].as_str().unwrap().to_string();
+        let sessions = server.get("/api/auth/sessions", Some(&token)).await;
+        let ips: Vec<&str> = sessions.ok()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["ip"].as_str())
+            .collect();
+        assert!(ips.contains(&expected), "trust {trust}: {ips:?}");
+        if !trust {
+            assert!(!ips.contains(&"198.51.100.4"), "{ips:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn forwarded_for_is_ignored_without_trust_proxy() {
     let (server, _tmp) = spawn(|c| c.rate_limits = Some(RateLimits::default())).await;

@@ -168,9 +168,11 @@ fn client_info(req: &Request) -> ClientInfo {
     ClientInfo {
         user_agent: req.header("user-agent").map(str::to_owned),
         ip: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|addr| addr.ip().to_string()),
+            .extensions()
+            .get::<super::limits::ClientAddress>()
+            .map(|client| client.0)
+            .or_else(|| req.remote_addr().as_socket_addr().map(|addr| addr.ip()))
+            .map(|ip| ip.to_string()),
     }
 }
 

@@ -30,6 +30,36 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// still applies), so a key never holds more than a real address.
 const EMAIL_KEY_MAX_BYTES: usize = 320;
 
+/// The client's address as the server sees it, kept with the request by [`note_client`]
+/// (sessions record it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
+/// The socket peer, or with `trust_proxy` the last `X-Forwarded-For` entry (the one the
+/// proxy added).
+pub fn client_address(req: &Request, trust_proxy: bool) -> IpAddr {
+    let forwarded = trust_proxy
+        .then(|| req.headers().get_all("x-forwarded-for").iter().next_back())
+        .flatten()
+        .and_then(|value| value.to_str().ok())
+        .and_then(|list| list.rsplit(',').next())
+        .and_then(|last| last.trim().parse::<IpAddr>().ok());
+    forwarded
+        .or_else(|| req.remote_addr().as_socket_addr().map(|a| a.ip()))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// Keeps the client's address with the request for the handlers.
+pub async fn note_client<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    trust_proxy: bool,
+) -> poem::Result<Response> {
+    let address = client_address(&req, trust_proxy);
+    req.extensions_mut().insert(ClientAddress(address));
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
 /// The limiters of one server.
 pub struct Limiter {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
@@ -62,17 +92,7 @@ impl Limiter {
 
     /// The address a request is counted against.
     fn client(&self, req: &Request) -> IpAddr {
-        let forwarded = self
-            .trust_proxy
-            .then(|| req.headers().get_all("x-forwarded-for").iter().next_back())
-            .flatten()
-            .and_then(|value| value.to_str().ok())
-            .and_then(|list| list.rsplit(',').next())
-            .and_then(|last| last.trim().parse::<IpAddr>().ok());
-        let ip = forwarded
-            .or_else(|| req.remote_addr().as_socket_addr().map(|a| a.ip()))
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        match ip {
+        match client_address(req, self.trust_proxy) {
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => IpAddr::V4(v4),
                 None => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),

@@ -194,6 +194,7 @@ pub fn app(service: Service, config: &Config) -> impl Endpoint<Output = Response
         .rate_limits
         .map(|limits| Arc::new(limits::Limiter::new(&limits, config.trust_proxy)));
     let sign_in_limiter = limiter.clone();
+    let trust_proxy = config.trust_proxy;
     let cors = cors::Cors::new(&config.cors_origins);
     let spec_body = published;
     let mut route = Route::new();
@@ -219,6 +220,7 @@ pub fn app(service: Service, config: &Config) -> impl Endpoint<Output = Response
         )
         .nest("/api", openapi())
         .data(service)
+        .around(move |next, req| limits::note_client(next, req, trust_proxy))
         .around(move |next, req| limits::limit_sign_in(next, req, sign_in_limiter.clone()))
         .around(middleware::limit_body)
         .catch_all_error(|err| async move { error::render_error(err) })
