@@ -482,48 +482,37 @@ async fn search_rows(
             async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
         }
     };
-    vec![
-        drive(
-            &format!("search one word ({tasks} tasks)"),
-            clients,
-            seconds,
-            query(|v, n| format!("{} ", v[(n * 7919) % v.len()])),
-        )
-        .await,
-        drive(
-            &format!("search typeahead: a word and a prefix ({tasks} tasks)"),
-            clients,
-            seconds,
-            query(|v, n| {
-                let second = &v[(n * 104_729) % v.len()];
-                format!("{} {}", v[(n * 7919) % v.len()], &second[..3])
-            }),
-        )
-        .await,
-        drive(
-            &format!("search a word with a typo ({tasks} tasks)"),
-            clients,
-            seconds,
-            query(|v, n| {
-                let mut i = n * 7919;
-                let mut word: Vec<char> = v[i % v.len()].chars().collect();
-                while word.len() < 5 {
-                    i += 1;
-                    word = v[i % v.len()].chars().collect();
-                }
-                word.swap(1, 2);
-                format!("{} ", word.into_iter().collect::<String>())
-            }),
-        )
-        .await,
-        drive(
-            &format!("search a quoted phrase ({tasks} tasks)"),
-            clients,
-            seconds,
-            query(|v, n| format!("\"{}\"", words(v, n as u64, 2))),
-        )
-        .await,
-    ]
+    type MakeQuery = fn(&[String], usize) -> String;
+    let kinds: [(&str, MakeQuery); 4] = [
+        ("one word", |v, n| format!("{} ", v[(n * 7919) % v.len()])),
+        ("typeahead: a word and a prefix", |v, n| {
+            let second = &v[(n * 104_729) % v.len()];
+            format!("{} {}", v[(n * 7919) % v.len()], &second[..3])
+        }),
+        ("a word with a typo", |v, n| {
+            let mut i = n * 7919;
+            let mut word: Vec<char> = v[i % v.len()].chars().collect();
+            while word.len() < 5 {
+                i += 1;
+                word = v[i % v.len()].chars().collect();
+            }
+            word.swap(1, 2);
+            format!("{} ", word.into_iter().collect::<String>())
+        }),
+        ("a quoted phrase", |v, n| {
+            format!("\"{}\"", words(v, n as u64, 2))
+        }),
+    ];
+    // Saturated (every client waiting on the server: latency is mostly queueing), then one
+    // client at a time (what one person typing sees).
+    let mut rows = Vec::new();
+    for concurrency in [clients, 1] {
+        for (kind, make) in kinds {
+            let label = format!("search {kind} ({tasks} tasks)");
+            rows.push(drive(&label, concurrency, seconds, query(make)).await);
+        }
+    }
+    rows
 }
 
 /// Time from an acknowledged create to the task being found by search, one at a time.
