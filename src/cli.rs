@@ -44,8 +44,10 @@ pub enum Command {
     ///
     /// Prints a summary per check; exits 1 and lists the problems if any check fails.
     Check(DataDirArg),
-    /// Rebuild the search index from the database, with the server stopped. (A running
-    /// server rebuilds by itself when `DATA_DIR/index` is deleted and it is restarted.)
+    /// Rebuild the search index from the database, with the server stopped.
+    ///
+    /// Shows a progress bar on a terminal. (A server also rebuilds the index by itself at start
+    /// when `DATA_DIR/index` is missing, damaged or of an older schema, while it serves.)
     Reindex(DataDirArg),
     /// Manage accounts on a stopped data directory.
     #[command(subcommand)]
