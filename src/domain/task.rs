@@ -170,8 +170,69 @@ impl Task {
     }
 }
 
+/// What a task list or a search narrows by: any of `statuses` (none: any), the project, an
+/// assignee, a label (exact).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    pub statuses: Vec<TaskStatus>,
+    pub project: Option<ProjectId>,
+    pub assignee: Option<UserId>,
+    pub label: Option<String>,
+}
+
+impl TaskFilter {
+    pub fn matches(&self, task: &Task) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&task.status))
+            && self.project.is_none_or(|p| task.project_id == Some(p))
+            && self.assignee.is_none_or(|a| task.is_assigned_to(a))
+            && self
+                .label
+                .as_deref()
+                .is_none_or(|l| task.labels.iter().any(|x| x == l))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_filter_needs_every_part_to_match() {
+        let task: Task = serde_json::from_value(serde_json::json!({
+            "id": TaskId::new(), "title": "T", "description": "", "status": "done",
+            "priority": "medium", "due_date": null, "labels": ["ops"], "project_id": null,
+            "team_id": null, "assignee_ids": [], "created_by": UserId::new(),
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "version": 1
+        }))
+        .unwrap();
+        assert!(TaskFilter::default().matches(&task));
+        let done_ops = TaskFilter {
+            statuses: vec![TaskStatus::Todo, TaskStatus::Done],
+            label: Some("ops".into()),
+            ..TaskFilter::default()
+        };
+        assert!(done_ops.matches(&task));
+        for other in [
+            TaskFilter {
+                statuses: vec![TaskStatus::Todo],
+                ..done_ops.clone()
+            },
+            TaskFilter {
+                label: Some("Ops".into()),
+                ..done_ops.clone()
+            },
+            TaskFilter {
+                assignee: Some(UserId::new()),
+                ..done_ops.clone()
+            },
+            TaskFilter {
+                project: Some(ProjectId::new()),
+                ..done_ops.clone()
+            },
+        ] {
+            assert!(!other.matches(&task), "{other:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

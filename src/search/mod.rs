@@ -32,8 +32,8 @@ use tantivy::tokenizer::{
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
-use crate::domain::task::{Task, TaskStatus};
-use crate::domain::{ProjectId, TaskId, TeamId, UserId};
+use crate::domain::task::{Task, TaskFilter, TaskStatus};
+use crate::domain::{TaskId, TeamId, UserId};
 pub use highlight::SNIPPET_CHARS;
 pub use query::ParsedQuery;
 
@@ -150,11 +150,7 @@ pub struct SearchRequest {
     pub me: UserId,
     /// The caller's teams: their tasks are the team tasks the caller may see.
     pub teams: Vec<TeamId>,
-    /// Any of these (none: any status).
-    pub statuses: Vec<TaskStatus>,
-    pub project: Option<ProjectId>,
-    pub assignee: Option<UserId>,
-    pub label: Option<String>,
+    pub filter: TaskFilter,
 }
 
 /// One hit: the task and its score.
@@ -515,23 +511,24 @@ impl SearchIndex {
             (Occur::Should, exact(f.audience, &key(request.me.as_u128()))),
         ];
         must.push((Occur::Must, filter(BooleanQuery::new(visible))));
-        if !request.statuses.is_empty() {
-            let statuses = request
+        let narrow = &request.filter;
+        if !narrow.statuses.is_empty() {
+            let statuses = narrow
                 .statuses
                 .iter()
                 .map(|s| Term::from_field_text(f.status, status_key(*s)));
             must.push((Occur::Must, filter(TermSetQuery::new(statuses))));
         }
-        if let Some(project) = request.project {
+        if let Some(project) = narrow.project {
             must.push((
                 Occur::Must,
                 filter(exact(f.project, &key(project.as_u128()))),
             ));
         }
-        if let Some(user) = request.assignee {
+        if let Some(user) = narrow.assignee {
             must.push((Occur::Must, filter(exact(f.assignee, &key(user.as_u128())))));
         }
-        if let Some(label) = &request.label {
+        if let Some(label) = &narrow.label {
             must.push((Occur::Must, filter(exact(f.label, label))));
         }
         BooleanQuery::new(must)

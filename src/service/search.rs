@@ -8,6 +8,7 @@ use super::tasks::{TaskView, can_see, parse_statuses, view};
 use super::{AuthUser, Error, Result, Service};
 use crate::domain::change::{ChangeAction, EntityKind};
 use crate::domain::page::Page;
+use crate::domain::task::TaskFilter;
 use crate::domain::{Cursor, PageLimit, ProjectId, TaskId, UserId, Validator};
 use crate::search::{MAX_COMMENT_TEXT, SearchError, SearchIndex, SearchRequest};
 use crate::store::{Store, StoreError};
@@ -137,10 +138,12 @@ impl Service {
                     query: parsed,
                     me,
                     teams: teams.iter().map(|(t, _)| *t).collect(),
-                    statuses,
-                    project,
-                    assignee,
-                    label,
+                    filter: TaskFilter {
+                        statuses,
+                        project,
+                        assignee,
+                        label,
+                    },
                 };
                 let hits = match search.search(&request, offset, limit.get() + 1) {
                     Ok(hits) => hits,
@@ -155,14 +158,7 @@ impl Service {
                         continue;
                     };
                     let role = task.team_id.and_then(role);
-                    let keep = can_see(me, &task, role)
-                        && (request.statuses.is_empty() || request.statuses.contains(&task.status))
-                        && request.project.is_none_or(|p| task.project_id == Some(p))
-                        && request.assignee.is_none_or(|a| task.is_assigned_to(a))
-                        && request
-                            .label
-                            .as_deref()
-                            .is_none_or(|l| task.labels.iter().any(|x| x == l));
+                    let keep = can_see(me, &task, role) && request.filter.matches(&task);
                     if !keep {
                         continue;
                     }

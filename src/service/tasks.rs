@@ -11,7 +11,8 @@ use super::{AuthUser, Error, Result, Service};
 use crate::domain::change::Change;
 use crate::domain::page::Page;
 use crate::domain::task::{
-    MAX_ASSIGNEES, Priority, Task, TaskStatus, TaskTitle, parse_labels, parse_task_description,
+    MAX_ASSIGNEES, Priority, Task, TaskFilter, TaskStatus, TaskTitle, parse_labels,
+    parse_task_description,
 };
 use crate::domain::team::TeamRole;
 use crate::domain::{Cursor, PageLimit, ProjectId, TaskId, TeamId, UserId, Validator};
@@ -495,6 +496,12 @@ impl Service {
         };
         let scope = query.scope;
         let viewer = standing.clone();
+        let filter = TaskFilter {
+            statuses,
+            project: query.project_id,
+            assignee: query.assignee,
+            label: query.label.clone(),
+        };
         let keep = move |task: &Task| {
             standing.can_see(task)
                 && match scope {
@@ -502,13 +509,7 @@ impl Service {
                     Scope::Created => task.created_by == me,
                     Scope::All => true,
                 }
-                && (statuses.is_empty() || statuses.contains(&task.status))
-                && query.project_id.is_none_or(|p| task.project_id == Some(p))
-                && query.assignee.is_none_or(|a| task.is_assigned_to(a))
-                && query
-                    .label
-                    .as_deref()
-                    .is_none_or(|l| task.labels.iter().any(|x| x == l))
+                && filter.matches(task)
                 && query.priority.is_none_or(|p| task.priority == p)
                 && query
                     .due_before

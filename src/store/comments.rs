@@ -19,6 +19,27 @@ use crate::domain::task::Task;
 use crate::domain::team::TeamRole;
 use crate::domain::{AttachmentId, CommentId, TaskId, UserId};
 
+/// Up to `limit` rows of `rows` (a task's comments or attachments, listed by `by_task`)
+/// after `after`, oldest first: one snapshot.
+fn children_page<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    by_task: redb::TableDefinition<(u128, u128), ()>,
+    rows: redb::TableDefinition<u128, &'static [u8]>,
+    name: &str,
+    task: TaskId,
+    after: Option<u128>,
+    limit: usize,
+) -> Result<Vec<T>, StoreError> {
+    let txn = store.db().begin_read()?;
+    let ids = ids_after(&txn.open_table(by_task)?, task.as_u128(), after, limit)?;
+    let rows = txn.open_table(rows)?;
+    let mut page = Vec::with_capacity(ids.len());
+    for id in ids {
+        page.extend(read_row::<T>(&rows, name, id)?);
+    }
+    Ok(page)
+}
+
 fn entry(
     task: &Task,
     entity: EntityKind,
@@ -230,19 +251,15 @@ impl Store {
         after: Option<u128>,
         limit: usize,
     ) -> Result<Vec<Comment>, StoreError> {
-        let txn = self.db().begin_read()?;
-        let ids = ids_after(
-            &txn.open_table(COMMENTS_BY_TASK)?,
-            task.as_u128(),
+        children_page(
+            self,
+            COMMENTS_BY_TASK,
+            COMMENTS,
+            "comments",
+            task,
             after,
             limit,
-        )?;
-        let rows = txn.open_table(COMMENTS)?;
-        let mut page = Vec::with_capacity(ids.len());
-        for id in ids {
-            page.extend(read_row::<Comment>(&rows, "comments", id)?);
-        }
-        Ok(page)
+        )
     }
 
     /// Replaces a comment's body, if the comment is still at `expected_version`.
@@ -410,19 +427,15 @@ impl Store {
         after: Option<u128>,
         limit: usize,
     ) -> Result<Vec<Attachment>, StoreError> {
-        let txn = self.db().begin_read()?;
-        let ids = ids_after(
-            &txn.open_table(ATTACHMENTS_BY_TASK)?,
-            task.as_u128(),
+        children_page(
+            self,
+            ATTACHMENTS_BY_TASK,
+            ATTACHMENTS,
+            "attachments",
+            task,
             after,
             limit,
-        )?;
-        let rows = txn.open_table(ATTACHMENTS)?;
-        let mut page = Vec::with_capacity(ids.len());
-        for id in ids {
-            page.extend(read_row::<Attachment>(&rows, "attachments", id)?);
-        }
-        Ok(page)
+        )
     }
 
     /// Deletes an attachment; its blob is freed when no other attachment points at it.
