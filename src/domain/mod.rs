@@ -3,6 +3,8 @@
 //! Values that have rules are parsed once at the edge (`Email::parse`, `UserName::parse`,
 //! `Password::parse`); inner code only ever holds valid ones.
 
+/// Who may see and do what: the one rule, for every entity and every change-log entry.
+pub mod access;
 /// Attachments: metadata of files uploaded to tasks.
 pub mod attachment;
 /// Change-log entries: what changed, by whom, field by field.
