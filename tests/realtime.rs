@@ -558,3 +558,72 @@ async fn members_see_a_team_deleted_to_the_end_and_a_replay_shows_only_what_they
         "{seen:?}"
     );
 }
+
+/// Issue 12: a replay rebuilt the user's teams from only the oldest of their own membership
+/// entries since `since` (10,000 then), so a user with more of them kept a team they joined
+/// later and was shown its history from before they joined, deleted task titles included.
+/// Here the user has more membership entries than the replay reads per page
+/// (`MEMBERSHIP_PAGE`, small for this reason), then joins the team.
+#[tokio::test]
+async fn a_replay_hides_a_teams_past_however_many_memberships_came_before_the_join() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let mut newcomer = connect(&server, &c.outsider, "").await;
+    marker(&server, &c.outsider).await;
+    let since = next(&mut newcomer).await.unwrap()["seq"].as_u64().unwrap();
+    drop(newcomer);
+
+    // More own membership entries than one page, all before the join.
+    for i in 0..=tasker::service::MEMBERSHIP_PAGE {
+        server.create_team(&c.outsider, &format!("mine {i}")).await;
+    }
+    let secret = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "secret from before joining", "project_id": c.project}),
+    )
+    .await;
+    let deleted = server
+        .call(
+            Method::DELETE,
+            &format!("/api/tasks/{}", secret["id"].as_str().unwrap()),
+            Some(&c.creator.token),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    server
+        .add_member(&c.team, &c.owner, &c.outsider, "member")
+        .await;
+    let after = new_task(
+        &server,
+        &c.creator,
+        json!({"title": "after joining", "project_id": c.project}),
+    )
+    .await;
+
+    let mut newcomer = connect(&server, &c.outsider, &format!("?since={since}")).await;
+    let mut got = Vec::new();
+    loop {
+        let message = next(&mut newcomer).await.unwrap();
+        let done = message["data"]["id"] == after["id"];
+        got.push(message);
+        if done {
+            break;
+        }
+    }
+    let leaked: Vec<&Value> = got
+        .iter()
+        .filter(|m| {
+            m.to_string().contains("secret from before joining") || m["data"]["id"] == secret["id"]
+        })
+        .collect();
+    assert!(leaked.is_empty(), "the team's past leaked: {leaked:?}");
+    let kinds: Vec<(&str, &str)> = got.iter().map(kind).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| k.0 == "task").count(),
+        1,
+        "only the task created after joining: {kinds:?}"
+    );
+    assert!(kinds.contains(&("membership", "created")), "{kinds:?}");
+}

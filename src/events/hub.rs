@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::Utc;
 use tokio::sync::{Mutex, mpsc};
 
-use crate::domain::change::{Change, ChangeAction, EntityKind};
+use crate::domain::access::LogReader;
+use crate::domain::change::Change;
 use crate::domain::notification::Notification;
 use crate::domain::{ProjectId, SessionId, TeamId, UserId};
 use crate::store::{Store, StoreError};
@@ -58,62 +59,46 @@ pub struct Subscription {
     pub teams: HashSet<TeamId>,
 }
 
-/// Who a connection is and what it may see.
+/// Who a connection is and what it wants: the reader of the change log it stands for (whose
+/// visibility `domain::access` decides, following the user's own joins and departures as
+/// entries pass) and its `?projects=` filter.
 #[derive(Debug, Clone)]
 pub struct Viewer {
-    pub user: UserId,
-    pub teams: HashSet<TeamId>,
+    pub reader: LogReader,
     /// `?projects=`: only changes of these projects.
     pub projects: Option<HashSet<ProjectId>>,
 }
 
 impl Viewer {
+    pub fn new(user: UserId, teams: HashSet<TeamId>, projects: Option<HashSet<ProjectId>>) -> Self {
+        Self {
+            reader: LogReader::new(user, teams),
+            projects,
+        }
+    }
+
+    pub fn user(&self) -> UserId {
+        self.reader.user
+    }
+
     /// Whether this viewer may see `change` (and wants to, given its project filter).
     pub fn sees(&self, change: &Change) -> bool {
         let c = &change.change;
-        // Invitations name the invitee's email: they reach the invitee as a notification,
-        // and the team's managers through the invitations list, not the feed.
-        if c.entity == EntityKind::Invitation {
-            return false;
-        }
         if let Some(projects) = &self.projects {
             let mut scope = c.project_id.into_iter().chain(c.previous_project_id);
             if !scope.any(|p| projects.contains(&p)) {
                 return false;
             }
         }
-        let in_team = c
-            .team_id
-            .into_iter()
-            .chain(c.previous_team_id)
-            .any(|t| self.teams.contains(&t));
-        in_team || c.audience.contains(&self.user)
+        self.reader.sees(c)
     }
 
-    /// Follows the viewer's own memberships as entries pass: a join counts from the joining
-    /// entry on (it is delivered), a departure after its entry (it is delivered, then nothing
-    /// more of that team).
-    pub(crate) fn before(&mut self, change: &Change) {
-        let c = &change.change;
-        if c.entity == EntityKind::Membership
-            && c.action == ChangeAction::Created
-            && c.entity_id == self.user.as_uuid()
-            && let Some(team) = c.team_id
-        {
-            self.teams.insert(team);
-        }
-    }
-
-    pub(crate) fn after(&mut self, change: &Change) {
-        let c = &change.change;
-        // A team's deletion ends with its memberships' (the store writes them last), so the
-        // viewer's own membership entry is where the team leaves its view.
-        let gone = c.entity == EntityKind::Membership
-            && c.action == ChangeAction::Deleted
-            && c.entity_id == self.user.as_uuid();
-        if gone && let Some(team) = c.team_id {
-            self.teams.remove(&team);
-        }
+    /// Reads one entry in log order ([`LogReader::read`]): whether it is delivered.
+    pub fn read(&mut self, change: &Change) -> bool {
+        self.reader.enter(&change.change);
+        let seen = self.sees(change);
+        self.reader.leave(&change.change);
+        seen
     }
 }
 
@@ -209,11 +194,7 @@ impl Hub {
         state.connections.insert(
             id,
             Connection {
-                viewer: Viewer {
-                    user,
-                    teams: teams.clone(),
-                    projects,
-                },
+                viewer: Viewer::new(user, teams.clone(), projects),
                 session,
                 queue,
                 ending: ending.clone(),
@@ -292,17 +273,16 @@ impl Hub {
                 }
                 let event = Event::Change(change.clone());
                 state.connections.retain(|_, conn| {
-                    conn.viewer.before(&change);
                     let mut events = Vec::new();
-                    if conn.viewer.sees(&change) {
+                    if conn.viewer.read(&change) {
                         events.push(event.clone());
                     }
+                    let user = conn.viewer.user();
                     events.extend(
                         told.iter()
-                            .filter(|(user, _)| *user == conn.viewer.user)
+                            .filter(|(to, _)| *to == user)
                             .map(|(_, e)| e.clone()),
                     );
-                    conn.viewer.after(&change);
                     conn.offer(&events)
                 });
                 state.position = seq;
@@ -352,7 +332,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::change::NewChange;
+    use crate::domain::change::{ChangeAction, EntityKind, NewChange};
 
     fn change(team: Option<TeamId>, audience: Vec<UserId>, project: Option<ProjectId>) -> Change {
         Change {
@@ -377,11 +357,7 @@ mod tests {
     #[test]
     fn visibility_follows_teams_audience_and_the_project_filter() {
         let (me, team, project) = (UserId::new(), TeamId::new(), ProjectId::new());
-        let mut viewer = Viewer {
-            user: me,
-            teams: HashSet::from([team]),
-            projects: None,
-        };
+        let mut viewer = Viewer::new(me, HashSet::from([team]), None);
         assert!(viewer.sees(&change(Some(team), vec![], None)));
         assert!(!viewer.sees(&change(Some(TeamId::new()), vec![], None)));
         assert!(viewer.sees(&change(None, vec![me], None)));
@@ -394,22 +370,15 @@ mod tests {
     #[test]
     fn leaving_a_team_is_the_last_thing_seen_of_it() {
         let (me, team) = (UserId::new(), TeamId::new());
-        let mut viewer = Viewer {
-            user: me,
-            teams: HashSet::new(),
-            projects: None,
-        };
+        let mut viewer = Viewer::new(me, HashSet::new(), None);
         let mut joined = change(Some(team), vec![], None);
         joined.change.entity = EntityKind::Membership;
         joined.change.entity_id = me.as_uuid();
         joined.change.action = ChangeAction::Created;
-        viewer.before(&joined);
-        assert!(viewer.sees(&joined), "the join itself is delivered");
+        assert!(viewer.read(&joined), "the join itself is delivered");
         let mut left = joined.clone();
         left.change.action = ChangeAction::Deleted;
-        viewer.before(&left);
-        assert!(viewer.sees(&left), "so is the departure");
-        viewer.after(&left);
+        assert!(viewer.read(&left), "so is the departure");
         assert!(!viewer.sees(&change(Some(team), vec![], None)));
     }
 }

@@ -32,6 +32,7 @@ use tantivy::tokenizer::{
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
+use crate::domain::access::{TaskAudience, task_audience};
 use crate::domain::task::{Task, TaskFilter, TaskStatus};
 use crate::domain::{TaskId, TeamId, UserId};
 pub use highlight::SNIPPET_CHARS;
@@ -367,10 +368,11 @@ impl SearchIndex {
         for user in &task.assignee_ids {
             doc.add_text(f.assignee, key(user.as_u128()));
         }
-        match task.team_id {
-            Some(team) => doc.add_text(f.team, key(team.as_u128())),
-            None => {
-                for user in std::iter::once(&task.created_by).chain(&task.assignee_ids) {
+        // Who may see it (`domain::access`): a query matches its team or its people.
+        match task_audience(task) {
+            TaskAudience::Team(team) => doc.add_text(f.team, key(team.as_u128())),
+            TaskAudience::People(people) => {
+                for user in people {
                     doc.add_text(f.audience, key(user.as_u128()));
                 }
             }
@@ -497,7 +499,8 @@ impl SearchIndex {
                 .collect();
             must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
         }
-        // Who may see: a task of one of the caller's teams, or a personal task they are in.
+        // Who may see: the task's audience (`domain::access::task_audience`, as indexed) is one
+        // of the caller's teams, or people among whom is the caller.
         let visible: Vec<(Occur, Box<dyn Query>)> = vec![
             (
                 Occur::Should,

@@ -1,13 +1,13 @@
 //! Site administration: what only a server admin may do.
 
 use super::{AuthUser, Error, Result, Service};
-use crate::domain::Role;
+use crate::domain::access;
 use crate::store::StoreError;
 
 impl Service {
     /// Refuses (403) anyone who is not a site admin.
     pub fn require_admin(&self, auth: &AuthUser) -> Result<()> {
-        if auth.role == Role::Admin {
+        if access::may_administer(auth.role) {
             Ok(())
         } else {
             Err(Error::Forbidden("only a site admin may do this".into()))

@@ -1,7 +1,5 @@
-//! Attachments (DESIGN.md sections 3 and 5). Uploading follows the rule for commenting: the
-//! task's creator and assignees, plus the team's owners and admins. Anyone who can see the
-//! task lists and downloads its files. Deleting: the uploader, the task's creator, or a team
-//! owner or admin.
+//! Attachments (DESIGN.md sections 3 and 5). Anyone who can see the task lists and downloads
+//! its files; who may attach and delete is `domain::access`'s to say.
 //!
 //! An upload is checked before any byte is read, streamed to a temp file in the data dir while
 //! hashed (memory stays flat), stored once per content hash, and only then recorded, in one
@@ -14,8 +12,8 @@ use std::task::{Context, Poll};
 use chrono::Utc;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::tasks::can_see;
 use super::{AuthUser, Error, Result, Service};
+use crate::domain::access;
 use crate::domain::attachment::Attachment;
 use crate::domain::page::Page;
 use crate::domain::task::Task;
@@ -49,9 +47,8 @@ fn attachment_view(
     task: &Task,
     role: Option<TeamRole>,
 ) -> AttachmentView {
-    let manages = task.team_id.is_some() && role.is_some_and(TeamRole::can_manage);
     AttachmentView {
-        can_delete: attachment.uploaded_by == me || task.created_by == me || manages,
+        can_delete: access::may_delete_attachment(me, &attachment, task, role),
         attachment,
     }
 }
@@ -94,8 +91,8 @@ impl Service {
     /// Checks, before any byte of an upload is read, that the caller may attach to `task`:
     /// 404 when they cannot see it, 403 when they may not attach.
     pub async fn check_may_attach(&self, auth: &AuthUser, task: TaskId) -> Result<()> {
-        let (current, _) = self.visible_task(auth, task).await?;
-        if current.can_edit {
+        let (current, role) = self.visible_task(auth, task).await?;
+        if access::may_attach(auth.user_id, &current.task, role) {
             Ok(())
         } else {
             Err(Error::Forbidden(
@@ -204,7 +201,7 @@ impl Service {
     ) -> Result<Vec<AttachmentView>> {
         for _ in 0..ATTEMPTS {
             let (current, role) = self.visible_task(auth, task).await?;
-            if !current.can_edit {
+            if !access::may_attach(auth.user_id, &current.task, role) {
                 return Err(Error::Forbidden(
                     "only the task's creator and assignees, and the team's owners and admins, may attach files".into(),
                 ));
@@ -269,7 +266,7 @@ impl Service {
     ) -> Result<(AttachmentView, Option<TeamRole>)> {
         let me = auth.user_id;
         match self.store.run(move |s| s.attachment_for(id, me)).await? {
-            Some((attachment, task, role)) if can_see(me, &task, role) => {
+            Some((attachment, task, role)) if access::may_see_task(me, &task, role) => {
                 Ok((attachment_view(me, attachment, &task, role), role))
             }
             _ => Err(Error::NotFound("attachment")),

@@ -1,13 +1,11 @@
-//! Comments (DESIGN.md section 3). Anyone who can see a task reads its comments. Commenting
-//! follows the seed's rule, like editing: the task's creator and assignees, plus the team's
-//! owners and admins. A comment is edited by its author only, and deleted by its author, the
-//! task's creator or a team owner or admin.
+//! Comments (DESIGN.md section 3). Anyone who can see a task reads its comments; who may
+//! comment, edit and delete is `domain::access`'s to say.
 
 use chrono::Utc;
 
-use super::tasks::can_see;
 use super::teams::Write;
 use super::{AuthUser, Error, Result, Service};
+use crate::domain::access;
 use crate::domain::comment::{Comment, parse_comment_body};
 use crate::domain::page::Page;
 use crate::domain::task::Task;
@@ -28,11 +26,9 @@ pub struct CommentView {
 
 /// What `me` may do with a comment on a task they can see.
 fn comment_view(me: UserId, comment: Comment, task: &Task, role: Option<TeamRole>) -> CommentView {
-    let manages = task.team_id.is_some() && role.is_some_and(TeamRole::can_manage);
-    let mine = comment.author_id == me;
     CommentView {
-        can_edit: mine,
-        can_delete: mine || task.created_by == me || manages,
+        can_edit: access::may_edit_comment(me, &comment),
+        can_delete: access::may_delete_comment(me, &comment, task, role),
         comment,
     }
 }
@@ -86,7 +82,7 @@ impl Service {
         )?;
         for _ in 0..ATTEMPTS {
             let (current, role) = self.visible_task(auth, task).await?;
-            if !current.can_edit {
+            if !access::may_comment(auth.user_id, &current.task, role) {
                 return Err(Error::Forbidden(
                     "only the task's creator and assignees, and the team's owners and admins, may comment".into(),
                 ));
@@ -130,7 +126,7 @@ impl Service {
     ) -> Result<(CommentView, Task, Option<TeamRole>)> {
         let me = auth.user_id;
         match self.store.run(move |s| s.comment_for(id, me)).await? {
-            Some((comment, task, role)) if can_see(me, &task, role) => {
+            Some((comment, task, role)) if access::may_see_task(me, &task, role) => {
                 Ok((comment_view(me, comment, &task, role), task, role))
             }
             _ => Err(Error::NotFound("comment")),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use super::{AuthError, AuthUser, Error, Result, Service};
-use crate::domain::ProjectId;
-use crate::domain::change::{ChangeAction, EntityKind};
+use crate::domain::access::Rewind;
+use crate::domain::{ProjectId, TeamId};
 use crate::events::{Event, Refused, Subscription, Viewer};
 
 /// How a new connection starts.
@@ -32,8 +32,11 @@ pub struct Feed {
 /// noticed at once).
 const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The most of one user's own membership changes a replay looks back through.
-const MEMBERSHIP_HISTORY: usize = 10_000;
+/// How many of a user's own membership entries one step of rebuilding their teams reads. A
+/// replay pages through all of them, however many (it once read only the oldest 10,000 and so
+/// missed a later join: issue 12). Small, so the regression test exceeds it cheaply; a replay
+/// is rare and each page is one short read.
+pub const MEMBERSHIP_PAGE: usize = 100;
 
 /// How many entries one replay step reads.
 const REPLAY_BATCH: usize = 500;
@@ -73,39 +76,45 @@ impl Service {
             }
         };
         // The replay sees each entry as the user could then: their teams as of `since`, which
-        // are today's with their own membership changes since undone.
+        // are today's with every one of their own membership changes since undone.
         let mut teams = subscription.teams.clone();
         if let Start::Replay { after } = start {
-            let me = auth.user_id.as_u128();
-            let own = self
-                .store
-                .run(move |s| s.changes_of_entity(me, Some(after), MEMBERSHIP_HISTORY))
-                .await?;
-            for change in own.iter().rev().filter(|c| c.seq <= position) {
-                let c = &change.change;
-                if let (EntityKind::Membership, Some(team)) = (c.entity, c.team_id) {
-                    match c.action {
-                        ChangeAction::Created => {
-                            teams.remove(&team);
-                        }
-                        ChangeAction::Deleted => {
-                            teams.insert(team);
-                        }
-                        ChangeAction::Updated => {}
-                    }
-                }
-            }
+            teams = self.teams_at(auth, after, position, teams).await?;
         }
-        let viewer = Viewer {
-            user: auth.user_id,
-            teams,
-            projects,
-        };
+        let viewer = Viewer::new(auth.user_id, teams, projects);
         Ok(Feed {
             start,
             viewer,
             subscription,
         })
+    }
+
+    /// The caller's teams just after `since`, given `later`, their teams at `position`: their
+    /// own membership entries in between are read page by page, all of them, and rewound.
+    async fn teams_at(
+        &self,
+        auth: &AuthUser,
+        since: u64,
+        position: u64,
+        later: HashSet<TeamId>,
+    ) -> Result<HashSet<TeamId>> {
+        let me = auth.user_id;
+        let mut rewind = Rewind::new(me);
+        let mut after = since;
+        while after < position {
+            let page = self
+                .store
+                .run(move |s| s.changes_of_entity(me.as_u128(), Some(after), MEMBERSHIP_PAGE))
+                .await?;
+            for change in page.iter().take_while(|c| c.seq <= position) {
+                rewind.entry(&change.change);
+            }
+            match page.last() {
+                Some(last) if page.len() == MEMBERSHIP_PAGE => after = last.seq,
+                _ => break,
+            }
+        }
+        Ok(rewind.teams(later))
     }
 
     /// The next events a connection missed: after `after`, up to `upto`, that `viewer` may
@@ -126,7 +135,7 @@ impl Service {
         } else {
             changes.last().map_or(upto, |c| c.seq)
         };
-        let user = viewer.user;
+        let user = viewer.user();
         let notifications = self
             .store
             .run(move |s| s.notifications_of_user_between(user, after, reached, usize::MAX))
@@ -135,10 +144,7 @@ impl Service {
         let mut events = Vec::new();
         for change in changes {
             let seq = change.seq;
-            viewer.before(&change);
-            let seen = viewer.sees(&change);
-            viewer.after(&change);
-            if seen {
+            if viewer.read(&change) {
                 events.push(Event::Change(Arc::new(change)));
             }
             while let Some(n) = notifications.next_if(|n| n.seq <= seq) {

@@ -42,7 +42,7 @@ use crate::store::{Idempotency, Store, StoreError};
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
 pub use attachments::{AttachmentView, IncomingFile, MAX_FILES_PER_UPLOAD};
 pub use comments::CommentView;
-pub use feed::{Feed, Start};
+pub use feed::{Feed, MEMBERSHIP_PAGE, Start};
 pub use gauges::Gauge;
 pub use notifications::InboxPage;
 use passwords::Passwords;

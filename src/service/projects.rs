@@ -1,11 +1,12 @@
-//! Projects (DESIGN.md section 3): a project belongs to one team; the team's members see it
-//! and may create projects; its creator and the team's owners and admins edit, archive and
-//! delete it. An archived project is read-only until it is reactivated.
+//! Projects (DESIGN.md section 3): a project belongs to one team; who sees, creates, edits,
+//! archives and deletes it is `domain::access`'s to say. An archived project is read-only
+//! until it is reactivated.
 
 use chrono::Utc;
 
 use super::teams::Write;
 use super::{AuthUser, Error, Result, Service};
+use crate::domain::access;
 use crate::domain::page::Page;
 use crate::domain::project::{Project, ProjectName, ProjectStatus, parse_project_description};
 use crate::domain::team::TeamRole;
@@ -43,13 +44,15 @@ fn store_error(e: StoreError) -> Error {
 }
 
 impl Service {
-    /// The caller's role in `team`, or 404 when they are not a member.
-    async fn role_in(&self, auth: &AuthUser, team: TeamId, what: &'static str) -> Result<TeamRole> {
+    /// The caller's role in `team` (`None`: not a member).
+    async fn role_in(&self, auth: &AuthUser, team: TeamId) -> Result<Option<TeamRole>> {
         let user = auth.user_id;
-        match self.store.run(move |s| s.team_for(team, user)).await? {
-            Some((_, Some(membership))) => Ok(membership.role),
-            _ => Err(Error::NotFound(what)),
-        }
+        Ok(
+            match self.store.run(move |s| s.team_for(team, user)).await? {
+                Some((_, membership)) => membership.map(|m| m.role),
+                None => None,
+            },
+        )
     }
 
     /// Creates a project in one of the caller's teams.
@@ -73,7 +76,10 @@ impl Service {
             parse_project_description(input.description.as_deref().unwrap_or("")),
         );
         v.finish().map_err(Error::Validation)?;
-        self.role_in(auth, input.team_id, "team").await?;
+        let role = self.role_in(auth, input.team_id).await?;
+        if !access::may_create_in_team(role) {
+            return Err(Error::NotFound("team"));
+        }
         let now = Utc::now();
         let project = Project {
             id: ProjectId::new(),
@@ -95,8 +101,8 @@ impl Service {
             Created::New(project) | Created::Replayed(project) => project,
         };
         Ok(ProjectView {
+            can_edit: access::may_edit_project(auth.user_id, &project, role),
             project,
-            can_edit: true,
         })
     }
 
@@ -131,7 +137,7 @@ impl Service {
                 .iter()
                 .find(|(t, _)| t.id == project.team_id)
                 .map(|(_, m)| m.role);
-            let can_edit = project.created_by == user || role.is_some_and(TeamRole::can_manage);
+            let can_edit = access::may_edit_project(user, &project, role);
             ProjectView { project, can_edit }
         }))
     }
@@ -141,8 +147,11 @@ impl Service {
         let Some(project) = self.store.run(move |s| s.project(id)).await? else {
             return Err(Error::NotFound("project"));
         };
-        let role = self.role_in(auth, project.team_id, "project").await?;
-        let can_edit = project.created_by == auth.user_id || role.can_manage();
+        let role = self.role_in(auth, project.team_id).await?;
+        if !access::may_see_project(role) {
+            return Err(Error::NotFound("project"));
+        }
+        let can_edit = access::may_edit_project(auth.user_id, &project, role);
         Ok(ProjectView { project, can_edit })
     }
 

@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use super::tasks::{TaskView, can_see, parse_statuses, view};
+use super::tasks::{TaskView, parse_statuses, view};
 use super::{AuthUser, Error, Result, Service};
+use crate::domain::access::Standing;
 use crate::domain::change::{ChangeAction, EntityKind};
 use crate::domain::page::Page;
 use crate::domain::task::TaskFilter;
@@ -120,16 +121,12 @@ impl Service {
         let (project, assignee, label) = (query.project_id, query.assignee, query.label);
         self.store
             .run(move |s| {
-                let teams: Vec<_> = s
-                    .teams_of_user(me, None, usize::MAX)?
-                    .into_iter()
-                    .map(|(t, m)| (t.id, m.role))
-                    .collect();
-                let role = |team| teams.iter().find(|(t, _)| *t == team).map(|(_, r)| *r);
+                let teams = s.teams_of_user(me, None, usize::MAX)?;
+                let standing = Standing::new(me, teams.into_iter().map(|(t, m)| (t.id, m.role)));
                 if let Some(project) = project {
                     let visible = s
                         .project(project)?
-                        .is_some_and(|p| role(p.team_id).is_some());
+                        .is_some_and(|p| standing.sees_project(&p));
                     if !visible {
                         return Ok(Err(Error::NotFound("project")));
                     }
@@ -137,7 +134,7 @@ impl Service {
                 let request = SearchRequest {
                     query: parsed,
                     me,
-                    teams: teams.iter().map(|(t, _)| *t).collect(),
+                    teams: standing.team_ids().collect(),
                     filter: TaskFilter {
                         statuses,
                         project,
@@ -157,8 +154,7 @@ impl Service {
                     let Some(task) = rows.next_if(|t| t.id == hit.task) else {
                         continue;
                     };
-                    let role = task.team_id.and_then(role);
-                    let keep = can_see(me, &task, role) && request.filter.matches(&task);
+                    let keep = standing.sees_task(&task) && request.filter.matches(&task);
                     if !keep {
                         continue;
                     }
@@ -167,7 +163,7 @@ impl Service {
                         description: search
                             .highlight_description(&request.query, &task.description),
                         score: hit.score,
-                        task: view(me, task, role),
+                        task: view(&standing, task),
                     });
                 }
                 let next = offset + limit.get();

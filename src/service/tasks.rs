@@ -1,13 +1,12 @@
-//! Tasks (DESIGN.md section 3). A task in a project is visible to the project's team; a
-//! personal task to its creator and assignees. Update: creator and assignees (the seed's
-//! rule) plus the team's owners and admins. Delete: the creator plus owners and admins.
-//! Assignees of a team task are members of the team; of a personal task, the caller or people
-//! who share a team with the caller.
+//! Tasks (DESIGN.md section 3): create, read, list, update, move, delete. Who may see, edit,
+//! delete and assign is `domain::access`'s to say; this module loads the facts it needs (the
+//! caller's [`Standing`], the assignees' teams) and asks it.
 
 use chrono::{DateTime, Utc};
 
 use super::teams::Write;
 use super::{AuthUser, Error, Result, Service};
+use crate::domain::access::{self, Standing};
 use crate::domain::change::Change;
 use crate::domain::page::Page;
 use crate::domain::task::{
@@ -87,45 +86,21 @@ pub struct TaskView {
     pub can_delete: bool,
 }
 
-/// Where the caller stands: their teams and roles, loaded once per request.
-#[derive(Clone)]
-struct Standing {
-    me: UserId,
-    teams: Vec<(TeamId, TeamRole)>,
-}
-
-impl Standing {
-    fn role(&self, team: TeamId) -> Option<TeamRole> {
-        self.teams.iter().find(|(t, _)| *t == team).map(|(_, r)| *r)
-    }
-
-    fn can_see(&self, task: &Task) -> bool {
-        can_see(self.me, task, task.team_id.and_then(|t| self.role(t)))
-    }
-
-    fn view(&self, task: Task) -> TaskView {
-        let role = task.team_id.and_then(|t| self.role(t));
-        view(self.me, task, role)
-    }
-}
-
-/// Whether `me` may see `task`, given their role in its team (if any).
-pub(super) fn can_see(me: UserId, task: &Task, role: Option<TeamRole>) -> bool {
-    match task.team_id {
-        Some(_) => role.is_some(),
-        None => task.is_involved(me),
+/// What `standing` may do with a task it can see.
+pub(super) fn view(standing: &Standing, task: Task) -> TaskView {
+    TaskView {
+        can_edit: standing.may_edit_task(&task),
+        can_delete: standing.may_delete_task(&task),
+        task,
     }
 }
 
 /// What `me` may do with a task they can see, given their role in its team.
-pub(super) fn view(me: UserId, task: Task, role: Option<TeamRole>) -> TaskView {
-    let manages = task.team_id.is_some() && role.is_some_and(TeamRole::can_manage);
-    let can_edit = task.is_involved(me) || manages;
-    let can_delete = task.created_by == me || manages;
+pub(super) fn view_as(me: UserId, task: Task, role: Option<TeamRole>) -> TaskView {
     TaskView {
+        can_edit: access::may_edit_task(me, &task, role),
+        can_delete: access::may_delete_task(me, &task, role),
         task,
-        can_edit,
-        can_delete,
     }
 }
 
@@ -163,22 +138,23 @@ pub(super) fn parse_statuses(raw: &str) -> std::result::Result<Vec<TaskStatus>, 
 }
 
 impl Service {
-    async fn standing(&self, auth: &AuthUser) -> Result<Standing> {
+    /// The caller's teams and roles, read once per request.
+    pub(super) async fn standing(&self, auth: &AuthUser) -> Result<Standing> {
         let user = auth.user_id;
         let teams = self
             .store
             .run(move |s| s.teams_of_user(user, None, usize::MAX))
             .await?;
-        Ok(Standing {
-            me: user,
-            teams: teams.into_iter().map(|(t, m)| (t.id, m.role)).collect(),
-        })
+        Ok(Standing::new(
+            user,
+            teams.into_iter().map(|(t, m)| (t.id, m.role)),
+        ))
     }
 
     /// The team of `project`, which the caller must be able to see (404 otherwise).
     async fn project_team(&self, standing: &Standing, project: ProjectId) -> Result<TeamId> {
         match self.store.run(move |s| s.project(project)).await? {
-            Some(p) if standing.role(p.team_id).is_some() => Ok(p.team_id),
+            Some(p) if standing.sees_project(&p) => Ok(p.team_id),
             _ => Err(Error::NotFound("project")),
         }
     }
@@ -197,21 +173,18 @@ impl Service {
                 format!("at most {MAX_ASSIGNEES} assignees"),
             ));
         }
-        let (me, mine): (UserId, Vec<TeamId>) = (
-            standing.me,
-            standing.teams.iter().map(|(t, _)| *t).collect(),
-        );
-        let people = assignees.to_vec();
+        let (standing, people) = (standing.clone(), assignees.to_vec());
         let ok = self
             .store
             .run(move |s| {
-                for user in people.iter().filter(|u| team.is_some() || **u != me) {
-                    let theirs = s.team_ids_of_user(*user)?;
-                    let allowed = match team {
-                        Some(team) => theirs.contains(&team),
-                        None => theirs.iter().any(|t| mine.contains(t)),
+                for user in people {
+                    // Assigning oneself to a personal task needs no read.
+                    let theirs = if team.is_none() && user == standing.user {
+                        vec![]
+                    } else {
+                        s.team_ids_of_user(user)?
                     };
-                    if !allowed {
+                    if !standing.may_assign(team, user, &theirs) {
                         return Ok(false);
                     }
                 }
@@ -296,7 +269,7 @@ impl Service {
         let task = match created {
             Created::New(task) | Created::Replayed(task) => task,
         };
-        Ok(standing.view(task))
+        Ok(view(&standing, task))
     }
 
     /// A task the caller can see; 404 for anyone else. One read of the task and the caller's
@@ -313,7 +286,9 @@ impl Service {
     ) -> Result<(TaskView, Option<TeamRole>)> {
         let me = auth.user_id;
         match self.store.read_task_for(id, me).await? {
-            Some((task, role)) if can_see(me, &task, role) => Ok((view(me, task, role), role)),
+            Some((task, role)) if access::may_see_task(me, &task, role) => {
+                Ok((view_as(me, task, role), role))
+            }
             _ => Err(Error::NotFound("task")),
         }
     }
@@ -434,7 +409,7 @@ impl Service {
                 .run(move |s| s.update_task(id, expected, actor, Utc::now(), apply))
                 .await
             {
-                Ok(task) => return Ok(Write::Done(standing.view(task))),
+                Ok(task) => return Ok(Write::Done(view(&standing, task))),
                 Err(StoreError::Stale) if pinned && attempt < 3 => continue,
                 Err(StoreError::Stale) => return Ok(Write::Stale(self.task(auth, id).await?)),
                 Err(e) => return Err(store_error(e)),
@@ -481,14 +456,13 @@ impl Service {
         if let Some(project) = query.project_id {
             self.project_team(&standing, project).await?;
         }
-        let me = standing.me;
+        let me = standing.user;
         let sources: Vec<TaskIndex> = match (query.scope, query.project_id, query.assignee) {
             (Scope::All, Some(project), _) => vec![TaskIndex::Project(project)],
             (Scope::All, None, Some(assignee)) => vec![TaskIndex::Assignee(assignee)],
             (Scope::All, None, None) => standing
-                .teams
-                .iter()
-                .map(|(t, _)| TaskIndex::Team(*t))
+                .team_ids()
+                .map(TaskIndex::Team)
                 .chain([TaskIndex::Creator(me), TaskIndex::Assignee(me)])
                 .collect(),
             (Scope::Assigned, ..) => vec![TaskIndex::Assignee(me)],
@@ -503,7 +477,7 @@ impl Service {
             label: query.label.clone(),
         };
         let keep = move |task: &Task| {
-            standing.can_see(task)
+            standing.sees_task(task)
                 && match scope {
                     Scope::Assigned => task.is_assigned_to(me),
                     Scope::Created => task.created_by == me,
@@ -524,7 +498,7 @@ impl Service {
             .run(move |s| s.scan_tasks(&sources, after, descending, limit.get(), SCAN_BUDGET, keep))
             .await?;
         Ok(Page {
-            items: scan.tasks.into_iter().map(|t| viewer.view(t)).collect(),
+            items: scan.tasks.into_iter().map(|t| view(&viewer, t)).collect(),
             next_cursor: scan.next_after.map(Cursor::after),
         })
     }

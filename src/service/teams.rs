@@ -1,12 +1,11 @@
-//! Teams, members and invitations: who may do what (DESIGN.md section 3).
-//!
-//! A team is visible to its members only: to anyone else it does not exist (404). Members see
-//! the team and its members; owners and admins manage it; only owners delete it. Nobody grants
-//! a role above their own, and a team never loses its last owner.
+//! Teams, members and invitations (DESIGN.md section 3). Who may see and do what is
+//! `domain::access`'s to say: to anyone who may not see a team it does not exist (404). That a
+//! team never loses its last owner is checked where the membership is written.
 
 use chrono::Utc;
 
 use super::{Error, Result, Service};
+use crate::domain::access::{self, TeamAction};
 use crate::domain::page::Page;
 use crate::domain::team::{
     Invitation, InvitationStatus, Membership, Team, TeamName, TeamRole, parse_description,
@@ -136,21 +135,20 @@ impl Service {
     pub async fn team(&self, auth: &AuthUser, id: TeamId) -> Result<TeamView> {
         let user = auth.user_id;
         match self.store.run(move |s| s.team_for(id, user)).await? {
-            Some((team, Some(membership))) => Ok(TeamView {
-                team,
-                role: membership.role,
-            }),
+            Some((team, Some(m))) if access::may_see_team(Some(m.role)) => {
+                Ok(TeamView { team, role: m.role })
+            }
             _ => Err(Error::NotFound("team")),
         }
     }
 
-    /// The caller's view of a team, requiring at least `needed`.
-    async fn team_as(&self, auth: &AuthUser, id: TeamId, needed: TeamRole) -> Result<TeamView> {
+    /// The caller's view of a team, where they may do `action` (403 otherwise).
+    async fn team_as(&self, auth: &AuthUser, id: TeamId, action: TeamAction) -> Result<TeamView> {
         let view = self.team(auth, id).await?;
-        if view.role < needed {
+        if !access::may_in_team(view.role, action) {
             return Err(Error::Forbidden(format!(
                 "this needs the {} role in the team",
-                needed.as_str()
+                action.needs().as_str()
             )));
         }
         Ok(view)
@@ -173,7 +171,7 @@ impl Service {
             .description
             .as_deref()
             .and_then(|d| v.check("description", parse_description(d)));
-        let view = self.team_as(auth, id, TeamRole::Admin).await?;
+        let view = self.team_as(auth, id, TeamAction::Manage).await?;
         v.finish().map_err(Error::Validation)?;
         let actor = auth.user_id;
         let changes = TeamChanges { name, description };
@@ -198,7 +196,7 @@ impl Service {
         id: TeamId,
         expected_version: Option<u64>,
     ) -> Result<Write<(), TeamView>> {
-        self.team_as(auth, id, TeamRole::Owner).await?;
+        self.team_as(auth, id, TeamAction::Delete).await?;
         let actor = auth.user_id;
         match self
             .store
@@ -244,7 +242,7 @@ impl Service {
         for _ in 0..MEMBER_WRITE_ATTEMPTS {
             let view = self.team(auth, id).await?;
             let target = self.member_of(id, user).await?;
-            if !view.role.can_grant(role) || target.role > view.role {
+            if !access::may_set_role(view.role, target.role, role) {
                 return Err(Error::Forbidden(
                     "you cannot give this role or change this member".into(),
                 ));
@@ -268,8 +266,7 @@ impl Service {
             let view = self.team(auth, id).await?;
             let target = self.member_of(id, user).await?;
             let leaving = user == auth.user_id;
-            let outranks = view.role.can_manage() && target.role <= view.role;
-            if !(leaving || outranks) {
+            if !access::may_remove_member(view.role, target.role, leaving) {
                 return Err(Error::Forbidden("you cannot remove this member".into()));
             }
             let (actor, checked) = (auth.user_id, checked(view.role, target.role));
@@ -304,8 +301,8 @@ impl Service {
         let email = v.check("email", Email::parse(email));
         v.finish().map_err(Error::Validation)?;
         let email = email.expect("validated");
-        let view = self.team_as(auth, team, TeamRole::Admin).await?;
-        if !view.role.can_grant(role) {
+        let view = self.team_as(auth, team, TeamAction::Manage).await?;
+        if !access::may_invite(view.role, role) {
             return Err(Error::Forbidden(
                 "you cannot invite with a role above your own".into(),
             ));
@@ -340,7 +337,7 @@ impl Service {
         let mut v = Validator::default();
         let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
-        self.team_as(auth, team, TeamRole::Admin).await?;
+        self.team_as(auth, team, TeamAction::Manage).await?;
         let rows = self
             .store
             .run(move |s| s.invitations_of_team(team, after, limit.get() + 1))
@@ -380,7 +377,7 @@ impl Service {
     ) -> Result<Invitation> {
         let me = self.profile(auth).await?;
         let invitation = self.store.run(move |s| s.invitation(id)).await?;
-        if !invitation.is_some_and(|i| i.email == me.email) {
+        if !invitation.is_some_and(|i| access::may_answer_invitation(&i, &me.email)) {
             return Err(Error::NotFound("invitation"));
         }
         let status = if accept {
@@ -400,7 +397,7 @@ impl Service {
         let Some(invitation) = self.store.run(move |s| s.invitation(id)).await? else {
             return Err(Error::NotFound("invitation"));
         };
-        self.team_as(auth, invitation.team_id, TeamRole::Admin)
+        self.team_as(auth, invitation.team_id, TeamAction::Manage)
             .await
             .map_err(|e| match e {
                 Error::NotFound(_) => Error::NotFound("invitation"),
