@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{Account, TestServer};
-use crate::tasks::{Cast, cast, new_task};
+use crate::tasks::{Cast, Expect, cast, new_task};
 
 /// A team task created by `creator`, assigned to `assignee`.
 async fn team_task(server: &TestServer, c: &Cast) -> String {
@@ -42,39 +42,51 @@ fn bodies(page: &Value) -> Vec<&str> {
 
 #[tokio::test]
 async fn the_task_creator_assignees_and_managers_comment_others_may_not() {
+    use Expect::{Forbidden, NotFound, Ok};
     let server = TestServer::spawn().await;
     let c = cast(&server).await;
     let task = team_task(&server, &c).await;
     let path = format!("/api/tasks/{task}/comments");
-    for who in [&c.creator, &c.assignee, &c.owner, &c.admin] {
-        let posted = comment(&server, &task, who, &format!("from {}", who.user_id)).await;
-        assert_eq!(posted["author_id"], who.user_id.as_str());
-        assert_eq!(posted["edited_at"], Value::Null);
+    // (who, may post a comment)
+    let posting = [
+        ("creator", &c.creator, Ok),
+        ("assignee", &c.assignee, Ok),
+        ("owner", &c.owner, Ok),
+        ("admin", &c.admin, Ok),
+        ("member", &c.member, Forbidden),
+        ("outsider", &c.outsider, NotFound),
+    ];
+    for (name, who, expect) in posting {
+        if expect == Ok {
+            let posted = comment(&server, &task, who, &format!("from {}", who.user_id)).await;
+            assert_eq!(posted["author_id"], who.user_id.as_str());
+            assert_eq!(posted["edited_at"], Value::Null);
+        } else {
+            let reply = server
+                .post(&path, Some(&who.token), json!({"body": "me too"}))
+                .await;
+            expect.check(&reply, &format!("{name} POST"));
+        }
     }
-    server
-        .post(&path, Some(&c.member.token), json!({"body": "me too"}))
-        .await
-        .problem(403, "forbidden");
-    server
-        .post(&path, Some(&c.outsider.token), json!({"body": "hello"}))
-        .await
-        .problem(404, "not_found");
     // Anyone who can see the task reads the discussion; an outsider cannot tell it exists.
     let page = server.get(&path, Some(&c.member.token)).await.ok().clone();
     assert_eq!(bodies(&page).len(), 4);
-    server
-        .get(&path, Some(&c.outsider.token))
-        .await
-        .problem(404, "not_found");
     let first = page["items"][0]["id"].as_str().unwrap();
-    server
-        .get(&format!("/api/comments/{first}"), Some(&c.outsider.token))
-        .await
-        .problem(404, "not_found");
-    server
-        .get(&format!("/api/comments/{first}"), Some(&c.member.token))
-        .await
-        .ok();
+    // (who, the list, one comment)
+    let reading = [
+        ("member", &c.member, Ok, Ok),
+        ("outsider", &c.outsider, NotFound, NotFound),
+    ];
+    for (name, who, list, one) in reading {
+        list.check(
+            &server.get(&path, Some(&who.token)).await,
+            &format!("{name} lists"),
+        );
+        let reply = server
+            .get(&format!("/api/comments/{first}"), Some(&who.token))
+            .await;
+        one.check(&reply, &format!("{name} reads one"));
+    }
 }
 
 #[tokio::test]

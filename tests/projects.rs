@@ -4,6 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{Account, TestServer};
+use crate::tasks::Expect;
 
 struct Cast {
     team: String,
@@ -96,66 +97,41 @@ async fn members_create_and_see_projects_outsiders_do_not() {
 
 #[tokio::test]
 async fn the_creator_and_team_managers_edit_other_members_do_not() {
+    use Expect::{Forbidden, Gone, NotFound, Ok};
     let server = TestServer::spawn().await;
     let c = cast(&server).await;
     let id = create(&server, &c.creator, &c.team, "Launch").await;
     let path = format!("/api/projects/{id}");
-    let rename = |name: &str| Some(json!({"name": name}));
-    server
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.creator.token),
-            rename("By creator"),
-        )
-        .await
-        .ok();
-    server
-        .call(Method::PUT, &path, Some(&c.admin.token), rename("By admin"))
-        .await
-        .ok();
-    let by_owner = server
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.owner.token),
-            rename("By owner"),
-        )
-        .await;
-    assert_eq!(by_owner.ok()["version"], 4);
-    server
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.member.token),
-            rename("By member"),
-        )
-        .await
-        .problem(403, "forbidden");
-    server
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.outsider.token),
-            rename("By outsider"),
-        )
-        .await
-        .problem(404, "not_found");
-    server
-        .call(Method::DELETE, &path, Some(&c.member.token), None)
-        .await
-        .problem(403, "forbidden");
-    server
-        .call(Method::DELETE, &path, Some(&c.outsider.token), None)
-        .await
-        .problem(404, "not_found");
-    assert_eq!(
-        server
-            .call(Method::DELETE, &path, Some(&c.admin.token), None)
-            .await
-            .status,
-        204
-    );
+    // (who, how, may rename); each success is one more version.
+    let renames = [
+        ("creator", &c.creator, Method::PATCH, Ok),
+        ("admin", &c.admin, Method::PUT, Ok),
+        ("owner", &c.owner, Method::PATCH, Ok),
+        ("member", &c.member, Method::PATCH, Forbidden),
+        ("outsider", &c.outsider, Method::PATCH, NotFound),
+    ];
+    for (name, who, method, expect) in renames {
+        let body = json!({"name": format!("By {name}")});
+        let reply = server
+            .call(method.clone(), &path, Some(&who.token), Some(body))
+            .await;
+        expect.check(&reply, &format!("{name} {method}"));
+        if name == "owner" {
+            assert_eq!(reply.ok()["version"], 4);
+        }
+    }
+    // (who, may delete); the last one does.
+    let deletes = [
+        ("member", &c.member, Forbidden),
+        ("outsider", &c.outsider, NotFound),
+        ("admin", &c.admin, Gone),
+    ];
+    for (name, who, expect) in deletes {
+        let reply = server
+            .call(Method::DELETE, &path, Some(&who.token), None)
+            .await;
+        expect.check(&reply, &format!("{name} DELETE"));
+    }
     server
         .get(&path, Some(&c.creator.token))
         .await

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{Account, TestServer};
+use crate::common::{Account, Reply, TestServer};
 
 /// A team with a project, its roles, and an outsider.
 pub struct Cast {
@@ -97,8 +97,45 @@ async fn every_field_round_trips_with_defaults() {
     assert_eq!(fetched.ok()["due_date"], full["due_date"]);
 }
 
+/// What a request in a permission table must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Any success.
+    Ok,
+    /// 204, a deletion.
+    Gone,
+    /// 403 `forbidden`: may see, may not do.
+    Forbidden,
+    /// 404 `not_found`: may not see.
+    NotFound,
+}
+
+impl Expect {
+    /// Asserts that `reply` is what this row expects; `row` names the row when it is not.
+    pub fn check(self, reply: &Reply, row: &str) {
+        match self {
+            Expect::Ok => assert!(
+                reply.status.is_success(),
+                "{row}: expected success, got {}: {}",
+                reply.status,
+                reply.body
+            ),
+            Expect::Gone => assert_eq!(reply.status, 204, "{row}: {}", reply.body),
+            Expect::Forbidden => {
+                assert_eq!(reply.status, 403, "{row}: {}", reply.body);
+                reply.problem(403, "forbidden");
+            }
+            Expect::NotFound => {
+                assert_eq!(reply.status, 404, "{row}: {}", reply.body);
+                reply.problem(404, "not_found");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_permission_matrix() {
+    use Expect::{Forbidden, Gone, NotFound, Ok};
     let server = TestServer::spawn().await;
     let c = cast(&server).await;
     let body =
@@ -106,61 +143,50 @@ async fn the_permission_matrix() {
     let task = new_task(&server, &c.creator, body.clone()).await;
     let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
 
-    for who in [&c.owner, &c.admin, &c.creator, &c.assignee, &c.member] {
-        server.get(&path, Some(&who.token)).await.ok();
+    // (who, GET, PATCH title, DELETE); the deletions that succeed come last, below.
+    let table = [
+        ("owner", &c.owner, Ok, Ok, None),
+        ("admin", &c.admin, Ok, Ok, None),
+        ("creator", &c.creator, Ok, Ok, None),
+        ("assignee", &c.assignee, Ok, Ok, Some(Forbidden)),
+        ("member", &c.member, Ok, Forbidden, Some(Forbidden)),
+        ("outsider", &c.outsider, NotFound, NotFound, Some(NotFound)),
+    ];
+    for (name, who, get, patch, _) in &table {
+        get.check(
+            &server.get(&path, Some(&who.token)).await,
+            &format!("{name} GET"),
+        );
+        let title = if *patch == Ok { "Edited" } else { "Nope" };
+        let reply = server
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&who.token),
+                Some(json!({"title": title})),
+            )
+            .await;
+        patch.check(&reply, &format!("{name} PATCH"));
     }
-    server
-        .get(&path, Some(&c.outsider.token))
-        .await
-        .problem(404, "not_found");
-
-    let rename = |title: &str| Some(json!({"title": title}));
-    for who in [&c.creator, &c.assignee, &c.admin, &c.owner] {
-        server
-            .call(Method::PATCH, &path, Some(&who.token), rename("Edited"))
-            .await
-            .ok();
+    for (name, who, _, _, delete) in &table {
+        if let Some(delete) = delete {
+            let reply = server
+                .call(Method::DELETE, &path, Some(&who.token), None)
+                .await;
+            delete.check(&reply, &format!("{name} DELETE"));
+        }
     }
-    server
-        .call(Method::PATCH, &path, Some(&c.member.token), rename("Nope"))
-        .await
-        .problem(403, "forbidden");
-    server
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.outsider.token),
-            rename("Nope"),
-        )
-        .await
-        .problem(404, "not_found");
-
-    for who in [&c.assignee, &c.member] {
-        server
-            .call(Method::DELETE, &path, Some(&who.token), None)
-            .await
-            .problem(403, "forbidden");
-    }
-    server
-        .call(Method::DELETE, &path, Some(&c.outsider.token), None)
-        .await
-        .problem(404, "not_found");
-    assert_eq!(
-        server
-            .call(Method::DELETE, &path, Some(&c.admin.token), None)
-            .await
-            .status,
-        204
-    );
+    // Those who may delete: a team admin, and the creator (of a second task).
+    let reply = server
+        .call(Method::DELETE, &path, Some(&c.admin.token), None)
+        .await;
+    Gone.check(&reply, "admin DELETE");
     let second = new_task(&server, &c.creator, body).await;
     let second = format!("/api/tasks/{}", second["id"].as_str().unwrap());
-    assert_eq!(
-        server
-            .call(Method::DELETE, &second, Some(&c.creator.token), None)
-            .await
-            .status,
-        204
-    );
+    let reply = server
+        .call(Method::DELETE, &second, Some(&c.creator.token), None)
+        .await;
+    Gone.check(&reply, "creator DELETE");
     server
         .get(&second, Some(&c.creator.token))
         .await

@@ -4,6 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{Account, TestServer, test_config};
+use crate::tasks::Expect;
 
 /// A team with one member of each role, and an outsider.
 struct Cast {
@@ -78,72 +79,42 @@ async fn the_creator_owns_the_team_and_only_members_see_it() {
 
 #[tokio::test]
 async fn update_and_delete_rights() {
+    use Expect::{Forbidden, Gone, NotFound, Ok};
     let server = TestServer::spawn().await;
     let c = cast(&server).await;
     let path = format!("/api/teams/{}", c.team);
-    let patch = |name: &str| Some(json!({"name": name}));
-    assert_eq!(
-        server
-            .call(
-                Method::PATCH,
-                &path,
-                Some(&c.owner.token),
-                patch("By owner")
-            )
-            .await
-            .ok()["name"],
-        "By owner"
-    );
-    assert_eq!(
-        server
-            .call(
-                Method::PATCH,
-                &path,
-                Some(&c.admin.token),
-                patch("By admin")
-            )
-            .await
-            .ok()["version"],
-        3
-    );
-    server
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.member.token),
-            patch("By member"),
-        )
-        .await
-        .problem(403, "forbidden");
-    server
-        .call(
-            Method::PATCH,
-            &path,
-            Some(&c.outsider.token),
-            patch("By outsider"),
-        )
-        .await
-        .problem(404, "not_found");
-
-    server
-        .call(Method::DELETE, &path, Some(&c.admin.token), None)
-        .await
-        .problem(403, "forbidden");
-    server
-        .call(Method::DELETE, &path, Some(&c.member.token), None)
-        .await
-        .problem(403, "forbidden");
-    server
-        .call(Method::DELETE, &path, Some(&c.outsider.token), None)
-        .await
-        .problem(404, "not_found");
-    assert_eq!(
-        server
-            .call(Method::DELETE, &path, Some(&c.owner.token), None)
-            .await
-            .status,
-        204
-    );
+    // (who, may rename); each success is one more version.
+    let renames = [
+        ("owner", &c.owner, Ok),
+        ("admin", &c.admin, Ok),
+        ("member", &c.member, Forbidden),
+        ("outsider", &c.outsider, NotFound),
+    ];
+    for (name, who, expect) in renames {
+        let body = json!({"name": format!("By {name}")});
+        let reply = server
+            .call(Method::PATCH, &path, Some(&who.token), Some(body))
+            .await;
+        expect.check(&reply, &format!("{name} PATCH"));
+        match name {
+            "owner" => assert_eq!(reply.ok()["name"], "By owner"),
+            "admin" => assert_eq!(reply.ok()["version"], 3),
+            _ => {}
+        }
+    }
+    // (who, may delete); the last one does.
+    let deletes = [
+        ("admin", &c.admin, Forbidden),
+        ("member", &c.member, Forbidden),
+        ("outsider", &c.outsider, NotFound),
+        ("owner", &c.owner, Gone),
+    ];
+    for (name, who, expect) in deletes {
+        let reply = server
+            .call(Method::DELETE, &path, Some(&who.token), None)
+            .await;
+        expect.check(&reply, &format!("{name} DELETE"));
+    }
     server
         .get(&path, Some(&c.owner.token))
         .await
