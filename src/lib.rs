@@ -4,6 +4,8 @@
 
 /// The HTTP API (poem-openapi): routes, DTOs, the error shape, authentication.
 pub mod api;
+/// Backup archives of a data dir: the format, and writing a consistent one from a live store.
+pub mod backup;
 /// The command line (clap).
 pub mod cli;
 /// Settings and the data directory.
@@ -102,7 +104,7 @@ impl App {
                 registration: config.registration,
             },
         );
-        if let Err(e) = ops::backup::clear_temp(&config.data_dir) {
+        if let Err(e) = backup::clear_temp(&config.data_dir) {
             tracing::warn!(error = %e, "cannot remove what an interrupted backup left");
         }
         #[cfg(unix)]

@@ -112,6 +112,13 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Its bcrypt hash at `cost`, with a fresh random salt. CPU-bound (about 250 ms at cost
+    /// 12) but no I/O: the server runs it on the blocking pool behind a concurrency bound
+    /// (`service::passwords`), the offline admin commands (`ops::users`) call it directly.
+    pub fn hash(&self, cost: u32) -> Result<PasswordHash, bcrypt::BcryptError> {
+        bcrypt::hash(&self.0, cost).map(PasswordHash)
+    }
 }
 
 impl std::fmt::Debug for Password {

@@ -46,7 +46,6 @@ pub use feed::{Feed, Start};
 pub use gauges::Gauge;
 pub use notifications::InboxPage;
 use passwords::Passwords;
-pub use passwords::hash_password;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
 pub use search::{IndexStatus, IndexingError, SearchHit, SearchQuery, rebuild_index};
 pub use tasks::{Edit, NewTask, Scope, TaskPatch, TaskQuery, TaskView};
