@@ -89,20 +89,7 @@ impl App {
             blobs,
             std::sync::Arc::new(search),
             position,
-            ServiceConfig {
-                jwt_secret,
-                token_ttl: config.token_ttl,
-                refresh_ttl: config.refresh_ttl,
-                bcrypt_cost: config.bcrypt_cost,
-                bcrypt_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
-                max_upload_bytes: config.max_upload_bytes,
-                user_quota_bytes: config.user_quota_bytes,
-                notification_retention: config.notification_retention,
-                change_retention: config.change_retention,
-                feed_queue: config.feed_queue.max(1),
-                data_dir: config.data_dir.clone(),
-                registration: config.registration,
-            },
+            ServiceConfig::new(config, jwt_secret),
         );
         if let Err(e) = backup::clear_temp(&config.data_dir) {
             tracing::warn!(error = %e, "cannot remove what an interrupted backup left");
