@@ -1,6 +1,18 @@
 //! tasker: a self-hosted task tracker for teams, in one binary.
 //!
-//! Dependencies point one way: `api -> service -> {store, search, files, events} -> domain`.
+//! Dependencies point one way, with no circle inside a layer:
+//!
+//! ```text
+//! main -> cli -> config                       the one Config (flags, environment, .env)
+//! lib (App, serve) -> api -> service -> {store, search, files, events, backup} -> domain
+//! main -> ops, portable -> {store, search, files, backup} -> domain
+//! ```
+//!
+//! `api` is the HTTP layer (thin handlers); `service` holds the use cases and asks
+//! `domain::access` who may do what; `ops` and `portable` are the operator commands behind the
+//! CLI, which work on a stopped data directory and share `backup` (archive writing) with the
+//! running server and `domain` (e.g. password hashing) with the service, never the service
+//! itself.
 
 /// The HTTP API (poem-openapi): routes, DTOs, the error shape, authentication.
 pub mod api;
