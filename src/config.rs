@@ -1,5 +1,8 @@
-//! One `Config` for the server, resolved from flags > environment (`TASKER_*`, plus the seed's
-//! `PORT` and `JWT_SECRET`) > `.env` > defaults. Every path is derived from the data directory.
+//! One `Config` for the server, resolved by clap from flags > environment (`TASKER_*`, plus
+//! the seed's `PORT`, `JWT_SECRET` and `CORS_ORIGINS`) > `.env` (loaded into the environment
+//! by `main` before parsing) > defaults. Each default is written once, in its `#[arg]`
+//! attribute; [`Config::new`] reads them from there. Every path is derived from the data
+//! directory.
 
 use std::fs;
 use std::io::Write;
@@ -7,14 +10,25 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::{Args, FromArgMatches};
 use rand::RngCore;
 
-/// Where the server listens unless told otherwise.
+/// Where the server listens unless told otherwise (`--port` changes only the port).
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3000);
+/// The default `--data-dir`, shared by every command that takes one.
+pub const DEFAULT_DATA_DIR: &str = "./tasker-data";
+/// The default `--bcrypt-cost`, shared by the server and `tasker user`.
+pub const DEFAULT_BCRYPT_COST: u32 = 12;
 /// The shortest JWT secret accepted (HS256 wants at least 256 bits).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 /// The generated secret's file inside the data directory.
 pub const SECRET_FILE: &str = "jwt-secret";
+
+/// Where each setting can come from, shown under `tasker serve --help`.
+pub const SOURCES_HELP: &str = "\
+Each option can also be set by the environment variable shown, or by a line VARIABLE=value in \
+./.env (the working directory's). A flag wins over the environment, the environment over .env, \
+and .env over the default.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -24,53 +38,169 @@ pub enum LogFormat {
     Json,
 }
 
-/// The server's settings. `Debug` leaves the JWT secret out.
-#[derive(Clone)]
+/// The server's settings: the flags of `tasker serve` (doc comments are the help text).
+/// Tests and embedders start from [`Config::new`] and change fields. `Debug` leaves the
+/// secrets out.
+#[derive(Clone, Args)]
+#[command(after_help = SOURCES_HELP)]
 pub struct Config {
-    pub listen: SocketAddr,
+    /// Address to listen on [default: 127.0.0.1:3000].
+    // Read through [`Config::listen_addr`], which applies `--port` and the default.
+    #[arg(long, env = "TASKER_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Port to listen on when --listen is not given (the host stays 127.0.0.1).
+    #[arg(long, env = "PORT", value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Directory for the database, the generated secret and attachments (created if missing).
+    #[arg(long, env = "TASKER_DATA_DIR", value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
-    /// Given secret; when `None`, one is generated into the data directory and reused.
+
+    /// Secret for signing access tokens (at least 32 bytes). Without it, a random one is
+    /// generated into the data directory on first start and reused.
+    #[arg(
+        long,
+        env = "JWT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
     pub jwt_secret: Option<String>,
+
+    /// Lifetime of an access token, e.g. 15m, 1h.
+    #[arg(long, env = "TASKER_TOKEN_TTL", value_name = "DURATION", default_value = "1h", value_parser = parse_ttl)]
     pub token_ttl: Duration,
+
+    /// How long a session lasts without a refresh, e.g. 30d.
+    #[arg(long, env = "TASKER_REFRESH_TTL", value_name = "DURATION", default_value = "30d", value_parser = parse_ttl)]
     pub refresh_ttl: Duration,
+
+    /// bcrypt cost for password hashes (4 to 31; each step doubles the work).
+    #[arg(long, env = "TASKER_BCRYPT_COST", value_name = "COST", default_value_t = DEFAULT_BCRYPT_COST,
+          value_parser = clap::value_parser!(u32).range(4..=31))]
     pub bcrypt_cost: u32,
-    /// The largest file one upload may carry.
+
+    /// The largest file an upload may carry, in bytes (1 KiB to 64 GiB).
+    #[arg(long, env = "TASKER_MAX_UPLOAD_BYTES", value_name = "BYTES",
+          default_value_t = 25 << 20,
+          value_parser = clap::value_parser!(u64).range(1024..=(64 << 30)))]
     pub max_upload_bytes: u64,
-    /// The most attachment bytes one account may have uploaded; `None`: no quota.
+
+    /// The most attachment bytes one account may have uploaded (default: no quota).
+    #[arg(long, env = "TASKER_USER_QUOTA_BYTES", value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub user_quota_bytes: Option<u64>,
-    /// How long notifications are kept.
+
+    /// How long notifications are kept, e.g. 90d.
+    #[arg(long, env = "TASKER_NOTIFICATION_RETENTION", value_name = "DURATION", default_value = "90d", value_parser = parse_ttl)]
     pub notification_retention: Duration,
-    /// How far back a WebSocket client may resume (`?since=`); older gets `reset`.
+
+    /// How far back a WebSocket client may resume with `?since=`, e.g. 7d.
+    #[arg(long, env = "TASKER_CHANGE_RETENTION", value_name = "DURATION", default_value = "7d", value_parser = parse_ttl)]
     pub change_retention: Duration,
+
     /// Events one WebSocket connection may have queued before it is cut off as too slow
     /// (close code 4008). Not a command-line option: for embedders and tests.
+    #[arg(skip = 1024usize)]
     pub feed_queue: usize,
+
+    /// Log format. The level comes from LOG_LEVEL or RUST_LOG (default info).
+    #[arg(
+        long,
+        env = "TASKER_LOG_FORMAT",
+        value_name = "FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     pub log_format: LogFormat,
-    /// Who may create an account with `POST /api/auth/register`.
+
+    /// Who may create an account: `open` (anyone), `invite-only` (an email with a pending
+    /// invitation to a team), `closed` (nobody; an admin creates accounts).
+    #[arg(
+        long,
+        env = "TASKER_REGISTRATION",
+        value_name = "MODE",
+        value_enum,
+        default_value = "open"
+    )]
     pub registration: Registration,
-    /// Request rate limits; `None` turns them all off (`--rate-limit off`).
-    pub rate_limits: Option<RateLimits>,
-    /// Take the client address from `X-Forwarded-For` (its last entry) instead of the socket.
+
+    /// Rate limits, per client address: every request 200 at once then 50/s; login and
+    /// register 10 then 1 per 6s. Per account (the email): 10 then 1 per 20s. Over a limit:
+    /// 429 with Retry-After. `off` is for benchmarks and trusted networks.
+    // `None` turns them all off. The full path keeps clap from reading `Option` as "optional
+    // flag": the value is always set, from `on` or `off`.
+    #[arg(long = "rate-limit", env = "TASKER_RATE_LIMIT", value_name = "on|off", default_value = "on", value_parser = parse_rate_limits, action = clap::ArgAction::Set)]
+    pub rate_limits: ::std::option::Option<RateLimits>,
+
+    /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry
+    /// (the one the proxy added) instead of the socket. Only with a proxy that sets it.
+    #[arg(long, env = "TASKER_TRUST_PROXY", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set)]
     pub trust_proxy: bool,
-    /// Origins allowed to call the API from a browser (CORS); empty: same-origin only.
-    /// Each is checked by [`parse_origin`].
+
+    /// Origins allowed to call the API from a browser (CORS), comma-separated, e.g.
+    /// https://tasks.example.com. Default: none (same-origin only).
+    // Each is checked by [`parse_origin`] in [`Config::resolve`].
+    #[arg(
+        long,
+        env = "CORS_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
     pub cors_origins: Vec<String>,
-    /// Serve Prometheus metrics at `/metrics`.
+
+    /// Serve Prometheus metrics at /metrics (outside /api). Meant for a private network.
+    #[arg(long, env = "TASKER_METRICS", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set)]
     pub metrics: bool,
-    /// When set, `/metrics` wants `Authorization: Bearer <token>`.
+
+    /// Require `Authorization: Bearer <TOKEN>` on /metrics.
+    #[arg(
+        long,
+        env = "TASKER_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub metrics_token: Option<String>,
 }
 
 /// Who may create an account with `POST /api/auth/register`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Registration {
     /// Anyone.
-    #[default]
     Open,
     /// Only an email with a pending, unexpired invitation to a team.
     InviteOnly,
     /// Nobody: accounts are created by an admin.
     Closed,
+}
+
+/// `on`/`off` (also `true`/`false`, `yes`/`no`, `1`/`0`).
+pub(crate) fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err("use on or off".into()),
+    }
+}
+
+/// `--rate-limit`: `on` is [`RateLimits::default`], `off` is none.
+fn parse_rate_limits(text: &str) -> Result<Option<RateLimits>, String> {
+    parse_switch(text).map(|on| on.then(RateLimits::default))
+}
+
+/// A duration from 1 s to 10 years, e.g. `90s`, `15m`, `1h`, `30d`.
+pub(crate) fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let ttl =
+        humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 90s, 15m, 1h, 30d)"))?;
+    if ttl < Duration::from_secs(1) {
+        return Err("must be at least 1s".into());
+    }
+    if ttl > Duration::from_secs(10 * 365 * 24 * 3600) {
+        return Err("must be at most 10 years".into());
+    }
+    Ok(ttl)
 }
 
 /// One rate limit: `burst` requests at once, then one more every `period`.
@@ -161,31 +291,50 @@ pub fn parse_origin(text: &str) -> Result<String, ConfigError> {
     Ok(origin)
 }
 
-/// The default `--max-upload-bytes`: 25 MiB.
-pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 25 << 20;
-
 impl Config {
-    /// Defaults with the given data directory (what tests and embedders start from).
+    /// The defaults (those of `tasker serve` with no flags and no environment) with the given
+    /// data directory: what tests and embedders start from.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            listen: DEFAULT_LISTEN,
-            data_dir: data_dir.into(),
-            jwt_secret: None,
-            token_ttl: Duration::from_secs(3600),
-            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
-            bcrypt_cost: 12,
-            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
-            user_quota_bytes: None,
-            notification_retention: Duration::from_secs(90 * 24 * 3600),
-            change_retention: Duration::from_secs(7 * 24 * 3600),
-            feed_queue: 1024,
-            log_format: LogFormat::Text,
-            registration: Registration::Open,
-            rate_limits: Some(RateLimits::default()),
-            trust_proxy: false,
-            cors_origins: Vec::new(),
-            metrics: false,
-            metrics_token: None,
+        let command =
+            Self::augment_args(clap::Command::new("tasker")).mut_args(|arg| arg.env(None::<&str>));
+        let matches = command
+            .try_get_matches_from(["tasker"])
+            .expect("the defaults parse");
+        let mut config = Self::from_arg_matches(&matches).expect("the defaults are complete");
+        config.data_dir = data_dir.into();
+        config
+    }
+
+    /// Checks what clap cannot check field by field, and normalizes: the data directory is
+    /// not empty, the CORS origins are origins (lower-cased; empty entries dropped), an empty
+    /// metrics token is none, a session outlives its access token.
+    pub fn resolve(mut self) -> Result<Self, ConfigError> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("--data-dir", "must not be empty"));
+        }
+        self.cors_origins = self
+            .cors_origins
+            .iter()
+            .filter(|origin| !origin.trim().is_empty())
+            .map(|origin| parse_origin(origin))
+            .collect::<Result<_, _>>()?;
+        self.metrics_token = self.metrics_token.filter(|token| !token.is_empty());
+        if self.refresh_ttl < self.token_ttl {
+            return Err(ConfigError::new(
+                "--refresh-ttl",
+                "must not be shorter than --token-ttl",
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The address to listen on: `--listen`, else 127.0.0.1 with `--port`, else
+    /// [`DEFAULT_LISTEN`].
+    pub fn listen_addr(&self) -> SocketAddr {
+        match (self.listen, self.port) {
+            (Some(listen), _) => listen,
+            (None, Some(port)) => SocketAddr::new(DEFAULT_LISTEN.ip(), port),
+            (None, None) => DEFAULT_LISTEN,
         }
     }
 
@@ -207,6 +356,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("port", &self.port)
             .field("data_dir", &self.data_dir)
             .field(
                 "jwt_secret",

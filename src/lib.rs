@@ -1,9 +1,23 @@
 //! tasker: a self-hosted task tracker for teams, in one binary.
 //!
-//! Dependencies point one way: `api -> service -> {store, search, files, events} -> domain`.
+//! Dependencies point one way, with no circle inside a layer:
+//!
+//! ```text
+//! main -> cli -> config                       the one Config (flags, environment, .env)
+//! lib (App, serve) -> api -> service -> {store, search, files, events, backup} -> domain
+//! main -> ops, portable -> {store, search, files, backup} -> domain
+//! ```
+//!
+//! `api` is the HTTP layer (thin handlers); `service` holds the use cases and asks
+//! `domain::access` who may do what; `ops` and `portable` are the operator commands behind the
+//! CLI, which work on a stopped data directory and share `backup` (archive writing) with the
+//! running server and `domain` (e.g. password hashing) with the service, never the service
+//! itself.
 
 /// The HTTP API (poem-openapi): routes, DTOs, the error shape, authentication.
 pub mod api;
+/// Backup archives of a data dir: the format, and writing a consistent one from a live store.
+pub mod backup;
 /// The command line (clap).
 pub mod cli;
 /// Settings and the data directory.
@@ -87,22 +101,9 @@ impl App {
             blobs,
             std::sync::Arc::new(search),
             position,
-            ServiceConfig {
-                jwt_secret,
-                token_ttl: config.token_ttl,
-                refresh_ttl: config.refresh_ttl,
-                bcrypt_cost: config.bcrypt_cost,
-                bcrypt_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
-                max_upload_bytes: config.max_upload_bytes,
-                user_quota_bytes: config.user_quota_bytes,
-                notification_retention: config.notification_retention,
-                change_retention: config.change_retention,
-                feed_queue: config.feed_queue.max(1),
-                data_dir: config.data_dir.clone(),
-                registration: config.registration,
-            },
+            ServiceConfig::new(config, jwt_secret),
         );
-        if let Err(e) = ops::backup::clear_temp(&config.data_dir) {
+        if let Err(e) = backup::clear_temp(&config.data_dir) {
             tracing::warn!(error = %e, "cannot remove what an interrupted backup left");
         }
         #[cfg(unix)]

@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tasker::cli::{Cli, Command, ExportArgs, ImportArgs, ServeArgs};
+use tasker::Config;
+use tasker::cli::{Cli, Command, ExportArgs, ImportArgs};
 use tasker::config::LogFormat;
 use tasker::{App, ServeError};
 use tracing_subscriber::EnvFilter;
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(config) => serve(config),
         Command::Openapi => {
             println!("{}", tasker::api::spec_json());
             ExitCode::SUCCESS
@@ -94,9 +95,9 @@ fn import(args: ImportArgs) -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
-    let log_format = args.log_format;
-    let config = match args.into_config() {
+fn serve(config: Config) -> ExitCode {
+    let log_format = config.log_format;
+    let config = match config.resolve() {
         Ok(config) => config,
         Err(e) => return fail(2, &e.to_string()),
     };
@@ -116,9 +117,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         Err(e) => return exit_with(e),
     };
     let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen)
+        let listen = config.listen_addr();
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| tasker::ConfigError::new(format!("--listen {}", config.listen), e.to_string()))?;
+            .map_err(|e| tasker::ConfigError::new(format!("--listen {listen}"), e.to_string()))?;
         let address = listener.local_addr().map_err(|e| ServeError::Runtime(e.to_string()))?;
         tracing::info!(%address, data_dir = %config.data_dir.display(), "tasker {} listening; docs at http://{address}/docs", env!("CARGO_PKG_VERSION"));
         app.run(listener, shutdown_signal()).await

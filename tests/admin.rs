@@ -358,7 +358,7 @@ async fn the_backup_endpoint_is_for_site_admins() {
     let bytes = response.bytes().await.unwrap();
     let file = server.data_dir.join("../downloaded.tar");
     std::fs::write(&file, &bytes).unwrap();
-    let manifest = tasker::ops::archive::verify(&file).expect("a complete archive");
+    let manifest = tasker::backup::archive::verify(&file).expect("a complete archive");
     assert!(manifest.entries.iter().any(|e| e.path == "tasker.redb"));
     let _ = std::fs::remove_file(&file);
 }

@@ -12,6 +12,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::ApiTags;
 use super::error::ApiResult;
 use super::security::BearerAuth;
+use super::spec::Documented;
 use crate::ops::socket::BACKUP_PATH;
 use crate::service::Service;
 
@@ -33,6 +34,9 @@ pub enum BackupArchive {
 }
 
 pub struct AdminApi;
+
+/// The backup declares no errors beyond those its shape implies.
+impl Documented for AdminApi {}
 
 #[OpenApi(tag = "ApiTags::Ops")]
 impl AdminApi {

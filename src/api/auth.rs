@@ -21,7 +21,8 @@ type EmailText = Text<1, EMAIL_MAX_CHARS>;
 type NameText = Text<1, NAME_MAX_CHARS>;
 /// Password as documented in the spec: the byte limit implies this character limit.
 type PasswordText = Text<PASSWORD_MIN_CHARS, PASSWORD_MAX_BYTES>;
-use super::spec::OperationErrors;
+use super::page::{Page, PageItem};
+use super::spec::{Documented, OperationErrors};
 use super::users::UserBody;
 use super::{ApiTags, NoContent};
 use crate::domain::{Session, SessionId};
@@ -148,13 +149,13 @@ impl SessionBody {
     }
 }
 
-/// A page of sessions.
-#[derive(Object)]
-pub struct SessionPage {
-    pub items: Vec<SessionBody>,
-    /// Pass as `cursor` to get the next page; null on the last page.
-    #[oai(nullable)]
-    pub next_cursor: Option<String>,
+pub type SessionPage = Page<SessionBody>;
+
+impl PageItem for SessionBody {
+    const PAGE_NAME: &'static str = "SessionPage";
+    const PAGE_DESCRIPTION: Option<&'static str> = Some("A page of sessions.");
+    const CURSOR_DESCRIPTION: Option<&'static str> =
+        Some("Pass as `cursor` to get the next page; null on the last page.");
 }
 
 #[derive(ApiResponse)]
@@ -285,14 +286,7 @@ impl AuthApi {
             .sessions(&auth.0, cursor.0.as_deref(), limit.0)
             .await?;
         let current = auth.0.session_id;
-        Ok(Json(SessionPage {
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-            items: page
-                .items
-                .into_iter()
-                .map(|s| SessionBody::new(s, current))
-                .collect(),
-        }))
+        Ok(Json(Page::map(page, |s| SessionBody::new(s, current))))
     }
 
     /// Revoke a session
@@ -317,11 +311,13 @@ impl AuthApi {
 }
 
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
-pub(super) const ERRORS: &[OperationErrors] = &[
-    ("register", &[403, 409, 422, 503]),
-    ("login", &[401, 403, 503]),
-    ("refreshToken", &[401]),
-    ("getProfile", &[404]),
-    ("updateProfile", &[404, 409, 422, 503]),
-    ("listSessions", &[422]),
-];
+impl Documented for AuthApi {
+    const ERRORS: &'static [OperationErrors] = &[
+        ("register", &[403, 409, 422, 503]),
+        ("login", &[401, 403, 503]),
+        ("refreshToken", &[401]),
+        ("getProfile", &[404]),
+        ("updateProfile", &[404, 409, 422, 503]),
+        ("listSessions", &[422]),
+    ];
+}

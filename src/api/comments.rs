@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::conditional::{Created, Deleted, Read, Versioned, Written, if_match};
 use super::error::ApiResult;
+use super::page::{Page, PageItem};
 use super::security::BearerAuth;
-use super::spec::OperationErrors;
+use super::spec::{Documented, OperationErrors};
 use super::text::Text;
 use crate::domain::comment::BODY_MAX_CHARS;
 use crate::domain::{CommentId, TaskId};
@@ -70,13 +71,11 @@ impl From<CommentView> for CommentBody {
     }
 }
 
-/// A page of comments, oldest first.
-#[derive(Object)]
-pub struct CommentPage {
-    pub items: Vec<CommentBody>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    #[oai(nullable)]
-    pub next_cursor: Option<String>,
+pub type CommentPage = Page<CommentBody>;
+
+impl PageItem for CommentBody {
+    const PAGE_NAME: &'static str = "CommentPage";
+    const PAGE_DESCRIPTION: Option<&'static str> = Some("A page of comments, oldest first.");
 }
 
 pub struct CommentsApi;
@@ -111,10 +110,7 @@ impl CommentsApi {
                 limit.0,
             )
             .await?;
-        Ok(Json(CommentPage {
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-            items: page.items.into_iter().map(CommentBody::from).collect(),
-        }))
+        Ok(Json(Page::map(page, CommentBody::from)))
     }
 
     /// Comment on a task
@@ -226,9 +222,11 @@ impl CommentsApi {
 }
 
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
-pub(super) const ERRORS: &[OperationErrors] = &[
-    ("listComments", &[422]),
-    ("createComment", &[409, 422, 503]),
-    ("updateComment", &[409, 422]),
-    ("deleteComment", &[409]),
-];
+impl Documented for CommentsApi {
+    const ERRORS: &'static [OperationErrors] = &[
+        ("listComments", &[422]),
+        ("createComment", &[409, 422, 503]),
+        ("updateComment", &[409, 422]),
+        ("deleteComment", &[409]),
+    ];
+}

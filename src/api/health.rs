@@ -6,6 +6,7 @@ use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use super::error::ApiResult;
+use super::spec::Documented;
 use crate::service::Service;
 
 #[derive(Object)]
@@ -34,6 +35,9 @@ pub struct SearchIndexHealth {
 }
 
 pub struct HealthApi;
+
+/// `/health` answers only with what every operation can.
+impl Documented for HealthApi {}
 
 #[OpenApi(tag = "ApiTags::Ops")]
 impl HealthApi {

@@ -8,12 +8,13 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::error::ApiResult;
+use super::page::{Page, PageItem};
 use super::security::BearerAuth;
-use super::spec::OperationErrors;
+use super::spec::{Documented, OperationErrors};
 use super::teams::TeamRoleBody;
 use super::text::Text;
 use super::{ApiTags, NoContent};
-use crate::domain::page::Page;
+use crate::domain::page;
 use crate::domain::team::{Invitation, InvitationStatus};
 use crate::domain::user::EMAIL_MAX_CHARS;
 use crate::domain::{InvitationId, TeamId};
@@ -72,21 +73,16 @@ impl From<Invitation> for InvitationBody {
     }
 }
 
-/// A page of invitations.
-#[derive(Object)]
-pub struct InvitationPage {
-    pub items: Vec<InvitationBody>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    #[oai(nullable)]
-    pub next_cursor: Option<String>,
+pub type InvitationPage = Page<InvitationBody>;
+
+impl PageItem for InvitationBody {
+    const PAGE_NAME: &'static str = "InvitationPage";
+    const PAGE_DESCRIPTION: Option<&'static str> = Some("A page of invitations.");
 }
 
-impl From<Page<Invitation>> for InvitationPage {
-    fn from(page: Page<Invitation>) -> Self {
-        Self {
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-            items: page.items.into_iter().map(InvitationBody::from).collect(),
-        }
+impl From<page::Page<Invitation>> for InvitationPage {
+    fn from(page: page::Page<Invitation>) -> Self {
+        Page::map(page, InvitationBody::from)
     }
 }
 
@@ -243,11 +239,13 @@ impl InvitationsApi {
 }
 
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
-pub(super) const ERRORS: &[OperationErrors] = &[
-    ("inviteToTeam", &[404, 409, 422]),
-    ("listTeamInvitations", &[422]),
-    ("listMyInvitations", &[404, 422]),
-    ("acceptInvitation", &[409]),
-    ("declineInvitation", &[409]),
-    ("revokeInvitation", &[409]),
-];
+impl Documented for InvitationsApi {
+    const ERRORS: &'static [OperationErrors] = &[
+        ("inviteToTeam", &[404, 409, 422]),
+        ("listTeamInvitations", &[422]),
+        ("listMyInvitations", &[404, 422]),
+        ("acceptInvitation", &[409]),
+        ("declineInvitation", &[409]),
+        ("revokeInvitation", &[409]),
+    ];
+}

@@ -31,6 +31,8 @@ mod metrics;
 pub mod middleware;
 /// The caller's notification inbox.
 mod notifications;
+/// One generic page type for every list, keeping each list's schema name.
+mod page;
 /// `/projects`.
 mod projects;
 /// The bearer-token security scheme.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::error::ApiResult;
 use super::security::BearerAuth;
-use super::spec::OperationErrors;
+use super::spec::{Documented, OperationErrors};
 use super::{ApiTags, NoContent};
 use crate::domain::notification::{Notification, NotificationKind};
 use crate::service::Service;
@@ -177,4 +177,6 @@ impl NotificationsApi {
 }
 
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
-pub(super) const ERRORS: &[OperationErrors] = &[("listNotifications", &[422])];
+impl Documented for NotificationsApi {
+    const ERRORS: &'static [OperationErrors] = &[("listNotifications", &[422])];
+}

@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::conditional::{Created, Deleted, Read, Versioned, Written, if_match};
 use super::error::ApiResult;
+use super::page::{Page, PageItem};
 use super::security::BearerAuth;
-use super::spec::OperationErrors;
+use super::spec::{Documented, OperationErrors};
 use super::text::Text;
 use crate::domain::project::{
     PROJECT_DESCRIPTION_MAX_CHARS, PROJECT_NAME_MAX_CHARS, ProjectStatus,
@@ -112,13 +113,11 @@ impl From<ProjectView> for ProjectBody {
     }
 }
 
-/// A page of projects.
-#[derive(Object)]
-pub struct ProjectPage {
-    pub items: Vec<ProjectBody>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    #[oai(nullable)]
-    pub next_cursor: Option<String>,
+pub type ProjectPage = Page<ProjectBody>;
+
+impl PageItem for ProjectBody {
+    const PAGE_NAME: &'static str = "ProjectPage";
+    const PAGE_DESCRIPTION: Option<&'static str> = Some("A page of projects.");
 }
 
 async fn update(
@@ -191,10 +190,7 @@ impl ProjectsApi {
         let page = service
             .projects(&auth.0, team, cursor.0.as_deref(), limit.0)
             .await?;
-        Ok(Json(ProjectPage {
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-            items: page.items.into_iter().map(ProjectBody::from).collect(),
-        }))
+        Ok(Json(Page::map(page, ProjectBody::from)))
     }
 
     /// Get a project
@@ -287,9 +283,11 @@ impl ProjectsApi {
 }
 
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
-pub(super) const ERRORS: &[OperationErrors] = &[
-    ("createProject", &[404, 422]),
-    ("listProjects", &[422]),
-    ("replaceProject", &[409, 422]),
-    ("updateProject", &[409, 422]),
-];
+impl Documented for ProjectsApi {
+    const ERRORS: &'static [OperationErrors] = &[
+        ("createProject", &[404, 422]),
+        ("listProjects", &[422]),
+        ("replaceProject", &[409, 422]),
+        ("updateProject", &[409, 422]),
+    ];
+}

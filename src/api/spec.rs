@@ -5,39 +5,73 @@
 //! errors it can answer with: 400, 429 (the per-client rate limit applies to every request;
 //! its `Retry-After` header is documented here) and 500 always; 413 and 415 when it takes a body; 401 and
 //! 403 when it needs a token; 404 when its path names a resource; plus the statuses each API
-//! module declares next to its handlers (`ERRORS`). schemathesis' status-code conformance
-//! check in CI fails if a handler answers with a status its operation does not list.
+//! `*Api` struct declares next to its handlers ([`Documented::ERRORS`]). schemathesis'
+//! status-code conformance check in CI fails if a handler answers with a status its
+//! operation does not list.
+//!
+//! This file knows no handler module: what each adds comes through [`Documented`], which
+//! `api/mod.rs`'s tuple of every `*Api` implements by asking each member.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{
-    attachments, auth, comments, invitations, notifications, openapi, projects, tasks, teams,
-    users, ws,
-};
+use super::{Apis, openapi};
 
 /// Error statuses of one operation beyond those its shape implies.
 pub type OperationErrors = (&'static str, &'static [u16]);
 
-fn declared_errors() -> impl Iterator<Item = &'static OperationErrors> {
-    auth::ERRORS
-        .iter()
-        .chain(users::ERRORS)
-        .chain(teams::ERRORS)
-        .chain(invitations::ERRORS)
-        .chain(projects::ERRORS)
-        .chain(tasks::ERRORS)
-        .chain(comments::ERRORS)
-        .chain(attachments::ERRORS)
-        .chain(notifications::ERRORS)
-        .chain(ws::ERRORS)
+/// What an `*Api` struct adds to the published spec beyond what poem-openapi derives.
+pub trait Documented {
+    /// Error statuses of its operations beyond those their shape implies.
+    const ERRORS: &'static [OperationErrors] = &[];
+
+    /// Request bodies poem-openapi cannot see (a handler that reads its body itself), by
+    /// operation id.
+    fn request_bodies() -> Vec<(&'static str, Value)> {
+        Vec::new()
+    }
+
+    /// Every declared error: [`Self::ERRORS`], or for a tuple those of all its members.
+    fn declared_errors() -> Vec<OperationErrors> {
+        Self::ERRORS.to_vec()
+    }
+}
+
+/// `Documented` for a tuple of `*Api` structs (as `OpenApiService` takes them): the union of
+/// its members'. Implemented for every arity up to 16, like poem-openapi's `OpenApi`.
+macro_rules! documented_tuples {
+    ($head:ident $(, $tail:ident)*) => {
+        // `mut` is unused by the one-member tuple.
+        #[allow(unused_mut)]
+        impl<$head: Documented $(, $tail: Documented)*> Documented for ($head, $($tail,)*) {
+            fn request_bodies() -> Vec<(&'static str, Value)> {
+                let mut all = $head::request_bodies();
+                $(all.extend($tail::request_bodies());)*
+                all
+            }
+
+            fn declared_errors() -> Vec<OperationErrors> {
+                let mut all = $head::declared_errors();
+                $(all.extend($tail::declared_errors());)*
+                all
+            }
+        }
+        documented_tuples!($($tail),*);
+    };
+    () => {};
+}
+
+documented_tuples!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P);
+
+fn declared_errors() -> Vec<OperationErrors> {
+    Apis::declared_errors()
 }
 
 /// The spec as served at `/api/openapi.json`, printed by `tasker openapi` and committed.
 pub fn published() -> String {
     let mut spec: Value = serde_json::from_str(&openapi().spec()).expect("poem-openapi emits JSON");
-    document_upload(&mut spec);
+    document_request_bodies(&mut spec);
     prune_error_responses(&mut spec);
     serde_json::to_string_pretty(&spec).expect("a JSON value serializes")
 }
@@ -49,17 +83,23 @@ pub fn swagger_ui_html(published: &str) -> String {
     api.swagger_ui_html().replacen(&api.spec(), published, 1)
 }
 
-/// Gives the upload operation its multipart request body (its handler streams the body
-/// itself, so poem-openapi cannot see it).
-fn document_upload(spec: &mut Value) {
+/// Gives the operations whose handlers read their bodies themselves (the multipart upload)
+/// the request body poem-openapi cannot see.
+fn document_request_bodies(spec: &mut Value) {
     let Some(paths) = spec["paths"].as_object_mut() else {
         return;
     };
-    for item in paths.values_mut() {
-        if let Some(post) = item.get_mut("post")
-            && post["operationId"] == "uploadAttachments"
+    let bodies = Apis::request_bodies();
+    let operations = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        if let Some((_, body)) = bodies
+            .iter()
+            .find(|(id, _)| operation["operationId"] == *id)
         {
-            post["requestBody"] = attachments::upload_request_body();
+            operation["requestBody"] = body.clone();
         }
     }
 }
@@ -117,7 +157,7 @@ fn allowed_errors(path: &str, operation: &Value) -> BTreeSet<u16> {
         allowed.insert(404);
     }
     let id = operation["operationId"].as_str().unwrap_or_default();
-    for (_, extra) in declared_errors().filter(|(op, _)| *op == id) {
+    for (_, extra) in declared_errors().into_iter().filter(|(op, _)| *op == id) {
         allowed.extend(extra.iter().copied());
     }
     allowed

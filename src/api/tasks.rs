@@ -11,8 +11,9 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::conditional::{Created, Deleted, Read, Versioned, Written, if_match};
 use super::error::ApiResult;
+use super::page::{Page, PageItem};
 use super::security::BearerAuth;
-use super::spec::OperationErrors;
+use super::spec::{Documented, OperationErrors};
 use super::text::Text;
 use crate::domain::change::{Change, ChangeAction};
 use crate::domain::task::{
@@ -221,13 +222,14 @@ impl From<TaskView> for TaskBody {
     }
 }
 
-/// A page of tasks. A page may hold fewer than `limit` tasks when a filter is selective;
-/// keep following `next_cursor` until it is null.
-#[derive(Object)]
-pub struct TaskPage {
-    pub items: Vec<TaskBody>,
-    #[oai(nullable)]
-    pub next_cursor: Option<String>,
+pub type TaskPage = Page<TaskBody>;
+
+impl PageItem for TaskBody {
+    const PAGE_NAME: &'static str = "TaskPage";
+    const PAGE_DESCRIPTION: Option<&'static str> = Some(
+        "A page of tasks. A page may hold fewer than `limit` tasks when a filter is selective;\nkeep following `next_cursor` until it is null.",
+    );
+    const CURSOR_DESCRIPTION: Option<&'static str> = None;
 }
 
 /// What matched, marked: the text with each matching word wrapped in `<mark>`…`</mark>` and
@@ -253,14 +255,14 @@ pub struct SearchItem {
     pub highlights: SearchHighlights,
 }
 
-/// A page of search results, best first. A page may hold fewer than `limit` results when
-/// the index had not yet caught up with a change; keep following `next_cursor` until it is
-/// null.
-#[derive(Object)]
-pub struct SearchPage {
-    pub items: Vec<SearchItem>,
-    #[oai(nullable)]
-    pub next_cursor: Option<String>,
+pub type SearchPage = Page<SearchItem>;
+
+impl PageItem for SearchItem {
+    const PAGE_NAME: &'static str = "SearchPage";
+    const PAGE_DESCRIPTION: Option<&'static str> = Some(
+        "A page of search results, best first. A page may hold fewer than `limit` results when\nthe index had not yet caught up with a change; keep following `next_cursor` until it is\nnull.",
+    );
+    const CURSOR_DESCRIPTION: Option<&'static str> = None;
 }
 
 /// One field's change.
@@ -317,11 +319,12 @@ impl From<Change> for ActivityEntry {
     }
 }
 
-#[derive(Object)]
-pub struct ActivityPage {
-    pub items: Vec<ActivityEntry>,
-    #[oai(nullable)]
-    pub next_cursor: Option<String>,
+pub type ActivityPage = Page<ActivityEntry>;
+
+impl PageItem for ActivityEntry {
+    const PAGE_NAME: &'static str = "ActivityPage";
+    const PAGE_DESCRIPTION: Option<&'static str> = None;
+    const CURSOR_DESCRIPTION: Option<&'static str> = None;
 }
 
 fn strings<const MIN: usize, const MAX: usize>(items: Vec<Text<MIN, MAX>>) -> Vec<String> {
@@ -442,10 +445,7 @@ impl TasksApi {
             limit: limit.0,
         };
         let page = service.tasks(&auth.0, query).await?;
-        Ok(Json(TaskPage {
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-            items: page.items.into_iter().map(TaskBody::from).collect(),
-        }))
+        Ok(Json(Page::map(page, TaskBody::from)))
     }
 
     /// Search tasks
@@ -498,21 +498,14 @@ impl TasksApi {
             cursor: cursor.0,
         };
         let page = service.search_tasks(&auth.0, query).await?;
-        Ok(Json(SearchPage {
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-            items: page
-                .items
-                .into_iter()
-                .map(|hit| SearchItem {
-                    score: f64::from(hit.score),
-                    highlights: SearchHighlights {
-                        title: hit.title,
-                        description: hit.description,
-                    },
-                    task: TaskBody::from(hit.task),
-                })
-                .collect(),
-        }))
+        Ok(Json(Page::map(page, |hit| SearchItem {
+            score: f64::from(hit.score),
+            highlights: SearchHighlights {
+                title: hit.title,
+                description: hit.description,
+            },
+            task: TaskBody::from(hit.task),
+        })))
     }
 
     /// Get a task
@@ -635,20 +628,19 @@ impl TasksApi {
                 limit.0,
             )
             .await?;
-        Ok(Json(ActivityPage {
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-            items: page.items.into_iter().map(ActivityEntry::from).collect(),
-        }))
+        Ok(Json(Page::map(page, ActivityEntry::from)))
     }
 }
 
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
-pub(super) const ERRORS: &[OperationErrors] = &[
-    ("createTask", &[404, 409, 422]),
-    ("listTasks", &[404, 422]),
-    ("searchTasks", &[404, 422, 503]),
-    ("replaceTask", &[409, 422]),
-    ("updateTask", &[409, 422]),
-    ("deleteTask", &[409]),
-    ("taskActivity", &[422]),
-];
+impl Documented for TasksApi {
+    const ERRORS: &'static [OperationErrors] = &[
+        ("createTask", &[404, 409, 422]),
+        ("listTasks", &[404, 422]),
+        ("searchTasks", &[404, 422, 503]),
+        ("replaceTask", &[409, 422]),
+        ("updateTask", &[409, 422]),
+        ("deleteTask", &[409]),
+        ("taskActivity", &[422]),
+    ];
+}

@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use super::conditional::{Created, Deleted, Read, Versioned, Written, if_match};
 use super::error::ApiResult;
+use super::page::{Page, PageItem};
 use super::security::BearerAuth;
-use super::spec::OperationErrors;
+use super::spec::{Documented, OperationErrors};
 use super::text::Text;
 use super::{ApiTags, NoContent};
 use crate::domain::team::{Membership, TEAM_DESCRIPTION_MAX_CHARS, TEAM_NAME_MAX_CHARS, TeamRole};
@@ -142,22 +143,18 @@ impl MemberBody {
     }
 }
 
-/// A page of teams.
-#[derive(Object)]
-pub struct TeamPage {
-    pub items: Vec<TeamBody>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    #[oai(nullable)]
-    pub next_cursor: Option<String>,
+pub type TeamPage = Page<TeamBody>;
+
+impl PageItem for TeamBody {
+    const PAGE_NAME: &'static str = "TeamPage";
+    const PAGE_DESCRIPTION: Option<&'static str> = Some("A page of teams.");
 }
 
-/// A page of members.
-#[derive(Object)]
-pub struct MemberPage {
-    pub items: Vec<MemberBody>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    #[oai(nullable)]
-    pub next_cursor: Option<String>,
+pub type MemberPage = Page<MemberBody>;
+
+impl PageItem for MemberBody {
+    const PAGE_NAME: &'static str = "MemberPage";
+    const PAGE_DESCRIPTION: Option<&'static str> = Some("A page of members.");
 }
 
 pub struct TeamsApi;
@@ -202,10 +199,7 @@ impl TeamsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<TeamPage>> {
         let page = service.teams(&auth.0, cursor.0.as_deref(), limit.0).await?;
-        Ok(Json(TeamPage {
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-            items: page.items.into_iter().map(TeamBody::from).collect(),
-        }))
+        Ok(Json(Page::map(page, TeamBody::from)))
     }
 
     /// Get a team
@@ -296,14 +290,7 @@ impl TeamsApi {
                 limit.0,
             )
             .await?;
-        Ok(Json(MemberPage {
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-            items: page
-                .items
-                .into_iter()
-                .map(|(m, u)| MemberBody::new(m, u))
-                .collect(),
-        }))
+        Ok(Json(Page::map(page, |(m, u)| MemberBody::new(m, u))))
     }
 
     /// Change a member's role
@@ -370,11 +357,13 @@ pub struct MemberRoleBody {
 }
 
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
-pub(super) const ERRORS: &[OperationErrors] = &[
-    ("createTeam", &[422]),
-    ("listTeams", &[422]),
-    ("updateTeam", &[422]),
-    ("listMembers", &[422]),
-    ("updateMember", &[409, 503]),
-    ("removeMember", &[409, 503]),
-];
+impl Documented for TeamsApi {
+    const ERRORS: &'static [OperationErrors] = &[
+        ("createTeam", &[422]),
+        ("listTeams", &[422]),
+        ("updateTeam", &[422]),
+        ("listMembers", &[422]),
+        ("updateMember", &[409, 503]),
+        ("removeMember", &[409, 503]),
+    ];
+}

@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::auth::UpdateProfileRequest;
 use super::error::ApiResult;
+use super::page::{Page, PageItem};
 use super::security::BearerAuth;
-use super::spec::OperationErrors;
+use super::spec::{Documented, OperationErrors};
 use crate::domain::{Role, User};
 use crate::service::Service;
 
@@ -73,13 +74,11 @@ impl From<User> for Person {
     }
 }
 
-/// A page of people.
-#[derive(Object)]
-pub struct PersonPage {
-    pub items: Vec<Person>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    #[oai(nullable)]
-    pub next_cursor: Option<String>,
+pub type PersonPage = Page<Person>;
+
+impl PageItem for Person {
+    const PAGE_NAME: &'static str = "PersonPage";
+    const PAGE_DESCRIPTION: Option<&'static str> = Some("A page of people.");
 }
 
 pub struct UsersApi;
@@ -114,10 +113,7 @@ impl UsersApi {
         let page = service
             .teammates(&auth.0, q.0.as_deref(), cursor.0.as_deref(), limit.0)
             .await?;
-        Ok(Json(PersonPage {
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-            items: page.items.into_iter().map(Person::from).collect(),
-        }))
+        Ok(Json(Page::map(page, Person::from)))
     }
 
     /// Update my account
@@ -138,8 +134,10 @@ impl UsersApi {
 }
 
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
-pub(super) const ERRORS: &[OperationErrors] = &[
-    ("searchUsers", &[422]),
-    ("getMe", &[404]),
-    ("updateMe", &[404, 409, 422, 503]),
-];
+impl Documented for UsersApi {
+    const ERRORS: &'static [OperationErrors] = &[
+        ("searchUsers", &[422]),
+        ("getMe", &[404]),
+        ("updateMe", &[404, 409, 422, 503]),
+    ];
+}

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::error::{ApiError, ApiResult, ErrorCode, PROBLEM_JSON, Problem};
 use super::notifications::NotificationBody;
-use super::spec::OperationErrors;
+use super::spec::{Documented, OperationErrors};
 use super::tasks::{ChangeActionBody, FieldChangeBody};
 use crate::domain::ProjectId;
 use crate::domain::change::{Change, ChangeAction, EntityKind};
@@ -427,4 +427,6 @@ impl WsApi {
 }
 
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
-pub(super) const ERRORS: &[OperationErrors] = &[("realtimeFeed", &[401, 403, 422, 426])];
+impl Documented for WsApi {
+    const ERRORS: &'static [OperationErrors] = &[("realtimeFeed", &[401, 403, 422, 426])];
+}

@@ -13,6 +13,8 @@ pub mod change;
 pub mod comment;
 /// Typed UUIDv7 ids, so a session id can never be passed where a user id is expected.
 pub mod ids;
+/// One-line names (accounts, teams, projects): one type, one rule.
+pub mod name;
 /// A user's inbox entries.
 pub mod notification;
 /// Opaque pagination cursors and page sizes.

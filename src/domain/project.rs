@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::UserId;
 use super::ids::{ProjectId, TeamId};
-use super::{UserId, is_forbidden_char};
+use super::name::{Name, Named};
 
 /// Project name bounds, in characters.
 pub const PROJECT_NAME_MAX_CHARS: usize = 200;
@@ -12,30 +13,10 @@ pub const PROJECT_NAME_MAX_CHARS: usize = 200;
 pub const PROJECT_DESCRIPTION_MAX_CHARS: usize = 10_000;
 
 /// A project's name: trimmed, 1 to 200 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ProjectName(String);
+pub type ProjectName = Name<Project>;
 
-impl ProjectName {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.chars().count() > PROJECT_NAME_MAX_CHARS {
-            return Err(format!(
-                "must be at most {PROJECT_NAME_MAX_CHARS} characters"
-            ));
-        }
-        let name = raw.trim();
-        if name.is_empty() {
-            return Err("must not be empty".into());
-        }
-        if name.chars().any(is_forbidden_char) {
-            return Err("must not contain control characters".into());
-        }
-        Ok(Self(name.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+impl Named for Project {
+    const NAME_MAX_CHARS: usize = PROJECT_NAME_MAX_CHARS;
 }
 
 /// A description up to 10,000 characters (line breaks and tabs allowed).

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{InvitationId, TeamId};
-use super::{Email, UserId, is_forbidden_char};
+use super::name::{Name, Named};
+use super::{Email, UserId};
 
 /// Team name bounds, in characters.
 pub const TEAM_NAME_MAX_CHARS: usize = 100;
@@ -12,28 +13,10 @@ pub const TEAM_NAME_MAX_CHARS: usize = 100;
 pub const TEAM_DESCRIPTION_MAX_CHARS: usize = 2000;
 
 /// A team's name: trimmed, 1 to 100 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TeamName(String);
+pub type TeamName = Name<Team>;
 
-impl TeamName {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.chars().count() > TEAM_NAME_MAX_CHARS {
-            return Err(format!("must be at most {TEAM_NAME_MAX_CHARS} characters"));
-        }
-        let name = raw.trim();
-        if name.is_empty() {
-            return Err("must not be empty".into());
-        }
-        if name.chars().any(is_forbidden_char) {
-            return Err("must not contain control characters".into());
-        }
-        Ok(Self(name.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+impl Named for Team {
+    const NAME_MAX_CHARS: usize = TEAM_NAME_MAX_CHARS;
 }
 
 /// A free-text description, up to 2,000 characters (line breaks allowed).

@@ -5,9 +5,7 @@
 //! database lock keeps them from racing the server). `tasker backup` is the exception: when
 //! the server holds the data dir, it asks the server for the archive over `DATA_DIR/admin.sock`.
 
-/// The archive format: tar entries plus a manifest of sizes and checksums.
-pub mod archive;
-/// Writing a consistent archive of a data dir, and restoring one.
+/// `tasker backup` (an archive file written atomically) and `tasker restore`.
 pub mod backup;
 /// `tasker check`: a list of checks over one snapshot.
 pub mod check;

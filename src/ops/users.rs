@@ -39,7 +39,9 @@ fn parse_password(raw: &str) -> Result<Password, CommandError> {
 }
 
 fn hash(password: &Password, cost: u32) -> Result<crate::domain::user::PasswordHash, CommandError> {
-    crate::service::hash_password(password, cost).map_err(|e| CommandError::failed(e.to_string()))
+    password
+        .hash(cost)
+        .map_err(|e| CommandError::failed(format!("bcrypt: {e}")))
 }
 
 fn find(store: &Store, email: &str) -> Result<User, CommandError> {

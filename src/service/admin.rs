@@ -14,13 +14,13 @@ impl Service {
         }
     }
 
-    /// Writes a backup archive of the whole data dir to `out` (see `ops::backup`), on the
+    /// Writes a backup archive of the whole data dir to `out` (see [`crate::backup`]), on the
     /// blocking pool. The caller checks who may ask.
     pub async fn write_backup<W: std::io::Write + Send + 'static>(&self, out: W) -> Result<()> {
         let (store, blobs) = (self.store.clone(), self.blobs.clone());
         let data_dir = self.config.data_dir.clone();
         tokio::task::spawn_blocking(move || {
-            crate::ops::backup::write_backup(&store, &blobs, &data_dir, out).map(|_| ())
+            crate::backup::write_backup(&store, &blobs, &data_dir, out).map(|_| ())
         })
         .await
         .map_err(|e| Error::Internal(StoreError::Join(e.to_string())))?

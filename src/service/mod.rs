@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use crate::domain::{Cursor, FieldError, PageLimit, Role, SessionId, UserId, Validator};
 use sha2::{Digest, Sha256};
 
+use crate::config::Config;
 use crate::files::BlobStore;
 use crate::store::{Idempotency, Store, StoreError};
 
@@ -46,14 +47,13 @@ pub use feed::{Feed, MEMBERSHIP_PAGE, Start};
 pub use gauges::Gauge;
 pub use notifications::InboxPage;
 use passwords::Passwords;
-pub use passwords::hash_password;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
 pub use search::{IndexStatus, IndexingError, SearchHit, SearchQuery, rebuild_index};
 pub use tasks::{Edit, NewTask, Scope, TaskPatch, TaskQuery, TaskView};
 pub use teams::{INVITATION_TTL, NewTeam, TeamPatch, TeamView, Write};
 pub use tokens::Tokens;
 
-/// Settings the service needs, resolved from the configuration.
+/// Settings the service needs, taken from the [`Config`] by [`ServiceConfig::new`].
 #[derive(Clone)]
 pub struct ServiceConfig {
     /// Secret for HS256 signing of access tokens.
@@ -80,6 +80,27 @@ pub struct ServiceConfig {
     pub data_dir: std::path::PathBuf,
     /// Who may register.
     pub registration: crate::config::Registration,
+}
+
+impl ServiceConfig {
+    /// What the service takes from `config`, with the JWT secret resolved from it
+    /// ([`crate::config::jwt_secret`]) and one bcrypt slot per core.
+    pub fn new(config: &Config, jwt_secret: Vec<u8>) -> Self {
+        Self {
+            jwt_secret,
+            token_ttl: config.token_ttl,
+            refresh_ttl: config.refresh_ttl,
+            bcrypt_cost: config.bcrypt_cost,
+            bcrypt_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_upload_bytes: config.max_upload_bytes,
+            user_quota_bytes: config.user_quota_bytes,
+            notification_retention: config.notification_retention,
+            change_retention: config.change_retention,
+            feed_queue: config.feed_queue.max(1),
+            data_dir: config.data_dir.clone(),
+            registration: config.registration,
+        }
+    }
 }
 
 /// The authenticated caller of a request: a live session of an enabled account.

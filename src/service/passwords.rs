@@ -43,11 +43,11 @@ pub enum Verified {
     YesRehashed(PasswordHash),
 }
 
-/// Hashes `password` with bcrypt at `cost`. Blocking (about 250 ms at cost 12): the server
-/// calls it through [`Passwords`]; the admin CLI directly.
-pub fn hash_password(password: &Password, cost: u32) -> Result<PasswordHash> {
-    bcrypt::hash(password.expose(), cost)
-        .map(PasswordHash::new)
+/// Hashes `password` with bcrypt at `cost` ([`Password::hash`]). Blocking: only ever called
+/// through [`Passwords::bounded`].
+fn hash_password(password: &Password, cost: u32) -> Result<PasswordHash> {
+    password
+        .hash(cost)
         .map_err(|e| Error::Internal(StoreError::Corrupt(format!("bcrypt: {e}"))))
 }
 
