@@ -48,6 +48,8 @@ mod sessions;
 pub mod snapshot;
 /// Every table definition, documented.
 pub mod tables;
+/// The change-log entries of task writes and who sees them.
+mod task_changes;
 /// Task lists: merged scans of the task indexes.
 mod task_lists;
 /// Tasks, their five indexes and the cascades that delete or unassign them.

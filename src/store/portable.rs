@@ -1,8 +1,9 @@
 //! The store's side of `tasker export` and `tasker import` (the file format is in
 //! `crate::portable`).
 //!
-//! Export reads every table in one read transaction ([`Snapshot`]), row by row, so the file is
-//! one consistent point in time and memory stays flat however large the store.
+//! Export (`portable/export.rs`) reads every table in one read transaction
+//! ([`Snapshot`](super::Snapshot)), row by row, so the file is one consistent point in time and
+//! memory stays flat however large the store.
 //!
 //! Import writes everything in one write transaction ([`Store::import`]): a file that fails
 //! half-way leaves the database as it was. Each section of the file gets a sink that holds its
@@ -10,23 +11,26 @@
 //! import). Sinks write rows with their secondary indexes and the same `Created` change-log
 //! entry the normal create path writes, so activity, the real-time replay and the search
 //! indexer see imported rows like any other. They write no notifications: nobody is told about
-//! an import. Referential integrity is checked against what the same transaction has written
-//! so far, which is why the file's sections come in dependency order.
+//! an import. Sinks hold the import's [`Tx`], so what they write is noted in its `Effects`
+//! like any other write. Referential integrity is checked against what the same transaction
+//! has written so far, which is why the file's sections come in dependency order.
 
-use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableHandle};
-use serde::de::DeserializeOwned;
+use redb::{ReadableTable, ReadableTableMetadata, Table, TableHandle};
 
 use super::attachments::attachment_creation_fields;
 use super::changes::{ChangeLog, in_team};
-use super::codec::{decode, encode, read_row};
+use super::codec::{encode, read_row};
 use super::comments::comment_creation_fields;
 use super::projects::project_created;
-use super::snapshot::Snapshot;
 use super::tables::*;
-use super::tasks::{TaskTables, about_task, task_created};
+use super::task_changes::{about_task, task_created};
+use super::tasks::TaskTables;
 use super::teams::team_creation_fields;
 use super::tx::Tx;
 use super::{Store, StoreError};
+
+/// Export: the sections read from one [`Snapshot`].
+mod export;
 use crate::domain::attachment::Attachment;
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange};
 use crate::domain::comment::Comment;
@@ -34,28 +38,11 @@ use crate::domain::project::Project;
 use crate::domain::task::Task;
 use crate::domain::team::{Membership, Team};
 use crate::domain::{TaskId, User};
+pub use export::ExportCounts;
 
 /// A row that passed the checks (`Ok`) or why it cannot be imported (`Err`, a sentence about
 /// the row, shown to the operator).
 pub type Checked = Result<(), String>;
-
-/// Rows per exported section, for progress.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ExportCounts {
-    pub users: u64,
-    pub teams: u64,
-    pub projects: u64,
-    pub tasks: u64,
-    pub comments: u64,
-    pub attachments: u64,
-}
-
-impl ExportCounts {
-    /// Records in the whole file.
-    pub fn total(&self) -> u64 {
-        self.users + self.teams + self.projects + self.tasks + self.comments + self.attachments
-    }
-}
 
 impl Store {
     /// Runs `f` with an [`Importer`] over one write transaction, committed (durably) only when
@@ -71,98 +58,6 @@ impl Store {
             importer.raise_high_water_marks()?;
             Ok(value)
         })
-    }
-}
-
-/// Calls `f` with every row of an id-keyed JSON table, in id order.
-fn each_row<T: DeserializeOwned, E: From<StoreError>>(
-    txn: &ReadTransaction,
-    table: redb::TableDefinition<u128, &'static [u8]>,
-    mut f: impl FnMut(T) -> Result<(), E>,
-) -> Result<(), E> {
-    let rows = txn.open_table(table).map_err(StoreError::from)?;
-    for entry in rows.iter().map_err(StoreError::from)? {
-        let (_, row) = entry.map_err(StoreError::from)?;
-        f(decode(table.name(), row.value())?)?;
-    }
-    Ok(())
-}
-
-impl Snapshot {
-    /// How many rows each section will have.
-    pub fn counts(&self) -> Result<ExportCounts, StoreError> {
-        let len = |table| -> Result<u64, StoreError> { Ok(self.txn.open_table(table)?.len()?) };
-        Ok(ExportCounts {
-            users: len(USERS)?,
-            teams: len(TEAMS)?,
-            projects: len(PROJECTS)?,
-            tasks: len(TASKS)?,
-            comments: len(COMMENTS)?,
-            attachments: len(ATTACHMENTS)?,
-        })
-    }
-
-    /// Every account, in id order (the caller leaves out what is secret).
-    pub fn users<E: From<StoreError>>(
-        &self,
-        f: impl FnMut(User) -> Result<(), E>,
-    ) -> Result<(), E> {
-        each_row(&self.txn, USERS, f)
-    }
-
-    /// Every team with its members (in user id order).
-    pub fn teams<E: From<StoreError>>(
-        &self,
-        mut f: impl FnMut(Team, Vec<Membership>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let members = self
-            .txn
-            .open_table(TEAM_MEMBERS)
-            .map_err(StoreError::from)?;
-        each_row(&self.txn, TEAMS, |team: Team| {
-            let t = team.id.as_u128();
-            let mut list = Vec::new();
-            for entry in members
-                .range((t, 0)..=(t, u128::MAX))
-                .map_err(StoreError::from)?
-            {
-                let (_, row) = entry.map_err(StoreError::from)?;
-                list.push(decode("team_members", row.value())?);
-            }
-            f(team, list)
-        })
-    }
-
-    /// Every project, in id order.
-    pub fn projects<E: From<StoreError>>(
-        &self,
-        f: impl FnMut(Project) -> Result<(), E>,
-    ) -> Result<(), E> {
-        each_row(&self.txn, PROJECTS, f)
-    }
-
-    /// Every task, in id order.
-    pub fn tasks<E: From<StoreError>>(
-        &self,
-        f: impl FnMut(Task) -> Result<(), E>,
-    ) -> Result<(), E> {
-        each_row(&self.txn, TASKS, f)
-    }
-
-    /// Every comment, in id order.
-    pub fn comments<E: From<StoreError>>(
-        &self,
-        f: impl FnMut(Comment) -> Result<(), E>,
-    ) -> Result<(), E> {
-        each_row(&self.txn, COMMENTS, f)
-    }
-
-    /// Every attachment's metadata, in id order.
-    pub fn attachments<E: From<StoreError>>(
-        &self,
-        f: impl FnMut(Attachment) -> Result<(), E>,
-    ) -> Result<(), E> {
-        each_row(&self.txn, ATTACHMENTS, f)
     }
 }
 
