@@ -1,21 +1,16 @@
-//! Appending to and reading the change log.
+//! Appending to and reading the change log. Every write appends its entries through its
+//! [`Tx`] (`tx.append`), which notes the newest `seq` so `log_end` moves after the commit.
 
-use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
+use chrono::{DateTime, Utc};
+use redb::{ReadableDatabase, ReadableTable, Table};
+use uuid::Uuid;
 
 use super::codec::{decode, encode};
 use super::tables::{CHANGES, CHANGES_BY_ENTITY};
+use super::tx::Tx;
 use super::{Store, StoreError};
-use crate::domain::change::{Change, NewChange};
-
-thread_local! {
-    /// The newest `seq` appended by the write transaction running on this thread.
-    static APPENDED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// The newest `seq` appended since the last call on this thread (0 for none).
-pub(super) fn take_appended() -> u64 {
-    APPENDED.with(|a| a.replace(0))
-}
+use crate::domain::change::{Change, ChangeAction, EntityKind, FieldChange, NewChange};
+use crate::domain::{TeamId, UserId};
 
 /// The newest `seq` in `db`'s log.
 pub(super) fn last_seq_of(db: &redb::Database) -> Result<u64, StoreError> {
@@ -27,30 +22,76 @@ pub(super) fn last_seq_of(db: &redb::Database) -> Result<u64, StoreError> {
     })
 }
 
-/// Appends a change inside the caller's write transaction and returns its `seq`. The caller
-/// must not hold the change tables open.
-pub(super) fn append(txn: &WriteTransaction, change: NewChange) -> Result<u64, StoreError> {
-    ChangeLog::open(txn)?.append(change)
+/// A change to something of `team` that its members see (a team, a membership, an
+/// invitation).
+pub(super) fn in_team(
+    at: DateTime<Utc>,
+    actor: UserId,
+    entity: EntityKind,
+    entity_id: Uuid,
+    team: TeamId,
+    action: ChangeAction,
+    fields: Vec<FieldChange>,
+) -> NewChange {
+    NewChange {
+        at,
+        actor,
+        entity,
+        entity_id,
+        team_id: Some(team),
+        project_id: None,
+        audience: vec![],
+        previous_team_id: None,
+        previous_project_id: None,
+        task_id: None,
+        action,
+        fields,
+    }
+}
+
+impl Tx<'_> {
+    /// Appends a change and returns its `seq`. The caller must not hold the change tables
+    /// open.
+    pub(super) fn append(&self, change: NewChange) -> Result<u64, StoreError> {
+        ChangeLog::open(self)?.append(change)
+    }
+
+    /// Appends [`in_team`]`(..)` and returns its `seq`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn append_in_team(
+        &self,
+        at: DateTime<Utc>,
+        actor: UserId,
+        entity: EntityKind,
+        entity_id: Uuid,
+        team: TeamId,
+        action: ChangeAction,
+        fields: Vec<FieldChange>,
+    ) -> Result<u64, StoreError> {
+        self.append(in_team(at, actor, entity, entity_id, team, action, fields))
+    }
 }
 
 /// The change tables held open, for a write that appends many entries (bulk import).
-pub(super) struct ChangeLog<'txn> {
-    log: Table<'txn, u64, &'static [u8]>,
-    by_entity: Table<'txn, (u128, u64), ()>,
+pub(super) struct ChangeLog<'a> {
+    tx: &'a Tx<'a>,
+    log: Table<'a, u64, &'static [u8]>,
+    by_entity: Table<'a, (u128, u64), ()>,
 }
 
-impl<'txn> ChangeLog<'txn> {
-    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+impl<'a> ChangeLog<'a> {
+    pub(super) fn open(tx: &'a Tx<'a>) -> Result<Self, StoreError> {
         Ok(Self {
-            log: txn.open_table(CHANGES)?,
-            by_entity: txn.open_table(CHANGES_BY_ENTITY)?,
+            tx,
+            log: tx.txn().open_table(CHANGES)?,
+            by_entity: tx.txn().open_table(CHANGES_BY_ENTITY)?,
         })
     }
 
     /// Appends `change` and returns its `seq`.
     pub(super) fn append(&mut self, change: NewChange) -> Result<u64, StoreError> {
         let seq = self.log.last()?.map_or(0, |(key, _)| key.value()) + 1;
-        APPENDED.with(|a| a.set(a.get().max(seq)));
+        self.tx.note_appended(seq);
         let entity = change.entity_id.as_u128();
         self.log
             .insert(seq, encode(&Change { seq, change })?.as_slice())?;
@@ -129,14 +170,12 @@ impl Store {
         session: crate::domain::SessionId,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(bool, Vec<crate::domain::TeamId>, u64), StoreError> {
-        use super::codec::read_row;
-        use super::tables::SESSIONS;
-        let txn = self.db().begin_read()?;
-        let session: Option<crate::domain::Session> =
-            read_row(&txn.open_table(SESSIONS)?, "sessions", session.as_u128())?;
+        let rx = self.read()?;
+        let session = rx.session(session)?;
         let alive = session.is_some_and(|s| s.user_id == user && !s.is_expired(now));
-        let teams = super::projects::teams_of(&txn, user)?;
-        let end = txn
+        let teams = rx.team_ids_of(user)?;
+        let end = rx
+            .txn()
             .open_table(CHANGES)?
             .last()?
             .map_or(0, |(key, _)| key.value());

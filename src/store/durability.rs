@@ -12,7 +12,6 @@
 //! If flushing fails repeatedly, or the flusher dies, waiters get
 //! [`StoreError::NotDurable`](super::StoreError::NotDurable) instead of hanging.
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
@@ -21,31 +20,6 @@ use redb::Database;
 use tokio::sync::watch;
 
 use super::StoreError;
-
-thread_local! {
-    /// The generation of the last commit made on this thread (0: none).
-    static LAST_COMMIT: Cell<u64> = const { Cell::new(0) };
-    /// Whether the write transaction on this thread deleted a session or changed an account.
-    static AUTH_CHANGED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks the current write as one that can revoke a cached session check.
-pub(super) fn mark_auth_changed() {
-    AUTH_CHANGED.with(|c| c.set(true));
-}
-
-/// Takes (and clears) the mark.
-pub(super) fn take_auth_changed() -> bool {
-    AUTH_CHANGED.with(|c| c.replace(false))
-}
-
-pub(super) fn reset_last_commit() {
-    LAST_COMMIT.with(|c| c.set(0));
-}
-
-pub(super) fn last_commit() -> u64 {
-    LAST_COMMIT.with(Cell::get)
-}
 
 /// How many flushes in a row may fail before waiters are told.
 const FLUSH_ATTEMPTS: u32 = 3;
@@ -89,10 +63,10 @@ impl GroupCommit {
         group
     }
 
-    /// Records a non-durable commit made on this thread.
-    pub(super) fn committed(&self) {
-        let generation = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
-        LAST_COMMIT.with(|c| c.set(generation));
+    /// Records a non-durable commit about to be made; returns its generation, which
+    /// [`GroupCommit::durable`] waits for.
+    pub(super) fn committed(&self) -> u64 {
+        self.committed.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     /// How many commits were made so far (durable or not).

@@ -2,12 +2,13 @@
 //! transaction as the create, so two concurrent retries cannot both create.
 
 use chrono::{DateTime, Duration, Utc};
-use redb::{ReadableTable, WriteTransaction};
+use redb::ReadableTable;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{decode, encode};
 use super::tables::{IDEMPOTENCY, IDEMPOTENCY_BY_TIME};
+use super::tx::Tx;
 use super::{Store, StoreError};
 use crate::domain::UserId;
 
@@ -38,60 +39,62 @@ struct Record {
     result: serde_json::Value,
 }
 
-/// Looks the key up inside the create's transaction: the earlier result when it is a retry
-/// of the same request, an error when the key was used for a different one.
-pub(super) fn check<T: DeserializeOwned>(
-    txn: &WriteTransaction,
-    idempotency: Option<&Idempotency>,
-    now: DateTime<Utc>,
-) -> Result<Option<T>, StoreError> {
-    let Some(idem) = idempotency else {
-        return Ok(None);
-    };
-    let table = txn.open_table(IDEMPOTENCY)?;
-    let Some(row) = table.get((idem.user.as_u128(), idem.key.as_str()))? else {
-        return Ok(None);
-    };
-    let record: Record = decode("idempotency", row.value())?;
-    if record.created_at + IDEMPOTENCY_TTL <= now {
-        return Ok(None);
+impl Tx<'_> {
+    /// Looks the key up inside the create's transaction: the earlier result when it is a retry
+    /// of the same request, an error when the key was used for a different one.
+    pub(super) fn replayed<T: DeserializeOwned>(
+        &self,
+        idempotency: Option<&Idempotency>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(idem) = idempotency else {
+            return Ok(None);
+        };
+        let table = self.txn().open_table(IDEMPOTENCY)?;
+        let Some(row) = table.get((idem.user.as_u128(), idem.key.as_str()))? else {
+            return Ok(None);
+        };
+        let record: Record = decode("idempotency", row.value())?;
+        if record.created_at + IDEMPOTENCY_TTL <= now {
+            return Ok(None);
+        }
+        if record.request_hash != idem.request_hash {
+            return Err(StoreError::IdempotencyKeyReused);
+        }
+        serde_json::from_value(record.result)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("idempotency record: {e}")))
     }
-    if record.request_hash != idem.request_hash {
-        return Err(StoreError::IdempotencyKeyReused);
-    }
-    serde_json::from_value(record.result)
-        .map(Some)
-        .map_err(|e| StoreError::Corrupt(format!("idempotency record: {e}")))
-}
 
-/// Records a create's result under its key, inside the create's transaction.
-pub(super) fn record<T: Serialize>(
-    txn: &WriteTransaction,
-    idempotency: Option<&Idempotency>,
-    now: DateTime<Utc>,
-    result: &T,
-) -> Result<(), StoreError> {
-    let Some(idem) = idempotency else {
-        return Ok(());
-    };
-    let mut table = txn.open_table(IDEMPOTENCY)?;
-    let mut by_time = txn.open_table(IDEMPOTENCY_BY_TIME)?;
-    let key = (idem.user.as_u128(), idem.key.as_str());
-    if let Some(old) = table.get(key)? {
-        // An expired record under the same key is replaced.
-        let old: Record = decode("idempotency", old.value())?;
-        by_time.remove((old.created_at.timestamp(), key.0, key.1))?;
+    /// Records a create's result under its key, inside the create's transaction.
+    pub(super) fn remember<T: Serialize>(
+        &self,
+        idempotency: Option<&Idempotency>,
+        now: DateTime<Utc>,
+        result: &T,
+    ) -> Result<(), StoreError> {
+        let Some(idem) = idempotency else {
+            return Ok(());
+        };
+        let mut table = self.txn().open_table(IDEMPOTENCY)?;
+        let mut by_time = self.txn().open_table(IDEMPOTENCY_BY_TIME)?;
+        let key = (idem.user.as_u128(), idem.key.as_str());
+        if let Some(old) = table.get(key)? {
+            // An expired record under the same key is replaced.
+            let old: Record = decode("idempotency", old.value())?;
+            by_time.remove((old.created_at.timestamp(), key.0, key.1))?;
+        }
+        let result = serde_json::to_value(result)
+            .map_err(|e| StoreError::Corrupt(format!("idempotency record: {e}")))?;
+        let record = Record {
+            request_hash: idem.request_hash.clone(),
+            created_at: now,
+            result,
+        };
+        table.insert(key, encode(&record)?.as_slice())?;
+        by_time.insert((now.timestamp(), key.0, key.1), ())?;
+        Ok(())
     }
-    let result = serde_json::to_value(result)
-        .map_err(|e| StoreError::Corrupt(format!("idempotency record: {e}")))?;
-    let record = Record {
-        request_hash: idem.request_hash.clone(),
-        created_at: now,
-        result,
-    };
-    table.insert(key, encode(&record)?.as_slice())?;
-    by_time.insert((now.timestamp(), key.0, key.1), ())?;
-    Ok(())
 }
 
 impl Store {
@@ -101,10 +104,9 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let txn = self.begin_write()?;
-        let swept = {
-            let mut table = txn.open_table(IDEMPOTENCY)?;
-            let mut by_time = txn.open_table(IDEMPOTENCY_BY_TIME)?;
+        self.write(|tx| {
+            let mut table = tx.txn().open_table(IDEMPOTENCY)?;
+            let mut by_time = tx.txn().open_table(IDEMPOTENCY_BY_TIME)?;
             let cutoff = (now - IDEMPOTENCY_TTL).timestamp();
             let mut old: Vec<(i64, u128, String)> = Vec::new();
             for entry in by_time.range((i64::MIN, 0, "")..(cutoff, 0, ""))? {
@@ -119,9 +121,7 @@ impl Store {
                 by_time.remove((*at, *user, key.as_str()))?;
                 table.remove((*user, key.as_str()))?;
             }
-            old.len()
-        };
-        self.commit(txn)?;
-        Ok(swept)
+            Ok(old.len())
+        })
     }
 }

@@ -4,28 +4,39 @@
 //! async executor: the service calls them through [`Store::run`], which moves the work to
 //! tokio's blocking pool. A write is on disk before the caller acknowledges it: each commit is
 //! durable (tools), or group-committed and awaited in [`Store::run`] (the server).
+//!
+//! Every write is [`Store::write`] with a [`Tx`] (see `tx.rs`). Rows live one file per entity
+//! (users, sessions, teams, members, invitations, projects, tasks, comments, attachments,
+//! notifications, changes, blobs); each adds its operations to `Tx` and reads only its own
+//! tables, so cascades are calls on the `tx` and no row file imports another.
 
-/// Blob reference counts.
+/// Attachments: rows, the per-task index, upload totals.
+mod attachments;
+/// Blob reference counts (the files live under `DATA_DIR/blobs/`).
 mod blobs;
 /// Appending to and reading the change log.
 mod changes;
 /// Consistency checks of rows and indexes (`tasker check`).
 pub mod check;
-/// Row values as JSON.
+/// Row values as JSON, and reading rows and composite keys.
 mod codec;
-/// Comments and attachments.
+/// Comments and the per-task index.
 mod comments;
 /// Group commit: one fsync for many concurrent writes.
 mod durability;
 /// Idempotency keys for creates.
 mod idempotency;
+/// Invitations to teams and their two indexes.
+mod invitations;
+/// Team memberships, both ways (a team's members, a user's teams), and role checks.
+mod members;
 /// Ordered schema migrations and the schema version check.
 pub mod migrations;
-/// The notification inbox.
+/// The notification inbox, written by the writes that cause its entries.
 mod notifications;
 /// Bulk import and one-snapshot export (`tasker import`, `tasker export`).
 pub mod portable;
-/// Projects.
+/// Projects and the per-team index.
 mod projects;
 /// In-memory task rows and roles for the hottest read.
 mod read_cache;
@@ -37,11 +48,17 @@ mod sessions;
 pub mod snapshot;
 /// Every table definition, documented.
 pub mod tables;
-/// Tasks, their indexes and list scans.
+/// The change-log entries of task writes and who sees them.
+mod task_changes;
+/// Task lists: merged scans of the task indexes.
+mod task_lists;
+/// Tasks, their five indexes and the cascades that delete or unassign them.
 mod tasks;
-/// Teams, memberships and invitations.
+/// Teams.
 mod teams;
-/// Accounts.
+/// The write transaction (`Store::write`, `Tx`) and what a commit does afterwards (`Effects`).
+mod tx;
+/// Accounts and the email index.
 mod users;
 
 use std::path::Path;
@@ -49,14 +66,14 @@ use std::sync::Arc;
 
 use redb::Database;
 
-pub use comments::TaskSeen;
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use notifications::Inbox;
 pub use search_rows::IndexedTask;
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use snapshot::{Snapshot, SnapshotStats};
-pub use tasks::{SCAN_BUDGET, TaskIndex, TaskScan};
-pub use teams::{RolesChecked, TeamChanges};
+pub use task_lists::{SCAN_BUDGET, TaskIndex, TaskScan};
+pub use teams::TeamChanges;
+pub use tx::{RolesChecked, TaskSeen, Tx};
 pub use users::UserChanges;
 
 /// The database file inside the data directory.
@@ -149,6 +166,9 @@ pub struct Store {
     written: Arc<tokio::sync::watch::Sender<u64>>,
     /// The newest `seq` of a committed change-log entry (visible, maybe not yet durable).
     log_end: Arc<std::sync::atomic::AtomicU64>,
+    /// Set on the handle [`Store::run`] gives its closure: what that call's commits leave it
+    /// to do before answering (see `tx.rs`).
+    receipts: Option<Arc<std::sync::Mutex<tx::Receipts>>>,
 }
 
 impl Store {
@@ -171,6 +191,7 @@ impl Store {
             freed_blobs: Arc::default(),
             written: Arc::new(tokio::sync::watch::channel(0).0),
             log_end: Arc::new(std::sync::atomic::AtomicU64::new(log_end)),
+            receipts: None,
         })
     }
 
@@ -200,38 +221,6 @@ impl Store {
         })
     }
 
-    /// Runs `f` on tokio's blocking pool. Every redb access from async code goes through here.
-    /// When `f` committed a write, this returns only once that write is durable.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-    {
-        let store = self.clone();
-        let (result, generation, freed) = tokio::task::spawn_blocking(move || {
-            durability::reset_last_commit();
-            blobs::reset_committed();
-            let result = f(&store);
-            (result, durability::last_commit(), blobs::take_committed())
-        })
-        .await
-        .map_err(|e| StoreError::Join(e.to_string()))?;
-        if generation > 0 {
-            if let Some(group) = &self.group {
-                group.durable(generation).await?;
-            }
-            self.written.send_modify(|n| *n += 1);
-        }
-        if !freed.is_empty()
-            && let Some(subscriber) = self.freed_blobs.get()
-        {
-            // Nobody listening any more means the server is stopping: the sweep at the next
-            // start removes those files.
-            let _ = subscriber.send(freed);
-        }
-        result
-    }
-
     /// Wakes (`changed()`) after durable writes: what the real-time feed waits on.
     pub fn writes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.written.subscribe()
@@ -258,44 +247,6 @@ impl Store {
         &self.db
     }
 
-    /// Starts a write transaction: non-durable under group commit (the flusher makes it
-    /// durable before anyone is told), durable on commit otherwise.
-    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
-        durability::take_auth_changed();
-        read_cache::reset_marks();
-        blobs::reset_pending();
-        changes::take_appended();
-        let mut txn = self.db.begin_write()?;
-        if self.group.is_some() {
-            txn.set_durability(redb::Durability::None)?;
-        }
-        Ok(txn)
-    }
-
-    /// Commits a write transaction started with [`Store::begin_write`].
-    pub(crate) fn commit(&self, txn: redb::WriteTransaction) -> Result<(), StoreError> {
-        // Counted before it is visible: anyone who sees this write and then waits for
-        // everything counted so far to be durable (the real-time feed) waits for it too. The
-        // flusher cannot overtake it: its own write transaction waits for this one.
-        if let Some(group) = &self.group {
-            group.committed();
-        }
-        let in_flight = self.reads.before_commit();
-        let committed = txn.commit();
-        self.reads.after_commit(in_flight);
-        committed?;
-        blobs::pending_committed();
-        self.log_end.fetch_max(
-            changes::take_appended(),
-            std::sync::atomic::Ordering::SeqCst,
-        );
-        if durability::take_auth_changed() {
-            self.auth_epoch
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-        Ok(())
-    }
-
     /// The newest `seq` a commit has made visible: read without a transaction.
     pub fn log_end(&self) -> u64 {
         self.log_end.load(std::sync::atomic::Ordering::SeqCst)
@@ -306,26 +257,4 @@ impl Store {
     pub fn auth_epoch(&self) -> u64 {
         self.auth_epoch.load(std::sync::atomic::Ordering::SeqCst)
     }
-}
-
-/// `proposed`, or the next id after the highest `table` has ever given out when that is not
-/// below it, recorded as the new high-water mark. Rows created this way have ids that grow with
-/// commit order (writes commit one at a time), so a reader paging oldest-first never misses a
-/// row that commits after a newer-looking one; and no id is handed out twice, even after the
-/// newest row was deleted.
-pub(crate) fn next_id(
-    txn: &redb::WriteTransaction,
-    table: redb::TableDefinition<u128, &'static [u8]>,
-    proposed: u128,
-) -> Result<u128, StoreError> {
-    use redb::{ReadableTable, TableHandle};
-    let name = table.name();
-    let mut marks = txn.open_table(tables::ID_HIGH_WATER)?;
-    let mark = marks.get(name)?.map(|m| m.value());
-    // Files from before the mark existed: the newest row stands in for it.
-    let newest = txn.open_table(table)?.last()?.map(|(k, _)| k.value());
-    let floor = mark.max(newest).map_or(0, |m| m.saturating_add(1));
-    let id = proposed.max(floor);
-    marks.insert(name, id)?;
-    Ok(id)
 }

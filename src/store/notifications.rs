@@ -8,6 +8,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::codec::{decode, encode};
 use super::tables::*;
+use super::tx::{Cause, Tx};
 use super::{Store, StoreError};
 use crate::domain::attachment::Attachment;
 use crate::domain::comment::Comment;
@@ -16,65 +17,57 @@ use crate::domain::task::Task;
 use crate::domain::team::Invitation;
 use crate::domain::{TeamId, UserId};
 
-/// What a write knows about the change it just appended.
-#[derive(Clone, Copy)]
-pub(super) struct Cause {
-    pub seq: u64,
-    pub actor: UserId,
-    pub at: DateTime<Utc>,
-}
-
 /// The fields whose change tells a task's people (`task_updated`).
 const WATCHED_FIELDS: [&str; 4] = ["status", "title", "due_date", "priority"];
 
-/// Writes one notification, unless it would tell `user` about their own action.
-fn notify(
-    txn: &WriteTransaction,
-    cause: Cause,
-    user: UserId,
-    kind: NotificationKind,
-    about: About,
-) -> Result<(), StoreError> {
-    if user == cause.actor {
-        return Ok(());
+impl Tx<'_> {
+    /// Writes one notification, unless it would tell `user` about their own action.
+    fn notify(
+        &self,
+        cause: Cause,
+        user: UserId,
+        kind: NotificationKind,
+        about: About,
+    ) -> Result<(), StoreError> {
+        if user == cause.actor {
+            return Ok(());
+        }
+        // About a team's task: only its current members hear (a creator who left the team is
+        // told nothing more of its tasks).
+        if let Some(team) = about.task.and_then(|t| t.team_id)
+            && !self.is_member(team, user)?
+        {
+            return Ok(());
+        }
+        let txn = self.txn();
+        let (u, seq) = (user.as_u128(), cause.seq);
+        let notification = Notification {
+            seq,
+            user_id: user,
+            kind,
+            actor_id: cause.actor,
+            created_at: cause.at,
+            read_at: None,
+            task_id: about.task.map(|t| t.id),
+            team_id: about.team,
+            entity_id: about.entity,
+            subject: about.subject,
+            fields: about.fields,
+        };
+        let mut rows = txn.open_table(NOTIFICATIONS)?;
+        if rows.get((u, seq))?.is_some() {
+            return Ok(());
+        }
+        rows.insert((u, seq), encode(&notification)?.as_slice())?;
+        txn.open_table(NOTIFICATIONS_UNREAD)?.insert((u, seq), ())?;
+        txn.open_table(NOTIFICATIONS_BY_SEQ)?.insert((seq, u), ())?;
+        txn.open_table(NOTIFICATIONS_BY_TIME)?
+            .insert((cause.at.timestamp(), u, seq), ())?;
+        let mut counts = txn.open_table(NOTIFICATION_UNREAD_COUNTS)?;
+        let unread = counts.get(u)?.map_or(0, |c| c.value());
+        counts.insert(u, unread + 1)?;
+        Ok(())
     }
-    // About a team's task: only its current members hear (a creator who left the team is
-    // told nothing more of its tasks).
-    if let Some(team) = about.task.and_then(|t| t.team_id)
-        && txn
-            .open_table(TEAM_MEMBERS)?
-            .get((team.as_u128(), user.as_u128()))?
-            .is_none()
-    {
-        return Ok(());
-    }
-    let (u, seq) = (user.as_u128(), cause.seq);
-    let notification = Notification {
-        seq,
-        user_id: user,
-        kind,
-        actor_id: cause.actor,
-        created_at: cause.at,
-        read_at: None,
-        task_id: about.task.map(|t| t.id),
-        team_id: about.team,
-        entity_id: about.entity,
-        subject: about.subject,
-        fields: about.fields,
-    };
-    let mut rows = txn.open_table(NOTIFICATIONS)?;
-    if rows.get((u, seq))?.is_some() {
-        return Ok(());
-    }
-    rows.insert((u, seq), encode(&notification)?.as_slice())?;
-    txn.open_table(NOTIFICATIONS_UNREAD)?.insert((u, seq), ())?;
-    txn.open_table(NOTIFICATIONS_BY_SEQ)?.insert((seq, u), ())?;
-    txn.open_table(NOTIFICATIONS_BY_TIME)?
-        .insert((cause.at.timestamp(), u, seq), ())?;
-    let mut counts = txn.open_table(NOTIFICATION_UNREAD_COUNTS)?;
-    let unread = counts.get(u)?.map_or(0, |c| c.value());
-    counts.insert(u, unread + 1)?;
-    Ok(())
 }
 
 /// What a notification is about.
@@ -107,185 +100,170 @@ fn people(task: &Task) -> BTreeSet<UserId> {
         .collect()
 }
 
-/// New assignees hear `task_assigned`.
-pub(super) fn for_task_created(
-    txn: &WriteTransaction,
-    cause: Cause,
-    task: &Task,
-) -> Result<(), StoreError> {
-    for user in &task.assignee_ids {
-        notify(
-            txn,
-            cause,
-            *user,
-            NotificationKind::TaskAssigned,
-            About::task(task),
-        )?;
+impl Tx<'_> {
+    /// New assignees hear `task_assigned`.
+    pub(super) fn notify_task_created(&self, cause: Cause, task: &Task) -> Result<(), StoreError> {
+        for user in &task.assignee_ids {
+            self.notify(
+                cause,
+                *user,
+                NotificationKind::TaskAssigned,
+                About::task(task),
+            )?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-/// Added assignees hear `task_assigned`, removed ones `task_unassigned`; the rest of the
-/// task's people hear `task_updated` when a watched field changed.
-pub(super) fn for_task_updated(
-    txn: &WriteTransaction,
-    cause: Cause,
-    before: &Task,
-    after: &Task,
-    changed: &[&str],
-) -> Result<(), StoreError> {
-    let (was, is): (BTreeSet<_>, BTreeSet<_>) = (
-        before.assignee_ids.iter().copied().collect(),
-        after.assignee_ids.iter().copied().collect(),
-    );
-    for user in is.difference(&was) {
-        notify(
-            txn,
-            cause,
-            *user,
-            NotificationKind::TaskAssigned,
-            About::task(after),
-        )?;
+    /// Added assignees hear `task_assigned`, removed ones `task_unassigned`; the rest of the
+    /// task's people hear `task_updated` when a watched field changed.
+    pub(super) fn notify_task_updated(
+        &self,
+        cause: Cause,
+        before: &Task,
+        after: &Task,
+        changed: &[&str],
+    ) -> Result<(), StoreError> {
+        let (was, is): (BTreeSet<_>, BTreeSet<_>) = (
+            before.assignee_ids.iter().copied().collect(),
+            after.assignee_ids.iter().copied().collect(),
+        );
+        for user in is.difference(&was) {
+            self.notify(
+                cause,
+                *user,
+                NotificationKind::TaskAssigned,
+                About::task(after),
+            )?;
+        }
+        for user in was.difference(&is) {
+            self.notify(
+                cause,
+                *user,
+                NotificationKind::TaskUnassigned,
+                About::task(after),
+            )?;
+        }
+        let fields: Vec<String> = WATCHED_FIELDS
+            .iter()
+            .filter(|f| changed.contains(f))
+            .map(|f| f.to_string())
+            .collect();
+        if fields.is_empty() {
+            return Ok(());
+        }
+        for user in people(after).difference(&is.difference(&was).copied().collect()) {
+            let about = About {
+                fields: fields.clone(),
+                ..About::task(after)
+            };
+            self.notify(cause, *user, NotificationKind::TaskUpdated, about)?;
+        }
+        Ok(())
     }
-    for user in was.difference(&is) {
-        notify(
-            txn,
-            cause,
-            *user,
-            NotificationKind::TaskUnassigned,
-            About::task(after),
-        )?;
-    }
-    let fields: Vec<String> = WATCHED_FIELDS
-        .iter()
-        .filter(|f| changed.contains(f))
-        .map(|f| f.to_string())
-        .collect();
-    if fields.is_empty() {
-        return Ok(());
-    }
-    for user in people(after).difference(&is.difference(&was).copied().collect()) {
-        let about = About {
-            fields: fields.clone(),
-            ..About::task(after)
-        };
-        notify(txn, cause, *user, NotificationKind::TaskUpdated, about)?;
-    }
-    Ok(())
-}
 
-/// The task's people hear `task_deleted`.
-pub(super) fn for_task_deleted(
-    txn: &WriteTransaction,
-    cause: Cause,
-    task: &Task,
-) -> Result<(), StoreError> {
-    for user in people(task) {
-        notify(
-            txn,
-            cause,
-            user,
-            NotificationKind::TaskDeleted,
-            About::task(task),
-        )?;
+    /// The task's people hear `task_deleted`.
+    pub(super) fn notify_task_deleted(&self, cause: Cause, task: &Task) -> Result<(), StoreError> {
+        for user in people(task) {
+            self.notify(
+                cause,
+                user,
+                NotificationKind::TaskDeleted,
+                About::task(task),
+            )?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-/// The task's people hear `comment_added`.
-pub(super) fn for_comment(
-    txn: &WriteTransaction,
-    cause: Cause,
-    task: &Task,
-    comment: &Comment,
-) -> Result<(), StoreError> {
-    for user in people(task) {
-        let about = About {
-            entity: Some(comment.id.as_uuid()),
-            ..About::task(task)
-        };
-        notify(txn, cause, user, NotificationKind::CommentAdded, about)?;
+    /// The task's people hear `comment_added`.
+    pub(super) fn notify_comment(
+        &self,
+        cause: Cause,
+        task: &Task,
+        comment: &Comment,
+    ) -> Result<(), StoreError> {
+        for user in people(task) {
+            let about = About {
+                entity: Some(comment.id.as_uuid()),
+                ..About::task(task)
+            };
+            self.notify(cause, user, NotificationKind::CommentAdded, about)?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-/// The task's people hear `attachment_added`.
-pub(super) fn for_attachment(
-    txn: &WriteTransaction,
-    cause: Cause,
-    task: &Task,
-    attachment: &Attachment,
-) -> Result<(), StoreError> {
-    for user in people(task) {
-        let about = About {
-            entity: Some(attachment.id.as_uuid()),
-            subject: attachment.filename.clone(),
-            ..About::task(task)
-        };
-        notify(txn, cause, user, NotificationKind::AttachmentAdded, about)?;
+    /// The task's people hear `attachment_added`.
+    pub(super) fn notify_attachment(
+        &self,
+        cause: Cause,
+        task: &Task,
+        attachment: &Attachment,
+    ) -> Result<(), StoreError> {
+        for user in people(task) {
+            let about = About {
+                entity: Some(attachment.id.as_uuid()),
+                subject: attachment.filename.clone(),
+                ..About::task(task)
+            };
+            self.notify(cause, user, NotificationKind::AttachmentAdded, about)?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-/// The invitee hears `team_invited`, if they have an account.
-pub(super) fn for_invitation(
-    txn: &WriteTransaction,
-    cause: Cause,
-    invitation: &Invitation,
-    team_name: &str,
-) -> Result<(), StoreError> {
-    let user = txn
-        .open_table(USERS_BY_EMAIL)?
-        .get(invitation.email.as_str())?
-        .map(|id| UserId::from_u128(id.value()));
-    if let Some(user) = user {
+    /// The invitee hears `team_invited`, if they have an account.
+    pub(super) fn notify_invitation(
+        &self,
+        cause: Cause,
+        invitation: &Invitation,
+        team_name: &str,
+    ) -> Result<(), StoreError> {
+        if let Some(user) = self.user_id_by_email(invitation.email.as_str())? {
+            let about = About {
+                team: Some(invitation.team_id),
+                entity: Some(invitation.id.as_uuid()),
+                subject: team_name.to_string(),
+                ..About::default()
+            };
+            self.notify(cause, user, NotificationKind::TeamInvited, about)?;
+        }
+        Ok(())
+    }
+
+    /// The inviter hears `invitation_accepted`.
+    pub(super) fn notify_acceptance(
+        &self,
+        cause: Cause,
+        invitation: &Invitation,
+        team_name: &str,
+    ) -> Result<(), StoreError> {
         let about = About {
             team: Some(invitation.team_id),
             entity: Some(invitation.id.as_uuid()),
             subject: team_name.to_string(),
             ..About::default()
         };
-        notify(txn, cause, user, NotificationKind::TeamInvited, about)?;
+        self.notify(
+            cause,
+            invitation.invited_by,
+            NotificationKind::InvitationAccepted,
+            about,
+        )
     }
-    Ok(())
-}
 
-/// The inviter hears `invitation_accepted`.
-pub(super) fn for_acceptance(
-    txn: &WriteTransaction,
-    cause: Cause,
-    invitation: &Invitation,
-    team_name: &str,
-) -> Result<(), StoreError> {
-    let about = About {
-        team: Some(invitation.team_id),
-        entity: Some(invitation.id.as_uuid()),
-        subject: team_name.to_string(),
-        ..About::default()
-    };
-    notify(
-        txn,
-        cause,
-        invitation.invited_by,
-        NotificationKind::InvitationAccepted,
-        about,
-    )
-}
-
-/// A member removed by someone else hears `member_removed`.
-pub(super) fn for_removal(
-    txn: &WriteTransaction,
-    cause: Cause,
-    team: TeamId,
-    user: UserId,
-    team_name: &str,
-) -> Result<(), StoreError> {
-    let about = About {
-        team: Some(team),
-        subject: team_name.to_string(),
-        ..About::default()
-    };
-    notify(txn, cause, user, NotificationKind::MemberRemoved, about)
+    /// A member removed by someone else hears `member_removed`.
+    pub(super) fn notify_removal(
+        &self,
+        cause: Cause,
+        team: TeamId,
+        user: UserId,
+        team_name: &str,
+    ) -> Result<(), StoreError> {
+        let about = About {
+            team: Some(team),
+            subject: team_name.to_string(),
+            ..About::default()
+        };
+        self.notify(cause, user, NotificationKind::MemberRemoved, about)
+    }
 }
 
 /// One page of an inbox.
@@ -387,10 +365,7 @@ impl Store {
         seq: u64,
         now: DateTime<Utc>,
     ) -> Result<Option<Notification>, StoreError> {
-        let txn = self.begin_write()?;
-        let read = mark_read(&txn, user.as_u128(), seq, now)?;
-        self.commit(txn)?;
-        Ok(read)
+        self.write(|tx| mark_read(tx.txn(), user.as_u128(), seq, now))
     }
 
     /// Marks every unread notification of `user` read; returns how many there were.
@@ -399,18 +374,19 @@ impl Store {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let txn = self.begin_write()?;
-        let u = user.as_u128();
-        let unread: Vec<u64> = txn
-            .open_table(NOTIFICATIONS_UNREAD)?
-            .range((u, 0)..=(u, u64::MAX))?
-            .map(|e| e.map(|(k, _)| k.value().1))
-            .collect::<Result<_, _>>()?;
-        for seq in &unread {
-            mark_read(&txn, u, *seq, now)?;
-        }
-        self.commit(txn)?;
-        Ok(unread.len() as u64)
+        self.write(|tx| {
+            let txn = tx.txn();
+            let u = user.as_u128();
+            let unread: Vec<u64> = txn
+                .open_table(NOTIFICATIONS_UNREAD)?
+                .range((u, 0)..=(u, u64::MAX))?
+                .map(|e| e.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            for seq in &unread {
+                mark_read(txn, u, *seq, now)?;
+            }
+            Ok(unread.len() as u64)
+        })
     }
 
     /// Deletes up to `batch` notifications created before `cutoff` (retention); returns how
@@ -420,31 +396,32 @@ impl Store {
         cutoff: DateTime<Utc>,
         batch: usize,
     ) -> Result<usize, StoreError> {
-        let txn = self.begin_write()?;
-        let old: Vec<(i64, u128, u64)> = txn
-            .open_table(NOTIFICATIONS_BY_TIME)?
-            .range((i64::MIN, 0, 0)..(cutoff.timestamp(), 0, 0))?
-            .take(batch)
-            .map(|e| e.map(|(k, _)| k.value()))
-            .collect::<Result<_, _>>()?;
-        for (at, user, seq) in &old {
-            if txn
-                .open_table(NOTIFICATIONS_UNREAD)?
-                .remove((*user, *seq))?
-                .is_some()
-            {
-                let mut counts = txn.open_table(NOTIFICATION_UNREAD_COUNTS)?;
-                let unread = counts.get(*user)?.map_or(0, |c| c.value());
-                counts.insert(*user, unread.saturating_sub(1))?;
+        self.write(|tx| {
+            let txn = tx.txn();
+            let old: Vec<(i64, u128, u64)> = txn
+                .open_table(NOTIFICATIONS_BY_TIME)?
+                .range((i64::MIN, 0, 0)..(cutoff.timestamp(), 0, 0))?
+                .take(batch)
+                .map(|e| e.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?;
+            for (at, user, seq) in &old {
+                if txn
+                    .open_table(NOTIFICATIONS_UNREAD)?
+                    .remove((*user, *seq))?
+                    .is_some()
+                {
+                    let mut counts = txn.open_table(NOTIFICATION_UNREAD_COUNTS)?;
+                    let unread = counts.get(*user)?.map_or(0, |c| c.value());
+                    counts.insert(*user, unread.saturating_sub(1))?;
+                }
+                txn.open_table(NOTIFICATIONS)?.remove((*user, *seq))?;
+                txn.open_table(NOTIFICATIONS_BY_SEQ)?
+                    .remove((*seq, *user))?;
+                txn.open_table(NOTIFICATIONS_BY_TIME)?
+                    .remove((*at, *user, *seq))?;
             }
-            txn.open_table(NOTIFICATIONS)?.remove((*user, *seq))?;
-            txn.open_table(NOTIFICATIONS_BY_SEQ)?
-                .remove((*seq, *user))?;
-            txn.open_table(NOTIFICATIONS_BY_TIME)?
-                .remove((*at, *user, *seq))?;
-        }
-        self.commit(txn)?;
-        Ok(old.len())
+            Ok(old.len())
+        })
     }
 }
 

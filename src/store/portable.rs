@@ -1,8 +1,9 @@
 //! The store's side of `tasker export` and `tasker import` (the file format is in
 //! `crate::portable`).
 //!
-//! Export reads every table in one read transaction ([`Snapshot`]), row by row, so the file is
-//! one consistent point in time and memory stays flat however large the store.
+//! Export (`portable/export.rs`) reads every table in one read transaction
+//! ([`Snapshot`](super::Snapshot)), row by row, so the file is one consistent point in time and
+//! memory stays flat however large the store.
 //!
 //! Import writes everything in one write transaction ([`Store::import`]): a file that fails
 //! half-way leaves the database as it was. Each section of the file gets a sink that holds its
@@ -10,22 +11,26 @@
 //! import). Sinks write rows with their secondary indexes and the same `Created` change-log
 //! entry the normal create path writes, so activity, the real-time replay and the search
 //! indexer see imported rows like any other. They write no notifications: nobody is told about
-//! an import. Referential integrity is checked against what the same transaction has written
-//! so far, which is why the file's sections come in dependency order.
+//! an import. Sinks hold the import's [`Tx`], so what they write is noted in its `Effects`
+//! like any other write. Referential integrity is checked against what the same transaction
+//! has written so far, which is why the file's sections come in dependency order.
 
-use redb::{
-    ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableHandle, WriteTransaction,
-};
-use serde::de::DeserializeOwned;
+use redb::{ReadableTable, ReadableTableMetadata, Table, TableHandle};
 
-use super::blobs::add_ref;
-use super::changes::ChangeLog;
-use super::codec::{decode, encode, read_row};
-use super::snapshot::Snapshot;
+use super::attachments::attachment_creation_fields;
+use super::changes::{ChangeLog, in_team};
+use super::codec::{encode, read_row};
+use super::comments::comment_creation_fields;
+use super::projects::project_created;
 use super::tables::*;
-use super::tasks::{TaskTables, task_created};
-use super::teams::{change, insert_membership, team_creation_fields};
+use super::task_changes::{about_task, task_created};
+use super::tasks::TaskTables;
+use super::teams::team_creation_fields;
+use super::tx::Tx;
 use super::{Store, StoreError};
+
+/// Export: the sections read from one [`Snapshot`].
+mod export;
 use crate::domain::attachment::Attachment;
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange};
 use crate::domain::comment::Comment;
@@ -33,28 +38,11 @@ use crate::domain::project::Project;
 use crate::domain::task::Task;
 use crate::domain::team::{Membership, Team};
 use crate::domain::{TaskId, User};
+pub use export::ExportCounts;
 
 /// A row that passed the checks (`Ok`) or why it cannot be imported (`Err`, a sentence about
 /// the row, shown to the operator).
 pub type Checked = Result<(), String>;
-
-/// Rows per exported section, for progress.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ExportCounts {
-    pub users: u64,
-    pub teams: u64,
-    pub projects: u64,
-    pub tasks: u64,
-    pub comments: u64,
-    pub attachments: u64,
-}
-
-impl ExportCounts {
-    /// Records in the whole file.
-    pub fn total(&self) -> u64 {
-        self.users + self.teams + self.projects + self.tasks + self.comments + self.attachments
-    }
-}
 
 impl Store {
     /// Runs `f` with an [`Importer`] over one write transaction, committed (durably) only when
@@ -64,113 +52,18 @@ impl Store {
         &self,
         f: impl FnOnce(&Importer<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let txn = self.begin_write()?;
-        let value = {
-            let importer = Importer { txn: &txn };
+        self.write(|tx| {
+            let importer = Importer { tx };
             let value = f(&importer)?;
             importer.raise_high_water_marks()?;
-            value
-        };
-        self.commit(txn)?;
-        Ok(value)
-    }
-}
-
-/// Calls `f` with every row of an id-keyed JSON table, in id order.
-fn each_row<T: DeserializeOwned, E: From<StoreError>>(
-    txn: &ReadTransaction,
-    table: redb::TableDefinition<u128, &'static [u8]>,
-    mut f: impl FnMut(T) -> Result<(), E>,
-) -> Result<(), E> {
-    let rows = txn.open_table(table).map_err(StoreError::from)?;
-    for entry in rows.iter().map_err(StoreError::from)? {
-        let (_, row) = entry.map_err(StoreError::from)?;
-        f(decode(table.name(), row.value())?)?;
-    }
-    Ok(())
-}
-
-impl Snapshot {
-    /// How many rows each section will have.
-    pub fn counts(&self) -> Result<ExportCounts, StoreError> {
-        let len = |table| -> Result<u64, StoreError> { Ok(self.txn.open_table(table)?.len()?) };
-        Ok(ExportCounts {
-            users: len(USERS)?,
-            teams: len(TEAMS)?,
-            projects: len(PROJECTS)?,
-            tasks: len(TASKS)?,
-            comments: len(COMMENTS)?,
-            attachments: len(ATTACHMENTS)?,
+            Ok(value)
         })
-    }
-
-    /// Every account, in id order (the caller leaves out what is secret).
-    pub fn users<E: From<StoreError>>(
-        &self,
-        f: impl FnMut(User) -> Result<(), E>,
-    ) -> Result<(), E> {
-        each_row(&self.txn, USERS, f)
-    }
-
-    /// Every team with its members (in user id order).
-    pub fn teams<E: From<StoreError>>(
-        &self,
-        mut f: impl FnMut(Team, Vec<Membership>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let members = self
-            .txn
-            .open_table(TEAM_MEMBERS)
-            .map_err(StoreError::from)?;
-        each_row(&self.txn, TEAMS, |team: Team| {
-            let t = team.id.as_u128();
-            let mut list = Vec::new();
-            for entry in members
-                .range((t, 0)..=(t, u128::MAX))
-                .map_err(StoreError::from)?
-            {
-                let (_, row) = entry.map_err(StoreError::from)?;
-                list.push(decode("team_members", row.value())?);
-            }
-            f(team, list)
-        })
-    }
-
-    /// Every project, in id order.
-    pub fn projects<E: From<StoreError>>(
-        &self,
-        f: impl FnMut(Project) -> Result<(), E>,
-    ) -> Result<(), E> {
-        each_row(&self.txn, PROJECTS, f)
-    }
-
-    /// Every task, in id order.
-    pub fn tasks<E: From<StoreError>>(
-        &self,
-        f: impl FnMut(Task) -> Result<(), E>,
-    ) -> Result<(), E> {
-        each_row(&self.txn, TASKS, f)
-    }
-
-    /// Every comment, in id order.
-    pub fn comments<E: From<StoreError>>(
-        &self,
-        f: impl FnMut(Comment) -> Result<(), E>,
-    ) -> Result<(), E> {
-        each_row(&self.txn, COMMENTS, f)
-    }
-
-    /// Every attachment's metadata, in id order.
-    pub fn attachments<E: From<StoreError>>(
-        &self,
-        f: impl FnMut(Attachment) -> Result<(), E>,
-    ) -> Result<(), E> {
-        each_row(&self.txn, ATTACHMENTS, f)
     }
 }
 
 /// The write side of an import: hands out one sink per section. See [`Store::import`].
 pub struct Importer<'txn> {
-    txn: &'txn WriteTransaction,
+    tx: &'txn Tx<'txn>,
 }
 
 /// Fails with a sentence when `id` is not a row of `table` (`what` names the reference).
@@ -215,81 +108,86 @@ impl<'txn> Importer<'txn> {
     /// Whether the store holds no account, team, project or task: the only kind of store an
     /// import writes into.
     pub fn is_empty(&self) -> Result<bool, StoreError> {
-        Ok(self.txn.open_table(USERS)?.is_empty()?
-            && self.txn.open_table(TEAMS)?.is_empty()?
-            && self.txn.open_table(PROJECTS)?.is_empty()?
-            && self.txn.open_table(TASKS)?.is_empty()?)
+        Ok(self.tx.txn().open_table(USERS)?.is_empty()?
+            && self.tx.txn().open_table(TEAMS)?.is_empty()?
+            && self.tx.txn().open_table(PROJECTS)?.is_empty()?
+            && self.tx.txn().open_table(TASKS)?.is_empty()?)
     }
 
     /// The sink of the `users` section (the first).
     pub fn users(&self) -> Result<UserSink<'txn>, StoreError> {
         Ok(UserSink {
-            rows: self.txn.open_table(USERS)?,
-            by_email: self.txn.open_table(USERS_BY_EMAIL)?,
+            rows: self.tx.txn().open_table(USERS)?,
+            by_email: self.tx.txn().open_table(USERS_BY_EMAIL)?,
         })
     }
 
     /// The sink of the `teams` section (after `users`).
     pub fn teams(&self) -> Result<TeamSink<'txn>, StoreError> {
         Ok(TeamSink {
-            txn: self.txn,
-            rows: self.txn.open_table(TEAMS)?,
-            users: self.txn.open_table(USERS)?,
-            log: ChangeLog::open(self.txn)?,
+            tx: self.tx,
+            rows: self.tx.txn().open_table(TEAMS)?,
+            users: self.tx.txn().open_table(USERS)?,
+            log: ChangeLog::open(self.tx)?,
         })
     }
 
     /// The sink of the `projects` section (after `teams`).
     pub fn projects(&self) -> Result<ProjectSink<'txn>, StoreError> {
         Ok(ProjectSink {
-            rows: self.txn.open_table(PROJECTS)?,
-            by_team: self.txn.open_table(PROJECTS_BY_TEAM)?,
-            teams: self.txn.open_table(TEAMS)?,
-            users: self.txn.open_table(USERS)?,
-            log: ChangeLog::open(self.txn)?,
+            rows: self.tx.txn().open_table(PROJECTS)?,
+            by_team: self.tx.txn().open_table(PROJECTS_BY_TEAM)?,
+            teams: self.tx.txn().open_table(TEAMS)?,
+            users: self.tx.txn().open_table(USERS)?,
+            log: ChangeLog::open(self.tx)?,
         })
     }
 
     /// The sink of the `tasks` section (after `projects`).
     pub fn tasks(&self) -> Result<TaskSink<'txn>, StoreError> {
         Ok(TaskSink {
-            tables: TaskTables::open(self.txn)?,
-            projects: self.txn.open_table(PROJECTS)?,
-            members: self.txn.open_table(TEAM_MEMBERS)?,
-            users: self.txn.open_table(USERS)?,
-            log: ChangeLog::open(self.txn)?,
+            tables: TaskTables::open(self.tx)?,
+            projects: self.tx.txn().open_table(PROJECTS)?,
+            members: self.tx.txn().open_table(TEAM_MEMBERS)?,
+            users: self.tx.txn().open_table(USERS)?,
+            log: ChangeLog::open(self.tx)?,
         })
     }
 
     /// The sink of the `comments` section (after `tasks`).
     pub fn comments(&self) -> Result<CommentSink<'txn>, StoreError> {
         Ok(CommentSink {
-            rows: self.txn.open_table(COMMENTS)?,
-            by_task: self.txn.open_table(COMMENTS_BY_TASK)?,
-            tasks: TaskTables::open(self.txn)?,
-            users: self.txn.open_table(USERS)?,
-            log: ChangeLog::open(self.txn)?,
+            rows: self.tx.txn().open_table(COMMENTS)?,
+            by_task: self.tx.txn().open_table(COMMENTS_BY_TASK)?,
+            tasks: TaskTables::open(self.tx)?,
+            users: self.tx.txn().open_table(USERS)?,
+            log: ChangeLog::open(self.tx)?,
         })
     }
 
     /// The sink of the `attachments` section (after `comments`).
     pub fn attachments(&self) -> Result<AttachmentSink<'txn>, StoreError> {
         Ok(AttachmentSink {
-            txn: self.txn,
-            rows: self.txn.open_table(ATTACHMENTS)?,
-            by_task: self.txn.open_table(ATTACHMENTS_BY_TASK)?,
-            tasks: TaskTables::open(self.txn)?,
-            users: self.txn.open_table(USERS)?,
-            log: ChangeLog::open(self.txn)?,
+            tx: self.tx,
+            rows: self.tx.txn().open_table(ATTACHMENTS)?,
+            by_task: self.tx.txn().open_table(ATTACHMENTS_BY_TASK)?,
+            tasks: TaskTables::open(self.tx)?,
+            users: self.tx.txn().open_table(USERS)?,
+            log: ChangeLog::open(self.tx)?,
         })
     }
 
     /// Sets the high-water mark of every table whose ids `next_id` hands out to at least its
     /// newest id (imported ids are UUIDv7 from the past, but a file may carry any id).
     fn raise_high_water_marks(&self) -> Result<(), StoreError> {
-        let mut marks = self.txn.open_table(ID_HIGH_WATER)?;
+        let mut marks = self.tx.txn().open_table(ID_HIGH_WATER)?;
         for table in [TEAMS, PROJECTS, TASKS, COMMENTS, ATTACHMENTS] {
-            let newest = self.txn.open_table(table)?.last()?.map(|(k, _)| k.value());
+            let newest = self
+                .tx
+                .txn()
+                .open_table(table)?
+                .last()?
+                .map(|(k, _)| k.value());
             let mark = marks.get(table.name())?.map(|m| m.value());
             if let Some(high) = newest.max(mark) {
                 marks.insert(table.name(), high)?;
@@ -325,7 +223,7 @@ impl UserSink<'_> {
 
 /// Teams and their memberships.
 pub struct TeamSink<'txn> {
-    txn: &'txn WriteTransaction,
+    tx: &'txn Tx<'txn>,
     rows: Table<'txn, u128, &'static [u8]>,
     users: Table<'txn, u128, &'static [u8]>,
     log: ChangeLog<'txn>,
@@ -352,9 +250,9 @@ impl TeamSink<'_> {
         // As in `create_team`: memberships first, so a follower of the log sees the team from
         // its creation on.
         for member in members {
-            insert_membership(self.txn, member)?;
+            self.tx.insert_membership(member)?;
             let fields = vec![FieldChange::set("role", &member.role)];
-            self.log.append(change(
+            self.log.append(in_team(
                 member.joined_at,
                 member.user_id,
                 EntityKind::Membership,
@@ -364,7 +262,7 @@ impl TeamSink<'_> {
                 fields,
             ))?;
         }
-        self.log.append(change(
+        self.log.append(in_team(
             team.created_at,
             team.created_by,
             EntityKind::Team,
@@ -403,7 +301,7 @@ impl ProjectSink<'_> {
         )?);
         self.rows.insert(id, encode(project)?.as_slice())?;
         self.by_team.insert((project.team_id.as_u128(), id), ())?;
-        self.log.append(super::projects::project_created(project))?;
+        self.log.append(project_created(project))?;
         Ok(Ok(()))
     }
 }
@@ -501,8 +399,15 @@ impl CommentSink<'_> {
         self.by_task.insert((task.id.as_u128(), id), ())?;
         task.comment_count += 1;
         self.tasks.put_counts(&task)?;
-        self.log
-            .append(super::comments::comment_created(&task, comment))?;
+        self.log.append(about_task(
+            &task,
+            EntityKind::Comment,
+            comment.id.as_uuid(),
+            comment.created_at,
+            comment.author_id,
+            ChangeAction::Created,
+            comment_creation_fields(comment),
+        ))?;
         Ok(Ok(()))
     }
 }
@@ -510,7 +415,7 @@ impl CommentSink<'_> {
 /// Attachments, their per-task index, blob references, upload totals and the tasks'
 /// attachment counts.
 pub struct AttachmentSink<'txn> {
-    txn: &'txn WriteTransaction,
+    tx: &'txn Tx<'txn>,
     rows: Table<'txn, u128, &'static [u8]>,
     by_task: Table<'txn, (u128, u128), ()>,
     tasks: TaskTables<'txn>,
@@ -531,16 +436,20 @@ impl AttachmentSink<'_> {
         };
         self.rows.insert(id, encode(attachment)?.as_slice())?;
         self.by_task.insert((task.id.as_u128(), id), ())?;
-        add_ref(self.txn, attachment.sha256)?;
-        {
-            let mut totals = self.txn.open_table(UPLOAD_BYTES_BY_USER)?;
-            let total = totals.get(uploader)?.map_or(0, |v| v.value());
-            totals.insert(uploader, total.saturating_add(attachment.size))?;
-        }
+        self.tx.add_blob_ref(attachment.sha256)?;
+        self.tx
+            .add_upload_bytes(attachment.uploaded_by, attachment.size)?;
         task.attachment_count += 1;
         self.tasks.put_counts(&task)?;
-        self.log
-            .append(super::comments::attachment_created(&task, attachment))?;
+        self.log.append(about_task(
+            &task,
+            EntityKind::Attachment,
+            attachment.id.as_uuid(),
+            attachment.created_at,
+            attachment.uploaded_by,
+            ChangeAction::Created,
+            attachment_creation_fields(attachment),
+        ))?;
         Ok(Ok(()))
     }
 }

@@ -1,14 +1,14 @@
 //! Projects and the per-team project index.
 
 use chrono::{DateTime, Utc};
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable};
 
-use super::changes::append;
 use super::codec::{encode, read_row};
 use super::tables::*;
+use super::tx::Tx;
 use super::{Created, Idempotency, Store, StoreError};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
-use crate::domain::project::Project;
+use crate::domain::project::{Project, ProjectStatus};
 use crate::domain::{ProjectId, TeamId, UserId};
 
 fn project_change(
@@ -61,35 +61,60 @@ fn diff(before: &Project, after: &Project) -> Vec<FieldChange> {
     .collect()
 }
 
-/// Deletes every project of a team inside the caller's transaction (team deletion).
-pub(super) fn delete_projects_of_team(
-    txn: &WriteTransaction,
-    team: TeamId,
-    actor: UserId,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let mut deleted = Vec::new();
-    {
-        let mut by_team = txn.open_table(PROJECTS_BY_TEAM)?;
-        let mut rows = txn.open_table(PROJECTS)?;
-        let t = team.as_u128();
-        let ids: Vec<u128> = by_team
-            .range((t, 0)..=(t, u128::MAX))?
-            .map(|e| e.map(|(k, _)| k.value().1))
-            .collect::<Result<_, _>>()?;
-        for id in ids {
-            deleted.extend(read_row::<Project>(&rows, "projects", id)?);
-            rows.remove(id)?;
-            by_team.remove((t, id))?;
+impl Tx<'_> {
+    /// Deletes every project of a team (its deletion), with a change-log entry each.
+    pub(super) fn delete_projects_of_team(
+        &self,
+        team: TeamId,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut deleted = Vec::new();
+        {
+            let mut by_team = self.txn().open_table(PROJECTS_BY_TEAM)?;
+            let mut rows = self.txn().open_table(PROJECTS)?;
+            let t = team.as_u128();
+            let ids: Vec<u128> = by_team
+                .range((t, 0)..=(t, u128::MAX))?
+                .map(|e| e.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            for id in ids {
+                deleted.extend(read_row::<Project>(&rows, "projects", id)?);
+                rows.remove(id)?;
+                by_team.remove((t, id))?;
+            }
+        }
+        for project in &deleted {
+            self.append(project_change(
+                project,
+                now,
+                actor,
+                ChangeAction::Deleted,
+                vec![],
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a write into a project that is missing or archived (checked inside the write).
+    pub(super) fn require_active_project(
+        &self,
+        project: Option<ProjectId>,
+    ) -> Result<(), StoreError> {
+        let Some(project) = project else {
+            return Ok(());
+        };
+        let found: Option<Project> = read_row(
+            &self.txn().open_table(PROJECTS)?,
+            "projects",
+            project.as_u128(),
+        )?;
+        match found {
+            None => Err(StoreError::NotFound),
+            Some(p) if p.status == ProjectStatus::Archived => Err(StoreError::Archived),
+            Some(_) => Ok(()),
         }
     }
-    for project in &deleted {
-        append(
-            txn,
-            project_change(project, now, actor, ChangeAction::Deleted, vec![]),
-        )?;
-    }
-    Ok(())
 }
 
 impl Store {
@@ -99,32 +124,26 @@ impl Store {
         project: &Project,
         idempotency: Option<&Idempotency>,
     ) -> Result<Created<Project>, StoreError> {
-        let txn = self.begin_write()?;
-        if let Some(first) =
-            super::idempotency::check::<Project>(&txn, idempotency, project.created_at)?
-        {
-            // Committed empty, so the answer waits for the flush that covers the first write.
-            self.commit(txn)?;
-            return Ok(Created::Replayed(first));
-        }
-        if txn
-            .open_table(TEAMS)?
-            .get(project.team_id.as_u128())?
-            .is_none()
-        {
-            return Err(StoreError::NotFound);
-        }
-        let mut project = project.clone();
-        project.id = ProjectId::from_u128(super::next_id(&txn, PROJECTS, project.id.as_u128())?);
-        let project = &project;
-        txn.open_table(PROJECTS)?
-            .insert(project.id.as_u128(), encode(project)?.as_slice())?;
-        txn.open_table(PROJECTS_BY_TEAM)?
-            .insert((project.team_id.as_u128(), project.id.as_u128()), ())?;
-        append(&txn, project_created(project))?;
-        super::idempotency::record(&txn, idempotency, project.created_at, project)?;
-        self.commit(txn)?;
-        Ok(Created::New(project.clone()))
+        self.write(|tx| {
+            if let Some(first) = tx.replayed::<Project>(idempotency, project.created_at)? {
+                // Committed empty, so the answer waits for the flush that covers the first write.
+                return Ok(Created::Replayed(first));
+            }
+            if tx.team(project.team_id)?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let mut project = project.clone();
+            project.id = ProjectId::from_u128(tx.next_id(PROJECTS, project.id.as_u128())?);
+            tx.txn()
+                .open_table(PROJECTS)?
+                .insert(project.id.as_u128(), encode(&project)?.as_slice())?;
+            tx.txn()
+                .open_table(PROJECTS_BY_TEAM)?
+                .insert((project.team_id.as_u128(), project.id.as_u128()), ())?;
+            tx.append(project_created(&project))?;
+            tx.remember(idempotency, project.created_at, &project)?;
+            Ok(Created::New(project))
+        })
     }
 
     pub fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
@@ -174,33 +193,36 @@ impl Store {
         now: DateTime<Utc>,
         change: impl FnOnce(&mut Project) -> Result<(), StoreError>,
     ) -> Result<Project, StoreError> {
-        let txn = self.begin_write()?;
-        let mut rows = txn.open_table(PROJECTS)?;
-        let Some(mut project): Option<Project> = read_row(&rows, "projects", id.as_u128())? else {
-            return Err(StoreError::NotFound);
-        };
-        if expected_version.is_some_and(|v| v != project.version) {
-            return Err(StoreError::Stale);
-        }
-        let before = project.clone();
-        change(&mut project)?;
-        let fields = diff(&before, &project);
-        if fields.is_empty() {
-            // Nothing changed; committed empty so the answer waits until what it shows is durable.
+        self.write(|tx| {
+            let mut rows = tx.txn().open_table(PROJECTS)?;
+            let Some(mut project): Option<Project> = read_row(&rows, "projects", id.as_u128())?
+            else {
+                return Err(StoreError::NotFound);
+            };
+            if expected_version.is_some_and(|v| v != project.version) {
+                return Err(StoreError::Stale);
+            }
+            let before = project.clone();
+            change(&mut project)?;
+            let fields = diff(&before, &project);
+            if fields.is_empty() {
+                // Nothing changed; committed empty so the answer waits until what it shows is
+                // durable.
+                return Ok(before);
+            }
+            project.version += 1;
+            project.updated_at = now;
+            rows.insert(id.as_u128(), encode(&project)?.as_slice())?;
             drop(rows);
-            self.commit(txn)?;
-            return Ok(before);
-        }
-        project.version += 1;
-        project.updated_at = now;
-        rows.insert(id.as_u128(), encode(&project)?.as_slice())?;
-        drop(rows);
-        append(
-            &txn,
-            project_change(&project, now, actor, ChangeAction::Updated, fields),
-        )?;
-        self.commit(txn)?;
-        Ok(project)
+            tx.append(project_change(
+                &project,
+                now,
+                actor,
+                ChangeAction::Updated,
+                fields,
+            ))?;
+            Ok(project)
+        })
     }
 
     /// Deletes a project, if it is still at `expected_version` (when given).
@@ -211,47 +233,31 @@ impl Store {
         actor: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.begin_write()?;
-        let project = {
-            let mut rows = txn.open_table(PROJECTS)?;
-            let Some(project): Option<Project> = read_row(&rows, "projects", id.as_u128())? else {
-                return Err(StoreError::NotFound);
+        self.write(|tx| {
+            let project = {
+                let mut rows = tx.txn().open_table(PROJECTS)?;
+                let Some(project): Option<Project> = read_row(&rows, "projects", id.as_u128())?
+                else {
+                    return Err(StoreError::NotFound);
+                };
+                if expected_version.is_some_and(|v| v != project.version) {
+                    return Err(StoreError::Stale);
+                }
+                rows.remove(id.as_u128())?;
+                project
             };
-            if expected_version.is_some_and(|v| v != project.version) {
-                return Err(StoreError::Stale);
-            }
-            rows.remove(id.as_u128())?;
-            project
-        };
-        txn.open_table(PROJECTS_BY_TEAM)?
-            .remove((project.team_id.as_u128(), id.as_u128()))?;
-        super::tasks::delete_tasks_in(&txn, super::TaskIndex::Project(id), actor, now)?;
-        append(
-            &txn,
-            project_change(&project, now, actor, ChangeAction::Deleted, vec![]),
-        )?;
-        self.commit(txn)?;
-        Ok(())
+            tx.txn()
+                .open_table(PROJECTS_BY_TEAM)?
+                .remove((project.team_id.as_u128(), id.as_u128()))?;
+            tx.delete_tasks_of_project(id, actor, now)?;
+            tx.append(project_change(
+                &project,
+                now,
+                actor,
+                ChangeAction::Deleted,
+                vec![],
+            ))?;
+            Ok(())
+        })
     }
-
-    /// The ids of every team `user` belongs to (bounded by that user's memberships).
-    pub fn team_ids_of_user(&self, user: UserId) -> Result<Vec<TeamId>, StoreError> {
-        teams_of(&self.db().begin_read()?, user)
-    }
-}
-
-/// The ids of every team `user` belongs to, read from an open transaction.
-pub(super) fn teams_of(
-    txn: &redb::ReadTransaction,
-    user: UserId,
-) -> Result<Vec<TeamId>, StoreError> {
-    let u = user.as_u128();
-    let mut teams = Vec::new();
-    for entry in txn
-        .open_table(MEMBERSHIPS_BY_USER)?
-        .range((u, 0)..=(u, u128::MAX))?
-    {
-        teams.push(TeamId::from_u128(entry?.0.value().1));
-    }
-    Ok(teams)
 }

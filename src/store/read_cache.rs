@@ -2,8 +2,8 @@
 //! without a trip to the blocking pool (that trip, not redb, is most of a read's cost).
 //!
 //! Coherence rests on one generation counter and a pending mark. A writer records the task
-//! ids it wrote and whether it changed a membership (thread-locals set by `TaskTables` and the
-//! membership helpers). Just before its commit it bumps the generation, drops those entries
+//! ids it wrote and whether it changed a membership in its transaction's `Effects` (see
+//! `tx.rs`; `TaskTables` and the membership writes note them). Just before its commit it bumps the generation, drops those entries
 //! and marks them pending; while pending they are neither served nor filled, so readers go to
 //! redb, which is consistent on its own. Just after the commit it bumps the generation again,
 //! drops them again and clears the mark. A reader notes the generation *before* its read
@@ -12,7 +12,6 @@
 //! a snapshot no commit has overtaken, or dropped by the commit that overtook it, and no
 //! request can see a row in redb and then an older one from here.
 
-use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -27,27 +26,6 @@ const MAX_TASK_BYTES: usize = 64 << 20;
 const MAX_ROLES: usize = 200_000;
 /// A write that touched more tasks than this empties the task map instead of picking.
 const MAX_PICKED: usize = 1_024;
-
-thread_local! {
-    /// Task ids written by the write transaction on this thread.
-    static TOUCHED_TASKS: RefCell<Vec<u128>> = const { RefCell::new(Vec::new()) };
-    /// Whether that transaction added, changed or removed a membership.
-    static MEMBERS_CHANGED: Cell<bool> = const { Cell::new(false) };
-}
-
-pub(super) fn mark_task_written(id: u128) {
-    TOUCHED_TASKS.with(|t| t.borrow_mut().push(id));
-}
-
-pub(super) fn mark_members_changed() {
-    MEMBERS_CHANGED.with(|c| c.set(true));
-}
-
-/// Forgets marks left by a transaction that never committed.
-pub(super) fn reset_marks() {
-    TOUCHED_TASKS.with(|t| t.borrow_mut().clear());
-    MEMBERS_CHANGED.with(|c| c.set(false));
-}
 
 #[derive(Default)]
 struct Tasks {
@@ -164,11 +142,10 @@ impl ReadCache {
         }
     }
 
-    /// Called just before a commit becomes visible: what it wrote (the marks left on this
-    /// thread) is dropped and marked pending until [`ReadCache::after_commit`].
-    pub(super) fn before_commit(&self) -> InFlight {
-        let tasks = TOUCHED_TASKS.with(|t| std::mem::take(&mut *t.borrow_mut()));
-        let members = MEMBERS_CHANGED.with(|c| c.replace(false));
+    /// Called just before a commit becomes visible: what it wrote (`tasks`, and every role
+    /// when `members` changed) is dropped and marked pending until
+    /// [`ReadCache::after_commit`].
+    pub(super) fn before_commit(&self, tasks: Vec<u128>, members: bool) -> InFlight {
         let in_flight = InFlight { tasks, members };
         if in_flight.tasks.is_empty() && !members {
             return in_flight;
@@ -226,8 +203,8 @@ impl ReadCache {
 
     /// Both halves at once (tests; a commit that is already visible).
     #[cfg(test)]
-    fn committed(&self) {
-        let in_flight = self.before_commit();
+    fn committed(&self, tasks: Vec<u128>, members: bool) {
+        let in_flight = self.before_commit(tasks, members);
         self.after_commit(in_flight);
     }
 }
@@ -265,8 +242,7 @@ mod tests {
         let cache = ReadCache::default();
         let (t, user) = (task(None), UserId::new());
         let ticket = cache.ticket();
-        mark_task_written(t.id.as_u128());
-        cache.committed();
+        cache.committed(vec![t.id.as_u128()], false);
         cache.fill(ticket, &t, user, None);
         assert!(cache.task_for(t.id, user).is_none());
         cache.fill(cache.ticket(), &t, user, None);
@@ -280,15 +256,13 @@ mod tests {
         let (a, b) = (task(Some(team)), task(Some(team)));
         cache.fill(cache.ticket(), &a, user, Some(TeamRole::Member));
         cache.fill(cache.ticket(), &b, user, Some(TeamRole::Member));
-        mark_task_written(a.id.as_u128());
-        cache.committed();
+        cache.committed(vec![a.id.as_u128()], false);
         assert!(cache.task_for(a.id, user).is_none());
         assert_eq!(
             cache.task_for(b.id, user).map(|(_, role)| role),
             Some(Some(TeamRole::Member))
         );
-        mark_members_changed();
-        cache.committed();
+        cache.committed(vec![], true);
         assert!(
             cache.task_for(b.id, user).is_none(),
             "the role must be read again"
@@ -309,8 +283,7 @@ mod tests {
         let cache = ReadCache::default();
         let (t, user) = (task(None), UserId::new());
         cache.fill(cache.ticket(), &t, user, None);
-        mark_task_written(t.id.as_u128());
-        let in_flight = cache.before_commit();
+        let in_flight = cache.before_commit(vec![t.id.as_u128()], false);
         assert!(
             cache.task_for(t.id, user).is_none(),
             "dropped before the commit shows"

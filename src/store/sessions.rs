@@ -5,10 +5,11 @@
 //! login nor the sweep ever reads more than a bounded number of rows.
 
 use chrono::{DateTime, Utc};
-use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, Table};
 
 use super::codec::{encode, read_row};
 use super::tables::*;
+use super::tx::{Rx, Tx};
 use super::{Store, StoreError};
 use crate::domain::session::RefreshHash;
 use crate::domain::{Session, SessionId, User, UserId};
@@ -32,16 +33,19 @@ pub enum RefreshOutcome {
 
 /// The session table and its indexes, opened together in one write transaction so that no
 /// code path can update one without the others.
-pub(super) struct SessionTables<'txn> {
-    rows: Table<'txn, u128, &'static [u8]>,
-    by_user: Table<'txn, (u128, u128), ()>,
-    by_expiry: Table<'txn, (i64, u128), ()>,
-    refresh: Table<'txn, &'static str, u128>,
+struct SessionTables<'a> {
+    tx: &'a Tx<'a>,
+    rows: Table<'a, u128, &'static [u8]>,
+    by_user: Table<'a, (u128, u128), ()>,
+    by_expiry: Table<'a, (i64, u128), ()>,
+    refresh: Table<'a, &'static str, u128>,
 }
 
-impl<'txn> SessionTables<'txn> {
-    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+impl<'a> SessionTables<'a> {
+    fn open(tx: &'a Tx<'a>) -> Result<Self, StoreError> {
+        let txn = tx.txn();
         Ok(Self {
+            tx,
             rows: txn.open_table(SESSIONS)?,
             by_user: txn.open_table(SESSIONS_BY_USER)?,
             by_expiry: txn.open_table(SESSIONS_BY_EXPIRY)?,
@@ -64,8 +68,8 @@ impl<'txn> SessionTables<'txn> {
     }
 
     /// Removes a session and every index entry pointing at it.
-    pub(super) fn delete(&mut self, session: &Session) -> Result<(), StoreError> {
-        super::durability::mark_auth_changed();
+    fn delete(&mut self, session: &Session) -> Result<(), StoreError> {
+        self.tx.note_auth_changed();
         let id = session.id.as_u128();
         self.rows.remove(id)?;
         self.by_user.remove((session.user_id.as_u128(), id))?;
@@ -77,8 +81,19 @@ impl<'txn> SessionTables<'txn> {
         Ok(())
     }
 
+    /// The session a refresh-token hash (current or superseded) belongs to.
+    fn session_of_refresh(&self, hash: &RefreshHash) -> Result<Option<u128>, StoreError> {
+        Ok(self.refresh.get(hash.as_str())?.map(|v| v.value()))
+    }
+
+    /// Keeps recognising a superseded hash of session `sid` (reuse detection).
+    fn remember_refresh(&mut self, hash: &RefreshHash, sid: u128) -> Result<(), StoreError> {
+        self.refresh.insert(hash.as_str(), sid)?;
+        Ok(())
+    }
+
     /// The ids of a user's sessions, oldest first (bounded by `MAX_SESSIONS_PER_USER`).
-    pub(super) fn ids_of_user(&self, user: UserId) -> Result<Vec<u128>, StoreError> {
+    fn ids_of_user(&self, user: UserId) -> Result<Vec<u128>, StoreError> {
         let user = user.as_u128();
         let mut ids = Vec::new();
         for entry in self.by_user.range((user, 0)..=(user, u128::MAX))? {
@@ -88,7 +103,7 @@ impl<'txn> SessionTables<'txn> {
     }
 
     /// Deletes every session of `user` except `keep`.
-    pub(super) fn delete_all_of_user(
+    fn delete_all_of_user(
         &mut self,
         user: UserId,
         keep: Option<SessionId>,
@@ -105,12 +120,28 @@ impl<'txn> SessionTables<'txn> {
     }
 }
 
+impl Tx<'_> {
+    /// Deletes every session of `user` except `keep` (a password change, a disabled account).
+    pub(super) fn delete_sessions_of_user(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+    ) -> Result<(), StoreError> {
+        SessionTables::open(self)?.delete_all_of_user(user, keep)
+    }
+}
+
+impl Rx {
+    pub(super) fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        read_row(&self.txn().open_table(SESSIONS)?, "sessions", id.as_u128())
+    }
+}
+
 impl Store {
     /// Stores a new session, ending the user's oldest ones beyond the per-user cap.
     pub fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
-        let txn = self.begin_write()?;
-        {
-            let mut tables = SessionTables::open(&txn)?;
+        self.write(|tx| {
+            let mut tables = SessionTables::open(tx)?;
             let existing = tables.ids_of_user(session.user_id)?;
             let excess = (existing.len() + 1).saturating_sub(MAX_SESSIONS_PER_USER);
             for id in existing.into_iter().take(excess) {
@@ -118,23 +149,17 @@ impl Store {
                     tables.delete(&old)?;
                 }
             }
-            tables.insert(session)?;
-        }
-        self.commit(txn)?;
-        Ok(())
+            tables.insert(session)
+        })
     }
 
     /// A session and its user, read in one snapshot: what the bearer checker needs.
     pub fn session_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, StoreError> {
-        let txn = self.db().begin_read()?;
-        let Some(session): Option<Session> =
-            read_row(&txn.open_table(SESSIONS)?, "sessions", id.as_u128())?
-        else {
+        let rx = self.read()?;
+        let Some(session) = rx.session(id)? else {
             return Ok(None);
         };
-        let user: Option<User> =
-            read_row(&txn.open_table(USERS)?, "users", session.user_id.as_u128())?;
-        Ok(user.map(|user| (session, user)))
+        Ok(rx.user(session.user_id)?.map(|user| (session, user)))
     }
 
     /// Whether a session still exists and has not expired (the real-time feed re-checks its
@@ -154,18 +179,25 @@ impl Store {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError> {
-        let txn = self.begin_write()?;
-        let outcome = {
-            let mut tables = SessionTables::open(&txn)?;
-            let Some(sid) = tables.refresh.get(presented.as_str())?.map(|v| v.value()) else {
-                return Ok(RefreshOutcome::Invalid);
+        /// An unknown token: the transaction is dropped unwritten, as nothing changed.
+        enum Unknown {
+            Token,
+            Failed(StoreError),
+        }
+        impl From<StoreError> for Unknown {
+            fn from(e: StoreError) -> Self {
+                Unknown::Failed(e)
+            }
+        }
+        let outcome = self.write(|tx| {
+            let mut tables = SessionTables::open(tx)?;
+            let Some(sid) = tables.session_of_refresh(presented)? else {
+                return Err(Unknown::Token);
             };
             let Some(mut session) = tables.get(sid)? else {
-                return Ok(RefreshOutcome::Invalid);
+                return Err(Unknown::Token);
             };
-            let user: Option<User> =
-                read_row(&txn.open_table(USERS)?, "users", session.user_id.as_u128())?;
-            match user {
+            Ok(match tx.user(session.user_id)? {
                 _ if session.refresh_hash != *presented => {
                     tables.delete(&session)?;
                     RefreshOutcome::Reused
@@ -175,7 +207,7 @@ impl Store {
                     session.rotate(new_hash, now, expires_at);
                     tables.insert(&session)?;
                     for hash in &session.previous_refresh_hashes {
-                        tables.refresh.insert(hash.as_str(), sid)?;
+                        tables.remember_refresh(hash, sid)?;
                     }
                     RefreshOutcome::Rotated {
                         session: Box::new(session),
@@ -186,27 +218,27 @@ impl Store {
                     tables.delete(&session)?;
                     RefreshOutcome::Invalid
                 }
-            }
-        };
-        self.commit(txn)?;
-        Ok(outcome)
+            })
+        });
+        match outcome {
+            Ok(outcome) => Ok(outcome),
+            Err(Unknown::Token) => Ok(RefreshOutcome::Invalid),
+            Err(Unknown::Failed(e)) => Err(e),
+        }
     }
 
     /// Deletes `session` if it belongs to `user`; false when there is no such session.
     pub fn delete_session(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
-        let txn = self.begin_write()?;
-        let deleted = {
-            let mut tables = SessionTables::open(&txn)?;
+        self.write(|tx| {
+            let mut tables = SessionTables::open(tx)?;
             match tables.get(session.as_u128())?.filter(|s| s.user_id == user) {
                 Some(found) => {
                     tables.delete(&found)?;
-                    true
+                    Ok(true)
                 }
-                None => false,
+                None => Ok(false),
             }
-        };
-        self.commit(txn)?;
-        Ok(deleted)
+        })
     }
 
     /// Up to `limit` live sessions of `user` after the session id `after`, oldest first.
@@ -244,9 +276,8 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let txn = self.begin_write()?;
-        let swept = {
-            let mut tables = SessionTables::open(&txn)?;
+        self.write(|tx| {
+            let mut tables = SessionTables::open(tx)?;
             let mut expired = Vec::new();
             for entry in tables.by_expiry.range(..(now.timestamp(), 0))? {
                 expired.push(entry?.0.value());
@@ -261,10 +292,8 @@ impl Store {
                 // Also when the row is gone, so the sweep always makes progress.
                 tables.by_expiry.remove(*key)?;
             }
-            expired.len()
-        };
-        self.commit(txn)?;
-        Ok(swept)
+            Ok(expired.len())
+        })
     }
 }
 

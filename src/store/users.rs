@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::codec::{encode, read_row};
-use super::sessions::SessionTables;
 use super::tables::*;
+use super::tx::{Rx, Tx};
 use super::{Store, StoreError};
 use crate::domain::user::PasswordHash;
 use crate::domain::{Email, Role, SessionId, User, UserId, UserName};
@@ -18,15 +18,35 @@ pub struct UserChanges {
     pub password_hash: Option<PasswordHash>,
 }
 
+impl Tx<'_> {
+    /// The id of the account with `email`.
+    pub(super) fn user_id_by_email(&self, email: &str) -> Result<Option<UserId>, StoreError> {
+        Ok(self
+            .txn()
+            .open_table(USERS_BY_EMAIL)?
+            .get(email)?
+            .map(|id| UserId::from_u128(id.value())))
+    }
+
+    pub(super) fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        read_row(&self.txn().open_table(USERS)?, "users", id.as_u128())
+    }
+}
+
+impl Rx {
+    pub(super) fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        read_row(&self.txn().open_table(USERS)?, "users", id.as_u128())
+    }
+}
+
 impl Store {
     /// Inserts a new account. The first account of the server becomes its admin, decided in
     /// the same transaction so two simultaneous first registrations cannot both be admin. An
     /// account handed in as admin (`tasker user create --admin`) stays admin.
     pub fn insert_user(&self, mut user: User) -> Result<User, StoreError> {
-        let txn = self.begin_write()?;
-        {
-            let mut users = txn.open_table(USERS)?;
-            let mut by_email = txn.open_table(USERS_BY_EMAIL)?;
+        self.write(|tx| {
+            let mut users = tx.txn().open_table(USERS)?;
+            let mut by_email = tx.txn().open_table(USERS_BY_EMAIL)?;
             if by_email.get(user.email.as_str())?.is_some() {
                 return Err(StoreError::EmailTaken);
             }
@@ -35,9 +55,8 @@ impl Store {
             }
             users.insert(user.id.as_u128(), encode(&user)?.as_slice())?;
             by_email.insert(user.email.as_str(), user.id.as_u128())?;
-        }
-        self.commit(txn)?;
-        Ok(user)
+            Ok(user)
+        })
     }
 
     pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -69,11 +88,10 @@ impl Store {
         keep_session: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
-        let txn = self.begin_write()?;
-        super::durability::mark_auth_changed();
-        let user = {
-            let mut users = txn.open_table(USERS)?;
-            let mut by_email = txn.open_table(USERS_BY_EMAIL)?;
+        self.write(|tx| {
+            tx.note_auth_changed();
+            let mut users = tx.txn().open_table(USERS)?;
+            let mut by_email = tx.txn().open_table(USERS_BY_EMAIL)?;
             let Some(mut user): Option<User> = read_row(&users, "users", id.as_u128())? else {
                 return Err(StoreError::NotFound);
             };
@@ -102,12 +120,10 @@ impl Store {
                 users.insert(id.as_u128(), encode(&user)?.as_slice())?;
             }
             if password_changed {
-                SessionTables::open(&txn)?.delete_all_of_user(id, keep_session)?;
+                tx.delete_sessions_of_user(id, keep_session)?;
             }
-            user
-        };
-        self.commit(txn)?;
-        Ok(user)
+            Ok(user)
+        })
     }
 
     /// Replaces a password hash by an equivalent one (same password, another bcrypt cost),
@@ -119,17 +135,15 @@ impl Store {
         old: &PasswordHash,
         new: PasswordHash,
     ) -> Result<(), StoreError> {
-        let txn = self.begin_write()?;
-        {
-            let mut users = txn.open_table(USERS)?;
+        self.write(|tx| {
+            let mut users = tx.txn().open_table(USERS)?;
             let user: Option<User> = read_row(&users, "users", id.as_u128())?;
             if let Some(mut user) = user.filter(|u| u.password_hash == *old) {
                 user.password_hash = new;
                 users.insert(id.as_u128(), encode(&user)?.as_slice())?;
             }
-        }
-        self.commit(txn)?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Every account, oldest id first. A full scan: for the admin CLI, never a request path.
@@ -151,10 +165,9 @@ impl Store {
         disabled: bool,
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
-        let txn = self.begin_write()?;
-        super::durability::mark_auth_changed();
-        let user = {
-            let mut users = txn.open_table(USERS)?;
+        self.write(|tx| {
+            tx.note_auth_changed();
+            let mut users = tx.txn().open_table(USERS)?;
             let Some(mut user): Option<User> = read_row(&users, "users", id.as_u128())? else {
                 return Err(StoreError::NotFound);
             };
@@ -165,11 +178,9 @@ impl Store {
                 users.insert(id.as_u128(), encode(&user)?.as_slice())?;
             }
             if disabled {
-                SessionTables::open(&txn)?.delete_all_of_user(id, None)?;
+                tx.delete_sessions_of_user(id, None)?;
             }
-            user
-        };
-        self.commit(txn)?;
-        Ok(user)
+            Ok(user)
+        })
     }
 }

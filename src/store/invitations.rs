@@ -1,0 +1,238 @@
+//! Invitations to teams: rows, every invitation of a team (`INVITATIONS_BY_TEAM`), and the
+//! pending ones by email (`INVITATIONS_BY_EMAIL`, removed when answered or revoked).
+
+use chrono::{DateTime, Utc};
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::codec::{encode, ids_after, read_row};
+use super::tables::*;
+use super::tx::{Cause, Tx};
+use super::{Store, StoreError};
+use crate::domain::change::{ChangeAction, EntityKind, FieldChange};
+use crate::domain::team::{Invitation, InvitationStatus, Membership};
+use crate::domain::{Email, InvitationId, TeamId, UserId};
+
+impl Tx<'_> {
+    /// Removes every invitation of a team (its deletion), with a change-log entry each.
+    pub(super) fn delete_invitations_of_team(
+        &self,
+        team: TeamId,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let t = team.as_u128();
+        let txn = self.txn();
+        let invitations = ids_after(&txn.open_table(INVITATIONS_BY_TEAM)?, t, None, usize::MAX)?;
+        {
+            let mut rows = txn.open_table(INVITATIONS)?;
+            let mut by_team = txn.open_table(INVITATIONS_BY_TEAM)?;
+            let mut by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
+            for inv in invitations.iter().copied() {
+                let invitation: Option<Invitation> = read_row(&rows, "invitations", inv)?;
+                if let Some(invitation) = invitation {
+                    by_email.remove((invitation.email.as_str(), inv))?;
+                }
+                rows.remove(inv)?;
+                by_team.remove((t, inv))?;
+            }
+        }
+        for inv in invitations {
+            let entity = uuid::Uuid::from_u128(inv);
+            let (kind, action) = (EntityKind::Invitation, ChangeAction::Deleted);
+            self.append_in_team(now, actor, kind, entity, team, action, vec![])?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Records an invitation. One open invitation per email and team; none for a member.
+    pub fn create_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        self.write(|tx| {
+            if tx.team(invitation.team_id)?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            {
+                let mut rows = tx.txn().open_table(INVITATIONS)?;
+                let mut by_email = tx.txn().open_table(INVITATIONS_BY_EMAIL)?;
+                let email = invitation.email.as_str();
+                let pending: Vec<u128> = by_email
+                    .range((email, 0)..=(email, u128::MAX))?
+                    .map(|entry| entry.map(|(key, _)| key.value().1))
+                    .collect::<Result<_, _>>()?;
+                for id in pending {
+                    let other: Option<Invitation> = read_row(&rows, "invitations", id)?;
+                    if other.is_some_and(|o| {
+                        o.team_id == invitation.team_id && o.is_open(invitation.created_at)
+                    }) {
+                        return Err(StoreError::AlreadyInvited);
+                    }
+                }
+                if let Some(user) = tx.user_id_by_email(email)?
+                    && tx.membership(invitation.team_id, user)?.is_some()
+                {
+                    return Err(StoreError::AlreadyMember);
+                }
+                let id = invitation.id.as_u128();
+                rows.insert(id, encode(invitation)?.as_slice())?;
+                by_email.insert((email, id), ())?;
+                tx.txn()
+                    .open_table(INVITATIONS_BY_TEAM)?
+                    .insert((invitation.team_id.as_u128(), id), ())?;
+            }
+            let fields = vec![
+                FieldChange::set("email", &invitation.email),
+                FieldChange::set("role", &invitation.role),
+            ];
+            let (at, actor, team) = (
+                invitation.created_at,
+                invitation.invited_by,
+                invitation.team_id,
+            );
+            let (entity, action) = (EntityKind::Invitation, ChangeAction::Created);
+            let seq = tx.append_in_team(
+                at,
+                actor,
+                entity,
+                invitation.id.as_uuid(),
+                team,
+                action,
+                fields,
+            )?;
+            let name = tx.team_name(team)?;
+            tx.notify_invitation(Cause { seq, actor, at }, invitation, &name)
+        })
+    }
+
+    pub fn invitation(&self, id: InvitationId) -> Result<Option<Invitation>, StoreError> {
+        let txn = self.db().begin_read()?;
+        read_row(&txn.open_table(INVITATIONS)?, "invitations", id.as_u128())
+    }
+
+    /// Up to `limit` invitations of a team after `after`, oldest first, whatever their status.
+    pub fn invitations_of_team(
+        &self,
+        team: TeamId,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let rows = txn.open_table(INVITATIONS)?;
+        let mut page = Vec::new();
+        for id in ids_after(
+            &txn.open_table(INVITATIONS_BY_TEAM)?,
+            team.as_u128(),
+            after,
+            limit,
+        )? {
+            page.extend(read_row::<Invitation>(&rows, "invitations", id)?);
+        }
+        Ok(page)
+    }
+
+    /// Pending invitations addressed to `email` (expired ones included: the caller filters).
+    pub fn pending_invitations_for(
+        &self,
+        email: &Email,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let rows = txn.open_table(INVITATIONS)?;
+        let by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
+        let start = match after {
+            Some(u128::MAX) => return Ok(vec![]),
+            Some(after) => after + 1,
+            None => 0,
+        };
+        let mut page = Vec::new();
+        for entry in by_email
+            .range((email.as_str(), start)..=(email.as_str(), u128::MAX))?
+            .take(limit)
+        {
+            page.extend(read_row::<Invitation>(
+                &rows,
+                "invitations",
+                entry?.0.value().1,
+            )?);
+        }
+        Ok(page)
+    }
+
+    /// Whether `email` has a pending invitation that has not expired at `now`. Reads only that
+    /// email's pending invitations (one per inviting team at most).
+    pub fn has_open_invitation(
+        &self,
+        email: &Email,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db().begin_read()?;
+        let rows = txn.open_table(INVITATIONS)?;
+        let by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
+        for entry in by_email.range((email.as_str(), 0)..=(email.as_str(), u128::MAX))? {
+            let invitation = read_row::<Invitation>(&rows, "invitations", entry?.0.value().1)?;
+            if invitation.is_some_and(|i| i.is_open(now)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Closes a pending invitation with `status`; accepting makes `user` a member.
+    pub fn close_invitation(
+        &self,
+        id: InvitationId,
+        status: InvitationStatus,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Invitation, StoreError> {
+        self.write(|tx| {
+            let invitation = {
+                let mut rows = tx.txn().open_table(INVITATIONS)?;
+                let Some(mut invitation): Option<Invitation> =
+                    read_row(&rows, "invitations", id.as_u128())?
+                else {
+                    return Err(StoreError::NotFound);
+                };
+                if !invitation.is_open(now) {
+                    return Err(StoreError::InvitationClosed);
+                }
+                invitation.status = status;
+                rows.insert(id.as_u128(), encode(&invitation)?.as_slice())?;
+                tx.txn()
+                    .open_table(INVITATIONS_BY_EMAIL)?
+                    .remove((invitation.email.as_str(), id.as_u128()))?;
+                invitation
+            };
+            let team = invitation.team_id;
+            let fields = FieldChange::of("status", &InvitationStatus::Pending, &status)
+                .into_iter()
+                .collect();
+            let (entity, action) = (EntityKind::Invitation, ChangeAction::Updated);
+            let seq = tx.append_in_team(now, user, entity, id.as_uuid(), team, action, fields)?;
+            if status == InvitationStatus::Accepted {
+                let name = tx.team_name(team)?;
+                let cause = Cause {
+                    seq,
+                    actor: user,
+                    at: now,
+                };
+                tx.notify_acceptance(cause, &invitation, &name)?;
+                let exists = tx.membership(team, user)?.is_some();
+                if !exists && tx.team(team)?.is_some() {
+                    let membership = Membership {
+                        team_id: team,
+                        user_id: user,
+                        role: invitation.role,
+                        joined_at: now,
+                    };
+                    tx.insert_membership(&membership)?;
+                    let fields = vec![FieldChange::set("role", &invitation.role)];
+                    let (entity, action) = (EntityKind::Membership, ChangeAction::Created);
+                    tx.append_in_team(now, user, entity, user.as_uuid(), team, action, fields)?;
+                }
+            }
+            Ok(invitation)
+        })
+    }
+}
