@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use redb::ReadableTable;
 
-use super::codec::{decode, encode, ids_after, read_row};
+use super::codec::{decode, encode, ids_after};
 use super::tables::*;
 use super::tx::{Cause, RolesChecked, Rx, Tx};
 use super::{Store, StoreError};
@@ -210,10 +210,9 @@ impl Store {
                 ids.insert(member?.0.value().1);
             }
         }
-        let users = rx.txn().open_table(USERS)?;
         let mut found = Vec::with_capacity(ids.len());
         for id in ids {
-            found.extend(read_row::<User>(&users, "users", id)?);
+            found.extend(rx.user(UserId::from_u128(id))?);
         }
         Ok(found)
     }

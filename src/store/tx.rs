@@ -17,7 +17,12 @@
 //! When the closure returns `Err`, the transaction is dropped (redb rolls it back) and none of
 //! its effects is applied. The closure's error type is the caller's (anything a
 //! [`StoreError`] converts into), so a caller can refuse from inside the transaction with its
-//! own reason.
+//! own reason; with [`Tx::task`] and [`Tx::membership`] a permission check can read what it
+//! decides on in the same transaction as the write it allows (redb has one writer at a time),
+//! which is where [`RolesChecked`] and [`TaskSeen`] (decisions made before the transaction and
+//! confirmed inside it) are meant to go.
+//!
+//! Reads that span entities use [`Rx`], a read transaction the row files extend the same way.
 //!
 //! **From the blocking closure back to [`Store::run`].** A write through `run` must not be
 //! answered before it is durable, and what it freed is handed over only then. `run` gives its
@@ -56,7 +61,8 @@ pub(super) struct Effects {
     auth_changed: bool,
 }
 
-/// An open write transaction and its [`Effects`]. Handed out by [`Store::write`].
+/// An open write transaction and its `Effects` (see the module header). Handed out by
+/// [`Store::write`].
 pub struct Tx<'t> {
     txn: &'t WriteTransaction,
     effects: RefCell<Effects>,
