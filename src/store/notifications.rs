@@ -15,7 +15,7 @@ use crate::domain::comment::Comment;
 use crate::domain::notification::{Notification, NotificationKind};
 use crate::domain::task::Task;
 use crate::domain::team::Invitation;
-use crate::domain::{TeamId, UserId};
+use crate::domain::{TeamId, UserId, access};
 
 /// The fields whose change tells a task's people (`task_updated`).
 const WATCHED_FIELDS: [&str; 4] = ["status", "title", "due_date", "priority"];
@@ -34,10 +34,14 @@ impl Tx<'_> {
         }
         // About a team's task: only its current members hear (a creator who left the team is
         // told nothing more of its tasks).
-        if let Some(team) = about.task.and_then(|t| t.team_id)
-            && !self.is_member(team, user)?
-        {
-            return Ok(());
+        if let Some(task) = about.task {
+            let role = match task.team_id {
+                Some(team) => self.membership(team, user)?.map(|m| m.role),
+                None => None,
+            };
+            if !access::hears_about_task(task, role) {
+                return Ok(());
+            }
         }
         let txn = self.txn();
         let (u, seq) = (user.as_u128(), cause.seq);

@@ -1,26 +1,12 @@
-//! The change-log entries a task write appends, and who sees them: the fields a creation or
-//! an update records, and the audience of a personal task (its creator and assignees; a team
-//! task's changes are seen by the team's members). Plain functions of `domain` values, used by
+//! The change-log entries a task write appends: the fields a creation or an update records,
+//! and who sees them (`domain::access::change_audience`). Plain functions of `domain` values, used by
 //! the task, comment and attachment writes (through `Tx` methods) and by import.
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::UserId;
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange, NewChange};
 use crate::domain::task::Task;
-
-/// Who sees a change of `task` outside any team: for a personal task, its creator and
-/// assignees; for a team task, nobody extra (the team's members see it).
-pub(super) fn audience(task: &Task) -> Vec<UserId> {
-    if task.team_id.is_some() {
-        return vec![];
-    }
-    let mut people: Vec<UserId> = task.assignee_ids.clone();
-    people.push(task.created_by);
-    people.sort_unstable_by_key(|u| u.as_u128());
-    people.dedup();
-    people
-}
+use crate::domain::{UserId, access};
 
 pub(super) fn task_change(
     task: &Task,
@@ -36,7 +22,7 @@ pub(super) fn task_change(
         entity_id: task.id.as_uuid(),
         team_id: task.team_id,
         project_id: task.project_id,
-        audience: audience(task),
+        audience: access::change_audience(None, task),
         previous_team_id: None,
         previous_project_id: None,
         task_id: None,
@@ -62,7 +48,7 @@ pub(super) fn about_task(
         entity_id: id,
         team_id: task.team_id,
         project_id: task.project_id,
-        audience: audience(task),
+        audience: access::change_audience(None, task),
         previous_team_id: None,
         previous_project_id: None,
         task_id: Some(task.id),

@@ -7,13 +7,13 @@ use redb::{ReadableDatabase, ReadableTable, Table};
 
 use super::codec::{encode, read_row};
 use super::tables::*;
-use super::task_changes::{about_task, audience, task_change, task_created, task_diff};
+use super::task_changes::{about_task, task_change, task_created, task_diff};
 use super::tx::{Cause, Rx, TaskSeen, Tx};
 use super::{Created, Idempotency, Store, StoreError};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange};
 use crate::domain::task::Task;
 use crate::domain::team::TeamRole;
-use crate::domain::{ProjectId, TaskId, TeamId, UserId};
+use crate::domain::{ProjectId, TaskId, TeamId, UserId, access};
 
 /// The task table and its indexes, opened together so that no code path can update one
 /// without the others.
@@ -444,11 +444,7 @@ impl Store {
                 entry.previous_project_id = before.project_id;
             }
             // Someone taken off a personal task sees the change that took them off.
-            for user in audience(&before) {
-                if !entry.audience.contains(&user) {
-                    entry.audience.push(user);
-                }
-            }
+            entry.audience = access::change_audience(Some(&before), &after);
             let seq = tx.append(entry)?;
             let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
             let cause = Cause {
