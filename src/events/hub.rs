@@ -300,7 +300,7 @@ impl Hub {
             .map(|(id, conn)| (*id, conn.session))
             .collect();
         let dead = store
-            .run(move |s| {
+            .run::<_, StoreError, _>(move |s| {
                 let now = Utc::now();
                 let mut dead = Vec::new();
                 let mut checked: HashMap<SessionId, bool> = HashMap::new();

@@ -120,7 +120,7 @@ impl Service {
         let me = auth.user_id;
         let (project, assignee, label) = (query.project_id, query.assignee, query.label);
         self.store
-            .run(move |s| {
+            .run::<_, StoreError, _>(move |s| {
                 let teams = s.teams_of_user(me, None, usize::MAX)?;
                 let standing = Standing::new(me, teams.into_iter().map(|(t, m)| (t.id, m.role)));
                 if let Some(project) = project {
@@ -196,7 +196,7 @@ impl Service {
             let started = Instant::now();
             let rebuilt = self
                 .store
-                .run({
+                .run::<_, StoreError, _>({
                     let search = search.clone();
                     move |s| Ok(rebuild_index(s, &search, |_, _| {}))
                 })
@@ -246,7 +246,7 @@ impl Service {
         let search = self.search.clone();
         let applied = self
             .store
-            .run(move |s| Ok(apply_changes(s, &search, end)))
+            .run::<_, StoreError, _>(move |s| Ok(apply_changes(s, &search, end)))
             .await;
         if let Err(e) = applied.map_err(IndexingError::from).and_then(|r| r) {
             tracing::error!(error = %e, "cannot update the search index");

@@ -176,7 +176,7 @@ impl Service {
         let (standing, people) = (standing.clone(), assignees.to_vec());
         let ok = self
             .store
-            .run(move |s| {
+            .run::<_, StoreError, _>(move |s| {
                 for user in people {
                     // Assigning oneself to a personal task needs no read.
                     let theirs = if team.is_none() && user == standing.user {

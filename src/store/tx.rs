@@ -230,10 +230,11 @@ impl Store {
 
     /// Runs `f` on tokio's blocking pool. Every redb access from async code goes through here.
     /// When `f` committed a write, this returns only once that write is durable.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Store) -> Result<T, E> + Send + 'static,
     {
         let receipts = Arc::new(Mutex::new(Receipts::default()));
         let store = Store {
@@ -242,14 +243,14 @@ impl Store {
         };
         let result = tokio::task::spawn_blocking(move || f(&store))
             .await
-            .map_err(|e| StoreError::Join(e.to_string()))?;
+            .map_err(|e| E::from(StoreError::Join(e.to_string())))?;
         let Receipts {
             generation,
             blobs_freed,
         } = std::mem::take(&mut *lock(&receipts));
         if generation > 0 {
             if let Some(group) = &self.group {
-                group.durable(generation).await?;
+                group.durable(generation).await.map_err(E::from)?;
             }
             self.written.send_modify(|n| *n += 1);
         }

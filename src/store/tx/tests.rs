@@ -79,7 +79,7 @@ async fn a_failed_write_applies_no_effects() {
 
     let written = t.clone();
     let failed = store
-        .run(move |s| {
+        .run::<_, StoreError, _>(move |s| {
             let failed: Result<(), StoreError> = s.write(|tx| {
                 tx.append(deleted(&written))?;
                 tx.drop_blob_ref(hash)?;
@@ -121,7 +121,7 @@ async fn a_freed_blob_is_handed_over_only_after_the_commit_is_durable() {
         .unwrap();
 
     let mut freed = store
-        .run(move |s| {
+        .run::<_, StoreError, _>(move |s| {
             s.write(|tx| {
                 tx.drop_blob_ref(hash)?;
                 assert!(receipts_of(s).1.is_empty(), "not before the commit");
