@@ -36,7 +36,7 @@ pub mod portable;
 pub mod search;
 /// Use cases: validation, permissions, orchestration.
 pub mod service;
-/// The redb store: tables, migrations, one function per transaction.
+/// The redb store: tables, migrations, `Store::write` with its `Tx` and `Effects`, rows by entity.
 pub mod store;
 
 use std::future::Future;
