@@ -1,6 +1,7 @@
 //! Teams, members and invitations (DESIGN.md section 3). Who may see and do what is
 //! `domain::access`'s to say: to anyone who may not see a team it does not exist (404). That a
-//! team never loses its last owner is checked where the membership is written.
+//! team never loses its last owner is checked where the membership is written. A member change
+//! decides on the roles it reads through the write transaction that performs it.
 
 use chrono::Utc;
 
@@ -12,7 +13,7 @@ use crate::domain::team::{
 };
 use crate::domain::{Email, InvitationId, TeamId, User, UserId, Validator};
 use crate::service::AuthUser;
-use crate::store::{Created, RolesChecked, StoreError, TeamChanges};
+use crate::store::{Created, StoreError, TeamChanges, Tx};
 
 /// How long an invitation stays open.
 pub const INVITATION_TTL: chrono::Duration = chrono::Duration::days(7);
@@ -54,11 +55,50 @@ fn conflict(e: StoreError) -> Error {
     }
 }
 
-/// How often a member change is decided again when roles moved under it before giving up.
-const MEMBER_WRITE_ATTEMPTS: usize = 3;
+/// `user`'s membership of `team` as the write transaction `tx` sees it; to a non-member the
+/// team does not exist (404).
+fn member_in(tx: &Tx<'_>, team: TeamId, user: UserId) -> Result<Membership> {
+    match (tx.team(team)?, tx.membership(team, user)?) {
+        (Some(_), Some(m)) if access::may_see_team(Some(m.role)) => Ok(m),
+        _ => Err(Error::NotFound("team")),
+    }
+}
 
-fn checked(actor: TeamRole, target: TeamRole) -> RolesChecked {
-    RolesChecked { actor, target }
+/// The membership a member change is about, as `tx` sees it (404 `member` when there is none).
+fn target_in(tx: &Tx<'_>, team: TeamId, user: UserId) -> Result<Membership> {
+    tx.membership(team, user)?.ok_or(Error::NotFound("member"))
+}
+
+/// Gives `user` the role `role` in `team` on `actor`'s behalf, if `domain::access` allows it on
+/// the roles `tx` reads: the decision and the write are one transaction.
+fn set_role_in(
+    tx: &Tx<'_>,
+    team: TeamId,
+    actor: UserId,
+    user: UserId,
+    role: TeamRole,
+) -> Result<Membership> {
+    let me = member_in(tx, team, actor)?;
+    let target = target_in(tx, team, user)?;
+    if !access::may_set_role(me.role, target.role, role) {
+        return Err(Error::Forbidden(
+            "you cannot give this role or change this member".into(),
+        ));
+    }
+    tx.set_member_role(team, user, role, actor, Utc::now())
+        .map_err(conflict)
+}
+
+/// Removes `user` from `team` on `actor`'s behalf (or lets them leave), if `domain::access`
+/// allows it on the roles `tx` reads.
+fn remove_in(tx: &Tx<'_>, team: TeamId, actor: UserId, user: UserId) -> Result<()> {
+    let me = member_in(tx, team, actor)?;
+    let target = target_in(tx, team, user)?;
+    if !access::may_remove_member(me.role, target.role, user == actor) {
+        return Err(Error::Forbidden("you cannot remove this member".into()));
+    }
+    tx.remove_member(team, user, actor, Utc::now())
+        .map_err(conflict)
 }
 
 impl Service {
@@ -239,54 +279,18 @@ impl Service {
         user: UserId,
         role: TeamRole,
     ) -> Result<Membership> {
-        for _ in 0..MEMBER_WRITE_ATTEMPTS {
-            let view = self.team(auth, id).await?;
-            let target = self.member_of(id, user).await?;
-            if !access::may_set_role(view.role, target.role, role) {
-                return Err(Error::Forbidden(
-                    "you cannot give this role or change this member".into(),
-                ));
-            }
-            let (actor, checked) = (auth.user_id, checked(view.role, target.role));
-            match self
-                .store
-                .run(move |s| s.set_member_role(id, user, role, actor, Utc::now(), checked))
-                .await
-            {
-                Err(StoreError::Superseded) => continue,
-                done => return done.map_err(conflict),
-            }
-        }
-        Err(Error::Busy)
+        let actor = auth.user_id;
+        self.store
+            .run(move |s| s.write(|tx| set_role_in(tx, id, actor, user, role)))
+            .await
     }
 
     /// Removes a member; anyone may leave. Owners and admins remove members up to their rank.
     pub async fn remove_member(&self, auth: &AuthUser, id: TeamId, user: UserId) -> Result<()> {
-        for _ in 0..MEMBER_WRITE_ATTEMPTS {
-            let view = self.team(auth, id).await?;
-            let target = self.member_of(id, user).await?;
-            let leaving = user == auth.user_id;
-            if !access::may_remove_member(view.role, target.role, leaving) {
-                return Err(Error::Forbidden("you cannot remove this member".into()));
-            }
-            let (actor, checked) = (auth.user_id, checked(view.role, target.role));
-            match self
-                .store
-                .run(move |s| s.remove_member(id, user, actor, Utc::now(), checked))
-                .await
-            {
-                Err(StoreError::Superseded) => continue,
-                done => return done.map_err(conflict),
-            }
-        }
-        Err(Error::Busy)
-    }
-
-    async fn member_of(&self, team: TeamId, user: UserId) -> Result<Membership> {
-        match self.store.run(move |s| s.team_for(team, user)).await? {
-            Some((_, Some(membership))) => Ok(membership),
-            _ => Err(Error::NotFound("member")),
-        }
+        let actor = auth.user_id;
+        self.store
+            .run(move |s| s.write(|tx| remove_in(tx, id, actor, user)))
+            .await
     }
 
     /// Invites an email to a team with a role no higher than the inviter's (owners and admins).
@@ -448,5 +452,166 @@ impl Service {
             .take(limit.get() + 1)
             .collect();
         Ok(Page::from_overfetch(matches, limit, |u| u.id.as_u128()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// A store holding one team with an owner, an admin and a member.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        team: TeamId,
+        owner: UserId,
+        admin: UserId,
+        member: UserId,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (owner, now) = (UserId::new(), Utc::now());
+        let team = Team {
+            id: TeamId::new(),
+            name: TeamName::parse("T").unwrap(),
+            description: String::new(),
+            created_by: owner,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let membership = Membership {
+            team_id: team.id,
+            user_id: owner,
+            role: TeamRole::Owner,
+            joined_at: now,
+        };
+        let team = match store.create_team(&team, &membership, None).unwrap() {
+            Created::New(team) | Created::Replayed(team) => team.id,
+        };
+        let join = |email: &str, role: TeamRole| {
+            let invitation = Invitation {
+                id: InvitationId::new(),
+                team_id: team,
+                email: Email::parse(email).unwrap(),
+                role,
+                invited_by: owner,
+                created_at: now,
+                expires_at: now + INVITATION_TTL,
+                status: InvitationStatus::Pending,
+            };
+            store.create_invitation(&invitation).unwrap();
+            let user = UserId::new();
+            let accepted = InvitationStatus::Accepted;
+            store
+                .close_invitation(invitation.id, accepted, user, now)
+                .unwrap();
+            user
+        };
+        let admin = join("admin@example.com", TeamRole::Admin);
+        let member = join("member@example.com", TeamRole::Member);
+        Fixture {
+            _dir: dir,
+            store,
+            team,
+            owner,
+            admin,
+            member,
+        }
+    }
+
+    fn role_of(f: &Fixture, user: UserId) -> Option<TeamRole> {
+        let (_, membership) = f.store.team_for(f.team, user).unwrap().unwrap();
+        membership.map(|m| m.role)
+    }
+
+    #[test]
+    fn a_member_change_decides_on_the_roles_its_transaction_reads() {
+        let f = fixture();
+        // What a check made before the transaction would have seen: an admin, who may
+        // promote a member and remove them.
+        let seen = role_of(&f, f.admin).unwrap();
+        assert!(access::may_set_role(
+            seen,
+            TeamRole::Member,
+            TeamRole::Admin
+        ));
+        assert!(access::may_remove_member(seen, TeamRole::Member, false));
+
+        // A commit in between demotes the admin.
+        let demoted = f
+            .store
+            .write(|tx| set_role_in(tx, f.team, f.owner, f.admin, TeamRole::Member))
+            .unwrap();
+        assert_eq!(demoted.role, TeamRole::Member);
+
+        let promote = f
+            .store
+            .write(|tx| set_role_in(tx, f.team, f.admin, f.member, TeamRole::Admin));
+        assert!(matches!(promote, Err(Error::Forbidden(_))), "{promote:?}");
+        let remove = f.store.write(|tx| remove_in(tx, f.team, f.admin, f.member));
+        assert!(matches!(remove, Err(Error::Forbidden(_))), "{remove:?}");
+        assert_eq!(role_of(&f, f.member), Some(TeamRole::Member));
+
+        // Promoted again, the same writes go through.
+        f.store
+            .write(|tx| set_role_in(tx, f.team, f.owner, f.admin, TeamRole::Admin))
+            .unwrap();
+        let promoted = f
+            .store
+            .write(|tx| set_role_in(tx, f.team, f.admin, f.member, TeamRole::Admin))
+            .unwrap();
+        assert_eq!(promoted.role, TeamRole::Admin);
+        f.store
+            .write(|tx| remove_in(tx, f.team, f.admin, f.member))
+            .unwrap();
+        assert_eq!(role_of(&f, f.member), None);
+    }
+
+    #[test]
+    fn a_member_change_answers_404_before_403() {
+        let f = fixture();
+        let stranger = UserId::new();
+        let as_stranger = f
+            .store
+            .write(|tx| set_role_in(tx, f.team, stranger, f.member, TeamRole::Member));
+        assert!(
+            matches!(as_stranger, Err(Error::NotFound("team"))),
+            "{as_stranger:?}"
+        );
+        let on_stranger = f
+            .store
+            .write(|tx| remove_in(tx, f.team, f.member, stranger));
+        assert!(
+            matches!(on_stranger, Err(Error::NotFound("member"))),
+            "{on_stranger:?}"
+        );
+        // The owner is removed from the team by someone else: the team is gone to them.
+        f.store
+            .write(|tx| set_role_in(tx, f.team, f.owner, f.admin, TeamRole::Owner))
+            .unwrap();
+        f.store
+            .write(|tx| remove_in(tx, f.team, f.admin, f.owner))
+            .unwrap();
+        let as_removed = f.store.write(|tx| remove_in(tx, f.team, f.owner, f.member));
+        assert!(
+            matches!(as_removed, Err(Error::NotFound("team"))),
+            "{as_removed:?}"
+        );
+    }
+
+    #[test]
+    fn the_last_owner_stays() {
+        let f = fixture();
+        let demote = f
+            .store
+            .write(|tx| set_role_in(tx, f.team, f.owner, f.owner, TeamRole::Admin));
+        assert!(matches!(demote, Err(Error::LastOwner)), "{demote:?}");
+        let leave = f.store.write(|tx| remove_in(tx, f.team, f.owner, f.owner));
+        assert!(matches!(leave, Err(Error::LastOwner)), "{leave:?}");
+        assert_eq!(role_of(&f, f.owner), Some(TeamRole::Owner));
     }
 }

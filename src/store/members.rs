@@ -7,7 +7,7 @@ use redb::ReadableTable;
 
 use super::codec::{decode, encode, ids_after};
 use super::tables::*;
-use super::tx::{Cause, RolesChecked, Rx, Tx};
+use super::tx::{Cause, Rx, Tx};
 use super::{Store, StoreError};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange};
 use crate::domain::team::{Membership, Team, TeamRole};
@@ -50,23 +50,6 @@ fn team_ids_in(
     Ok(teams)
 }
 
-/// Fails with `Superseded` unless `actor`'s role in `team` and the target's (`target`) are
-/// still the ones `checked` was decided on.
-fn confirm_roles(
-    checked: RolesChecked,
-    members: &impl ReadableTable<(u128, u128), &'static [u8]>,
-    team: TeamId,
-    actor: UserId,
-    target: TeamRole,
-) -> Result<(), StoreError> {
-    let actor = membership_in(members, team, actor)?.map(|m| m.role);
-    if actor == Some(checked.actor) && target == checked.target {
-        Ok(())
-    } else {
-        Err(StoreError::Superseded)
-    }
-}
-
 impl Tx<'_> {
     /// `user`'s membership of `team`, as this transaction sees it: what a permission check
     /// made inside the write reads.
@@ -104,6 +87,74 @@ impl Tx<'_> {
             .open_table(MEMBERSHIPS_BY_USER)?
             .remove((user.as_u128(), team.as_u128()))?;
         Ok(())
+    }
+
+    /// Gives `user` the role `role` in `team`, with a change-log entry (`NotFound` when they
+    /// are not a member). A team never loses its last owner (`LastOwner`). Whether `actor` may
+    /// do it is the caller's to decide, on roles read through this `tx`.
+    pub fn set_member_role(
+        &self,
+        team: TeamId,
+        user: UserId,
+        role: TeamRole,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Membership, StoreError> {
+        let mut membership = {
+            let members = self.txn().open_table(TEAM_MEMBERS)?;
+            let Some(membership) = membership_in(&members, team, user)? else {
+                return Err(StoreError::NotFound);
+            };
+            if membership.role == role {
+                return Ok(membership);
+            }
+            if membership.role == TeamRole::Owner && owner_count(&members, team)? == 1 {
+                return Err(StoreError::LastOwner);
+            }
+            membership
+        };
+        let before = membership.role;
+        membership.role = role;
+        self.insert_membership(&membership)?;
+        let fields = FieldChange::of("role", &before, &role)
+            .into_iter()
+            .collect();
+        let (entity, action) = (EntityKind::Membership, ChangeAction::Updated);
+        self.append_in_team(now, actor, entity, user.as_uuid(), team, action, fields)?;
+        Ok(membership)
+    }
+
+    /// Removes `user` from `team` (or lets them leave), unassigns them from the team's tasks
+    /// and tells them (`NotFound` when they are not a member). A team never loses its last
+    /// owner (`LastOwner`). Whether `actor` may do it is the caller's to decide, on roles read
+    /// through this `tx`.
+    pub fn remove_member(
+        &self,
+        team: TeamId,
+        user: UserId,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        {
+            let members = self.txn().open_table(TEAM_MEMBERS)?;
+            let Some(membership) = membership_in(&members, team, user)? else {
+                return Err(StoreError::NotFound);
+            };
+            if membership.role == TeamRole::Owner && owner_count(&members, team)? == 1 {
+                return Err(StoreError::LastOwner);
+            }
+        }
+        self.remove_membership(team, user)?;
+        self.unassign_from_team(team, user, actor, now)?;
+        let (entity, action) = (EntityKind::Membership, ChangeAction::Deleted);
+        let seq = self.append_in_team(now, actor, entity, user.as_uuid(), team, action, vec![])?;
+        let name = self.team_name(team)?;
+        let cause = Cause {
+            seq,
+            actor,
+            at: now,
+        };
+        self.notify_removal(cause, team, user, &name)
     }
 
     /// Removes every membership of a team (its deletion), with a change-log entry each.
@@ -216,79 +267,6 @@ impl Store {
         }
         Ok(found)
     }
-
-    /// Changes a member's role. A team never loses its last owner.
-    pub fn set_member_role(
-        &self,
-        team: TeamId,
-        user: UserId,
-        role: TeamRole,
-        actor: UserId,
-        now: DateTime<Utc>,
-        checked: RolesChecked,
-    ) -> Result<Membership, StoreError> {
-        self.write(|tx| {
-            let mut membership = {
-                let members = tx.txn().open_table(TEAM_MEMBERS)?;
-                let Some(membership) = membership_in(&members, team, user)? else {
-                    return Err(StoreError::NotFound);
-                };
-                confirm_roles(checked, &members, team, actor, membership.role)?;
-                if membership.role == role {
-                    return Ok(membership);
-                }
-                if membership.role == TeamRole::Owner && owner_count(&members, team)? == 1 {
-                    return Err(StoreError::LastOwner);
-                }
-                membership
-            };
-            let before = membership.role;
-            membership.role = role;
-            tx.insert_membership(&membership)?;
-            let fields = FieldChange::of("role", &before, &role)
-                .into_iter()
-                .collect();
-            let (entity, action) = (EntityKind::Membership, ChangeAction::Updated);
-            tx.append_in_team(now, actor, entity, user.as_uuid(), team, action, fields)?;
-            Ok(membership)
-        })
-    }
-
-    /// Removes a member (or lets one leave): they are unassigned from the team's tasks. A
-    /// team never loses its last owner.
-    pub fn remove_member(
-        &self,
-        team: TeamId,
-        user: UserId,
-        actor: UserId,
-        now: DateTime<Utc>,
-        checked: RolesChecked,
-    ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            {
-                let members = tx.txn().open_table(TEAM_MEMBERS)?;
-                let Some(membership) = membership_in(&members, team, user)? else {
-                    return Err(StoreError::NotFound);
-                };
-                confirm_roles(checked, &members, team, actor, membership.role)?;
-                if membership.role == TeamRole::Owner && owner_count(&members, team)? == 1 {
-                    return Err(StoreError::LastOwner);
-                }
-            }
-            tx.remove_membership(team, user)?;
-            tx.unassign_from_team(team, user, actor, now)?;
-            let (entity, action) = (EntityKind::Membership, ChangeAction::Deleted);
-            let seq =
-                tx.append_in_team(now, actor, entity, user.as_uuid(), team, action, vec![])?;
-            let name = tx.team_name(team)?;
-            let cause = Cause {
-                seq,
-                actor,
-                at: now,
-            };
-            tx.notify_removal(cause, team, user, &name)
-        })
-    }
 }
 
 #[cfg(test)]
@@ -297,7 +275,7 @@ mod tests {
     use crate::domain::team::TeamName;
 
     #[test]
-    fn a_member_write_decided_on_superseded_roles_is_stale() {
+    fn a_team_keeps_its_last_owner_and_a_refused_write_leaves_it_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
         let (owner, now) = (UserId::new(), Utc::now());
@@ -317,22 +295,36 @@ mod tests {
             joined_at: now,
         };
         store.create_team(&team, &membership, None).unwrap();
-        let as_admin = RolesChecked {
-            actor: TeamRole::Admin,
-            target: TeamRole::Owner,
-        };
-        let write = store.set_member_role(team.id, owner, TeamRole::Owner, owner, now, as_admin);
-        assert!(matches!(write, Err(StoreError::Superseded)), "{write:?}");
-        let removal = store.remove_member(team.id, owner, owner, now, as_admin);
-        assert!(
-            matches!(removal, Err(StoreError::Superseded)),
-            "{removal:?}"
-        );
-        let as_owner = RolesChecked {
-            actor: TeamRole::Owner,
-            target: TeamRole::Owner,
-        };
-        let removal = store.remove_member(team.id, owner, owner, now, as_owner);
-        assert!(matches!(removal, Err(StoreError::LastOwner)), "{removal:?}");
+        let seq = store.last_seq().unwrap();
+
+        let demote =
+            store.write(|tx| tx.set_member_role(team.id, owner, TeamRole::Admin, owner, now));
+        assert!(matches!(demote, Err(StoreError::LastOwner)), "{demote:?}");
+        let leave = store.write(|tx| tx.remove_member(team.id, owner, owner, now));
+        assert!(matches!(leave, Err(StoreError::LastOwner)), "{leave:?}");
+        let same =
+            store.write(|tx| tx.set_member_role(team.id, owner, TeamRole::Owner, owner, now));
+        assert_eq!(same.unwrap().role, TeamRole::Owner);
+        assert_eq!(store.last_seq().unwrap(), seq, "nothing was logged");
+
+        // A second owner lets the first one step down, in the same transaction that sees them.
+        let other = UserId::new();
+        store
+            .write(|tx| {
+                tx.insert_membership(&Membership {
+                    user_id: other,
+                    ..membership.clone()
+                })?;
+                assert_eq!(
+                    tx.membership(team.id, other)?.map(|m| m.role),
+                    Some(TeamRole::Owner)
+                );
+                tx.set_member_role(team.id, owner, TeamRole::Admin, other, now)
+            })
+            .unwrap();
+        let (_, mine) = store.team_for(team.id, owner).unwrap().unwrap();
+        assert_eq!(mine.map(|m| m.role), Some(TeamRole::Admin));
+        let missing = store.write(|tx| tx.remove_member(team.id, UserId::new(), owner, now));
+        assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
     }
 }

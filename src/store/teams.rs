@@ -35,7 +35,8 @@ pub struct TeamChanges {
 }
 
 impl Tx<'_> {
-    pub(super) fn team(&self, id: TeamId) -> Result<Option<Team>, StoreError> {
+    /// A team, as this transaction sees it.
+    pub fn team(&self, id: TeamId) -> Result<Option<Team>, StoreError> {
         read_row(&self.txn().open_table(TEAMS)?, "teams", id.as_u128())
     }
 

@@ -19,8 +19,8 @@
 //! [`StoreError`] converts into), so a caller can refuse from inside the transaction with its
 //! own reason; with [`Tx::task`] and [`Tx::membership`] a permission check can read what it
 //! decides on in the same transaction as the write it allows (redb has one writer at a time),
-//! which is where [`RolesChecked`] and [`TaskSeen`] (decisions made before the transaction and
-//! confirmed inside it) are meant to go.
+//! which is where [`TaskSeen`] (a decision made before the transaction and confirmed inside
+//! it) is meant to go.
 //!
 //! Reads that span entities use [`Rx`], a read transaction the row files extend the same way.
 //!
@@ -143,15 +143,6 @@ pub(super) struct Cause {
 pub struct TaskSeen {
     pub version: u64,
     pub role: Option<TeamRole>,
-}
-
-/// The roles a permission decision about a member was made on: the acting member's and the
-/// target's. A write that relies on it fails with `Superseded` when either changed since, so the
-/// decision is made again on fresh roles instead of on a superseded snapshot.
-#[derive(Debug, Clone, Copy)]
-pub struct RolesChecked {
-    pub actor: TeamRole,
-    pub target: TeamRole,
 }
 
 /// What the commits made through one [`Store::run`] call leave for it to do before answering.
