@@ -73,7 +73,7 @@ pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use snapshot::{Snapshot, SnapshotStats};
 pub use task_lists::{SCAN_BUDGET, TaskIndex, TaskScan};
 pub use teams::TeamChanges;
-pub use tx::{RolesChecked, TaskSeen, Tx};
+pub use tx::{RolesChecked, Tx};
 pub use users::UserChanges;
 
 /// The database file inside the data directory.

@@ -19,8 +19,8 @@
 //! [`StoreError`] converts into), so a caller can refuse from inside the transaction with its
 //! own reason; with [`Tx::task`] and [`Tx::membership`] a permission check can read what it
 //! decides on in the same transaction as the write it allows (redb has one writer at a time),
-//! which is where [`RolesChecked`] and [`TaskSeen`] (decisions made before the transaction and
-//! confirmed inside it) are meant to go.
+//! which is where [`RolesChecked`] (a decision made before the transaction and confirmed inside
+//! it) is meant to go.
 //!
 //! Reads that span entities use [`Rx`], a read transaction the row files extend the same way.
 //!
@@ -135,14 +135,6 @@ pub(super) struct Cause {
     pub seq: u64,
     pub actor: UserId,
     pub at: DateTime<Utc>,
-}
-
-/// What a permission decision about a task was made on: the task's version and the actor's
-/// role in its team. A write that relied on it confirms both inside its transaction.
-#[derive(Debug, Clone, Copy)]
-pub struct TaskSeen {
-    pub version: u64,
-    pub role: Option<TeamRole>,
 }
 
 /// The roles a permission decision about a member was made on: the acting member's and the
