@@ -178,3 +178,93 @@ impl Store {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::access;
+    use crate::domain::task::{Priority, TaskStatus, TaskTitle};
+    use crate::domain::team::Membership;
+    use crate::domain::{TeamId, team::TeamRole};
+
+    #[test]
+    fn a_check_inside_the_write_sees_a_removal_committed_after_an_earlier_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (creator, admin, team, now) = (UserId::new(), UserId::new(), TeamId::new(), Utc::now());
+        let membership = Membership {
+            team_id: team,
+            user_id: admin,
+            role: TeamRole::Admin,
+            joined_at: now,
+        };
+        store.write(|tx| tx.insert_membership(&membership)).unwrap();
+        let task = Task {
+            id: TaskId::new(),
+            title: TaskTitle::parse("t").unwrap(),
+            description: String::new(),
+            status: TaskStatus::Todo,
+            priority: Priority::Medium,
+            due_date: None,
+            labels: vec![],
+            project_id: None,
+            team_id: Some(team),
+            assignee_ids: vec![],
+            created_by: creator,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            comment_count: 0,
+            attachment_count: 0,
+        };
+        store.import_tasks(std::slice::from_ref(&task)).unwrap();
+        let comment = |body: &str| Comment {
+            id: CommentId::new(),
+            task_id: task.id,
+            author_id: creator,
+            body: body.into(),
+            created_at: now,
+            updated_at: now,
+            edited_at: None,
+            version: 1,
+        };
+        let mut ids = vec![];
+        for body in ["first", "second"] {
+            match store
+                .write(|tx| tx.create_comment(&comment(body), None))
+                .unwrap()
+            {
+                Created::New(c) | Created::Replayed(c) => ids.push(c.id),
+            }
+        }
+        // Deletes a comment if the admin may, deciding on what the write's transaction reads
+        // (as the service does); `Ok(false)` when refused.
+        let delete_as_admin = |id: CommentId| {
+            store.write(|tx| {
+                let found = tx.comment(id)?.ok_or(StoreError::NotFound)?;
+                let (task, role) = tx.task_and_role(found.task_id, admin)?.unwrap();
+                if !access::may_delete_comment(admin, &found, &task, role) {
+                    return Ok(false);
+                }
+                tx.delete_comment(id, admin, Utc::now())?;
+                Ok::<_, StoreError>(true)
+            })
+        };
+        assert!(
+            delete_as_admin(ids[0]).unwrap(),
+            "an admin deletes a comment"
+        );
+
+        let (_, earlier) = store.task_for(task.id, admin).unwrap().unwrap();
+        assert_eq!(earlier, Some(TeamRole::Admin), "what an earlier check read");
+        store
+            .write(|tx| tx.delete_memberships_of_team(team, admin, Utc::now()))
+            .unwrap();
+
+        assert!(!delete_as_admin(ids[1]).unwrap(), "refused once removed");
+        let left = store.comments_of_task(task.id, None, 10).unwrap();
+        assert_eq!(left.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[1]]);
+        let (task, _) = store.task_for(task.id, creator).unwrap().unwrap();
+        assert_eq!(task.comment_count, 1);
+    }
+}

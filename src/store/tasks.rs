@@ -524,4 +524,62 @@ mod tests {
         let replay = created(&early);
         assert!(replay.id.as_u128() > third.id.as_u128());
     }
+
+    /// Renames a task if `actor` may edit it, deciding on what the write's transaction reads
+    /// (as the service does); `None` when refused.
+    fn rename_if_allowed(
+        store: &Store,
+        id: TaskId,
+        actor: UserId,
+        title: &str,
+    ) -> Result<Option<Task>, StoreError> {
+        store.write(|tx| {
+            let (task, role) = tx.task_and_role(id, actor)?.ok_or(StoreError::NotFound)?;
+            if !access::may_edit_task(actor, &task, role) {
+                return Ok(None);
+            }
+            let title = TaskTitle::parse(title).unwrap();
+            tx.update_task(id, actor, Utc::now(), |t| {
+                t.title = title;
+                Ok(())
+            })
+            .map(Some)
+        })
+    }
+
+    #[test]
+    fn a_check_inside_the_write_sees_a_role_changed_after_an_earlier_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (creator, admin, team) = (UserId::new(), UserId::new(), TeamId::new());
+        let set_role = |role| {
+            let membership = crate::domain::team::Membership {
+                team_id: team,
+                user_id: admin,
+                role,
+                joined_at: Utc::now(),
+            };
+            store.write(|tx| tx.insert_membership(&membership)).unwrap();
+        };
+        set_role(TeamRole::Admin);
+        let mut t = task(creator, creator, false);
+        (t.team_id, t.assignee_ids) = (Some(team), vec![]);
+        store.import_tasks(std::slice::from_ref(&t)).unwrap();
+        let renamed = rename_if_allowed(&store, t.id, admin, "by an admin")
+            .unwrap()
+            .expect("allowed");
+        assert_eq!(renamed.version, 2, "an admin edits a team task");
+
+        // What a check made before the write would have read: still an admin.
+        let (_, earlier) = store.task_for(t.id, admin).unwrap().unwrap();
+        assert_eq!(earlier, Some(TeamRole::Admin));
+        set_role(TeamRole::Member);
+        let seq = store.last_seq().unwrap();
+
+        let refused = rename_if_allowed(&store, t.id, admin, "by a member");
+        assert!(matches!(refused, Ok(None)), "{refused:?}");
+        let (now, _) = store.task_for(t.id, admin).unwrap().unwrap();
+        assert_eq!((now.title.as_str(), now.version), ("by an admin", 2));
+        assert_eq!(store.last_seq().unwrap(), seq, "nothing appended");
+    }
 }
