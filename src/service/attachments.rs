@@ -3,7 +3,8 @@
 //!
 //! An upload is checked before any byte is read, streamed to a temp file in the data dir while
 //! hashed (memory stays flat), stored once per content hash, and only then recorded, in one
-//! transaction for all files of the request: a failure anywhere keeps nothing.
+//! transaction for all files of the request that also decides, again, whether the caller may
+//! attach: a failure anywhere keeps nothing.
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -20,13 +21,10 @@ use crate::domain::task::Task;
 use crate::domain::team::TeamRole;
 use crate::domain::{AttachmentId, TaskId, UserId, Validator};
 use crate::files::{Pinned, ReceiveError, Received, names};
-use crate::store::{StoreError, TaskSeen};
+use crate::store::StoreError;
 
 /// The most files one upload request may carry.
 pub const MAX_FILES_PER_UPLOAD: usize = 20;
-
-/// How often a write is decided again when the task moved under it, before giving up.
-const ATTEMPTS: usize = 3;
 
 /// An attachment and what the caller may do with it.
 #[derive(Debug, Clone)]
@@ -190,8 +188,8 @@ impl Service {
         recorded
     }
 
-    /// Commits the rows of stored files, deciding again when the task or the caller's role
-    /// moved under the check.
+    /// Commits the rows of stored files, in the transaction that decides (again, on the task
+    /// and the caller's role as they are now) whether the caller may attach.
     async fn record_attachments(
         &self,
         auth: &AuthUser,
@@ -199,37 +197,27 @@ impl Service {
         rows: Vec<Attachment>,
         quota: Option<u64>,
     ) -> Result<Vec<AttachmentView>> {
-        for _ in 0..ATTEMPTS {
-            let (current, role) = self.visible_task(auth, task).await?;
-            if !access::may_attach(auth.user_id, &current.task, role) {
-                return Err(Error::Forbidden(
-                    "only the task's creator and assignees, and the team's owners and admins, may attach files".into(),
-                ));
-            }
-            let rows = rows.clone();
-            let seen = TaskSeen {
-                version: current.task.version,
-                role,
-            };
-            match self
-                .store
-                .run(move |s| s.create_attachments(&rows, seen, quota))
-                .await
-            {
-                Ok(stored) => {
-                    return Ok(stored
+        let me = auth.user_id;
+        self.store
+            .run(move |s| {
+                s.write(|tx| {
+                    let (current, role) = super::tasks::visible_in(tx, task, me, "task")?;
+                    if !access::may_attach(me, &current, role) {
+                        return Err(Error::Forbidden(
+                            "only the task's creator and assignees, and the team's owners and admins, may attach files".into(),
+                        ));
+                    }
+                    let stored = tx.create_attachments(&rows, quota).map_err(|e| match e {
+                        StoreError::QuotaExceeded => Error::QuotaExceeded(quota.unwrap_or_default()),
+                        e => super::create_error(e, "task"),
+                    })?;
+                    Ok(stored
                         .into_iter()
-                        .map(|a| attachment_view(auth.user_id, a, &current.task, role))
-                        .collect());
-                }
-                Err(StoreError::Stale | StoreError::Superseded) => continue,
-                Err(StoreError::QuotaExceeded) => {
-                    return Err(Error::QuotaExceeded(quota.unwrap_or_default()));
-                }
-                Err(e) => return Err(super::create_error(e, "task")),
-            }
-        }
-        Err(Error::Busy)
+                        .map(|a| attachment_view(me, a, &current, role))
+                        .collect())
+                })
+            })
+            .await
     }
 
     /// A task's attachments, oldest first.
@@ -287,24 +275,22 @@ impl Service {
     /// Deletes an attachment: its uploader, the task's creator, or a team owner or admin.
     /// The blob goes when no other attachment refers to it.
     pub async fn delete_attachment(&self, auth: &AuthUser, id: AttachmentId) -> Result<()> {
-        for _ in 0..ATTEMPTS {
-            let (current, role) = self.visible_attachment(auth, id).await?;
-            if !current.can_delete {
-                return Err(Error::Forbidden(
-                    "only the uploader, the task's creator and the team's owners and admins may delete it".into(),
-                ));
-            }
-            let actor = auth.user_id;
-            match self
-                .store
-                .run(move |s| s.delete_attachment(id, actor, role, Utc::now()))
-                .await
-            {
-                Err(StoreError::Superseded) => continue,
-                done => return done.map_err(store_error),
-            }
-        }
-        Err(Error::Busy)
+        let me = auth.user_id;
+        self.store
+            .run(move |s| {
+                s.write(|tx| {
+                    let attachment = tx.attachment(id)?.ok_or(Error::NotFound("attachment"))?;
+                    let (task, role) =
+                        super::tasks::visible_in(tx, attachment.task_id, me, "attachment")?;
+                    if !access::may_delete_attachment(me, &attachment, &task, role) {
+                        return Err(Error::Forbidden(
+                            "only the uploader, the task's creator and the team's owners and admins may delete it".into(),
+                        ));
+                    }
+                    tx.delete_attachment(id, me, Utc::now()).map_err(store_error)
+                })
+            })
+            .await
     }
 
     /// Removes the files of blobs that lost their last reference (after that was durable).

@@ -1,5 +1,6 @@
 //! Comments (DESIGN.md section 3). Anyone who can see a task reads its comments; who may
-//! comment, edit and delete is `domain::access`'s to say.
+//! comment, edit and delete is `domain::access`'s to say, asked inside the write transaction
+//! that performs the change.
 
 use chrono::Utc;
 
@@ -11,10 +12,7 @@ use crate::domain::page::Page;
 use crate::domain::task::Task;
 use crate::domain::team::TeamRole;
 use crate::domain::{CommentId, TaskId, UserId, Validator};
-use crate::store::{Created, StoreError, TaskSeen};
-
-/// How often a write is decided again when the task moved under it, before giving up.
-const ATTEMPTS: usize = 3;
+use crate::store::{Created, StoreError, Tx};
 
 /// A comment and what the caller may do with it.
 #[derive(Debug, Clone)]
@@ -31,6 +29,14 @@ fn comment_view(me: UserId, comment: Comment, task: &Task, role: Option<TeamRole
         can_delete: access::may_delete_comment(me, &comment, task, role),
         comment,
     }
+}
+
+/// A comment `me` can see (they can see its task), its task and their role in the task's
+/// team, read in the write's transaction; 404 otherwise.
+fn comment_in(tx: &Tx<'_>, id: CommentId, me: UserId) -> Result<(Comment, Task, Option<TeamRole>)> {
+    let comment = tx.comment(id)?.ok_or(Error::NotFound("comment"))?;
+    let (task, role) = super::tasks::visible_in(tx, comment.task_id, me, "comment")?;
+    Ok((comment, task, role))
 }
 
 fn store_error(e: StoreError) -> Error {
@@ -80,42 +86,38 @@ impl Service {
             idempotency_key,
             serde_json::json!({"comment_on": task, "body": body}),
         )?;
-        for _ in 0..ATTEMPTS {
-            let (current, role) = self.visible_task(auth, task).await?;
-            if !access::may_comment(auth.user_id, &current.task, role) {
-                return Err(Error::Forbidden(
-                    "only the task's creator and assignees, and the team's owners and admins, may comment".into(),
-                ));
-            }
-            let now = Utc::now();
-            let comment = Comment {
-                id: CommentId::new(),
-                task_id: task,
-                author_id: auth.user_id,
-                body: body.clone(),
-                created_at: now,
-                updated_at: now,
-                edited_at: None,
-                version: 1,
-            };
-            let seen = TaskSeen {
-                version: current.task.version,
-                role,
-            };
-            let idem = idem.clone();
-            match self
-                .store
-                .run(move |s| s.create_comment(&comment, seen, idem.as_ref()))
-                .await
-            {
-                Ok(Created::New(c) | Created::Replayed(c)) => {
-                    return Ok(comment_view(auth.user_id, c, &current.task, role));
-                }
-                Err(StoreError::Stale | StoreError::Superseded) => continue,
-                Err(e) => return Err(super::create_error(e, "task")),
-            }
-        }
-        Err(Error::Busy)
+        let me = auth.user_id;
+        self.store
+            .run(move |s| {
+                s.write(|tx| {
+                    let (current, role) = super::tasks::visible_in(tx, task, me, "task")?;
+                    if !access::may_comment(me, &current, role) {
+                        return Err(Error::Forbidden(
+                            "only the task's creator and assignees, and the team's owners and admins, may comment".into(),
+                        ));
+                    }
+                    let now = Utc::now();
+                    let comment = Comment {
+                        id: CommentId::new(),
+                        task_id: task,
+                        author_id: me,
+                        body,
+                        created_at: now,
+                        updated_at: now,
+                        edited_at: None,
+                        version: 1,
+                    };
+                    match tx
+                        .create_comment(&comment, idem.as_ref())
+                        .map_err(|e| super::create_error(e, "task"))?
+                    {
+                        Created::New(c) | Created::Replayed(c) => {
+                            Ok(comment_view(me, c, &current, role))
+                        }
+                    }
+                })
+            })
+            .await
     }
 
     /// A comment the caller can see (they can see its task), with its task.
@@ -149,33 +151,26 @@ impl Service {
         let body = v.check("body", parse_comment_body(body));
         v.finish().map_err(Error::Validation)?;
         let body = body.expect("validated");
-        // Without If-Match the write is pinned to the version read here, and decided again if
-        // it moved; with one, a stale version is a 412.
-        for _ in 0..ATTEMPTS {
-            let (current, task, role) = self.visible_comment(auth, id).await?;
-            if !current.can_edit {
-                return Err(Error::Forbidden(
-                    "only the comment's author may edit it".into(),
-                ));
-            }
-            let (actor, version, body) = (
-                auth.user_id,
-                expected_version.unwrap_or(current.comment.version),
-                body.clone(),
-            );
-            match self
-                .store
-                .run(move |s| s.update_comment(id, version, body, actor, role, Utc::now()))
-                .await
-            {
-                Ok(comment) => return Ok(Write::Done(comment_view(actor, comment, &task, role))),
-                Err(StoreError::Superseded) => continue,
-                Err(StoreError::Stale) if expected_version.is_none() => continue,
-                Err(StoreError::Stale) => return Ok(Write::Stale(self.comment(auth, id).await?)),
-                Err(e) => return Err(store_error(e)),
-            }
-        }
-        Err(Error::Busy)
+        let me = auth.user_id;
+        self.store
+            .run(move |s| {
+                s.write(|tx| {
+                    let (comment, task, role) = comment_in(tx, id, me)?;
+                    if !access::may_edit_comment(me, &comment) {
+                        return Err(Error::Forbidden(
+                            "only the comment's author may edit it".into(),
+                        ));
+                    }
+                    if expected_version.is_some_and(|v| v != comment.version) {
+                        return Ok(Write::Stale(comment_view(me, comment, &task, role)));
+                    }
+                    let comment = tx
+                        .update_comment(id, body, me, Utc::now())
+                        .map_err(store_error)?;
+                    Ok(Write::Done(comment_view(me, comment, &task, role)))
+                })
+            })
+            .await
     }
 
     /// Deletes a comment: its author, the task's creator, or a team owner or admin.
@@ -185,26 +180,24 @@ impl Service {
         id: CommentId,
         expected_version: Option<u64>,
     ) -> Result<Write<(), CommentView>> {
-        for _ in 0..ATTEMPTS {
-            let (current, _, role) = self.visible_comment(auth, id).await?;
-            if !current.can_delete {
-                return Err(Error::Forbidden(
-                    "only the comment's author, the task's creator and the team's owners and admins may delete it".into(),
-                ));
-            }
-            let actor = auth.user_id;
-            match self
-                .store
-                .run(move |s| s.delete_comment(id, expected_version, actor, role, Utc::now()))
-                .await
-            {
-                Ok(()) => return Ok(Write::Done(())),
-                Err(StoreError::Superseded) => continue,
-                Err(StoreError::Stale) => return Ok(Write::Stale(self.comment(auth, id).await?)),
-                Err(e) => return Err(store_error(e)),
-            }
-        }
-        Err(Error::Busy)
+        let me = auth.user_id;
+        self.store
+            .run(move |s| {
+                s.write(|tx| {
+                    let (comment, task, role) = comment_in(tx, id, me)?;
+                    if !access::may_delete_comment(me, &comment, &task, role) {
+                        return Err(Error::Forbidden(
+                            "only the comment's author, the task's creator and the team's owners and admins may delete it".into(),
+                        ));
+                    }
+                    if expected_version.is_some_and(|v| v != comment.version) {
+                        return Ok(Write::Stale(comment_view(me, comment, &task, role)));
+                    }
+                    tx.delete_comment(id, me, Utc::now()).map_err(store_error)?;
+                    Ok(Write::Done(()))
+                })
+            })
+            .await
     }
 }
 

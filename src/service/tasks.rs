@@ -1,6 +1,8 @@
 //! Tasks (DESIGN.md section 3): create, read, list, update, move, delete. Who may see, edit,
 //! delete and assign is `domain::access`'s to say; this module loads the facts it needs (the
-//! caller's [`Standing`], the assignees' teams) and asks it.
+//! caller's [`Standing`], the assignees' teams) and asks it. A write reads those facts and
+//! decides inside the write transaction that performs it (redb has one writer at a time), so
+//! what it decided on cannot change before it commits.
 
 use chrono::{DateTime, Utc};
 
@@ -15,7 +17,7 @@ use crate::domain::task::{
 };
 use crate::domain::team::TeamRole;
 use crate::domain::{Cursor, PageLimit, ProjectId, TaskId, TeamId, UserId, Validator};
-use crate::store::{Created, SCAN_BUDGET, StoreError, TaskIndex};
+use crate::store::{Created, SCAN_BUDGET, StoreError, TaskIndex, Tx};
 
 /// A field of an update: leave it, clear it (`null` in PATCH), or set it.
 #[derive(Debug, Clone, Default)]
@@ -124,6 +126,50 @@ fn project_of(edit: &Edit<ProjectId>) -> Option<ProjectId> {
     }
 }
 
+/// Applies a validated patch to the current row: only what the client sent, so a concurrent
+/// change to the rest is kept.
+fn apply_patch(
+    task: &mut Task,
+    patch: TaskPatch,
+    title: Option<TaskTitle>,
+    description: Option<String>,
+    labels: Option<Vec<String>>,
+    placement: Option<(Option<ProjectId>, Option<TeamId>)>,
+    assignees: Option<Vec<UserId>>,
+) {
+    if let Some(title) = title {
+        task.title = title;
+    }
+    match patch.description {
+        Edit::Clear => task.description.clear(),
+        Edit::Set(_) => task.description = description.unwrap_or_default(),
+        Edit::Keep => {}
+    }
+    if let Edit::Set(status) = patch.status {
+        task.status = status;
+    }
+    if let Edit::Set(priority) = patch.priority {
+        task.priority = priority;
+    }
+    match patch.due_date {
+        Edit::Clear => task.due_date = None,
+        Edit::Set(due) => task.due_date = Some(due),
+        Edit::Keep => {}
+    }
+    match patch.labels {
+        Edit::Clear => task.labels.clear(),
+        Edit::Set(_) => task.labels = labels.unwrap_or_default(),
+        Edit::Keep => {}
+    }
+    if let Some((project, team)) = placement {
+        task.project_id = project;
+        task.team_id = team;
+    }
+    if let Some(assignees) = assignees {
+        task.assignee_ids = assignees;
+    }
+}
+
 /// Distinct users in first-seen order.
 fn unique(users: &[UserId]) -> Vec<UserId> {
     let mut seen = std::collections::HashSet::new();
@@ -135,6 +181,103 @@ pub(super) fn parse_statuses(raw: &str) -> std::result::Result<Vec<TaskStatus>, 
         .filter(|s| !s.trim().is_empty())
         .map(TaskStatus::parse)
         .collect()
+}
+
+/// The task `me` asks about and their role in its team, read in the write's transaction; 404
+/// (`what`) when they cannot see it.
+pub(super) fn visible_in(
+    tx: &Tx<'_>,
+    id: TaskId,
+    me: UserId,
+    what: &'static str,
+) -> Result<(Task, Option<TeamRole>)> {
+    match tx.task_and_role(id, me)? {
+        Some((task, role)) if access::may_see_task(me, &task, role) => Ok((task, role)),
+        _ => Err(Error::NotFound(what)),
+    }
+}
+
+/// `me`'s role in `team` (none for a personal task), read in the write's transaction.
+fn role_in(tx: &Tx<'_>, team: Option<TeamId>, me: UserId) -> Result<Option<TeamRole>> {
+    Ok(match team {
+        Some(team) => tx.membership(team, me)?.map(|m| m.role),
+        None => None,
+    })
+}
+
+/// The team of a project, given the team read before the write (`None`: no such project; a
+/// project never changes team), when the caller can see the project in the write's
+/// transaction; 404 otherwise. That the project still exists and is active is checked by the
+/// write itself.
+fn project_team_in(tx: &Tx<'_>, me: UserId, team: Option<TeamId>) -> Result<TeamId> {
+    match team {
+        Some(team) if access::may_see_project(tx.membership(team, me)?.map(|m| m.role)) => Ok(team),
+        _ => Err(Error::NotFound("project")),
+    }
+}
+
+/// Checks, in the write's transaction, that every assignee may be assigned: a member of
+/// `team`, or for a personal task the caller or someone sharing a team with the caller.
+/// `standing` (read before the write) names the teams the caller may share with an assignee;
+/// each is confirmed here, for the caller and for the assignee.
+fn check_assignees_in(
+    tx: &Tx<'_>,
+    standing: &Standing,
+    team: Option<TeamId>,
+    assignees: &[UserId],
+) -> Result<()> {
+    if assignees.len() > MAX_ASSIGNEES {
+        return Err(Error::invalid(
+            "assignee_ids",
+            format!("at most {MAX_ASSIGNEES} assignees"),
+        ));
+    }
+    let me = standing.user;
+    // Of the teams an assignee shares with the caller, only those matter to the rule.
+    let candidates: Vec<TeamId> = match team {
+        Some(team) => vec![team],
+        None if assignees.iter().all(|u| *u == me) => vec![],
+        None => {
+            let mut mine = Vec::new();
+            for t in standing.team_ids() {
+                if tx.membership(t, me)?.is_some() {
+                    mine.push(t);
+                }
+            }
+            mine
+        }
+    };
+    let now = Standing::new(
+        me,
+        candidates
+            .iter()
+            .filter_map(|t| standing.role(*t).map(|r| (*t, r))),
+    );
+    for user in assignees {
+        // Assigning oneself to a personal task needs no read.
+        let mut theirs = Vec::new();
+        if team.is_some() || *user != me {
+            for t in &candidates {
+                if tx.membership(*t, *user)?.is_some() {
+                    theirs.push(*t);
+                }
+            }
+        }
+        if !now.may_assign(team, *user, &theirs) {
+            return Err(if team.is_some() {
+                Error::invalid(
+                    "assignee_ids",
+                    "every assignee must be a member of the project's team",
+                )
+            } else {
+                Error::invalid(
+                    "assignee_ids",
+                    "assignees of a personal task must be you or share a team with you",
+                )
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Service {
@@ -159,51 +302,12 @@ impl Service {
         }
     }
 
-    /// Checks that every assignee may be assigned: a member of `team`, or for a personal task
-    /// the caller or someone sharing a team with the caller.
-    async fn check_assignees(
-        &self,
-        standing: &Standing,
-        team: Option<TeamId>,
-        assignees: &[UserId],
-    ) -> Result<()> {
-        if assignees.len() > MAX_ASSIGNEES {
-            return Err(Error::invalid(
-                "assignee_ids",
-                format!("at most {MAX_ASSIGNEES} assignees"),
-            ));
-        }
-        let (standing, people) = (standing.clone(), assignees.to_vec());
-        let ok = self
-            .store
-            .run::<_, StoreError, _>(move |s| {
-                for user in people {
-                    // Assigning oneself to a personal task needs no read.
-                    let theirs = if team.is_none() && user == standing.user {
-                        vec![]
-                    } else {
-                        s.team_ids_of_user(user)?
-                    };
-                    if !standing.may_assign(team, user, &theirs) {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
-            })
-            .await?;
-        if ok {
-            Ok(())
-        } else if team.is_some() {
-            Err(Error::invalid(
-                "assignee_ids",
-                "every assignee must be a member of the project's team",
-            ))
-        } else {
-            Err(Error::invalid(
-                "assignee_ids",
-                "assignees of a personal task must be you or share a team with you",
-            ))
-        }
+    /// The team of `project` (`None` when there is no such project), read before a write that
+    /// places a task in it: a project never changes team, and who may see it is decided in
+    /// the write ([`project_team_in`]).
+    async fn team_of_project(&self, project: ProjectId) -> Result<Option<TeamId>> {
+        let found = self.store.run(move |s| s.project(project)).await?;
+        Ok(found.map(|p| p.team_id))
     }
 
     pub async fn create_task(
@@ -236,14 +340,13 @@ impl Service {
         );
         v.finish().map_err(Error::Validation)?;
         let standing = self.standing(auth).await?;
-        let team = match input.project_id {
-            Some(project) => Some(self.project_team(&standing, project).await?),
+        let project_team = match input.project_id {
+            Some(project) => self.team_of_project(project).await?,
             None => None,
         };
         let assignees = unique(&input.assignee_ids.unwrap_or_default());
-        self.check_assignees(&standing, team, &assignees).await?;
         let now = Utc::now();
-        let task = Task {
+        let mut task = Task {
             id: TaskId::new(),
             title: title.expect("validated"),
             description: description.expect("validated"),
@@ -252,7 +355,7 @@ impl Service {
             due_date: input.due_date,
             labels: labels.expect("validated"),
             project_id: input.project_id,
-            team_id: team,
+            team_id: None,
             assignee_ids: assignees,
             created_by: auth.user_id,
             created_at: now,
@@ -261,15 +364,25 @@ impl Service {
             comment_count: 0,
             attachment_count: 0,
         };
-        let created = self
-            .store
-            .run(move |s| s.create_task(&task, idem.as_ref()))
+        let me = auth.user_id;
+        self.store
+            .run(move |s| {
+                s.write(|tx| {
+                    if task.project_id.is_some() {
+                        task.team_id = Some(project_team_in(tx, me, project_team)?);
+                    }
+                    check_assignees_in(tx, &standing, task.team_id, &task.assignee_ids)?;
+                    let task = match tx
+                        .create_task(&task, idem.as_ref())
+                        .map_err(|e| super::create_error(e, "project"))?
+                    {
+                        Created::New(task) | Created::Replayed(task) => task,
+                    };
+                    let role = role_in(tx, task.team_id, me)?;
+                    Ok(view_as(me, task, role))
+                })
+            })
             .await
-            .map_err(|e| super::create_error(e, "project"))?;
-        let task = match created {
-            Created::New(task) | Created::Replayed(task) => task,
-        };
-        Ok(view(&standing, task))
     }
 
     /// A task the caller can see; 404 for anyone else. One read of the task and the caller's
@@ -325,97 +438,63 @@ impl Service {
         };
         v.finish().map_err(Error::Validation)?;
         let standing = self.standing(auth).await?;
-        // Without If-Match the write is still pinned to the version the checks below read, and
-        // retried if it moved: permissions and assignee rules always hold for the row written.
-        let pinned = expected_version.is_none();
-        for attempt in 0.. {
-            let current = self.task(auth, id).await?;
-            if !current.can_edit {
-                return Err(Error::Forbidden(
-                    "only the task's creator and assignees, and the team's owners and admins, may change it".into(),
-                ));
-            }
-            let moving = !matches!(patch.project_id, Edit::Keep)
-                && project_of(&patch.project_id) != current.task.project_id;
-            if moving && !current.can_delete {
-                return Err(Error::Forbidden(
-                    "only the task's creator and the team's owners and admins may move it to another project".into(),
-                ));
-            }
-            let placement = match &patch.project_id {
-                Edit::Keep => None,
-                Edit::Clear => Some((None, None)),
-                Edit::Set(p) => Some((Some(*p), Some(self.project_team(&standing, *p).await?))),
-            };
-            let team = placement.map_or(current.task.team_id, |(_, team)| team);
-            let assignees = match &patch.assignee_ids {
-                Edit::Keep => None,
-                Edit::Clear => Some(vec![]),
-                Edit::Set(list) => Some(unique(list)),
-            };
-            if assignees.is_some() || team != current.task.team_id {
-                let checked = assignees
-                    .clone()
-                    .unwrap_or_else(|| current.task.assignee_ids.clone());
-                self.check_assignees(&standing, team, &checked).await?;
-            }
-            let (patch, title, description, labels) = (
-                patch.clone(),
-                title.clone(),
-                description.clone(),
-                labels.clone(),
-            );
-            let apply = move |task: &mut Task| {
-                if let Some(title) = title {
-                    task.title = title;
-                }
-                match patch.description {
-                    Edit::Clear => task.description.clear(),
-                    Edit::Set(_) => task.description = description.unwrap_or_default(),
-                    Edit::Keep => {}
-                }
-                if let Edit::Set(status) = patch.status {
-                    task.status = status;
-                }
-                if let Edit::Set(priority) = patch.priority {
-                    task.priority = priority;
-                }
-                match patch.due_date {
-                    Edit::Clear => task.due_date = None,
-                    Edit::Set(due) => task.due_date = Some(due),
-                    Edit::Keep => {}
-                }
-                match patch.labels {
-                    Edit::Clear => task.labels.clear(),
-                    Edit::Set(_) => task.labels = labels.unwrap_or_default(),
-                    Edit::Keep => {}
-                }
-                // Only what the client sent: a concurrent change to the rest is kept.
-                if let Some((project, team)) = placement {
-                    task.project_id = project;
-                    task.team_id = team;
-                }
-                if let Some(assignees) = assignees {
-                    task.assignee_ids = assignees;
-                }
-                Ok(())
-            };
-            let (actor, expected) = (
-                auth.user_id,
-                expected_version.or(Some(current.task.version)),
-            );
-            match self
-                .store
-                .run(move |s| s.update_task(id, expected, actor, Utc::now(), apply))
-                .await
-            {
-                Ok(task) => return Ok(Write::Done(view(&standing, task))),
-                Err(StoreError::Stale) if pinned && attempt < 3 => continue,
-                Err(StoreError::Stale) => return Ok(Write::Stale(self.task(auth, id).await?)),
-                Err(e) => return Err(store_error(e)),
-            }
-        }
-        unreachable!("the loop returns")
+        let target_team = match &patch.project_id {
+            Edit::Set(project) => self.team_of_project(*project).await?,
+            _ => None,
+        };
+        let me = auth.user_id;
+        // Decided and written in one transaction: permissions and assignee rules hold for the
+        // row written, and without If-Match the write applies to the current row.
+        self.store
+            .run(move |s| {
+                s.write(|tx| {
+                    let (current, role) = visible_in(tx, id, me, "task")?;
+                    if !access::may_edit_task(me, &current, role) {
+                        return Err(Error::Forbidden(
+                            "only the task's creator and assignees, and the team's owners and admins, may change it".into(),
+                        ));
+                    }
+                    let moving = !matches!(patch.project_id, Edit::Keep)
+                        && project_of(&patch.project_id) != current.project_id;
+                    if moving && !access::may_delete_task(me, &current, role) {
+                        return Err(Error::Forbidden(
+                            "only the task's creator and the team's owners and admins may move it to another project".into(),
+                        ));
+                    }
+                    let placement = match &patch.project_id {
+                        Edit::Keep => None,
+                        Edit::Clear => Some((None, None)),
+                        Edit::Set(p) => Some((Some(*p), Some(project_team_in(tx, me, target_team)?))),
+                    };
+                    let team = placement.map_or(current.team_id, |(_, team)| team);
+                    let assignees = match &patch.assignee_ids {
+                        Edit::Keep => None,
+                        Edit::Clear => Some(vec![]),
+                        Edit::Set(list) => Some(unique(list)),
+                    };
+                    if assignees.is_some() || team != current.team_id {
+                        let checked = assignees.as_deref().unwrap_or(&current.assignee_ids);
+                        check_assignees_in(tx, &standing, team, checked)?;
+                    }
+                    if expected_version.is_some_and(|v| v != current.version) {
+                        return Ok(Write::Stale(view_as(me, current, role)));
+                    }
+                    let apply = |task: &mut Task| {
+                        apply_patch(task, patch, title, description, labels, placement, assignees);
+                        Ok(())
+                    };
+                    let task = tx
+                        .update_task(id, me, Utc::now(), apply)
+                        .map_err(store_error)?;
+                    let role = if task.team_id == current.team_id {
+                        role
+                    } else {
+                        role_in(tx, task.team_id, me)?
+                    };
+                    Ok(Write::Done(view_as(me, task, role)))
+                })
+            })
+            .await
     }
 
     pub async fn delete_task(
@@ -424,22 +503,25 @@ impl Service {
         id: TaskId,
         expected_version: Option<u64>,
     ) -> Result<Write<(), TaskView>> {
-        let current = self.task(auth, id).await?;
-        if !current.can_delete {
-            return Err(Error::Forbidden(
-                "only the task's creator and the team's owners and admins may delete it".into(),
-            ));
-        }
-        let actor = auth.user_id;
-        match self
-            .store
-            .run(move |s| s.delete_task(id, expected_version, actor, Utc::now()))
+        let me = auth.user_id;
+        self.store
+            .run(move |s| {
+                s.write(|tx| {
+                    let (task, role) = visible_in(tx, id, me, "task")?;
+                    if !access::may_delete_task(me, &task, role) {
+                        return Err(Error::Forbidden(
+                            "only the task's creator and the team's owners and admins may delete it"
+                                .into(),
+                        ));
+                    }
+                    if expected_version.is_some_and(|v| v != task.version) {
+                        return Ok(Write::Stale(view_as(me, task, role)));
+                    }
+                    tx.delete_task(id, me, Utc::now()).map_err(store_error)?;
+                    Ok(Write::Done(()))
+                })
+            })
             .await
-        {
-            Ok(()) => Ok(Write::Done(())),
-            Err(StoreError::Stale) => Ok(Write::Stale(self.task(auth, id).await?)),
-            Err(e) => Err(store_error(e)),
-        }
     }
 
     /// Tasks in the caller's scope (default: assigned to them), narrowed by the filters.

@@ -7,7 +7,7 @@ use redb::{ReadableDatabase, ReadableTable};
 
 use super::codec::{encode, ids_after, read_row, rows_after};
 use super::tables::*;
-use super::tx::{Cause, TaskSeen, Tx};
+use super::tx::{Cause, Tx};
 use super::{Store, StoreError};
 use crate::domain::attachment::Attachment;
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange};
@@ -68,70 +68,110 @@ impl Tx<'_> {
     }
 }
 
-impl Store {
-    /// Records uploaded files as attachments of a task still as the caller's check `seen` it:
-    /// one row, index entry, blob reference and change-log entry each, all in one transaction.
-    /// With a `quota`, the uploader's total (these included) must stay within it.
+/// An attachment's writes, called inside the caller's [`Store::write`] once it has decided, in
+/// that same transaction, that the actor may make them (see `tx.rs`).
+impl Tx<'_> {
+    /// An attachment as this transaction sees it: what a permission check made inside the
+    /// write reads.
+    pub fn attachment(&self, id: AttachmentId) -> Result<Option<Attachment>, StoreError> {
+        read_row(
+            &self.txn().open_table(ATTACHMENTS)?,
+            "attachments",
+            id.as_u128(),
+        )
+    }
+
+    /// Records uploaded files as attachments of a task (which must exist, outside an archived
+    /// project): one row, index entry, blob reference and change-log entry each. With a
+    /// `quota`, the uploader's total (these included) must stay within it.
     pub fn create_attachments(
         &self,
         attachments: &[Attachment],
-        seen: TaskSeen,
         quota: Option<u64>,
     ) -> Result<Vec<Attachment>, StoreError> {
         let Some(first) = attachments.first() else {
             return Ok(vec![]);
         };
         let (task_id, uploader) = (first.task_id, first.uploaded_by);
-        self.write(|tx| {
-            let task = tx.task_as_seen(task_id, uploader, seen)?;
-            let added: u64 = attachments.iter().map(|a| a.size).sum();
-            {
-                let mut totals = tx.txn().open_table(UPLOAD_BYTES_BY_USER)?;
-                let total = totals.get(uploader.as_u128())?.map_or(0, |v| v.value()) + added;
-                if quota.is_some_and(|q| total > q) {
-                    return Err(StoreError::QuotaExceeded);
-                }
-                totals.insert(uploader.as_u128(), total)?;
+        let task = self.task_to_write_on(task_id)?;
+        let added: u64 = attachments.iter().map(|a| a.size).sum();
+        {
+            let mut totals = self.txn().open_table(UPLOAD_BYTES_BY_USER)?;
+            let total = totals.get(uploader.as_u128())?.map_or(0, |v| v.value()) + added;
+            if quota.is_some_and(|q| total > q) {
+                return Err(StoreError::QuotaExceeded);
             }
-            let mut stored = Vec::with_capacity(attachments.len());
-            for attachment in attachments {
-                let mut attachment = attachment.clone();
-                let id = tx.next_id(ATTACHMENTS, attachment.id.as_u128())?;
-                attachment.id = AttachmentId::from_u128(id);
-                tx.txn()
-                    .open_table(ATTACHMENTS)?
-                    .insert(id, encode(&attachment)?.as_slice())?;
-                tx.txn()
-                    .open_table(ATTACHMENTS_BY_TASK)?
-                    .insert((task_id.as_u128(), attachment.id.as_u128()), ())?;
-                tx.add_blob_ref(attachment.sha256)?;
-                let (at, fields) = (
-                    attachment.created_at,
-                    attachment_creation_fields(&attachment),
-                );
-                let (entity, action) = (EntityKind::Attachment, ChangeAction::Created);
-                let seq = tx.append_about_task(
-                    &task,
-                    entity,
-                    attachment.id.as_uuid(),
-                    at,
-                    uploader,
-                    action,
-                    fields,
-                )?;
-                let cause = Cause {
-                    seq,
-                    actor: uploader,
-                    at,
-                };
-                tx.notify_attachment(cause, &task, &attachment)?;
-                stored.push(attachment);
-            }
-            tx.add_to_task_counts(task_id, 0, stored.len() as i64)?;
-            Ok(stored)
-        })
+            totals.insert(uploader.as_u128(), total)?;
+        }
+        let mut stored = Vec::with_capacity(attachments.len());
+        for attachment in attachments {
+            let mut attachment = attachment.clone();
+            let id = self.next_id(ATTACHMENTS, attachment.id.as_u128())?;
+            attachment.id = AttachmentId::from_u128(id);
+            self.txn()
+                .open_table(ATTACHMENTS)?
+                .insert(id, encode(&attachment)?.as_slice())?;
+            self.txn()
+                .open_table(ATTACHMENTS_BY_TASK)?
+                .insert((task_id.as_u128(), attachment.id.as_u128()), ())?;
+            self.add_blob_ref(attachment.sha256)?;
+            let (at, fields) = (
+                attachment.created_at,
+                attachment_creation_fields(&attachment),
+            );
+            let (entity, action) = (EntityKind::Attachment, ChangeAction::Created);
+            let seq = self.append_about_task(
+                &task,
+                entity,
+                attachment.id.as_uuid(),
+                at,
+                uploader,
+                action,
+                fields,
+            )?;
+            let cause = Cause {
+                seq,
+                actor: uploader,
+                at,
+            };
+            self.notify_attachment(cause, &task, &attachment)?;
+            stored.push(attachment);
+        }
+        self.add_to_task_counts(task_id, 0, stored.len() as i64)?;
+        Ok(stored)
     }
 
+    /// Deletes an attachment; its blob is freed when no other attachment points at it.
+    pub fn delete_attachment(
+        &self,
+        id: AttachmentId,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let attachment = {
+            let mut rows = self.txn().open_table(ATTACHMENTS)?;
+            let Some(attachment): Option<Attachment> =
+                read_row(&rows, "attachments", id.as_u128())?
+            else {
+                return Err(StoreError::NotFound);
+            };
+            rows.remove(id.as_u128())?;
+            attachment
+        };
+        self.txn()
+            .open_table(ATTACHMENTS_BY_TASK)?
+            .remove((attachment.task_id.as_u128(), id.as_u128()))?;
+        let task = self.add_to_task_counts(attachment.task_id, 0, -1)?;
+        self.require_active_project(task.project_id)?;
+        self.release(&attachment)?;
+        let fields = vec![FieldChange::removed("filename", &attachment.filename)];
+        let (entity, action) = (EntityKind::Attachment, ChangeAction::Deleted);
+        self.append_about_task(&task, entity, id.as_uuid(), now, actor, action, fields)?;
+        Ok(())
+    }
+}
+
+impl Store {
     /// An attachment, its task and `user`'s role in the task's team, in one snapshot.
     #[allow(clippy::type_complexity)]
     pub fn attachment_for(
@@ -170,39 +210,6 @@ impl Store {
             after,
             limit,
         )
-    }
-
-    /// Deletes an attachment; its blob is freed when no other attachment points at it.
-    pub fn delete_attachment(
-        &self,
-        id: AttachmentId,
-        actor: UserId,
-        seen_role: Option<TeamRole>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let attachment = {
-                let mut rows = tx.txn().open_table(ATTACHMENTS)?;
-                let Some(attachment): Option<Attachment> =
-                    read_row(&rows, "attachments", id.as_u128())?
-                else {
-                    return Err(StoreError::NotFound);
-                };
-                rows.remove(id.as_u128())?;
-                attachment
-            };
-            tx.txn()
-                .open_table(ATTACHMENTS_BY_TASK)?
-                .remove((attachment.task_id.as_u128(), id.as_u128()))?;
-            let task = tx.add_to_task_counts(attachment.task_id, 0, -1)?;
-            tx.confirm_role(&task, actor, seen_role)?;
-            tx.require_active_project(task.project_id)?;
-            tx.release(&attachment)?;
-            let fields = vec![FieldChange::removed("filename", &attachment.filename)];
-            let (entity, action) = (EntityKind::Attachment, ChangeAction::Deleted);
-            tx.append_about_task(&task, entity, id.as_uuid(), now, actor, action, fields)?;
-            Ok(())
-        })
     }
 
     /// The bytes of attachments `user` has uploaded that still exist.

@@ -73,7 +73,7 @@ pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use snapshot::{Snapshot, SnapshotStats};
 pub use task_lists::{SCAN_BUDGET, TaskIndex, TaskScan};
 pub use teams::TeamChanges;
-pub use tx::{TaskSeen, Tx};
+pub use tx::Tx;
 pub use users::UserChanges;
 
 /// The database file inside the data directory.
@@ -97,8 +97,6 @@ pub enum StoreError {
     NotFound,
     #[error("the row changed since it was read")]
     Stale,
-    #[error("a role the permission check relied on changed since it was read")]
-    Superseded,
     #[error("a team must keep at least one owner")]
     LastOwner,
     #[error("this email already has a pending invitation to this team")]

@@ -8,7 +8,7 @@ use redb::{ReadableDatabase, ReadableTable, Table};
 use super::codec::{encode, read_row};
 use super::tables::*;
 use super::task_changes::{about_task, task_change, task_created, task_diff};
-use super::tx::{Cause, Rx, TaskSeen, Tx};
+use super::tx::{Cause, Rx, Tx};
 use super::{Created, Idempotency, Store, StoreError};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange};
 use crate::domain::task::Task;
@@ -150,39 +150,28 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Fails with `Superseded` when `actor`'s role in the task's team is no longer `seen`
-    /// (they were promoted, demoted, removed, or left): the caller decides again.
-    pub(super) fn confirm_role(
+    /// A task and `user`'s role in its team (if it has one and they are a member), as this
+    /// transaction sees them: what a permission check made inside the write decides on.
+    pub fn task_and_role(
         &self,
-        task: &Task,
-        actor: UserId,
-        seen: Option<TeamRole>,
-    ) -> Result<(), StoreError> {
-        let Some(team) = task.team_id else {
-            return Ok(());
+        id: TaskId,
+        user: UserId,
+    ) -> Result<Option<(Task, Option<TeamRole>)>, StoreError> {
+        let Some(task) = self.task(id)? else {
+            return Ok(None);
         };
-        let role = self.membership(team, actor)?.map(|m| m.role);
-        if role == seen {
-            Ok(())
-        } else {
-            Err(StoreError::Superseded)
-        }
+        let role = match task.team_id {
+            Some(team) => self.membership(team, user)?.map(|m| m.role),
+            None => None,
+        };
+        Ok(Some((task, role)))
     }
 
-    /// Reads the task a write about a comment or attachment is about: still the version and
-    /// the actor's role the permission check saw (`Stale` or `Superseded` otherwise), and not
-    /// in an archived project.
-    pub(super) fn task_as_seen(
-        &self,
-        task: TaskId,
-        actor: UserId,
-        seen: TaskSeen,
-    ) -> Result<Task, StoreError> {
+    /// Reads the task a write about a comment or attachment is about; it must exist and not
+    /// be in an archived project. (Who may write was decided by the caller, in this
+    /// transaction.)
+    pub(super) fn task_to_write_on(&self, task: TaskId) -> Result<Task, StoreError> {
         let found = self.task(task)?.ok_or(StoreError::NotFound)?;
-        if found.version != seen.version {
-            return Err(StoreError::Stale);
-        }
-        self.confirm_role(&found, actor, seen.role)?;
         self.require_active_project(found.project_id)?;
         Ok(found)
     }
@@ -316,41 +305,121 @@ impl Rx {
     }
 }
 
+/// A task's writes, called inside the caller's [`Store::write`] once it has decided, in that
+/// same transaction, that the actor may make them (see `tx.rs`).
+impl Tx<'_> {
+    /// Stores a new task (or replays an earlier create with the same idempotency key); its
+    /// project (if any) must exist and be active, and its assignees be members of its team.
+    pub fn create_task(
+        &self,
+        task: &Task,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created<Task>, StoreError> {
+        if let Some(first) = self.replayed::<Task>(idempotency, task.created_at)? {
+            // Committed empty, so the answer waits for the flush that covers the first write.
+            return Ok(Created::Replayed(first));
+        }
+        self.require_active_project(task.project_id)?;
+        self.require_members(task)?;
+        let mut task = task.clone();
+        task.id = TaskId::from_u128(self.next_id(TASKS, task.id.as_u128())?);
+        TaskTables::open(self)?.insert(&task)?;
+        let seq = self.append(task_created(&task))?;
+        let cause = Cause {
+            seq,
+            actor: task.created_by,
+            at: task.created_at,
+        };
+        self.notify_task_created(cause, &task)?;
+        self.remember(idempotency, task.created_at, &task)?;
+        Ok(Created::New(task))
+    }
+
+    /// Applies `change` to a task. `change` sees the current row and may refuse. A task in
+    /// (or moved into) an archived project cannot change.
+    pub fn update_task(
+        &self,
+        id: TaskId,
+        actor: UserId,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut Task) -> Result<(), StoreError>,
+    ) -> Result<Task, StoreError> {
+        let (before, after) = {
+            let mut tables = TaskTables::open(self)?;
+            let Some(before) = tables.get(id.as_u128())? else {
+                return Err(StoreError::NotFound);
+            };
+            let mut after = before.clone();
+            change(&mut after)?;
+            if task_diff(&before, &after).is_empty() {
+                return Ok(before);
+            }
+            after.version += 1;
+            after.updated_at = now;
+            tables.replace(&before, &after)?;
+            (before, after)
+        };
+        self.require_active_project(before.project_id)?;
+        self.require_active_project(after.project_id)?;
+        self.require_members(&after)?;
+        let diff = task_diff(&before, &after);
+        let changed: Vec<String> = diff.iter().map(|f| f.field.clone()).collect();
+        let mut entry = task_change(&after, now, actor, ChangeAction::Updated, diff);
+        if before.team_id != after.team_id {
+            entry.previous_team_id = before.team_id;
+        }
+        if before.project_id != after.project_id {
+            entry.previous_project_id = before.project_id;
+        }
+        // Someone taken off a personal task sees the change that took them off.
+        entry.audience = access::change_audience(Some(&before), &after);
+        let seq = self.append(entry)?;
+        let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
+        let cause = Cause {
+            seq,
+            actor,
+            at: now,
+        };
+        self.notify_task_updated(cause, &before, &after, &changed)?;
+        Ok(after)
+    }
+
+    /// Deletes a task with its comments and attachments.
+    pub fn delete_task(
+        &self,
+        id: TaskId,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(task) = self.task(id)? else {
+            return Err(StoreError::NotFound);
+        };
+        self.require_active_project(task.project_id)?;
+        TaskTables::open(self)?.delete(&task)?;
+        self.delete_comments_of_task(task.id)?;
+        self.delete_attachments_of_task(task.id)?;
+        let seq = self.append(task_change(
+            &task,
+            now,
+            actor,
+            ChangeAction::Deleted,
+            vec![],
+        ))?;
+        let cause = Cause {
+            seq,
+            actor,
+            at: now,
+        };
+        self.notify_task_deleted(cause, &task)
+    }
+}
+
 impl Store {
     /// How many tasks exist: the table's length, which redb keeps (no scan).
     pub fn task_count(&self) -> Result<u64, StoreError> {
         use redb::ReadableTableMetadata;
         let txn = self.db().begin_read()?;
         Ok(txn.open_table(TASKS)?.len()?)
-    }
-
-    /// Stores a new task (or replays an earlier create with the same idempotency key); its
-    /// project (if any) must exist and be active at commit time.
-    pub fn create_task(
-        &self,
-        task: &Task,
-        idempotency: Option<&Idempotency>,
-    ) -> Result<Created<Task>, StoreError> {
-        self.write(|tx| {
-            if let Some(first) = tx.replayed::<Task>(idempotency, task.created_at)? {
-                // Committed empty, so the answer waits for the flush that covers the first write.
-                return Ok(Created::Replayed(first));
-            }
-            tx.require_active_project(task.project_id)?;
-            tx.require_members(task)?;
-            let mut task = task.clone();
-            task.id = TaskId::from_u128(tx.next_id(TASKS, task.id.as_u128())?);
-            TaskTables::open(tx)?.insert(&task)?;
-            let seq = tx.append(task_created(&task))?;
-            let cause = Cause {
-                seq,
-                actor: task.created_by,
-                at: task.created_at,
-            };
-            tx.notify_task_created(cause, &task)?;
-            tx.remember(idempotency, task.created_at, &task)?;
-            Ok(Created::New(task))
-        })
     }
 
     /// Inserts many new tasks in one transaction, with their indexes and change-log entries
@@ -400,98 +469,6 @@ impl Store {
         })
         .await
     }
-
-    /// Applies `change` to a task in one transaction, if it is still at `expected_version`
-    /// (when given). `change` sees the current row and may refuse. A task in (or moved into)
-    /// an archived project cannot change.
-    pub fn update_task(
-        &self,
-        id: TaskId,
-        expected_version: Option<u64>,
-        actor: UserId,
-        now: DateTime<Utc>,
-        change: impl FnOnce(&mut Task) -> Result<(), StoreError>,
-    ) -> Result<Task, StoreError> {
-        self.write(|tx| {
-            let (before, after) = {
-                let mut tables = TaskTables::open(tx)?;
-                let Some(before) = tables.get(id.as_u128())? else {
-                    return Err(StoreError::NotFound);
-                };
-                if expected_version.is_some_and(|v| v != before.version) {
-                    return Err(StoreError::Stale);
-                }
-                let mut after = before.clone();
-                change(&mut after)?;
-                if task_diff(&before, &after).is_empty() {
-                    return Ok(before);
-                }
-                after.version += 1;
-                after.updated_at = now;
-                tables.replace(&before, &after)?;
-                (before, after)
-            };
-            tx.require_active_project(before.project_id)?;
-            tx.require_active_project(after.project_id)?;
-            tx.require_members(&after)?;
-            let diff = task_diff(&before, &after);
-            let changed: Vec<String> = diff.iter().map(|f| f.field.clone()).collect();
-            let mut entry = task_change(&after, now, actor, ChangeAction::Updated, diff);
-            if before.team_id != after.team_id {
-                entry.previous_team_id = before.team_id;
-            }
-            if before.project_id != after.project_id {
-                entry.previous_project_id = before.project_id;
-            }
-            // Someone taken off a personal task sees the change that took them off.
-            entry.audience = access::change_audience(Some(&before), &after);
-            let seq = tx.append(entry)?;
-            let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
-            let cause = Cause {
-                seq,
-                actor,
-                at: now,
-            };
-            tx.notify_task_updated(cause, &before, &after, &changed)?;
-            Ok(after)
-        })
-    }
-
-    /// Deletes a task with its comments and attachments, if it is still at
-    /// `expected_version` (when given).
-    pub fn delete_task(
-        &self,
-        id: TaskId,
-        expected_version: Option<u64>,
-        actor: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let Some(task) = tx.task(id)? else {
-                return Err(StoreError::NotFound);
-            };
-            if expected_version.is_some_and(|v| v != task.version) {
-                return Err(StoreError::Stale);
-            }
-            tx.require_active_project(task.project_id)?;
-            TaskTables::open(tx)?.delete(&task)?;
-            tx.delete_comments_of_task(task.id)?;
-            tx.delete_attachments_of_task(task.id)?;
-            let seq = tx.append(task_change(
-                &task,
-                now,
-                actor,
-                ChangeAction::Deleted,
-                vec![],
-            ))?;
-            let cause = Cause {
-                seq,
-                actor,
-                at: now,
-            };
-            tx.notify_task_deleted(cause, &task)
-        })
-    }
 }
 
 #[cfg(test)]
@@ -531,7 +508,7 @@ mod tests {
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
         let me = UserId::new();
         let (early, late) = (task(me, me, false), task(me, me, false));
-        let created = |t: &Task| match store.create_task(t, None).unwrap() {
+        let created = |t: &Task| match store.write(|tx| tx.create_task(t, None)).unwrap() {
             Created::New(t) | Created::Replayed(t) => t,
         };
         // `late` commits first; `early` (an older id) must still sort after it.
@@ -539,10 +516,70 @@ mod tests {
         let second = created(&early);
         assert!(second.id.as_u128() > first.id.as_u128());
         // The newest row goes; a third task must not take its id again.
-        store.delete_task(second.id, None, me, Utc::now()).unwrap();
+        store
+            .write(|tx| tx.delete_task(second.id, me, Utc::now()))
+            .unwrap();
         let third = created(&task(me, me, false));
         assert!(third.id.as_u128() > second.id.as_u128());
         let replay = created(&early);
         assert!(replay.id.as_u128() > third.id.as_u128());
+    }
+
+    /// Renames a task if `actor` may edit it, deciding on what the write's transaction reads
+    /// (as the service does); `None` when refused.
+    fn rename_if_allowed(
+        store: &Store,
+        id: TaskId,
+        actor: UserId,
+        title: &str,
+    ) -> Result<Option<Task>, StoreError> {
+        store.write(|tx| {
+            let (task, role) = tx.task_and_role(id, actor)?.ok_or(StoreError::NotFound)?;
+            if !access::may_edit_task(actor, &task, role) {
+                return Ok(None);
+            }
+            let title = TaskTitle::parse(title).unwrap();
+            tx.update_task(id, actor, Utc::now(), |t| {
+                t.title = title;
+                Ok(())
+            })
+            .map(Some)
+        })
+    }
+
+    #[test]
+    fn a_check_inside_the_write_sees_a_role_changed_after_an_earlier_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (creator, admin, team) = (UserId::new(), UserId::new(), TeamId::new());
+        let set_role = |role| {
+            let membership = crate::domain::team::Membership {
+                team_id: team,
+                user_id: admin,
+                role,
+                joined_at: Utc::now(),
+            };
+            store.write(|tx| tx.insert_membership(&membership)).unwrap();
+        };
+        set_role(TeamRole::Admin);
+        let mut t = task(creator, creator, false);
+        (t.team_id, t.assignee_ids) = (Some(team), vec![]);
+        store.import_tasks(std::slice::from_ref(&t)).unwrap();
+        let renamed = rename_if_allowed(&store, t.id, admin, "by an admin")
+            .unwrap()
+            .expect("allowed");
+        assert_eq!(renamed.version, 2, "an admin edits a team task");
+
+        // What a check made before the write would have read: still an admin.
+        let (_, earlier) = store.task_for(t.id, admin).unwrap().unwrap();
+        assert_eq!(earlier, Some(TeamRole::Admin));
+        set_role(TeamRole::Member);
+        let seq = store.last_seq().unwrap();
+
+        let refused = rename_if_allowed(&store, t.id, admin, "by a member");
+        assert!(matches!(refused, Ok(None)), "{refused:?}");
+        let (now, _) = store.task_for(t.id, admin).unwrap().unwrap();
+        assert_eq!((now.title.as_str(), now.version), ("by an admin", 2));
+        assert_eq!(store.last_seq().unwrap(), seq, "nothing appended");
     }
 }

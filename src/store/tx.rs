@@ -19,8 +19,7 @@
 //! [`StoreError`] converts into), so a caller can refuse from inside the transaction with its
 //! own reason; with [`Tx::task`] and [`Tx::membership`] a permission check can read what it
 //! decides on in the same transaction as the write it allows (redb has one writer at a time),
-//! which is where [`TaskSeen`] (a decision made before the transaction and confirmed inside
-//! it) is meant to go.
+//! rather than deciding before the transaction and confirming the decision inside it.
 //!
 //! Reads that span entities use [`Rx`], a read transaction the row files extend the same way.
 //!
@@ -43,7 +42,6 @@ use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableHandle, WriteT
 use super::tables::ID_HIGH_WATER;
 use super::{Store, StoreError};
 use crate::domain::UserId;
-use crate::domain::team::TeamRole;
 
 /// What a committed write must do afterwards: collected while the write runs, applied by
 /// [`Store::write`] around its commit, dropped with the transaction when it fails.
@@ -135,14 +133,6 @@ pub(super) struct Cause {
     pub seq: u64,
     pub actor: UserId,
     pub at: DateTime<Utc>,
-}
-
-/// What a permission decision about a task was made on: the task's version and the actor's
-/// role in its team. A write that relied on it confirms both inside its transaction.
-#[derive(Debug, Clone, Copy)]
-pub struct TaskSeen {
-    pub version: u64,
-    pub role: Option<TeamRole>,
 }
 
 /// What the commits made through one [`Store::run`] call leave for it to do before answering.

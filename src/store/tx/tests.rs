@@ -155,9 +155,11 @@ fn a_write_touching_a_task_drops_it_from_the_read_cache() {
     store.reads.fill(store.reads.ticket(), &other, me, None);
 
     store
-        .update_task(t.id, None, me, Utc::now(), |task| {
-            task.title = TaskTitle::parse("renamed").unwrap();
-            Ok(())
+        .write(|tx| {
+            tx.update_task(t.id, me, Utc::now(), |task| {
+                task.title = TaskTitle::parse("renamed").unwrap();
+                Ok(())
+            })
         })
         .unwrap();
 
