@@ -1,7 +1,8 @@
 //! Teams, members and invitations (DESIGN.md section 3). Who may see and do what is
 //! `domain::access`'s to say: to anyone who may not see a team it does not exist (404). That a
-//! team never loses its last owner is checked where the membership is written. A member change
-//! decides on the roles it reads through the write transaction that performs it.
+//! team never loses its last owner is checked where the membership is written. Every write
+//! decides on the roles (and the invitation) it reads through the write transaction that
+//! performs it: a role changed by a commit in between is seen.
 
 use chrono::Utc;
 
@@ -101,6 +102,112 @@ fn remove_in(tx: &Tx<'_>, team: TeamId, actor: UserId, user: UserId) -> Result<(
         .map_err(conflict)
 }
 
+/// The refusal of a team action to a member without the role it needs.
+fn needs_role(action: TeamAction) -> Error {
+    Error::Forbidden(format!(
+        "this needs the {} role in the team",
+        action.needs().as_str()
+    ))
+}
+
+/// `user`'s membership of `team` as `tx` sees it, where they may do `action`: 404 for a
+/// non-member, then 403 for a member without the role.
+fn member_for(tx: &Tx<'_>, team: TeamId, user: UserId, action: TeamAction) -> Result<Membership> {
+    let me = member_in(tx, team, user)?;
+    if !access::may_in_team(me.role, action) {
+        return Err(needs_role(action));
+    }
+    Ok(me)
+}
+
+/// The team as `tx` sees it, for a `Stale` answer to a member whose role is `role`.
+fn current_view(tx: &Tx<'_>, team: TeamId, role: TeamRole) -> Result<TeamView> {
+    let team = tx.team(team)?.ok_or(Error::NotFound("team"))?;
+    Ok(TeamView { team, role })
+}
+
+/// Renames or re-describes `team` on `actor`'s behalf, if `domain::access` allows it on the
+/// role `tx` reads; `valid` is the body's validation, answered after the permission.
+fn update_in(
+    tx: &Tx<'_>,
+    team: TeamId,
+    actor: UserId,
+    changes: TeamChanges,
+    valid: Result<()>,
+    expected_version: Option<u64>,
+) -> Result<Write<TeamView, TeamView>> {
+    let role = member_for(tx, team, actor, TeamAction::Manage)?.role;
+    valid?;
+    match tx.update_team(team, expected_version, changes, actor, Utc::now()) {
+        Ok(updated) => Ok(Write::Done(TeamView {
+            team: updated,
+            role,
+        })),
+        Err(StoreError::Stale) => Ok(Write::Stale(current_view(tx, team, role)?)),
+        Err(e) => Err(conflict(e)),
+    }
+}
+
+/// Deletes `team` on `actor`'s behalf, if `domain::access` allows it on the role `tx` reads.
+fn delete_in(
+    tx: &Tx<'_>,
+    team: TeamId,
+    actor: UserId,
+    expected_version: Option<u64>,
+) -> Result<Write<(), TeamView>> {
+    let role = member_for(tx, team, actor, TeamAction::Delete)?.role;
+    match tx.delete_team(team, expected_version, actor, Utc::now()) {
+        Ok(()) => Ok(Write::Done(())),
+        Err(StoreError::Stale) => Ok(Write::Stale(current_view(tx, team, role)?)),
+        Err(e) => Err(conflict(e)),
+    }
+}
+
+/// Records `invitation` on its inviter's behalf, if `domain::access` allows it on the role
+/// `tx` reads.
+fn invite_in(tx: &Tx<'_>, invitation: &Invitation) -> Result<()> {
+    let (team, inviter) = (invitation.team_id, invitation.invited_by);
+    let me = member_for(tx, team, inviter, TeamAction::Manage)?;
+    if !access::may_invite(me.role, invitation.role) {
+        return Err(Error::Forbidden(
+            "you cannot invite with a role above your own".into(),
+        ));
+    }
+    tx.create_invitation(invitation).map_err(conflict)
+}
+
+/// Closes invitation `id` with `status` for `user`, if `domain::access` says it is theirs to
+/// answer on the email and the invitation `tx` reads (404 otherwise).
+fn answer_in(
+    tx: &Tx<'_>,
+    id: InvitationId,
+    user: UserId,
+    status: InvitationStatus,
+) -> Result<Invitation> {
+    let email = tx.email_of(user)?.ok_or(Error::NotFound("user"))?;
+    let invitation = tx.invitation(id)?;
+    if !invitation.is_some_and(|i| access::may_answer_invitation(&i, &email)) {
+        return Err(Error::NotFound("invitation"));
+    }
+    tx.close_invitation(id, status, user, Utc::now())
+        .map_err(conflict)
+}
+
+/// Revokes invitation `id` on `actor`'s behalf, if `domain::access` allows it on the role `tx`
+/// reads; to a non-member of its team the invitation does not exist.
+fn revoke_in(tx: &Tx<'_>, id: InvitationId, actor: UserId) -> Result<()> {
+    let Some(invitation) = tx.invitation(id)? else {
+        return Err(Error::NotFound("invitation"));
+    };
+    member_for(tx, invitation.team_id, actor, TeamAction::Manage).map_err(|e| match e {
+        Error::NotFound(_) => Error::NotFound("invitation"),
+        other => other,
+    })?;
+    tx.close_invitation(id, InvitationStatus::Revoked, actor, Utc::now())
+        .map_err(conflict)?;
+    Ok(())
+}
+
 impl Service {
     /// Creates a team; the caller becomes its owner.
     pub async fn create_team(
@@ -186,10 +293,7 @@ impl Service {
     async fn team_as(&self, auth: &AuthUser, id: TeamId, action: TeamAction) -> Result<TeamView> {
         let view = self.team(auth, id).await?;
         if !access::may_in_team(view.role, action) {
-            return Err(Error::Forbidden(format!(
-                "this needs the {} role in the team",
-                action.needs().as_str()
-            )));
+            return Err(needs_role(action));
         }
         Ok(view)
     }
@@ -211,22 +315,12 @@ impl Service {
             .description
             .as_deref()
             .and_then(|d| v.check("description", parse_description(d)));
-        let view = self.team_as(auth, id, TeamAction::Manage).await?;
-        v.finish().map_err(Error::Validation)?;
+        let valid = v.finish().map_err(Error::Validation);
         let actor = auth.user_id;
         let changes = TeamChanges { name, description };
-        match self
-            .store
-            .run(move |s| s.update_team(id, expected_version, changes, actor, Utc::now()))
+        self.store
+            .run(move |s| s.write(|tx| update_in(tx, id, actor, changes, valid, expected_version)))
             .await
-        {
-            Ok(team) => Ok(Write::Done(TeamView {
-                team,
-                role: view.role,
-            })),
-            Err(StoreError::Stale) => Ok(Write::Stale(self.team(auth, id).await?)),
-            Err(e) => Err(conflict(e)),
-        }
     }
 
     /// Deletes a team with its memberships and invitations (owners only).
@@ -236,17 +330,10 @@ impl Service {
         id: TeamId,
         expected_version: Option<u64>,
     ) -> Result<Write<(), TeamView>> {
-        self.team_as(auth, id, TeamAction::Delete).await?;
         let actor = auth.user_id;
-        match self
-            .store
-            .run(move |s| s.delete_team(id, expected_version, actor, Utc::now()))
+        self.store
+            .run(move |s| s.write(|tx| delete_in(tx, id, actor, expected_version)))
             .await
-        {
-            Ok(()) => Ok(Write::Done(())),
-            Err(StoreError::Stale) => Ok(Write::Stale(self.team(auth, id).await?)),
-            Err(e) => Err(conflict(e)),
-        }
     }
 
     /// A team's members, oldest user id first (any member may list them).
@@ -305,12 +392,6 @@ impl Service {
         let email = v.check("email", Email::parse(email));
         v.finish().map_err(Error::Validation)?;
         let email = email.expect("validated");
-        let view = self.team_as(auth, team, TeamAction::Manage).await?;
-        if !access::may_invite(view.role, role) {
-            return Err(Error::Forbidden(
-                "you cannot invite with a role above your own".into(),
-            ));
-        }
         let now = Utc::now();
         let invitation = Invitation {
             id: InvitationId::new(),
@@ -324,9 +405,8 @@ impl Service {
         };
         let stored = invitation.clone();
         self.store
-            .run(move |s| s.create_invitation(&stored))
-            .await
-            .map_err(conflict)?;
+            .run(move |s| s.write(|tx| invite_in(tx, &stored)))
+            .await?;
         Ok(invitation)
     }
 
@@ -379,11 +459,6 @@ impl Service {
         id: InvitationId,
         accept: bool,
     ) -> Result<Invitation> {
-        let me = self.profile(auth).await?;
-        let invitation = self.store.run(move |s| s.invitation(id)).await?;
-        if !invitation.is_some_and(|i| access::may_answer_invitation(&i, &me.email)) {
-            return Err(Error::NotFound("invitation"));
-        }
         let status = if accept {
             InvitationStatus::Accepted
         } else {
@@ -391,28 +466,16 @@ impl Service {
         };
         let user = auth.user_id;
         self.store
-            .run(move |s| s.close_invitation(id, status, user, Utc::now()))
+            .run(move |s| s.write(|tx| answer_in(tx, id, user, status)))
             .await
-            .map_err(conflict)
     }
 
     /// Revokes a pending invitation (owners and admins of its team).
     pub async fn revoke_invitation(&self, auth: &AuthUser, id: InvitationId) -> Result<()> {
-        let Some(invitation) = self.store.run(move |s| s.invitation(id)).await? else {
-            return Err(Error::NotFound("invitation"));
-        };
-        self.team_as(auth, invitation.team_id, TeamAction::Manage)
-            .await
-            .map_err(|e| match e {
-                Error::NotFound(_) => Error::NotFound("invitation"),
-                other => other,
-            })?;
-        let user = auth.user_id;
+        let actor = auth.user_id;
         self.store
-            .run(move |s| s.close_invitation(id, InvitationStatus::Revoked, user, Utc::now()))
+            .run(move |s| s.write(|tx| revoke_in(tx, id, actor)))
             .await
-            .map_err(conflict)?;
-        Ok(())
     }
 }
 
@@ -503,11 +566,13 @@ mod tests {
                 expires_at: now + INVITATION_TTL,
                 status: InvitationStatus::Pending,
             };
-            store.create_invitation(&invitation).unwrap();
             let user = UserId::new();
             let accepted = InvitationStatus::Accepted;
             store
-                .close_invitation(invitation.id, accepted, user, now)
+                .write(|tx| {
+                    tx.create_invitation(&invitation)?;
+                    tx.close_invitation(invitation.id, accepted, user, now)
+                })
                 .unwrap();
             user
         };
