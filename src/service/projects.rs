@@ -291,3 +291,125 @@ impl Service {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::teams::tests::{Fixture, demote_admin, fixture, role_of};
+
+    /// A project of the fixture's team, created by `by` through the service's write.
+    fn project_by(f: &Fixture, by: UserId) -> Result<ProjectView> {
+        let now = Utc::now();
+        let project = Project {
+            id: ProjectId::new(),
+            team_id: f.team,
+            name: ProjectName::parse("P").unwrap(),
+            description: String::new(),
+            status: ProjectStatus::Active,
+            created_by: by,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        f.store.write(|tx| create_in(tx, &project, None))
+    }
+
+    fn rename(name: &str) -> impl FnOnce(&mut Project) -> Result<(), StoreError> {
+        let name = ProjectName::parse(name).unwrap();
+        move |project| {
+            project.name = name;
+            Ok(())
+        }
+    }
+
+    fn name_of(f: &Fixture, id: ProjectId) -> String {
+        let project = f.store.project(id).unwrap().unwrap();
+        project.name.as_str().to_string()
+    }
+
+    #[test]
+    fn a_project_write_decides_on_the_role_its_transaction_reads() {
+        let f = fixture();
+        let project = project_by(&f, f.owner).unwrap().project;
+        // What a check made before the transaction would have seen: an admin, who may edit a
+        // project someone else created.
+        let seen = role_of(&f, f.admin);
+        assert!(access::may_edit_project(f.admin, &project, seen));
+
+        // A commit in between demotes the admin.
+        demote_admin(&f);
+
+        let id = project.id;
+        let update = f
+            .store
+            .write(|tx| update_in(tx, id, f.admin, Ok(()), None, rename("Mine")));
+        assert!(matches!(update, Err(Error::Forbidden(_))), "{update:?}");
+        let delete = f.store.write(|tx| delete_in(tx, id, f.admin, None));
+        assert!(matches!(delete, Err(Error::Forbidden(_))), "{delete:?}");
+        assert_eq!(name_of(&f, id), "P");
+
+        // As a member they may still create one, and edit what they created.
+        let own = project_by(&f, f.admin).unwrap();
+        assert!(own.can_edit);
+        let update = f
+            .store
+            .write(|tx| update_in(tx, own.project.id, f.admin, Ok(()), None, rename("Mine")))
+            .unwrap();
+        assert!(
+            matches!(update, Write::Done(ref v) if v.can_edit),
+            "{update:?}"
+        );
+        assert_eq!(name_of(&f, own.project.id), "Mine");
+    }
+
+    #[test]
+    fn a_project_write_answers_404_then_403_then_the_body_then_the_version() {
+        let f = fixture();
+        let project = project_by(&f, f.owner).unwrap().project;
+        let id = project.id;
+        let invalid = || Err(Error::invalid("name", "bad"));
+
+        // To a non-member the team and its projects do not exist, whatever the request.
+        let stranger = UserId::new();
+        let create = project_by(&f, stranger);
+        assert!(matches!(create, Err(Error::NotFound("team"))), "{create:?}");
+        let update = f
+            .store
+            .write(|tx| update_in(tx, id, stranger, invalid(), Some(9), rename("X")));
+        assert!(
+            matches!(update, Err(Error::NotFound("project"))),
+            "{update:?}"
+        );
+        let delete = f.store.write(|tx| delete_in(tx, id, stranger, Some(9)));
+        assert!(
+            matches!(delete, Err(Error::NotFound("project"))),
+            "{delete:?}"
+        );
+
+        // A member who did not create it: 403 before the body's 422 and the version's 412.
+        let update = f
+            .store
+            .write(|tx| update_in(tx, id, f.member, invalid(), Some(9), rename("X")));
+        assert!(matches!(update, Err(Error::Forbidden(_))), "{update:?}");
+
+        // Allowed: the body, then the version, answered with the project this transaction read.
+        let update = f
+            .store
+            .write(|tx| update_in(tx, id, f.admin, invalid(), Some(9), rename("X")));
+        assert!(matches!(update, Err(Error::Validation(_))), "{update:?}");
+        let update = f
+            .store
+            .write(|tx| update_in(tx, id, f.admin, Ok(()), Some(9), rename("X")))
+            .unwrap();
+        assert!(
+            matches!(update, Write::Stale(ref v) if v.project.version == 1 && v.can_edit),
+            "{update:?}"
+        );
+        let delete = f
+            .store
+            .write(|tx| delete_in(tx, id, f.admin, Some(9)))
+            .unwrap();
+        assert!(matches!(delete, Write::Stale(_)), "{delete:?}");
+        assert_eq!(name_of(&f, id), "P");
+    }
+}

@@ -519,21 +519,36 @@ impl Service {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::Store;
 
     /// A store holding one team with an owner, an admin and a member.
-    struct Fixture {
+    pub(in crate::service) struct Fixture {
         _dir: tempfile::TempDir,
-        store: Store,
-        team: TeamId,
-        owner: UserId,
-        admin: UserId,
-        member: UserId,
+        pub store: Store,
+        pub team: TeamId,
+        pub owner: UserId,
+        pub admin: UserId,
+        pub member: UserId,
     }
 
-    fn fixture() -> Fixture {
+    /// An invitation to `team` by `by`, as the service would make it.
+    fn invitation(team: TeamId, by: UserId, email: &str, role: TeamRole) -> Invitation {
+        let now = Utc::now();
+        Invitation {
+            id: InvitationId::new(),
+            team_id: team,
+            email: Email::parse(email).unwrap(),
+            role,
+            invited_by: by,
+            created_at: now,
+            expires_at: now + INVITATION_TTL,
+            status: InvitationStatus::Pending,
+        }
+    }
+
+    pub(in crate::service) fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
         let (owner, now) = (UserId::new(), Utc::now());
@@ -556,16 +571,7 @@ mod tests {
             Created::New(team) | Created::Replayed(team) => team.id,
         };
         let join = |email: &str, role: TeamRole| {
-            let invitation = Invitation {
-                id: InvitationId::new(),
-                team_id: team,
-                email: Email::parse(email).unwrap(),
-                role,
-                invited_by: owner,
-                created_at: now,
-                expires_at: now + INVITATION_TTL,
-                status: InvitationStatus::Pending,
-            };
+            let invitation = invitation(team, owner, email, role);
             let user = UserId::new();
             let accepted = InvitationStatus::Accepted;
             store
@@ -588,7 +594,7 @@ mod tests {
         }
     }
 
-    fn role_of(f: &Fixture, user: UserId) -> Option<TeamRole> {
+    pub(in crate::service) fn role_of(f: &Fixture, user: UserId) -> Option<TeamRole> {
         let (_, membership) = f.store.team_for(f.team, user).unwrap().unwrap();
         membership.map(|m| m.role)
     }
@@ -678,5 +684,125 @@ mod tests {
         let leave = f.store.write(|tx| remove_in(tx, f.team, f.owner, f.owner));
         assert!(matches!(leave, Err(Error::LastOwner)), "{leave:?}");
         assert_eq!(role_of(&f, f.owner), Some(TeamRole::Owner));
+    }
+
+    /// Demotes the fixture's admin to a member, as a commit by the owner.
+    pub(in crate::service) fn demote_admin(f: &Fixture) {
+        f.store
+            .write(|tx| set_role_in(tx, f.team, f.owner, f.admin, TeamRole::Member))
+            .unwrap();
+    }
+
+    fn team_name(f: &Fixture) -> String {
+        let (team, _) = f.store.team_for(f.team, f.owner).unwrap().unwrap();
+        team.name.as_str().to_string()
+    }
+
+    fn rename(name: &str) -> TeamChanges {
+        TeamChanges {
+            name: Some(TeamName::parse(name).unwrap()),
+            description: None,
+        }
+    }
+
+    #[test]
+    fn team_writes_decide_on_the_role_their_transaction_reads() {
+        let f = fixture();
+        // What a check made before the transaction would have seen: an admin, who may manage
+        // the team and invite members.
+        let seen = role_of(&f, f.admin).unwrap();
+        assert!(access::may_in_team(seen, TeamAction::Manage));
+        assert!(access::may_invite(seen, TeamRole::Member));
+        let pending = invitation(f.team, f.owner, "pending@example.com", TeamRole::Member);
+        f.store.write(|tx| invite_in(tx, &pending)).unwrap();
+
+        // A commit in between demotes the admin.
+        demote_admin(&f);
+
+        let update = f
+            .store
+            .write(|tx| update_in(tx, f.team, f.admin, rename("Mine"), Ok(()), None));
+        assert!(matches!(update, Err(Error::Forbidden(_))), "{update:?}");
+        let new = invitation(f.team, f.admin, "new@example.com", TeamRole::Member);
+        let invite = f.store.write(|tx| invite_in(tx, &new));
+        assert!(matches!(invite, Err(Error::Forbidden(_))), "{invite:?}");
+        let revoke = f.store.write(|tx| revoke_in(tx, pending.id, f.admin));
+        assert!(matches!(revoke, Err(Error::Forbidden(_))), "{revoke:?}");
+        assert_eq!(team_name(&f), "T");
+        let invitations = f.store.invitations_of_team(f.team, None, 10).unwrap();
+        let statuses: Vec<_> = invitations.iter().map(|i| (i.id, i.status)).collect();
+        assert!(
+            !statuses.iter().any(|(id, _)| *id == new.id),
+            "{statuses:?}"
+        );
+        assert!(statuses.contains(&(pending.id, InvitationStatus::Pending)));
+
+        // Promoted again, the same writes go through.
+        f.store
+            .write(|tx| set_role_in(tx, f.team, f.owner, f.admin, TeamRole::Admin))
+            .unwrap();
+        let update = f
+            .store
+            .write(|tx| update_in(tx, f.team, f.admin, rename("Mine"), Ok(()), None))
+            .unwrap();
+        assert!(matches!(update, Write::Done(ref v) if v.role == TeamRole::Admin));
+        assert_eq!(team_name(&f), "Mine");
+        f.store.write(|tx| invite_in(tx, &new)).unwrap();
+        f.store
+            .write(|tx| revoke_in(tx, pending.id, f.admin))
+            .unwrap();
+    }
+
+    #[test]
+    fn team_writes_answer_404_then_403_then_the_body_then_the_version() {
+        let f = fixture();
+        let pending = invitation(f.team, f.owner, "pending@example.com", TeamRole::Member);
+        f.store.write(|tx| invite_in(tx, &pending)).unwrap();
+        let invalid = || Err(Error::invalid("name", "bad"));
+
+        // To a non-member the team and its invitations do not exist, whatever the request.
+        let stranger = UserId::new();
+        let update = f
+            .store
+            .write(|tx| update_in(tx, f.team, stranger, rename("X"), invalid(), Some(9)));
+        assert!(matches!(update, Err(Error::NotFound("team"))), "{update:?}");
+        let delete = f.store.write(|tx| delete_in(tx, f.team, stranger, Some(9)));
+        assert!(matches!(delete, Err(Error::NotFound("team"))), "{delete:?}");
+        let new = invitation(f.team, stranger, "new@example.com", TeamRole::Owner);
+        let invite = f.store.write(|tx| invite_in(tx, &new));
+        assert!(matches!(invite, Err(Error::NotFound("team"))), "{invite:?}");
+        let revoke = f.store.write(|tx| revoke_in(tx, pending.id, stranger));
+        assert!(
+            matches!(revoke, Err(Error::NotFound("invitation"))),
+            "{revoke:?}"
+        );
+
+        // A member without the role: 403 before the body's 422 and the version's 412.
+        let update = f
+            .store
+            .write(|tx| update_in(tx, f.team, f.member, rename("X"), invalid(), Some(9)));
+        assert!(matches!(update, Err(Error::Forbidden(_))), "{update:?}");
+        let delete = f.store.write(|tx| delete_in(tx, f.team, f.admin, Some(9)));
+        assert!(matches!(delete, Err(Error::Forbidden(_))), "{delete:?}");
+
+        // Allowed: the body, then the version, answered with the team this transaction read.
+        let update = f
+            .store
+            .write(|tx| update_in(tx, f.team, f.admin, rename("X"), invalid(), Some(9)));
+        assert!(matches!(update, Err(Error::Validation(_))), "{update:?}");
+        let update = f
+            .store
+            .write(|tx| update_in(tx, f.team, f.admin, rename("X"), Ok(()), Some(9)))
+            .unwrap();
+        assert!(
+            matches!(update, Write::Stale(ref v) if v.team.version == 1 && v.role == TeamRole::Admin),
+            "{update:?}"
+        );
+        let delete = f
+            .store
+            .write(|tx| delete_in(tx, f.team, f.owner, Some(9)))
+            .unwrap();
+        assert!(matches!(delete, Write::Stale(_)), "{delete:?}");
+        assert_eq!(team_name(&f), "T");
     }
 }
