@@ -363,7 +363,7 @@ impl Documented for TeamsApi {
         ("listTeams", &[422]),
         ("updateTeam", &[422]),
         ("listMembers", &[422]),
-        ("updateMember", &[409, 503]),
-        ("removeMember", &[409, 503]),
+        ("updateMember", &[409]),
+        ("removeMember", &[409]),
     ];
 }

@@ -1,6 +1,7 @@
 //! Projects (DESIGN.md section 3): a project belongs to one team; who sees, creates, edits,
-//! archives and deletes it is `domain::access`'s to say. An archived project is read-only
-//! until it is reactivated.
+//! archives and deletes it is `domain::access`'s to say, on the roles read through the write
+//! transaction that performs a write. An archived project is read-only until it is
+//! reactivated.
 
 use chrono::Utc;
 
@@ -10,8 +11,8 @@ use crate::domain::access;
 use crate::domain::page::Page;
 use crate::domain::project::{Project, ProjectName, ProjectStatus, parse_project_description};
 use crate::domain::team::TeamRole;
-use crate::domain::{ProjectId, TeamId, Validator};
-use crate::store::{Created, StoreError};
+use crate::domain::{ProjectId, TeamId, UserId, Validator};
+use crate::store::{Created, StoreError, Tx};
 
 pub struct NewProject {
     pub team_id: TeamId,
@@ -40,6 +41,98 @@ fn store_error(e: StoreError) -> Error {
         StoreError::Archived => Error::ProjectArchived,
         StoreError::IdempotencyKeyReused => Error::IdempotencyKeyReused,
         other => Error::Internal(other),
+    }
+}
+
+/// `user`'s role in `team` as `tx` sees it (`None`: not a member, or no such team).
+fn role_in_tx(tx: &Tx<'_>, team: TeamId, user: UserId) -> Result<Option<TeamRole>> {
+    if tx.team(team)?.is_none() {
+        return Ok(None);
+    }
+    Ok(tx.membership(team, user)?.map(|m| m.role))
+}
+
+/// Creates `project` on its creator's behalf, if `domain::access` allows it on the role `tx`
+/// reads (404 `team` otherwise), or replays an earlier create with the same key.
+fn create_in(
+    tx: &Tx<'_>,
+    project: &Project,
+    idem: Option<&crate::store::Idempotency>,
+) -> Result<ProjectView> {
+    let role = role_in_tx(tx, project.team_id, project.created_by)?;
+    if !access::may_create_in_team(role) {
+        return Err(Error::NotFound("team"));
+    }
+    let created = tx
+        .create_project(project, idem)
+        .map_err(|e| super::create_error(e, "team"))?;
+    let project = match created {
+        Created::New(project) | Created::Replayed(project) => project,
+    };
+    Ok(ProjectView {
+        can_edit: access::may_edit_project(project.created_by, &project, role),
+        project,
+    })
+}
+
+/// Project `id` as `tx` sees it, where `actor` may edit it: 404 when they may not see it,
+/// then 403 when they may not change it. Returns it with `actor`'s role in its team.
+fn editable_in(tx: &Tx<'_>, id: ProjectId, actor: UserId) -> Result<(Project, Option<TeamRole>)> {
+    let Some(project) = tx.project(id)? else {
+        return Err(Error::NotFound("project"));
+    };
+    let role = role_in_tx(tx, project.team_id, actor)?;
+    if !access::may_see_project(role) {
+        return Err(Error::NotFound("project"));
+    }
+    if !access::may_edit_project(actor, &project, role) {
+        return Err(Error::Forbidden(
+            "only the project's creator and the team's owners and admins may change it".into(),
+        ));
+    }
+    Ok((project, role))
+}
+
+/// `project` as `actor` (whose role in its team is `role`) sees it.
+fn view(actor: UserId, project: Project, role: Option<TeamRole>) -> ProjectView {
+    ProjectView {
+        can_edit: access::may_edit_project(actor, &project, role),
+        project,
+    }
+}
+
+/// Applies `apply` to project `id` on `actor`'s behalf, if `domain::access` allows it on the
+/// role `tx` reads; `valid` is the body's validation, answered after the permission.
+fn update_in(
+    tx: &Tx<'_>,
+    id: ProjectId,
+    actor: UserId,
+    valid: Result<()>,
+    expected_version: Option<u64>,
+    apply: impl FnOnce(&mut Project) -> Result<(), StoreError>,
+) -> Result<Write<ProjectView, ProjectView>> {
+    let (current, role) = editable_in(tx, id, actor)?;
+    valid?;
+    match tx.update_project(id, expected_version, actor, Utc::now(), apply) {
+        Ok(project) => Ok(Write::Done(view(actor, project, role))),
+        Err(StoreError::Stale) => Ok(Write::Stale(view(actor, current, role))),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+/// Deletes project `id` on `actor`'s behalf, if `domain::access` allows it on the role `tx`
+/// reads.
+fn delete_in(
+    tx: &Tx<'_>,
+    id: ProjectId,
+    actor: UserId,
+    expected_version: Option<u64>,
+) -> Result<Write<(), ProjectView>> {
+    let (current, role) = editable_in(tx, id, actor)?;
+    match tx.delete_project(id, expected_version, actor, Utc::now()) {
+        Ok(()) => Ok(Write::Done(())),
+        Err(StoreError::Stale) => Ok(Write::Stale(view(actor, current, role))),
+        Err(e) => Err(store_error(e)),
     }
 }
 
@@ -76,10 +169,6 @@ impl Service {
             parse_project_description(input.description.as_deref().unwrap_or("")),
         );
         v.finish().map_err(Error::Validation)?;
-        let role = self.role_in(auth, input.team_id).await?;
-        if !access::may_create_in_team(role) {
-            return Err(Error::NotFound("team"));
-        }
         let now = Utc::now();
         let project = Project {
             id: ProjectId::new(),
@@ -92,18 +181,9 @@ impl Service {
             updated_at: now,
             version: 1,
         };
-        let created = self
-            .store
-            .run(move |s| s.create_project(&project, idem.as_ref()))
+        self.store
+            .run(move |s| s.write(|tx| create_in(tx, &project, idem.as_ref())))
             .await
-            .map_err(|e| super::create_error(e, "team"))?;
-        let project = match created {
-            Created::New(project) | Created::Replayed(project) => project,
-        };
-        Ok(ProjectView {
-            can_edit: access::may_edit_project(auth.user_id, &project, role),
-            project,
-        })
     }
 
     /// Projects of the caller's teams (or of one of them), oldest first.
@@ -155,16 +235,6 @@ impl Service {
         Ok(ProjectView { project, can_edit })
     }
 
-    async fn editable_project(&self, auth: &AuthUser, id: ProjectId) -> Result<ProjectView> {
-        let view = self.project(auth, id).await?;
-        if !view.can_edit {
-            return Err(Error::Forbidden(
-                "only the project's creator and the team's owners and admins may change it".into(),
-            ));
-        }
-        Ok(view)
-    }
-
     /// Renames, re-describes, archives or reactivates a project. While archived, only
     /// reactivation is accepted.
     pub async fn update_project(
@@ -183,11 +253,10 @@ impl Service {
             .description
             .as_deref()
             .and_then(|d| v.check("description", parse_project_description(d)));
-        let view = self.editable_project(auth, id).await?;
-        v.finish().map_err(Error::Validation)?;
+        let valid = v.finish().map_err(Error::Validation);
         let status = patch.status;
         let changes_content = name.is_some() || description.is_some();
-        let apply = move |project: &mut crate::domain::project::Project| {
+        let apply = move |project: &mut Project| {
             let reactivating = status == Some(ProjectStatus::Active);
             if project.status == ProjectStatus::Archived && changes_content && !reactivating {
                 return Err(StoreError::Archived);
@@ -204,18 +273,9 @@ impl Service {
             Ok(())
         };
         let actor = auth.user_id;
-        match self
-            .store
-            .run(move |s| s.update_project(id, expected_version, actor, Utc::now(), apply))
+        self.store
+            .run(move |s| s.write(|tx| update_in(tx, id, actor, valid, expected_version, apply)))
             .await
-        {
-            Ok(project) => Ok(Write::Done(ProjectView {
-                project,
-                can_edit: view.can_edit,
-            })),
-            Err(StoreError::Stale) => Ok(Write::Stale(self.project(auth, id).await?)),
-            Err(e) => Err(store_error(e)),
-        }
     }
 
     /// Deletes a project (its creator, or the team's owners and admins).
@@ -225,16 +285,131 @@ impl Service {
         id: ProjectId,
         expected_version: Option<u64>,
     ) -> Result<Write<(), ProjectView>> {
-        self.editable_project(auth, id).await?;
         let actor = auth.user_id;
-        match self
-            .store
-            .run(move |s| s.delete_project(id, expected_version, actor, Utc::now()))
+        self.store
+            .run(move |s| s.write(|tx| delete_in(tx, id, actor, expected_version)))
             .await
-        {
-            Ok(()) => Ok(Write::Done(())),
-            Err(StoreError::Stale) => Ok(Write::Stale(self.project(auth, id).await?)),
-            Err(e) => Err(store_error(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::teams::tests::{Fixture, demote_admin, fixture, role_of};
+
+    /// A project of the fixture's team, created by `by` through the service's write.
+    fn project_by(f: &Fixture, by: UserId) -> Result<ProjectView> {
+        let now = Utc::now();
+        let project = Project {
+            id: ProjectId::new(),
+            team_id: f.team,
+            name: ProjectName::parse("P").unwrap(),
+            description: String::new(),
+            status: ProjectStatus::Active,
+            created_by: by,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        f.store.write(|tx| create_in(tx, &project, None))
+    }
+
+    fn rename(name: &str) -> impl FnOnce(&mut Project) -> Result<(), StoreError> {
+        let name = ProjectName::parse(name).unwrap();
+        move |project| {
+            project.name = name;
+            Ok(())
         }
+    }
+
+    fn name_of(f: &Fixture, id: ProjectId) -> String {
+        let project = f.store.project(id).unwrap().unwrap();
+        project.name.as_str().to_string()
+    }
+
+    #[test]
+    fn a_project_write_decides_on_the_role_its_transaction_reads() {
+        let f = fixture();
+        let project = project_by(&f, f.owner).unwrap().project;
+        // What a check made before the transaction would have seen: an admin, who may edit a
+        // project someone else created.
+        let seen = role_of(&f, f.admin);
+        assert!(access::may_edit_project(f.admin, &project, seen));
+
+        // A commit in between demotes the admin.
+        demote_admin(&f);
+
+        let id = project.id;
+        let update = f
+            .store
+            .write(|tx| update_in(tx, id, f.admin, Ok(()), None, rename("Mine")));
+        assert!(matches!(update, Err(Error::Forbidden(_))), "{update:?}");
+        let delete = f.store.write(|tx| delete_in(tx, id, f.admin, None));
+        assert!(matches!(delete, Err(Error::Forbidden(_))), "{delete:?}");
+        assert_eq!(name_of(&f, id), "P");
+
+        // As a member they may still create one, and edit what they created.
+        let own = project_by(&f, f.admin).unwrap();
+        assert!(own.can_edit);
+        let update = f
+            .store
+            .write(|tx| update_in(tx, own.project.id, f.admin, Ok(()), None, rename("Mine")))
+            .unwrap();
+        assert!(
+            matches!(update, Write::Done(ref v) if v.can_edit),
+            "{update:?}"
+        );
+        assert_eq!(name_of(&f, own.project.id), "Mine");
+    }
+
+    #[test]
+    fn a_project_write_answers_404_then_403_then_the_body_then_the_version() {
+        let f = fixture();
+        let project = project_by(&f, f.owner).unwrap().project;
+        let id = project.id;
+        let invalid = || Err(Error::invalid("name", "bad"));
+
+        // To a non-member the team and its projects do not exist, whatever the request.
+        let stranger = UserId::new();
+        let create = project_by(&f, stranger);
+        assert!(matches!(create, Err(Error::NotFound("team"))), "{create:?}");
+        let update = f
+            .store
+            .write(|tx| update_in(tx, id, stranger, invalid(), Some(9), rename("X")));
+        assert!(
+            matches!(update, Err(Error::NotFound("project"))),
+            "{update:?}"
+        );
+        let delete = f.store.write(|tx| delete_in(tx, id, stranger, Some(9)));
+        assert!(
+            matches!(delete, Err(Error::NotFound("project"))),
+            "{delete:?}"
+        );
+
+        // A member who did not create it: 403 before the body's 422 and the version's 412.
+        let update = f
+            .store
+            .write(|tx| update_in(tx, id, f.member, invalid(), Some(9), rename("X")));
+        assert!(matches!(update, Err(Error::Forbidden(_))), "{update:?}");
+
+        // Allowed: the body, then the version, answered with the project this transaction read.
+        let update = f
+            .store
+            .write(|tx| update_in(tx, id, f.admin, invalid(), Some(9), rename("X")));
+        assert!(matches!(update, Err(Error::Validation(_))), "{update:?}");
+        let update = f
+            .store
+            .write(|tx| update_in(tx, id, f.admin, Ok(()), Some(9), rename("X")))
+            .unwrap();
+        assert!(
+            matches!(update, Write::Stale(ref v) if v.project.version == 1 && v.can_edit),
+            "{update:?}"
+        );
+        let delete = f
+            .store
+            .write(|tx| delete_in(tx, id, f.admin, Some(9)))
+            .unwrap();
+        assert!(matches!(delete, Write::Stale(_)), "{delete:?}");
+        assert_eq!(name_of(&f, id), "P");
     }
 }

@@ -1,7 +1,8 @@
 //! Teams, members and invitations (DESIGN.md section 3). Who may see and do what is
 //! `domain::access`'s to say: to anyone who may not see a team it does not exist (404). That a
-//! team never loses its last owner is checked where the membership is written. A member change
-//! decides on the roles it reads through the write transaction that performs it.
+//! team never loses its last owner is checked where the membership is written. Every write
+//! decides on the roles (and the invitation) it reads through the write transaction that
+//! performs it: a role changed by a commit in between is seen.
 
 use chrono::Utc;
 
@@ -101,6 +102,112 @@ fn remove_in(tx: &Tx<'_>, team: TeamId, actor: UserId, user: UserId) -> Result<(
         .map_err(conflict)
 }
 
+/// The refusal of a team action to a member without the role it needs.
+fn needs_role(action: TeamAction) -> Error {
+    Error::Forbidden(format!(
+        "this needs the {} role in the team",
+        action.needs().as_str()
+    ))
+}
+
+/// `user`'s membership of `team` as `tx` sees it, where they may do `action`: 404 for a
+/// non-member, then 403 for a member without the role.
+fn member_for(tx: &Tx<'_>, team: TeamId, user: UserId, action: TeamAction) -> Result<Membership> {
+    let me = member_in(tx, team, user)?;
+    if !access::may_in_team(me.role, action) {
+        return Err(needs_role(action));
+    }
+    Ok(me)
+}
+
+/// The team as `tx` sees it, for a `Stale` answer to a member whose role is `role`.
+fn current_view(tx: &Tx<'_>, team: TeamId, role: TeamRole) -> Result<TeamView> {
+    let team = tx.team(team)?.ok_or(Error::NotFound("team"))?;
+    Ok(TeamView { team, role })
+}
+
+/// Renames or re-describes `team` on `actor`'s behalf, if `domain::access` allows it on the
+/// role `tx` reads; `valid` is the body's validation, answered after the permission.
+fn update_in(
+    tx: &Tx<'_>,
+    team: TeamId,
+    actor: UserId,
+    changes: TeamChanges,
+    valid: Result<()>,
+    expected_version: Option<u64>,
+) -> Result<Write<TeamView, TeamView>> {
+    let role = member_for(tx, team, actor, TeamAction::Manage)?.role;
+    valid?;
+    match tx.update_team(team, expected_version, changes, actor, Utc::now()) {
+        Ok(updated) => Ok(Write::Done(TeamView {
+            team: updated,
+            role,
+        })),
+        Err(StoreError::Stale) => Ok(Write::Stale(current_view(tx, team, role)?)),
+        Err(e) => Err(conflict(e)),
+    }
+}
+
+/// Deletes `team` on `actor`'s behalf, if `domain::access` allows it on the role `tx` reads.
+fn delete_in(
+    tx: &Tx<'_>,
+    team: TeamId,
+    actor: UserId,
+    expected_version: Option<u64>,
+) -> Result<Write<(), TeamView>> {
+    let role = member_for(tx, team, actor, TeamAction::Delete)?.role;
+    match tx.delete_team(team, expected_version, actor, Utc::now()) {
+        Ok(()) => Ok(Write::Done(())),
+        Err(StoreError::Stale) => Ok(Write::Stale(current_view(tx, team, role)?)),
+        Err(e) => Err(conflict(e)),
+    }
+}
+
+/// Records `invitation` on its inviter's behalf, if `domain::access` allows it on the role
+/// `tx` reads.
+fn invite_in(tx: &Tx<'_>, invitation: &Invitation) -> Result<()> {
+    let (team, inviter) = (invitation.team_id, invitation.invited_by);
+    let me = member_for(tx, team, inviter, TeamAction::Manage)?;
+    if !access::may_invite(me.role, invitation.role) {
+        return Err(Error::Forbidden(
+            "you cannot invite with a role above your own".into(),
+        ));
+    }
+    tx.create_invitation(invitation).map_err(conflict)
+}
+
+/// Closes invitation `id` with `status` for `user`, if `domain::access` says it is theirs to
+/// answer on the email and the invitation `tx` reads (404 otherwise).
+fn answer_in(
+    tx: &Tx<'_>,
+    id: InvitationId,
+    user: UserId,
+    status: InvitationStatus,
+) -> Result<Invitation> {
+    let email = tx.email_of(user)?.ok_or(Error::NotFound("user"))?;
+    let invitation = tx.invitation(id)?;
+    if !invitation.is_some_and(|i| access::may_answer_invitation(&i, &email)) {
+        return Err(Error::NotFound("invitation"));
+    }
+    tx.close_invitation(id, status, user, Utc::now())
+        .map_err(conflict)
+}
+
+/// Revokes invitation `id` on `actor`'s behalf, if `domain::access` allows it on the role `tx`
+/// reads; to a non-member of its team the invitation does not exist.
+fn revoke_in(tx: &Tx<'_>, id: InvitationId, actor: UserId) -> Result<()> {
+    let Some(invitation) = tx.invitation(id)? else {
+        return Err(Error::NotFound("invitation"));
+    };
+    member_for(tx, invitation.team_id, actor, TeamAction::Manage).map_err(|e| match e {
+        Error::NotFound(_) => Error::NotFound("invitation"),
+        other => other,
+    })?;
+    tx.close_invitation(id, InvitationStatus::Revoked, actor, Utc::now())
+        .map_err(conflict)?;
+    Ok(())
+}
+
 impl Service {
     /// Creates a team; the caller becomes its owner.
     pub async fn create_team(
@@ -186,10 +293,7 @@ impl Service {
     async fn team_as(&self, auth: &AuthUser, id: TeamId, action: TeamAction) -> Result<TeamView> {
         let view = self.team(auth, id).await?;
         if !access::may_in_team(view.role, action) {
-            return Err(Error::Forbidden(format!(
-                "this needs the {} role in the team",
-                action.needs().as_str()
-            )));
+            return Err(needs_role(action));
         }
         Ok(view)
     }
@@ -211,22 +315,12 @@ impl Service {
             .description
             .as_deref()
             .and_then(|d| v.check("description", parse_description(d)));
-        let view = self.team_as(auth, id, TeamAction::Manage).await?;
-        v.finish().map_err(Error::Validation)?;
+        let valid = v.finish().map_err(Error::Validation);
         let actor = auth.user_id;
         let changes = TeamChanges { name, description };
-        match self
-            .store
-            .run(move |s| s.update_team(id, expected_version, changes, actor, Utc::now()))
+        self.store
+            .run(move |s| s.write(|tx| update_in(tx, id, actor, changes, valid, expected_version)))
             .await
-        {
-            Ok(team) => Ok(Write::Done(TeamView {
-                team,
-                role: view.role,
-            })),
-            Err(StoreError::Stale) => Ok(Write::Stale(self.team(auth, id).await?)),
-            Err(e) => Err(conflict(e)),
-        }
     }
 
     /// Deletes a team with its memberships and invitations (owners only).
@@ -236,17 +330,10 @@ impl Service {
         id: TeamId,
         expected_version: Option<u64>,
     ) -> Result<Write<(), TeamView>> {
-        self.team_as(auth, id, TeamAction::Delete).await?;
         let actor = auth.user_id;
-        match self
-            .store
-            .run(move |s| s.delete_team(id, expected_version, actor, Utc::now()))
+        self.store
+            .run(move |s| s.write(|tx| delete_in(tx, id, actor, expected_version)))
             .await
-        {
-            Ok(()) => Ok(Write::Done(())),
-            Err(StoreError::Stale) => Ok(Write::Stale(self.team(auth, id).await?)),
-            Err(e) => Err(conflict(e)),
-        }
     }
 
     /// A team's members, oldest user id first (any member may list them).
@@ -305,12 +392,6 @@ impl Service {
         let email = v.check("email", Email::parse(email));
         v.finish().map_err(Error::Validation)?;
         let email = email.expect("validated");
-        let view = self.team_as(auth, team, TeamAction::Manage).await?;
-        if !access::may_invite(view.role, role) {
-            return Err(Error::Forbidden(
-                "you cannot invite with a role above your own".into(),
-            ));
-        }
         let now = Utc::now();
         let invitation = Invitation {
             id: InvitationId::new(),
@@ -324,9 +405,8 @@ impl Service {
         };
         let stored = invitation.clone();
         self.store
-            .run(move |s| s.create_invitation(&stored))
-            .await
-            .map_err(conflict)?;
+            .run(move |s| s.write(|tx| invite_in(tx, &stored)))
+            .await?;
         Ok(invitation)
     }
 
@@ -379,11 +459,6 @@ impl Service {
         id: InvitationId,
         accept: bool,
     ) -> Result<Invitation> {
-        let me = self.profile(auth).await?;
-        let invitation = self.store.run(move |s| s.invitation(id)).await?;
-        if !invitation.is_some_and(|i| access::may_answer_invitation(&i, &me.email)) {
-            return Err(Error::NotFound("invitation"));
-        }
         let status = if accept {
             InvitationStatus::Accepted
         } else {
@@ -391,28 +466,16 @@ impl Service {
         };
         let user = auth.user_id;
         self.store
-            .run(move |s| s.close_invitation(id, status, user, Utc::now()))
+            .run(move |s| s.write(|tx| answer_in(tx, id, user, status)))
             .await
-            .map_err(conflict)
     }
 
     /// Revokes a pending invitation (owners and admins of its team).
     pub async fn revoke_invitation(&self, auth: &AuthUser, id: InvitationId) -> Result<()> {
-        let Some(invitation) = self.store.run(move |s| s.invitation(id)).await? else {
-            return Err(Error::NotFound("invitation"));
-        };
-        self.team_as(auth, invitation.team_id, TeamAction::Manage)
-            .await
-            .map_err(|e| match e {
-                Error::NotFound(_) => Error::NotFound("invitation"),
-                other => other,
-            })?;
-        let user = auth.user_id;
+        let actor = auth.user_id;
         self.store
-            .run(move |s| s.close_invitation(id, InvitationStatus::Revoked, user, Utc::now()))
+            .run(move |s| s.write(|tx| revoke_in(tx, id, actor)))
             .await
-            .map_err(conflict)?;
-        Ok(())
     }
 }
 
@@ -456,21 +519,36 @@ impl Service {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::Store;
 
     /// A store holding one team with an owner, an admin and a member.
-    struct Fixture {
+    pub(in crate::service) struct Fixture {
         _dir: tempfile::TempDir,
-        store: Store,
-        team: TeamId,
-        owner: UserId,
-        admin: UserId,
-        member: UserId,
+        pub store: Store,
+        pub team: TeamId,
+        pub owner: UserId,
+        pub admin: UserId,
+        pub member: UserId,
     }
 
-    fn fixture() -> Fixture {
+    /// An invitation to `team` by `by`, as the service would make it.
+    fn invitation(team: TeamId, by: UserId, email: &str, role: TeamRole) -> Invitation {
+        let now = Utc::now();
+        Invitation {
+            id: InvitationId::new(),
+            team_id: team,
+            email: Email::parse(email).unwrap(),
+            role,
+            invited_by: by,
+            created_at: now,
+            expires_at: now + INVITATION_TTL,
+            status: InvitationStatus::Pending,
+        }
+    }
+
+    pub(in crate::service) fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
         let (owner, now) = (UserId::new(), Utc::now());
@@ -493,21 +571,14 @@ mod tests {
             Created::New(team) | Created::Replayed(team) => team.id,
         };
         let join = |email: &str, role: TeamRole| {
-            let invitation = Invitation {
-                id: InvitationId::new(),
-                team_id: team,
-                email: Email::parse(email).unwrap(),
-                role,
-                invited_by: owner,
-                created_at: now,
-                expires_at: now + INVITATION_TTL,
-                status: InvitationStatus::Pending,
-            };
-            store.create_invitation(&invitation).unwrap();
+            let invitation = invitation(team, owner, email, role);
             let user = UserId::new();
             let accepted = InvitationStatus::Accepted;
             store
-                .close_invitation(invitation.id, accepted, user, now)
+                .write(|tx| {
+                    tx.create_invitation(&invitation)?;
+                    tx.close_invitation(invitation.id, accepted, user, now)
+                })
                 .unwrap();
             user
         };
@@ -523,7 +594,7 @@ mod tests {
         }
     }
 
-    fn role_of(f: &Fixture, user: UserId) -> Option<TeamRole> {
+    pub(in crate::service) fn role_of(f: &Fixture, user: UserId) -> Option<TeamRole> {
         let (_, membership) = f.store.team_for(f.team, user).unwrap().unwrap();
         membership.map(|m| m.role)
     }
@@ -613,5 +684,125 @@ mod tests {
         let leave = f.store.write(|tx| remove_in(tx, f.team, f.owner, f.owner));
         assert!(matches!(leave, Err(Error::LastOwner)), "{leave:?}");
         assert_eq!(role_of(&f, f.owner), Some(TeamRole::Owner));
+    }
+
+    /// Demotes the fixture's admin to a member, as a commit by the owner.
+    pub(in crate::service) fn demote_admin(f: &Fixture) {
+        f.store
+            .write(|tx| set_role_in(tx, f.team, f.owner, f.admin, TeamRole::Member))
+            .unwrap();
+    }
+
+    fn team_name(f: &Fixture) -> String {
+        let (team, _) = f.store.team_for(f.team, f.owner).unwrap().unwrap();
+        team.name.as_str().to_string()
+    }
+
+    fn rename(name: &str) -> TeamChanges {
+        TeamChanges {
+            name: Some(TeamName::parse(name).unwrap()),
+            description: None,
+        }
+    }
+
+    #[test]
+    fn team_writes_decide_on_the_role_their_transaction_reads() {
+        let f = fixture();
+        // What a check made before the transaction would have seen: an admin, who may manage
+        // the team and invite members.
+        let seen = role_of(&f, f.admin).unwrap();
+        assert!(access::may_in_team(seen, TeamAction::Manage));
+        assert!(access::may_invite(seen, TeamRole::Member));
+        let pending = invitation(f.team, f.owner, "pending@example.com", TeamRole::Member);
+        f.store.write(|tx| invite_in(tx, &pending)).unwrap();
+
+        // A commit in between demotes the admin.
+        demote_admin(&f);
+
+        let update = f
+            .store
+            .write(|tx| update_in(tx, f.team, f.admin, rename("Mine"), Ok(()), None));
+        assert!(matches!(update, Err(Error::Forbidden(_))), "{update:?}");
+        let new = invitation(f.team, f.admin, "new@example.com", TeamRole::Member);
+        let invite = f.store.write(|tx| invite_in(tx, &new));
+        assert!(matches!(invite, Err(Error::Forbidden(_))), "{invite:?}");
+        let revoke = f.store.write(|tx| revoke_in(tx, pending.id, f.admin));
+        assert!(matches!(revoke, Err(Error::Forbidden(_))), "{revoke:?}");
+        assert_eq!(team_name(&f), "T");
+        let invitations = f.store.invitations_of_team(f.team, None, 10).unwrap();
+        let statuses: Vec<_> = invitations.iter().map(|i| (i.id, i.status)).collect();
+        assert!(
+            !statuses.iter().any(|(id, _)| *id == new.id),
+            "{statuses:?}"
+        );
+        assert!(statuses.contains(&(pending.id, InvitationStatus::Pending)));
+
+        // Promoted again, the same writes go through.
+        f.store
+            .write(|tx| set_role_in(tx, f.team, f.owner, f.admin, TeamRole::Admin))
+            .unwrap();
+        let update = f
+            .store
+            .write(|tx| update_in(tx, f.team, f.admin, rename("Mine"), Ok(()), None))
+            .unwrap();
+        assert!(matches!(update, Write::Done(ref v) if v.role == TeamRole::Admin));
+        assert_eq!(team_name(&f), "Mine");
+        f.store.write(|tx| invite_in(tx, &new)).unwrap();
+        f.store
+            .write(|tx| revoke_in(tx, pending.id, f.admin))
+            .unwrap();
+    }
+
+    #[test]
+    fn team_writes_answer_404_then_403_then_the_body_then_the_version() {
+        let f = fixture();
+        let pending = invitation(f.team, f.owner, "pending@example.com", TeamRole::Member);
+        f.store.write(|tx| invite_in(tx, &pending)).unwrap();
+        let invalid = || Err(Error::invalid("name", "bad"));
+
+        // To a non-member the team and its invitations do not exist, whatever the request.
+        let stranger = UserId::new();
+        let update = f
+            .store
+            .write(|tx| update_in(tx, f.team, stranger, rename("X"), invalid(), Some(9)));
+        assert!(matches!(update, Err(Error::NotFound("team"))), "{update:?}");
+        let delete = f.store.write(|tx| delete_in(tx, f.team, stranger, Some(9)));
+        assert!(matches!(delete, Err(Error::NotFound("team"))), "{delete:?}");
+        let new = invitation(f.team, stranger, "new@example.com", TeamRole::Owner);
+        let invite = f.store.write(|tx| invite_in(tx, &new));
+        assert!(matches!(invite, Err(Error::NotFound("team"))), "{invite:?}");
+        let revoke = f.store.write(|tx| revoke_in(tx, pending.id, stranger));
+        assert!(
+            matches!(revoke, Err(Error::NotFound("invitation"))),
+            "{revoke:?}"
+        );
+
+        // A member without the role: 403 before the body's 422 and the version's 412.
+        let update = f
+            .store
+            .write(|tx| update_in(tx, f.team, f.member, rename("X"), invalid(), Some(9)));
+        assert!(matches!(update, Err(Error::Forbidden(_))), "{update:?}");
+        let delete = f.store.write(|tx| delete_in(tx, f.team, f.admin, Some(9)));
+        assert!(matches!(delete, Err(Error::Forbidden(_))), "{delete:?}");
+
+        // Allowed: the body, then the version, answered with the team this transaction read.
+        let update = f
+            .store
+            .write(|tx| update_in(tx, f.team, f.admin, rename("X"), invalid(), Some(9)));
+        assert!(matches!(update, Err(Error::Validation(_))), "{update:?}");
+        let update = f
+            .store
+            .write(|tx| update_in(tx, f.team, f.admin, rename("X"), Ok(()), Some(9)))
+            .unwrap();
+        assert!(
+            matches!(update, Write::Stale(ref v) if v.team.version == 1 && v.role == TeamRole::Admin),
+            "{update:?}"
+        );
+        let delete = f
+            .store
+            .write(|tx| delete_in(tx, f.team, f.owner, Some(9)))
+            .unwrap();
+        assert!(matches!(delete, Write::Stale(_)), "{delete:?}");
+        assert_eq!(team_name(&f), "T");
     }
 }

@@ -13,6 +13,138 @@ use crate::domain::team::{Invitation, InvitationStatus, Membership};
 use crate::domain::{Email, InvitationId, TeamId, UserId};
 
 impl Tx<'_> {
+    /// An invitation, as this transaction sees it.
+    pub fn invitation(&self, id: InvitationId) -> Result<Option<Invitation>, StoreError> {
+        read_row(
+            &self.txn().open_table(INVITATIONS)?,
+            "invitations",
+            id.as_u128(),
+        )
+    }
+
+    /// The email of `user`'s account as this transaction sees it: the one an invitation must
+    /// be addressed to for them to answer it.
+    pub fn email_of(&self, user: UserId) -> Result<Option<Email>, StoreError> {
+        Ok(self.user(user)?.map(|u| u.email))
+    }
+
+    /// Records an invitation, tells the invitee and logs it (`NotFound` when the team is gone).
+    /// One open invitation per email and team (`AlreadyInvited`); none for a member
+    /// (`AlreadyMember`). Whether its inviter may invite is the caller's to decide, on roles
+    /// read through this `tx`.
+    pub fn create_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        if self.team(invitation.team_id)?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        {
+            let mut rows = self.txn().open_table(INVITATIONS)?;
+            let mut by_email = self.txn().open_table(INVITATIONS_BY_EMAIL)?;
+            let email = invitation.email.as_str();
+            let pending: Vec<u128> = by_email
+                .range((email, 0)..=(email, u128::MAX))?
+                .map(|entry| entry.map(|(key, _)| key.value().1))
+                .collect::<Result<_, _>>()?;
+            for id in pending {
+                let other: Option<Invitation> = read_row(&rows, "invitations", id)?;
+                if other.is_some_and(|o| {
+                    o.team_id == invitation.team_id && o.is_open(invitation.created_at)
+                }) {
+                    return Err(StoreError::AlreadyInvited);
+                }
+            }
+            if let Some(user) = self.user_id_by_email(email)?
+                && self.membership(invitation.team_id, user)?.is_some()
+            {
+                return Err(StoreError::AlreadyMember);
+            }
+            let id = invitation.id.as_u128();
+            rows.insert(id, encode(invitation)?.as_slice())?;
+            by_email.insert((email, id), ())?;
+            self.txn()
+                .open_table(INVITATIONS_BY_TEAM)?
+                .insert((invitation.team_id.as_u128(), id), ())?;
+        }
+        let fields = vec![
+            FieldChange::set("email", &invitation.email),
+            FieldChange::set("role", &invitation.role),
+        ];
+        let (at, actor, team) = (
+            invitation.created_at,
+            invitation.invited_by,
+            invitation.team_id,
+        );
+        let (entity, action) = (EntityKind::Invitation, ChangeAction::Created);
+        let seq = self.append_in_team(
+            at,
+            actor,
+            entity,
+            invitation.id.as_uuid(),
+            team,
+            action,
+            fields,
+        )?;
+        let name = self.team_name(team)?;
+        self.notify_invitation(Cause { seq, actor, at }, invitation, &name)
+    }
+
+    /// Closes a pending invitation with `status` on `user`'s behalf (`NotFound`; `InvitationClosed`
+    /// when it is no longer open); accepting makes `user` a member. Whether `user` may answer
+    /// or revoke it is the caller's to decide, on what this `tx` reads.
+    pub fn close_invitation(
+        &self,
+        id: InvitationId,
+        status: InvitationStatus,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Invitation, StoreError> {
+        let invitation = {
+            let mut rows = self.txn().open_table(INVITATIONS)?;
+            let Some(mut invitation): Option<Invitation> =
+                read_row(&rows, "invitations", id.as_u128())?
+            else {
+                return Err(StoreError::NotFound);
+            };
+            if !invitation.is_open(now) {
+                return Err(StoreError::InvitationClosed);
+            }
+            invitation.status = status;
+            rows.insert(id.as_u128(), encode(&invitation)?.as_slice())?;
+            self.txn()
+                .open_table(INVITATIONS_BY_EMAIL)?
+                .remove((invitation.email.as_str(), id.as_u128()))?;
+            invitation
+        };
+        let team = invitation.team_id;
+        let fields = FieldChange::of("status", &InvitationStatus::Pending, &status)
+            .into_iter()
+            .collect();
+        let (entity, action) = (EntityKind::Invitation, ChangeAction::Updated);
+        let seq = self.append_in_team(now, user, entity, id.as_uuid(), team, action, fields)?;
+        if status == InvitationStatus::Accepted {
+            let name = self.team_name(team)?;
+            let cause = Cause {
+                seq,
+                actor: user,
+                at: now,
+            };
+            self.notify_acceptance(cause, &invitation, &name)?;
+            let exists = self.membership(team, user)?.is_some();
+            if !exists && self.team(team)?.is_some() {
+                let membership = Membership {
+                    team_id: team,
+                    user_id: user,
+                    role: invitation.role,
+                    joined_at: now,
+                };
+                self.insert_membership(&membership)?;
+                let fields = vec![FieldChange::set("role", &invitation.role)];
+                let (entity, action) = (EntityKind::Membership, ChangeAction::Created);
+                self.append_in_team(now, user, entity, user.as_uuid(), team, action, fields)?;
+            }
+        }
+        Ok(invitation)
+    }
+
     /// Removes every invitation of a team (its deletion), with a change-log entry each.
     pub(super) fn delete_invitations_of_team(
         &self,
@@ -46,69 +178,6 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// Records an invitation. One open invitation per email and team; none for a member.
-    pub fn create_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
-        self.write(|tx| {
-            if tx.team(invitation.team_id)?.is_none() {
-                return Err(StoreError::NotFound);
-            }
-            {
-                let mut rows = tx.txn().open_table(INVITATIONS)?;
-                let mut by_email = tx.txn().open_table(INVITATIONS_BY_EMAIL)?;
-                let email = invitation.email.as_str();
-                let pending: Vec<u128> = by_email
-                    .range((email, 0)..=(email, u128::MAX))?
-                    .map(|entry| entry.map(|(key, _)| key.value().1))
-                    .collect::<Result<_, _>>()?;
-                for id in pending {
-                    let other: Option<Invitation> = read_row(&rows, "invitations", id)?;
-                    if other.is_some_and(|o| {
-                        o.team_id == invitation.team_id && o.is_open(invitation.created_at)
-                    }) {
-                        return Err(StoreError::AlreadyInvited);
-                    }
-                }
-                if let Some(user) = tx.user_id_by_email(email)?
-                    && tx.membership(invitation.team_id, user)?.is_some()
-                {
-                    return Err(StoreError::AlreadyMember);
-                }
-                let id = invitation.id.as_u128();
-                rows.insert(id, encode(invitation)?.as_slice())?;
-                by_email.insert((email, id), ())?;
-                tx.txn()
-                    .open_table(INVITATIONS_BY_TEAM)?
-                    .insert((invitation.team_id.as_u128(), id), ())?;
-            }
-            let fields = vec![
-                FieldChange::set("email", &invitation.email),
-                FieldChange::set("role", &invitation.role),
-            ];
-            let (at, actor, team) = (
-                invitation.created_at,
-                invitation.invited_by,
-                invitation.team_id,
-            );
-            let (entity, action) = (EntityKind::Invitation, ChangeAction::Created);
-            let seq = tx.append_in_team(
-                at,
-                actor,
-                entity,
-                invitation.id.as_uuid(),
-                team,
-                action,
-                fields,
-            )?;
-            let name = tx.team_name(team)?;
-            tx.notify_invitation(Cause { seq, actor, at }, invitation, &name)
-        })
-    }
-
-    pub fn invitation(&self, id: InvitationId) -> Result<Option<Invitation>, StoreError> {
-        let txn = self.db().begin_read()?;
-        read_row(&txn.open_table(INVITATIONS)?, "invitations", id.as_u128())
-    }
-
     /// Up to `limit` invitations of a team after `after`, oldest first, whatever their status.
     pub fn invitations_of_team(
         &self,
@@ -176,63 +245,5 @@ impl Store {
             }
         }
         Ok(false)
-    }
-
-    /// Closes a pending invitation with `status`; accepting makes `user` a member.
-    pub fn close_invitation(
-        &self,
-        id: InvitationId,
-        status: InvitationStatus,
-        user: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<Invitation, StoreError> {
-        self.write(|tx| {
-            let invitation = {
-                let mut rows = tx.txn().open_table(INVITATIONS)?;
-                let Some(mut invitation): Option<Invitation> =
-                    read_row(&rows, "invitations", id.as_u128())?
-                else {
-                    return Err(StoreError::NotFound);
-                };
-                if !invitation.is_open(now) {
-                    return Err(StoreError::InvitationClosed);
-                }
-                invitation.status = status;
-                rows.insert(id.as_u128(), encode(&invitation)?.as_slice())?;
-                tx.txn()
-                    .open_table(INVITATIONS_BY_EMAIL)?
-                    .remove((invitation.email.as_str(), id.as_u128()))?;
-                invitation
-            };
-            let team = invitation.team_id;
-            let fields = FieldChange::of("status", &InvitationStatus::Pending, &status)
-                .into_iter()
-                .collect();
-            let (entity, action) = (EntityKind::Invitation, ChangeAction::Updated);
-            let seq = tx.append_in_team(now, user, entity, id.as_uuid(), team, action, fields)?;
-            if status == InvitationStatus::Accepted {
-                let name = tx.team_name(team)?;
-                let cause = Cause {
-                    seq,
-                    actor: user,
-                    at: now,
-                };
-                tx.notify_acceptance(cause, &invitation, &name)?;
-                let exists = tx.membership(team, user)?.is_some();
-                if !exists && tx.team(team)?.is_some() {
-                    let membership = Membership {
-                        team_id: team,
-                        user_id: user,
-                        role: invitation.role,
-                        joined_at: now,
-                    };
-                    tx.insert_membership(&membership)?;
-                    let fields = vec![FieldChange::set("role", &invitation.role)];
-                    let (entity, action) = (EntityKind::Membership, ChangeAction::Created);
-                    tx.append_in_team(now, user, entity, user.as_uuid(), team, action, fields)?;
-                }
-            }
-            Ok(invitation)
-        })
     }
 }

@@ -62,6 +62,115 @@ fn diff(before: &Project, after: &Project) -> Vec<FieldChange> {
 }
 
 impl Tx<'_> {
+    /// A project, as this transaction sees it.
+    pub fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
+        read_row(&self.txn().open_table(PROJECTS)?, "projects", id.as_u128())
+    }
+
+    /// Creates a project (or replays an earlier create with the same idempotency key);
+    /// `NotFound` when its team is gone. Whether its creator may create it is the caller's to
+    /// decide, on roles read through this `tx`.
+    pub fn create_project(
+        &self,
+        project: &Project,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created<Project>, StoreError> {
+        if let Some(first) = self.replayed::<Project>(idempotency, project.created_at)? {
+            // Committed empty, so the answer waits for the flush that covers the first write.
+            return Ok(Created::Replayed(first));
+        }
+        if self.team(project.team_id)?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let mut project = project.clone();
+        project.id = ProjectId::from_u128(self.next_id(PROJECTS, project.id.as_u128())?);
+        self.txn()
+            .open_table(PROJECTS)?
+            .insert(project.id.as_u128(), encode(&project)?.as_slice())?;
+        self.txn()
+            .open_table(PROJECTS_BY_TEAM)?
+            .insert((project.team_id.as_u128(), project.id.as_u128()), ())?;
+        self.append(project_created(&project))?;
+        self.remember(idempotency, project.created_at, &project)?;
+        Ok(Created::New(project))
+    }
+
+    /// Applies `change` to a project, if it is still at `expected_version` (when given;
+    /// `Stale` otherwise, before anything is written). `change` sees the current row and may
+    /// refuse. Whether `actor` may change it is the caller's to decide, on what this `tx`
+    /// reads.
+    pub fn update_project(
+        &self,
+        id: ProjectId,
+        expected_version: Option<u64>,
+        actor: UserId,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut Project) -> Result<(), StoreError>,
+    ) -> Result<Project, StoreError> {
+        let mut rows = self.txn().open_table(PROJECTS)?;
+        let Some(mut project): Option<Project> = read_row(&rows, "projects", id.as_u128())? else {
+            return Err(StoreError::NotFound);
+        };
+        if expected_version.is_some_and(|v| v != project.version) {
+            return Err(StoreError::Stale);
+        }
+        let before = project.clone();
+        change(&mut project)?;
+        let fields = diff(&before, &project);
+        if fields.is_empty() {
+            // Nothing changed; committed empty so the answer waits until what it shows is
+            // durable.
+            return Ok(before);
+        }
+        project.version += 1;
+        project.updated_at = now;
+        rows.insert(id.as_u128(), encode(&project)?.as_slice())?;
+        drop(rows);
+        self.append(project_change(
+            &project,
+            now,
+            actor,
+            ChangeAction::Updated,
+            fields,
+        ))?;
+        Ok(project)
+    }
+
+    /// Deletes a project with its tasks, if it is still at `expected_version` (when given;
+    /// `Stale` otherwise, before anything is written). Whether `actor` may delete it is the
+    /// caller's to decide, on what this `tx` reads.
+    pub fn delete_project(
+        &self,
+        id: ProjectId,
+        expected_version: Option<u64>,
+        actor: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let project = {
+            let mut rows = self.txn().open_table(PROJECTS)?;
+            let Some(project): Option<Project> = read_row(&rows, "projects", id.as_u128())? else {
+                return Err(StoreError::NotFound);
+            };
+            if expected_version.is_some_and(|v| v != project.version) {
+                return Err(StoreError::Stale);
+            }
+            rows.remove(id.as_u128())?;
+            project
+        };
+        self.txn()
+            .open_table(PROJECTS_BY_TEAM)?
+            .remove((project.team_id.as_u128(), id.as_u128()))?;
+        self.delete_tasks_of_project(id, actor, now)?;
+        self.append(project_change(
+            &project,
+            now,
+            actor,
+            ChangeAction::Deleted,
+            vec![],
+        ))?;
+        Ok(())
+    }
+
     /// Deletes every project of a team (its deletion), with a change-log entry each.
     pub(super) fn delete_projects_of_team(
         &self,
@@ -118,34 +227,6 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// Creates a project (or replays an earlier create with the same idempotency key).
-    pub fn create_project(
-        &self,
-        project: &Project,
-        idempotency: Option<&Idempotency>,
-    ) -> Result<Created<Project>, StoreError> {
-        self.write(|tx| {
-            if let Some(first) = tx.replayed::<Project>(idempotency, project.created_at)? {
-                // Committed empty, so the answer waits for the flush that covers the first write.
-                return Ok(Created::Replayed(first));
-            }
-            if tx.team(project.team_id)?.is_none() {
-                return Err(StoreError::NotFound);
-            }
-            let mut project = project.clone();
-            project.id = ProjectId::from_u128(tx.next_id(PROJECTS, project.id.as_u128())?);
-            tx.txn()
-                .open_table(PROJECTS)?
-                .insert(project.id.as_u128(), encode(&project)?.as_slice())?;
-            tx.txn()
-                .open_table(PROJECTS_BY_TEAM)?
-                .insert((project.team_id.as_u128(), project.id.as_u128()), ())?;
-            tx.append(project_created(&project))?;
-            tx.remember(idempotency, project.created_at, &project)?;
-            Ok(Created::New(project))
-        })
-    }
-
     pub fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
         let txn = self.db().begin_read()?;
         read_row(&txn.open_table(PROJECTS)?, "projects", id.as_u128())
@@ -181,83 +262,5 @@ impl Store {
             page.extend(read_row::<Project>(&rows, "projects", id)?);
         }
         Ok(page)
-    }
-
-    /// Applies `change` to a project inside one transaction, if it is still at
-    /// `expected_version` (when given). `change` sees the current row and may refuse.
-    pub fn update_project(
-        &self,
-        id: ProjectId,
-        expected_version: Option<u64>,
-        actor: UserId,
-        now: DateTime<Utc>,
-        change: impl FnOnce(&mut Project) -> Result<(), StoreError>,
-    ) -> Result<Project, StoreError> {
-        self.write(|tx| {
-            let mut rows = tx.txn().open_table(PROJECTS)?;
-            let Some(mut project): Option<Project> = read_row(&rows, "projects", id.as_u128())?
-            else {
-                return Err(StoreError::NotFound);
-            };
-            if expected_version.is_some_and(|v| v != project.version) {
-                return Err(StoreError::Stale);
-            }
-            let before = project.clone();
-            change(&mut project)?;
-            let fields = diff(&before, &project);
-            if fields.is_empty() {
-                // Nothing changed; committed empty so the answer waits until what it shows is
-                // durable.
-                return Ok(before);
-            }
-            project.version += 1;
-            project.updated_at = now;
-            rows.insert(id.as_u128(), encode(&project)?.as_slice())?;
-            drop(rows);
-            tx.append(project_change(
-                &project,
-                now,
-                actor,
-                ChangeAction::Updated,
-                fields,
-            ))?;
-            Ok(project)
-        })
-    }
-
-    /// Deletes a project, if it is still at `expected_version` (when given).
-    pub fn delete_project(
-        &self,
-        id: ProjectId,
-        expected_version: Option<u64>,
-        actor: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let project = {
-                let mut rows = tx.txn().open_table(PROJECTS)?;
-                let Some(project): Option<Project> = read_row(&rows, "projects", id.as_u128())?
-                else {
-                    return Err(StoreError::NotFound);
-                };
-                if expected_version.is_some_and(|v| v != project.version) {
-                    return Err(StoreError::Stale);
-                }
-                rows.remove(id.as_u128())?;
-                project
-            };
-            tx.txn()
-                .open_table(PROJECTS_BY_TEAM)?
-                .remove((project.team_id.as_u128(), id.as_u128()))?;
-            tx.delete_tasks_of_project(id, actor, now)?;
-            tx.append(project_change(
-                &project,
-                now,
-                actor,
-                ChangeAction::Deleted,
-                vec![],
-            ))?;
-            Ok(())
-        })
     }
 }

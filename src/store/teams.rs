@@ -117,8 +117,12 @@ impl Store {
         };
         Ok(Some((found, rx.membership(team, user)?)))
     }
+}
 
-    /// Renames or re-describes a team, if it is still at `expected_version` (when given).
+impl Tx<'_> {
+    /// Renames or re-describes a team, if it is still at `expected_version` (when given;
+    /// `Stale` otherwise, before anything is written). Whether `actor` may do it is the
+    /// caller's to decide, on roles read through this `tx`.
     pub fn update_team(
         &self,
         id: TeamId,
@@ -127,48 +131,47 @@ impl Store {
         actor: UserId,
         now: DateTime<Utc>,
     ) -> Result<Team, StoreError> {
-        self.write(|tx| {
-            let mut teams = tx.txn().open_table(TEAMS)?;
-            let Some(mut team): Option<Team> = read_row(&teams, "teams", id.as_u128())? else {
-                return Err(StoreError::NotFound);
-            };
-            check_version(team.version, expected_version)?;
-            let before = team.clone();
-            if let Some(name) = changes.name {
-                team.name = name;
-            }
-            if let Some(description) = changes.description {
-                team.description = description;
-            }
-            let fields: Vec<FieldChange> = [
-                FieldChange::of("name", &before.name, &team.name),
-                FieldChange::of("description", &before.description, &team.description),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            if fields.is_empty() {
-                return Ok(team);
-            }
-            team.version += 1;
-            team.updated_at = now;
-            teams.insert(id.as_u128(), encode(&team)?.as_slice())?;
-            drop(teams);
-            tx.append_in_team(
-                now,
-                actor,
-                EntityKind::Team,
-                id.as_uuid(),
-                id,
-                ChangeAction::Updated,
-                fields,
-            )?;
-            Ok(team)
-        })
+        let mut teams = self.txn().open_table(TEAMS)?;
+        let Some(mut team): Option<Team> = read_row(&teams, "teams", id.as_u128())? else {
+            return Err(StoreError::NotFound);
+        };
+        check_version(team.version, expected_version)?;
+        let before = team.clone();
+        if let Some(name) = changes.name {
+            team.name = name;
+        }
+        if let Some(description) = changes.description {
+            team.description = description;
+        }
+        let fields: Vec<FieldChange> = [
+            FieldChange::of("name", &before.name, &team.name),
+            FieldChange::of("description", &before.description, &team.description),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if fields.is_empty() {
+            return Ok(team);
+        }
+        team.version += 1;
+        team.updated_at = now;
+        teams.insert(id.as_u128(), encode(&team)?.as_slice())?;
+        drop(teams);
+        self.append_in_team(
+            now,
+            actor,
+            EntityKind::Team,
+            id.as_uuid(),
+            id,
+            ChangeAction::Updated,
+            fields,
+        )?;
+        Ok(team)
     }
 
     /// Deletes a team with its invitations, tasks, projects and memberships, if it is still at
-    /// `expected_version` (when given).
+    /// `expected_version` (when given; `Stale` otherwise, before anything is written). Whether
+    /// `actor` may do it is the caller's to decide, on roles read through this `tx`.
     pub fn delete_team(
         &self,
         id: TeamId,
@@ -176,30 +179,28 @@ impl Store {
         actor: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            {
-                let mut teams = tx.txn().open_table(TEAMS)?;
-                let Some(team): Option<Team> = read_row(&teams, "teams", id.as_u128())? else {
-                    return Err(StoreError::NotFound);
-                };
-                check_version(team.version, expected_version)?;
-                teams.remove(id.as_u128())?;
-            }
-            tx.delete_invitations_of_team(id, actor, now)?;
-            tx.delete_tasks_of_team(id, actor, now)?;
-            tx.delete_projects_of_team(id, actor, now)?;
-            tx.append_in_team(
-                now,
-                actor,
-                EntityKind::Team,
-                id.as_uuid(),
-                id,
-                ChangeAction::Deleted,
-                vec![],
-            )?;
-            // The memberships go last, so whoever follows the log as a member sees the whole
-            // cascade before they stop seeing the team.
-            tx.delete_memberships_of_team(id, actor, now)
-        })
+        {
+            let mut teams = self.txn().open_table(TEAMS)?;
+            let Some(team): Option<Team> = read_row(&teams, "teams", id.as_u128())? else {
+                return Err(StoreError::NotFound);
+            };
+            check_version(team.version, expected_version)?;
+            teams.remove(id.as_u128())?;
+        }
+        self.delete_invitations_of_team(id, actor, now)?;
+        self.delete_tasks_of_team(id, actor, now)?;
+        self.delete_projects_of_team(id, actor, now)?;
+        self.append_in_team(
+            now,
+            actor,
+            EntityKind::Team,
+            id.as_uuid(),
+            id,
+            ChangeAction::Deleted,
+            vec![],
+        )?;
+        // The memberships go last, so whoever follows the log as a member sees the whole
+        // cascade before they stop seeing the team.
+        self.delete_memberships_of_team(id, actor, now)
     }
 }
