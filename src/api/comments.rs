@@ -225,7 +225,7 @@ impl CommentsApi {
 impl Documented for CommentsApi {
     const ERRORS: &'static [OperationErrors] = &[
         ("listComments", &[422]),
-        ("createComment", &[409, 422, 503]),
+        ("createComment", &[409, 422]),
         ("updateComment", &[409, 422]),
         ("deleteComment", &[409]),
     ];

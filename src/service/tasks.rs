@@ -216,13 +216,12 @@ fn project_team_in(tx: &Tx<'_>, me: UserId, team: Option<TeamId>) -> Result<Team
     }
 }
 
-/// Checks, in the write's transaction, that every assignee may be assigned: a member of
-/// `team`, or for a personal task the caller or someone sharing a team with the caller.
-/// `standing` (read before the write) names the teams the caller may share with an assignee;
-/// each is confirmed here, for the caller and for the assignee.
+/// Checks, in the write's transaction, that every assignee may be assigned by `me`: a member
+/// of `team`, or for a personal task `me` or someone sharing a team with `me`. Every
+/// membership it decides on is read through `tx`.
 fn check_assignees_in(
     tx: &Tx<'_>,
-    standing: &Standing,
+    me: UserId,
     team: Option<TeamId>,
     assignees: &[UserId],
 ) -> Result<()> {
@@ -232,27 +231,19 @@ fn check_assignees_in(
             format!("at most {MAX_ASSIGNEES} assignees"),
         ));
     }
-    let me = standing.user;
     // Of the teams an assignee shares with the caller, only those matter to the rule.
     let candidates: Vec<TeamId> = match team {
         Some(team) => vec![team],
         None if assignees.iter().all(|u| *u == me) => vec![],
-        None => {
-            let mut mine = Vec::new();
-            for t in standing.team_ids() {
-                if tx.membership(t, me)?.is_some() {
-                    mine.push(t);
-                }
-            }
-            mine
-        }
+        None => tx.team_ids_of(me)?,
     };
-    let now = Standing::new(
-        me,
-        candidates
-            .iter()
-            .filter_map(|t| standing.role(*t).map(|r| (*t, r))),
-    );
+    let mut roles = Vec::with_capacity(candidates.len());
+    for t in &candidates {
+        if let Some(membership) = tx.membership(*t, me)? {
+            roles.push((*t, membership.role));
+        }
+    }
+    let now = Standing::new(me, roles);
     for user in assignees {
         // Assigning oneself to a personal task needs no read.
         let mut theirs = Vec::new();
@@ -339,7 +330,6 @@ impl Service {
             parse_labels(input.labels.as_deref().unwrap_or(&[])),
         );
         v.finish().map_err(Error::Validation)?;
-        let standing = self.standing(auth).await?;
         let project_team = match input.project_id {
             Some(project) => self.team_of_project(project).await?,
             None => None,
@@ -371,7 +361,7 @@ impl Service {
                     if task.project_id.is_some() {
                         task.team_id = Some(project_team_in(tx, me, project_team)?);
                     }
-                    check_assignees_in(tx, &standing, task.team_id, &task.assignee_ids)?;
+                    check_assignees_in(tx, me, task.team_id, &task.assignee_ids)?;
                     let task = match tx
                         .create_task(&task, idem.as_ref())
                         .map_err(|e| super::create_error(e, "project"))?
@@ -437,7 +427,6 @@ impl Service {
             _ => None,
         };
         v.finish().map_err(Error::Validation)?;
-        let standing = self.standing(auth).await?;
         let target_team = match &patch.project_id {
             Edit::Set(project) => self.team_of_project(*project).await?,
             _ => None,
@@ -474,7 +463,7 @@ impl Service {
                     };
                     if assignees.is_some() || team != current.team_id {
                         let checked = assignees.as_deref().unwrap_or(&current.assignee_ids);
-                        check_assignees_in(tx, &standing, team, checked)?;
+                        check_assignees_in(tx, me, team, checked)?;
                     }
                     if expected_version.is_some_and(|v| v != current.version) {
                         return Ok(Write::Stale(view_as(me, current, role)));

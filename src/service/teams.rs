@@ -184,7 +184,7 @@ fn answer_in(
     user: UserId,
     status: InvitationStatus,
 ) -> Result<Invitation> {
-    let email = tx.email_of(user)?.ok_or(Error::NotFound("user"))?;
+    let email = tx.user(user)?.ok_or(Error::NotFound("user"))?.email;
     let invitation = tx.invitation(id)?;
     if !invitation.is_some_and(|i| access::may_answer_invitation(&i, &email)) {
         return Err(Error::NotFound("invitation"));

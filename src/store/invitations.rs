@@ -22,12 +22,6 @@ impl Tx<'_> {
         )
     }
 
-    /// The email of `user`'s account as this transaction sees it: the one an invitation must
-    /// be addressed to for them to answer it.
-    pub fn email_of(&self, user: UserId) -> Result<Option<Email>, StoreError> {
-        Ok(self.user(user)?.map(|u| u.email))
-    }
-
     /// Records an invitation, tells the invitee and logs it (`NotFound` when the team is gone).
     /// One open invitation per email and team (`AlreadyInvited`); none for a member
     /// (`AlreadyMember`). Whether its inviter may invite is the caller's to decide, on roles

@@ -178,6 +178,11 @@ impl Tx<'_> {
         }
         Ok(())
     }
+
+    /// The ids of every team `user` belongs to, as this transaction sees them.
+    pub fn team_ids_of(&self, user: UserId) -> Result<Vec<TeamId>, StoreError> {
+        team_ids_in(&self.txn().open_table(MEMBERSHIPS_BY_USER)?, user)
+    }
 }
 
 impl Rx {

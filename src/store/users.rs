@@ -28,7 +28,8 @@ impl Tx<'_> {
             .map(|id| UserId::from_u128(id.value())))
     }
 
-    pub(super) fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+    /// An account, as this transaction sees it.
+    pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         read_row(&self.txn().open_table(USERS)?, "users", id.as_u128())
     }
 }

@@ -288,7 +288,7 @@ fn upload_request_body() -> serde_json::Value {
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
 impl Documented for AttachmentsApi {
     const ERRORS: &'static [OperationErrors] = &[
-        ("uploadAttachments", &[409, 422, 503]),
+        ("uploadAttachments", &[409, 422]),
         ("listAttachments", &[422]),
         ("deleteAttachment", &[409]),
         ("downloadAttachment", &[416]),
