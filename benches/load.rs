@@ -570,8 +570,18 @@ async fn freshness_row(
 
 /// A full offline rebuild (`tasker reindex`) of the data directory, as a table line.
 fn rebuild_row(data: &std::path::Path) -> String {
-    let started = Instant::now();
-    let tasks = tasker::reindex(data, |_, _| {}).expect("reindex");
+    // Connections the stopped server was still closing may hold the database for a moment.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (started, tasks) = loop {
+        let started = Instant::now();
+        match tasker::reindex(data, |_, _| {}) {
+            Ok(tasks) => break (started, tasks),
+            Err(e) if Instant::now() < deadline && e.to_string().contains("holds it") => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("reindex: {e}"),
+        }
+    };
     let took = started.elapsed();
     format!(
         "| full rebuild (`tasker reindex`), {tasks} tasks | {:.2} s | {:.0} tasks/s |",

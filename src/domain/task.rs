@@ -193,6 +193,33 @@ impl TaskFilter {
 }
 
 #[cfg(test)]
+impl Task {
+    /// A personal task titled "t" in `todo`, created by `creator` just now: what unit tests
+    /// start from, changing the fields they are about (`Task { team_id, ..Task::sample(me) }`).
+    pub(crate) fn sample(creator: UserId) -> Self {
+        let now = Utc::now();
+        Task {
+            id: TaskId::new(),
+            title: TaskTitle::parse("t").expect("a valid title"),
+            description: String::new(),
+            status: TaskStatus::Todo,
+            priority: Priority::Medium,
+            due_date: None,
+            labels: vec![],
+            project_id: None,
+            team_id: None,
+            assignee_ids: vec![],
+            created_by: creator,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            comment_count: 0,
+            attachment_count: 0,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     #[test]
     fn a_filter_needs_every_part_to_match() {

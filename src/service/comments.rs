@@ -204,27 +204,11 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::task::{Priority, TaskStatus, TaskTitle};
 
     fn task(creator: UserId, team: bool) -> Task {
-        let now = Utc::now();
         Task {
-            id: TaskId::new(),
-            title: TaskTitle::parse("t").unwrap(),
-            description: String::new(),
-            status: TaskStatus::Todo,
-            priority: Priority::Medium,
-            due_date: None,
-            labels: vec![],
-            project_id: None,
             team_id: team.then(crate::domain::TeamId::new),
-            assignee_ids: vec![],
-            created_by: creator,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            comment_count: 0,
-            attachment_count: 0,
+            ..Task::sample(creator)
         }
     }
 

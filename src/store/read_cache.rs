@@ -212,28 +212,13 @@ impl ReadCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::task::{Priority, TaskStatus, TaskTitle};
-    use chrono::Utc;
+    use crate::domain::task::TaskTitle;
 
     fn task(team: Option<TeamId>) -> Task {
-        let now = Utc::now();
         Task {
-            id: TaskId::new(),
             team_id: team,
-            project_id: None,
             title: TaskTitle::parse("cached").unwrap(),
-            description: String::new(),
-            status: TaskStatus::Todo,
-            priority: Priority::Medium,
-            due_date: None,
-            labels: Vec::new(),
-            assignee_ids: Vec::new(),
-            created_by: UserId::new(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            comment_count: 0,
-            attachment_count: 0,
+            ..Task::sample(UserId::new())
         }
     }
 

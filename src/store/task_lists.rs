@@ -135,32 +135,17 @@ impl Store {
 mod tests {
     use super::*;
     use crate::domain::TaskId;
-    use crate::domain::task::{Priority, TaskStatus, TaskTitle};
-    use chrono::Utc;
+    use crate::domain::task::TaskStatus;
 
     fn task(creator: UserId, assignee: UserId, done: bool) -> Task {
-        let now = Utc::now();
         Task {
-            id: TaskId::new(),
-            title: TaskTitle::parse("t").unwrap(),
-            description: String::new(),
             status: if done {
                 TaskStatus::Done
             } else {
                 TaskStatus::Todo
             },
-            priority: Priority::Medium,
-            due_date: None,
-            labels: vec![],
-            project_id: None,
-            team_id: None,
             assignee_ids: vec![assignee],
-            created_by: creator,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-            comment_count: 0,
-            attachment_count: 0,
+            ..Task::sample(creator)
         }
     }
 

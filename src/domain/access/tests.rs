@@ -8,7 +8,6 @@ use uuid::Uuid;
 use super::*;
 use crate::domain::change::FieldChange;
 use crate::domain::project::{ProjectName, ProjectStatus};
-use crate::domain::task::{Priority, TaskStatus, TaskTitle};
 use crate::domain::team::InvitationStatus;
 use crate::domain::{AttachmentId, CommentId, InvitationId, ProjectId, TaskId};
 
@@ -84,24 +83,11 @@ impl Cast {
 }
 
 fn task(creator: UserId, assignees: &[UserId], team: Option<TeamId>) -> Task {
-    let now = Utc::now();
     Task {
-        id: TaskId::new(),
-        title: TaskTitle::parse("t").unwrap(),
-        description: String::new(),
-        status: TaskStatus::Todo,
-        priority: Priority::Medium,
-        due_date: None,
-        labels: vec![],
         project_id: team.map(|_| ProjectId::new()),
         team_id: team,
         assignee_ids: assignees.to_vec(),
-        created_by: creator,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        comment_count: 0,
-        attachment_count: 0,
+        ..Task::sample(creator)
     }
 }
 

@@ -4,30 +4,11 @@
 use chrono::Utc;
 
 use super::*;
-use crate::domain::TaskId;
 use crate::domain::change::{ChangeAction, EntityKind, NewChange};
-use crate::domain::task::{Priority, Task, TaskStatus, TaskTitle};
+use crate::domain::task::{Task, TaskTitle};
 
 fn task(creator: UserId) -> Task {
-    let now = Utc::now();
-    Task {
-        id: TaskId::new(),
-        title: TaskTitle::parse("t").unwrap(),
-        description: String::new(),
-        status: TaskStatus::Todo,
-        priority: Priority::Medium,
-        due_date: None,
-        labels: vec![],
-        project_id: None,
-        team_id: None,
-        assignee_ids: vec![],
-        created_by: creator,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        comment_count: 0,
-        attachment_count: 0,
-    }
+    Task::sample(creator)
 }
 
 /// A change-log entry about `task`.
