@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! main -> cli -> config                       the one Config (flags, environment, .env)
-//! lib (App, serve) -> api -> service -> {store, search, files, events, backup} -> domain
+//! lib (App, serve) -> {api, web} -> service -> {store, search, files, events, backup} -> domain
+//! web -> api (the client address the API's middleware notes)
 //! main -> ops, portable -> {store, search, files, backup} -> domain
 //! ```
 //!
@@ -38,6 +39,8 @@ pub mod search;
 pub mod service;
 /// The redb store: tables, migrations, `Store::write` with its `Tx` and `Effects`, rows by entity.
 pub mod store;
+/// The web app: server-rendered pages, browser sessions, static files.
+pub mod web;
 
 use std::future::Future;
 use std::time::Duration;
@@ -158,7 +161,8 @@ impl App {
                 service.close_feed().await;
             }
         };
-        let app = api::app(self.service, &self.config);
+        let site = web::site(&self.config);
+        let app = api::app(self.service, &self.config, site);
         let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACEFUL_SHUTDOWN))
             .await

@@ -24,3 +24,4 @@ mod tasks;
 mod teams;
 mod tokens;
 mod users;
+mod web;

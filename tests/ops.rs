@@ -1,4 +1,4 @@
-//! Health, landing page, Swagger UI, the OpenAPI spec and its drift check, and data-dir rules.
+//! Health, the home page, Swagger UI, the OpenAPI spec and its drift check, and data-dir rules.
 
 use serde_json::Value;
 
@@ -14,10 +14,12 @@ async fn health_reports_status_version_and_uptime() {
 }
 
 #[tokio::test]
-async fn landing_page_links_to_the_docs() {
+async fn the_home_page_is_the_web_app_and_links_to_the_docs() {
     let server = TestServer::spawn().await;
     let response = server.client.get(server.url("/")).send().await.unwrap();
+    // A fresh server: the client follows the redirect to the first account's set-up.
     assert_eq!(response.status(), 200);
+    assert!(response.url().path().ends_with("/setup"));
     assert!(
         response.headers()["content-type"]
             .to_str()

@@ -162,15 +162,18 @@ pub async fn limit_requests<E: Endpoint>(
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-/// The sign-in limits on `POST /api/auth/login` and `/api/auth/register`: per client address,
-/// then per account. Runs after the body-size limit, so the body is already in memory.
+/// The sign-in limits on `POST /api/auth/login` and `/api/auth/register`, and on the web app's
+/// `/signin`, `/register` and `/setup` forms: per client address, then per account. Runs after the body-size limit, so the body is already in memory.
 pub async fn limit_sign_in<E: Endpoint>(
     next: Arc<E>,
     mut req: Request,
     limiter: Option<Arc<Limiter>>,
 ) -> poem::Result<Response> {
     let sign_in = req.method() == Method::POST
-        && matches!(req.uri().path(), "/api/auth/login" | "/api/auth/register");
+        && matches!(
+            req.uri().path(),
+            "/api/auth/login" | "/api/auth/register" | "/signin" | "/register" | "/setup"
+        );
     if let Some(limiter) = limiter.filter(|_| sign_in) {
         if let Err(wait) = check(&limiter.auth_per_ip, &limiter.client(&req)) {
             return Ok(too_many(wait, "sign-in attempts from this address"));
@@ -187,14 +190,17 @@ pub async fn limit_sign_in<E: Endpoint>(
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-/// The email of a login or registration body, trimmed and lower-cased; `None` when the body
-/// has none (the handler then answers 400 or 422).
+/// The email of a login or registration body (JSON, or a web form), trimmed and lower-cased;
+/// `None` when the body has none (the handler then answers 400 or 422).
 fn account_key(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct EmailOnly {
         email: Option<String>,
     }
-    let email = serde_json::from_slice::<EmailOnly>(body).ok()?.email?;
+    let email = serde_json::from_slice::<EmailOnly>(body)
+        .or_else(|_| serde_urlencoded::from_bytes::<EmailOnly>(body))
+        .ok()?
+        .email?;
     let email = email.trim();
     (!email.is_empty() && email.len() <= EMAIL_KEY_MAX_BYTES).then(|| email.to_lowercase())
 }
@@ -210,6 +216,11 @@ mod tests {
             Some("ann@example.com")
         );
         assert_eq!(account_key(br#"{"password": "x"}"#), None);
+        assert_eq!(
+            account_key(b"email=+Ann%40Example.COM&password=x").as_deref(),
+            Some("ann@example.com")
+        );
+        assert_eq!(account_key(b"password=x"), None);
         assert_eq!(account_key(b"not json"), None);
     }
 

@@ -51,17 +51,17 @@ mod users;
 mod ws;
 
 use poem::endpoint::make_sync;
-use poem::http::header;
 use poem::middleware::CatchPanic;
 use poem::web::Html;
-use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get};
 use poem_openapi::{ApiResponse, OpenApiService, Tags};
-use rust_embed::Embed;
 
 use std::sync::Arc;
 
 use crate::config::Config;
 use crate::service::Service;
+
+pub use limits::ClientAddress;
 
 /// The largest JSON request body accepted.
 pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
@@ -177,8 +177,13 @@ pub async fn serve_admin_socket(
         .await
 }
 
-/// The whole HTTP application.
-pub fn app(service: Service, config: &Config) -> impl Endpoint<Output = Response> + use<> {
+/// The whole HTTP application: the API under `/api`, Swagger UI at `/docs`, and `site` (the
+/// web app) at every other path, all behind the same middleware.
+pub fn app<Site: Endpoint<Output = Response> + 'static>(
+    service: Service,
+    config: &Config,
+    site: Site,
+) -> impl Endpoint<Output = Response> + use<Site> {
     let published = spec::published();
     let docs = Html(spec::swagger_ui_html(&published));
     let routes = Arc::new(metrics::Routes::from_spec(&published));
@@ -199,6 +204,7 @@ pub fn app(service: Service, config: &Config) -> impl Endpoint<Output = Response
     let trust_proxy = config.trust_proxy;
     let cors = cors::Cors::new(&config.cors_origins);
     let spec_body = published;
+    let site = Arc::new(site);
     let mut route = Route::new();
     if let Some(metrics) = metrics {
         let service = service.clone();
@@ -211,8 +217,6 @@ pub fn app(service: Service, config: &Config) -> impl Endpoint<Output = Response
         );
     }
     route
-        .at("/", get(landing))
-        .at("/favicon.ico", get(favicon))
         .at("/docs", get(make_sync(move |_| docs.clone())))
         .at(
             "/api/openapi.json",
@@ -221,6 +225,9 @@ pub fn app(service: Service, config: &Config) -> impl Endpoint<Output = Response
             })),
         )
         .nest("/api", openapi())
+        // poem's nest at "/" matches every path below it but not "/" itself.
+        .at("/", site.clone())
+        .nest("/", site)
         .data(service)
         .around(move |next, req| limits::note_client(next, req, trust_proxy))
         .around(move |next, req| limits::limit_sign_in(next, req, sign_in_limiter.clone()))
@@ -230,31 +237,4 @@ pub fn app(service: Service, config: &Config) -> impl Endpoint<Output = Response
         .around(move |next, req| limits::limit_requests(next, req, limiter.clone()))
         .around(move |next, req| cors::cors(next, req, cors.clone()))
         .around(move |next, req| middleware::observe(next, req, observer.clone()))
-}
-
-#[derive(Embed)]
-#[folder = "assets/"]
-struct Assets;
-
-/// An embedded asset with its content type, or a 404 problem if the build lacks it.
-fn asset(name: &str, content_type: &str, cache: &str) -> Response {
-    match Assets::get(name) {
-        Some(file) => file
-            .data
-            .into_owned()
-            .with_content_type(content_type)
-            .with_header(header::CACHE_CONTROL, cache)
-            .into_response(),
-        None => error::render_error(poem::Error::from_status(poem::http::StatusCode::NOT_FOUND)),
-    }
-}
-
-#[handler]
-fn landing() -> Response {
-    asset("index.html", "text/html; charset=utf-8", "no-cache")
-}
-
-#[handler]
-fn favicon() -> Response {
-    asset("favicon.svg", "image/svg+xml", "public, max-age=86400")
 }

@@ -227,6 +227,46 @@ fn bearer(req: &Request, query: Option<&str>) -> Option<String> {
     header.or_else(|| query.map(str::to_owned))
 }
 
+/// The signed-in browser of a WebSocket request: the web app's session cookie, accepted only
+/// from a page of this server (browsers always send `Origin` on a WebSocket; a page of another
+/// site must not ride on the cookie).
+async fn browser_session(req: &Request, service: &Service) -> Result<AuthUser, ApiError> {
+    let unauthenticated = || {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            "send the access token as `Authorization: Bearer <token>` or `?token=`, or sign in to the web app",
+        )
+    };
+    let Some(cookie) = req
+        .headers()
+        .get_all(poem::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == crate::service::SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+    else {
+        return Err(unauthenticated().into());
+    };
+    let same_origin = match (req.header("origin"), req.header("host")) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, origin_host)| origin_host.eq_ignore_ascii_case(host)),
+        _ => false,
+    };
+    if !same_origin {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "a browser session may open the feed only from this server's own pages",
+        )
+        .into());
+    }
+    Ok(service.authenticate_cookie(&cookie).await?)
+}
+
 fn parse_projects(raw: &str) -> Result<Vec<ProjectId>, ApiError> {
     raw.split(',')
         .filter(|p| !p.trim().is_empty())
@@ -384,15 +424,10 @@ impl WsApi {
         /// not filtered).
         projects: Query<Option<String>>,
     ) -> ApiResult<Upgrade> {
-        let Some(token) = bearer(req, token.0.as_deref()) else {
-            return Err(Problem::new(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthenticated,
-                "send the access token as `Authorization: Bearer <token>` or `?token=`",
-            )
-            .into());
+        let auth = match bearer(req, token.0.as_deref()) {
+            Some(token) => service.authenticate(&token).await?,
+            None => browser_session(req, &service).await?,
         };
-        let auth = service.authenticate(&token).await?;
         let projects = projects.0.as_deref().map(parse_projects).transpose()?;
         let upgrade = WebSocket::from_request(req, &mut RequestBody::new(Body::empty())).await;
         let Ok(ws) = upgrade else {

@@ -195,15 +195,25 @@ impl Service {
     /// enabled account.
     pub async fn authenticate(&self, access_token: &str) -> Result<AuthUser> {
         let (user_id, session_id) = self.tokens.verify(access_token)?;
+        self.authenticate_session(Some(user_id), session_id).await
+    }
+
+    /// A live session of an enabled account; with `user`, one of that account (the token's
+    /// subject must match its session).
+    pub(super) async fn authenticate_session(
+        &self,
+        user: Option<crate::domain::UserId>,
+        session_id: SessionId,
+    ) -> Result<AuthUser> {
         let now = Utc::now();
         // Read the epoch before the session, so a revocation in between is never cached.
         let epoch = self.store.auth_epoch();
         if let Some(hit) = self.sessions.get(session_id, epoch)
-            && hit.user_id == user_id
+            && user.is_none_or(|user| hit.user_id == user)
             && hit.expires_at > now
         {
             return Ok(AuthUser {
-                user_id,
+                user_id: hit.user_id,
                 session_id,
                 role: hit.role,
             });
@@ -212,21 +222,22 @@ impl Service {
             .store
             .run(move |s| s.session_with_user(session_id))
             .await?;
-        let Some((session, user)) = found else {
+        let Some((session, account)) = found else {
             return Err(AuthError::SessionRevoked.into());
         };
-        if session.user_id != user_id || session.is_expired(now) {
+        if user.is_some_and(|user| session.user_id != user) || session.is_expired(now) {
             return Err(AuthError::SessionRevoked.into());
         }
-        if user.disabled {
+        if account.disabled {
             return Err(AuthError::AccountDisabled.into());
         }
+        let user_id = session.user_id;
         self.sessions
-            .insert(session_id, user_id, user.role, session.expires_at, epoch);
+            .insert(session_id, user_id, account.role, session.expires_at, epoch);
         Ok(AuthUser {
             user_id,
             session_id,
-            role: user.role,
+            role: account.role,
         })
     }
 

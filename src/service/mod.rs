@@ -7,6 +7,8 @@ mod accounts;
 mod admin;
 /// Attachments: streamed uploads, blobs stored once, downloads, with their permission rules.
 mod attachments;
+/// Browser sessions: signed session cookies and CSRF tokens.
+mod browser;
 /// Comments on tasks, with their permission rules.
 mod comments;
 /// The real-time feed: subscriptions, replay, the dispatcher.
@@ -42,6 +44,7 @@ use crate::store::{Idempotency, Store, StoreError};
 
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
 pub use attachments::{AttachmentView, IncomingFile, MAX_FILES_PER_UPLOAD};
+pub use browser::{BrowserSession, SESSION_COOKIE};
 pub use comments::CommentView;
 pub use feed::{Feed, MEMBERSHIP_PAGE, Start};
 pub use gauges::Gauge;
@@ -253,6 +256,7 @@ pub struct Service {
     blobs: BlobStore,
     hub: Arc<crate::events::Hub>,
     tokens: Arc<Tokens>,
+    browser: Arc<browser::BrowserKeys>,
     passwords: Arc<Passwords>,
     config: Arc<ServiceConfig>,
     search: Arc<crate::search::SearchIndex>,
@@ -274,6 +278,7 @@ impl Service {
             hub: Arc::new(crate::events::Hub::new(position, config.feed_queue)),
             sessions: Arc::default(),
             tokens: Arc::new(Tokens::new(&config.jwt_secret, config.token_ttl)),
+            browser: Arc::new(browser::BrowserKeys::new(&config.jwt_secret)),
             passwords: Arc::new(Passwords::new(
                 config.bcrypt_cost,
                 config.bcrypt_concurrency,

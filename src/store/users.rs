@@ -41,6 +41,12 @@ impl Rx {
 }
 
 impl Store {
+    /// Whether no account exists yet (a fresh server, before its first set-up).
+    pub fn has_no_users(&self) -> Result<bool, StoreError> {
+        let txn = self.db().begin_read()?;
+        Ok(txn.open_table(USERS)?.is_empty()?)
+    }
+
     /// Inserts a new account. The first account of the server becomes its admin, decided in
     /// the same transaction so two simultaneous first registrations cannot both be admin. An
     /// account handed in as admin (`tasker user create --admin`) stays admin.

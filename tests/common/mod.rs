@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod web;
+
 use std::path::{Path, PathBuf};
 
 use reqwest::{Method, StatusCode, header::HeaderMap};

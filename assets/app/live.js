@@ -1,0 +1,104 @@
+// The live connection of a signed-in page: one WebSocket to /api/ws, authenticated by the
+// session cookie (no token in the URL), resumed from the change-log position the page was
+// rendered at (body[data-since]), so nothing between render and connect is lost and nothing
+// is seen twice. Every message becomes a DOM event on `document`:
+//   tasker:change        detail = {seq, entity, action, data}
+//   tasker:notification  detail = {seq, notification}
+// Regions marked data-live-src="URL" refetch themselves (outerHTML, by id) when a change
+// arrives whose entity is listed in data-live-entities (default "task"). On `reset` (we were
+// away longer than the server keeps history) the page reloads to show the truth.
+
+const body = document.body;
+const status = document.getElementById("live-status");
+let since = Number(body.dataset.since || 0);
+let delay = 500;
+let shownReconnecting = false;
+
+function setStatus(text) {
+  if (!status) return;
+  status.textContent = text;
+  status.classList.toggle("shown", text !== "");
+}
+
+function emit(name, detail) {
+  document.dispatchEvent(new CustomEvent(name, { detail }));
+}
+
+function bumpBell(by) {
+  const count = document.getElementById("unread-count");
+  if (!count) return;
+  const value = Math.max(0, Number(count.textContent || 0) + by);
+  count.textContent = String(value);
+  count.classList.toggle("zero", value === 0);
+}
+
+const pending = new Map();
+function refresh(region) {
+  const url = region.dataset.liveSrc;
+  if (!url || !region.id || pending.has(region.id)) return;
+  // Several changes in a burst cause one refetch.
+  pending.set(region.id, setTimeout(() => {
+    pending.delete(region.id);
+    if (!window.htmx) return;
+    window.htmx.ajax("GET", url, { target: "#" + region.id, select: "#" + region.id, swap: "outerHTML" });
+  }, 150));
+}
+
+function onChange(change) {
+  for (const region of document.querySelectorAll("[data-live-src]")) {
+    const entities = (region.dataset.liveEntities || "task").split(",");
+    if (entities.includes(change.entity)) refresh(region);
+  }
+}
+
+function handle(message) {
+  if (typeof message.seq === "number" && message.seq > since) since = message.seq;
+  switch (message.type) {
+    case "change":
+      emit("tasker:change", message);
+      onChange(message);
+      break;
+    case "notification":
+      bumpBell(1);
+      emit("tasker:notification", message);
+      break;
+    case "reset":
+      setStatus("Catching up…");
+      location.reload();
+      break;
+  }
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/api/ws?since=${since}`);
+  socket.addEventListener("open", () => {
+    delay = 500;
+    if (shownReconnecting) {
+      shownReconnecting = false;
+      setStatus("");
+    }
+    body.dataset.live = "connected";
+  });
+  socket.addEventListener("message", (event) => {
+    try {
+      handle(JSON.parse(event.data));
+    } catch (e) {
+      console.warn("tasker: unreadable live message", e);
+    }
+  });
+  socket.addEventListener("close", (event) => {
+    body.dataset.live = "disconnected";
+    if (event.code === 4001) {
+      // Signed out or revoked elsewhere.
+      location.assign("/signin");
+      return;
+    }
+    shownReconnecting = true;
+    setStatus("Reconnecting…");
+    setTimeout(connect, delay);
+    delay = Math.min(delay * 2, 10000);
+  });
+}
+
+if (body.dataset.since !== undefined) connect();

@@ -1,0 +1,203 @@
+//! The web app: server-rendered pages (askama templates under `templates/`, type-checked at
+//! compile time), htmx for partial updates, and a few small ES modules under `assets/app/`
+//! (the live connection, shortcuts, the board). Handlers are thin: they call the same service
+//! as the JSON API, so no permission rule is written twice, and render a template.
+//!
+//! Every response carries a strict Content-Security-Policy (`script-src 'self'`, no inline
+//! script or style), so templates hold no `<script>` bodies, `style=` or `on*=` attributes.
+//! Browsers sign in with a session cookie (`session`); every unsafe request passes the CSRF
+//! guard (`csrf`).
+
+/// Embedded static files under content-hashed names.
+pub mod assets;
+/// The CSRF guard on unsafe requests.
+mod csrf;
+/// Error pages.
+pub mod error;
+/// Sign in, register, first set-up, sign out.
+mod pages_auth;
+/// My work: the caller's assigned tasks by due date.
+mod pages_home;
+/// The session cookie and the signed-in user of a page.
+pub mod session;
+/// What pages show of domain values (labels, due dates, task rows).
+pub mod views;
+
+use std::sync::Arc;
+
+use poem::http::header;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, post};
+
+use crate::config::{Config, Registration};
+use crate::service::Service;
+use error::{WebError, WebResult};
+use session::WebUser;
+
+/// The policy on every page: only our own scripts, styles, images and connections; no
+/// framing, no plugins, forms only to ourselves.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Settings the pages need from the [`Config`].
+#[derive(Clone, Copy)]
+pub struct Settings {
+    pub trust_proxy: bool,
+    pub registration: Registration,
+}
+
+/// The web app's routes, to be nested at `/` beside the API.
+pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
+    let settings = Settings {
+        trust_proxy: config.trust_proxy,
+        registration: config.registration,
+    };
+    let trust_proxy = settings.trust_proxy;
+    Route::new()
+        .at("/", get(pages_home::my_work))
+        .at(
+            "/setup",
+            get(pages_auth::setup_page).post(pages_auth::submit_setup),
+        )
+        .at(
+            "/signin",
+            get(pages_auth::signin_page).post(pages_auth::submit_signin),
+        )
+        .at(
+            "/register",
+            get(pages_auth::register_page).post(pages_auth::submit_register),
+        )
+        .at("/signout", post(pages_auth::signout))
+        .at("/assets/*name", get(assets::serve))
+        .at("/favicon.ico", get(assets::favicon))
+        .data(settings)
+        .around(move |next, req| csrf::guard(next, req, trust_proxy))
+        .around(security_headers)
+}
+
+/// Security headers on every response of the web app.
+async fn security_headers<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    let mut response = match next.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(err) if err.is_from_response() => err.into_response(),
+        // No such page (poem's router found no route).
+        Err(err) if err.status() == poem::http::StatusCode::NOT_FOUND => error::not_found_page(),
+        Err(err) => {
+            tracing::warn!(error = %err, "a page request failed");
+            WebError::BadRequest("The request could not be read.".into()).page()
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    headers.insert(
+        "cross-origin-opener-policy",
+        header::HeaderValue::from_static("same-origin"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        // Pages show private data: never stored by shared caches, revalidated when revisited.
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("private, no-cache"),
+        );
+    }
+    Ok(response)
+}
+
+/// An HTML response.
+pub fn html_response(html: String) -> Response {
+    html.with_content_type("text/html; charset=utf-8")
+        .into_response()
+}
+
+/// Renders a page template.
+pub fn render(page: &impl askama::Template) -> WebResult<Response> {
+    Ok(html_response(page.render()?))
+}
+
+/// A `303 See Other` to `location` (after a form post), or `HX-Redirect` for htmx.
+pub fn see_other(location: &str) -> Response {
+    Response::builder()
+        .status(poem::http::StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .finish()
+}
+
+/// The signed-in part of the frame around every page.
+pub struct Signed {
+    pub id: String,
+    pub name: String,
+    pub csrf: String,
+    pub unread: u64,
+    /// The change-log position the page was rendered at: the live connection resumes after
+    /// it, so nothing that happens between render and connect is missed.
+    pub since: u64,
+    pub is_admin: bool,
+}
+
+/// What the layout needs: asset URLs, and who is signed in (none on public pages).
+pub struct Chrome {
+    pub css: &'static str,
+    pub htmx: &'static str,
+    pub app_js: &'static str,
+    pub live_js: &'static str,
+    pub user: Option<Signed>,
+    /// The main-menu entry this page belongs to (`mywork`, `tasks`, `teams`, `search`, ...).
+    pub nav: &'static str,
+}
+
+impl Chrome {
+    /// The frame of a page for visitors (sign in, errors).
+    pub fn public() -> Self {
+        Self {
+            css: assets::url("app/app.css"),
+            htmx: assets::url("vendor/htmx-2.0.11.min.js"),
+            app_js: assets::url("app/app.js"),
+            live_js: assets::url("app/live.js"),
+            user: None,
+            nav: "",
+        }
+    }
+
+    /// The frame of a signed-in page: the user's name, their CSRF token, the unread count.
+    pub async fn load(service: &Service, user: WebUser, nav: &'static str) -> WebResult<Self> {
+        let auth = user.0;
+        let since = service.feed_start().await?;
+        let profile = service.profile(&auth).await?;
+        let unread = service
+            .notifications(&auth, true, None, Some(1))
+            .await?
+            .unread_count;
+        Ok(Self {
+            user: Some(Signed {
+                id: auth.user_id.as_uuid().to_string(),
+                name: profile.name.as_str().to_string(),
+                csrf: service.csrf_token(&auth),
+                unread,
+                since,
+                is_admin: auth.role == crate::domain::Role::Admin,
+            }),
+            nav,
+            ..Self::public()
+        })
+    }
+
+    /// The CSRF token of the signed-in user (empty on public pages).
+    pub fn csrf(&self) -> &str {
+        self.user.as_ref().map_or("", |u| u.csrf.as_str())
+    }
+}
