@@ -53,7 +53,7 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
         registration: config.registration,
     };
     let trust_proxy = settings.trust_proxy;
-    Route::new()
+    let route = Route::new()
         .at("/", get(pages_home::my_work))
         .at(
             "/setup",
@@ -67,7 +67,9 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
             "/register",
             get(pages_auth::register_page).post(pages_auth::submit_register),
         )
-        .at("/signout", post(pages_auth::signout))
+        .at("/signout", post(pages_auth::signout));
+    // Each area of the app adds its pages here (one line per area, `fn routes(Route) -> Route`).
+    route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))
         .data(settings)
@@ -194,6 +196,11 @@ impl Chrome {
             nav,
             ..Self::public()
         })
+    }
+
+    /// The URL of an embedded asset (`app/board.css`), for a page's own scripts and styles.
+    pub fn asset(&self, name: &str) -> &'static str {
+        assets::url(name)
     }
 
     /// The CSRF token of the signed-in user (empty on public pages).
