@@ -23,6 +23,8 @@ pub mod page;
 pub mod project;
 /// Sessions: the server-side record behind every access and refresh token.
 pub mod session;
+/// Board order: fractional-index ranks of tasks within a column.
+pub mod rank;
 /// Tasks.
 pub mod task;
 /// Teams, member roles and invitations.

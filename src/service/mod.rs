@@ -7,6 +7,8 @@ mod accounts;
 mod admin;
 /// Attachments: streamed uploads, blobs stored once, downloads, with their permission rules.
 mod attachments;
+/// Board order: a project's board, and moving a task within or between columns.
+mod board;
 /// Comments on tasks, with their permission rules.
 mod comments;
 /// The real-time feed: subscriptions, replay, the dispatcher.
@@ -49,7 +51,8 @@ pub use notifications::InboxPage;
 use passwords::Passwords;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
 pub use search::{IndexStatus, IndexingError, SearchHit, SearchQuery, rebuild_index};
-pub use tasks::{Edit, NewTask, Scope, TaskPatch, TaskQuery, TaskView};
+pub use board::{Board, BoardColumn, DEFAULT_PER_COLUMN, MAX_PER_COLUMN, TaskMove};
+pub use tasks::{Edit, NewTask, Position, Scope, TaskList, TaskPatch, TaskQuery, TaskView};
 pub use teams::{INVITATION_TTL, NewTeam, TeamPatch, TeamView, Write};
 pub use tokens::Tokens;
 

@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create the notification tables",
         apply: create_notification_tables,
     },
+    Migration {
+        version: 8,
+        name: "rank every task in its board column; index tasks by update, due date, priority",
+        apply: rank_tasks,
+    },
 ];
 
 /// The schema version this build writes.
@@ -130,6 +135,47 @@ fn create_notification_tables(txn: &WriteTransaction) -> Result<(), StoreError> 
     txn.open_table(NOTIFICATION_UNREAD_COUNTS)?;
     txn.open_table(NOTIFICATIONS_BY_SEQ)?;
     txn.open_table(NOTIFICATIONS_BY_TIME)?;
+    Ok(())
+}
+
+/// Gives every task a rank in its column, in creation order (`created_at`, then id), and
+/// writes the board and sorted-list index entries of every task.
+fn rank_tasks(txn: &WriteTransaction) -> Result<(), StoreError> {
+    use std::collections::BTreeMap;
+
+    use super::codec::{decode, encode};
+    use super::tasks::IndexKeys;
+    use crate::domain::rank::between;
+    use crate::domain::task::{Column, Task};
+
+    let mut columns: BTreeMap<Column, Vec<Task>> = BTreeMap::new();
+    {
+        let rows = txn.open_table(TASKS)?;
+        for entry in redb::ReadableTable::iter(&rows)? {
+            let (_, row) = entry?;
+            let task: Task = decode("tasks", row.value())?;
+            columns.entry(task.column()).or_default().push(task);
+        }
+    }
+    let mut rows = txn.open_table(TASKS)?;
+    let mut by_rank = txn.open_table(TASKS_BY_RANK)?;
+    let mut sorted = txn.open_table(TASKS_SORTED)?;
+    for tasks in columns.values_mut() {
+        tasks.sort_by_key(|t| (t.created_at, t.id));
+        let mut last = None;
+        for task in tasks.iter_mut() {
+            task.rank = between(last.as_ref(), None);
+            last = Some(task.rank.clone());
+            rows.insert(task.id.as_u128(), encode(task)?.as_slice())?;
+            let keys = IndexKeys::of(task);
+            for (kind, board, status, rank, id) in &keys.rank {
+                by_rank.insert((*kind, *board, *status, rank.as_str(), *id), ())?;
+            }
+            for key in keys.sorted {
+                sorted.insert(key, ())?;
+            }
+        }
+    }
     Ok(())
 }
 
