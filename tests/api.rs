@@ -5,6 +5,7 @@ mod common;
 
 mod admin;
 mod attachments;
+mod board;
 mod auth;
 mod cli;
 mod comments;

@@ -219,3 +219,84 @@ pub fn force_version(db: &Database, version: u64) -> Result<(), StoreError> {
     txn.commit()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+
+    use super::*;
+    use crate::domain::task::{Task, TaskStatus};
+    use crate::domain::{ProjectId, TeamId, UserId};
+    use crate::store::Store;
+    use crate::store::codec::{decode, encode};
+
+    /// A file from before ranks (version 7: no rank in the rows, no board or sorted
+    /// indexes) gets ranks in creation order, per column, and passes `tasker check`.
+    #[test]
+    fn version_8_ranks_existing_tasks_in_creation_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path).unwrap();
+        let (me, project, team) = (UserId::new(), ProjectId::new(), TeamId::new());
+        let start = Utc::now();
+        // Ids grow with i while creation times fall: the order must follow `created_at`.
+        let tasks: Vec<Task> = (0..12)
+            .map(|i| {
+                let personal = i % 4 == 3;
+                Task {
+                    status: if i % 3 == 0 {
+                        TaskStatus::Done
+                    } else {
+                        TaskStatus::Todo
+                    },
+                    project_id: (!personal).then_some(project),
+                    team_id: (!personal).then_some(team),
+                    created_at: start - Duration::seconds(i),
+                    ..Task::sample(me)
+                }
+            })
+            .collect();
+        store.import_tasks(&tasks).unwrap();
+        {
+            let txn = store.db().begin_write().unwrap();
+            txn.delete_table(TASKS_BY_RANK).unwrap();
+            txn.delete_table(TASKS_SORTED).unwrap();
+            {
+                let mut rows = txn.open_table(TASKS).unwrap();
+                for task in &tasks {
+                    let old = Task {
+                        rank: Default::default(),
+                        ..task.clone()
+                    };
+                    rows.insert(task.id.as_u128(), encode(&old).unwrap().as_slice())
+                        .unwrap();
+                }
+                txn.open_table(META)
+                    .unwrap()
+                    .insert(SCHEMA_VERSION_KEY, 7)
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(current_version(store.db()).unwrap(), 8);
+        let txn = store.db().begin_read().unwrap();
+        let rows = txn.open_table(TASKS).unwrap();
+        let mut migrated: Vec<Task> = redb::ReadableTable::iter(&rows)
+            .unwrap()
+            .map(|e| decode("tasks", e.unwrap().1.value()).unwrap())
+            .collect();
+        assert!(migrated.iter().all(|t| !t.rank.is_unplaced()));
+        migrated.sort_by(|a, b| (a.column(), &a.rank).cmp(&(b.column(), &b.rank)));
+        for column in migrated.chunk_by(|a, b| a.column() == b.column()) {
+            assert!(
+                column.windows(2).all(|w| w[0].created_at < w[1].created_at),
+                "oldest first within each column"
+            );
+        }
+        let check = store.snapshot().unwrap().check().unwrap();
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
+    }
+}
