@@ -5,8 +5,8 @@ mod common;
 
 mod admin;
 mod attachments;
-mod board;
 mod auth;
+mod board;
 mod cli;
 mod comments;
 mod errors;

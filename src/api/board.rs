@@ -115,7 +115,11 @@ impl BoardApi {
     /// The project's tasks by status, each column in rank order (top first), at most
     /// `per_column` tasks per column (`more` tells when a column holds more). For members
     /// of the project's team; to anyone else the project does not exist (404).
-    #[oai(path = "/projects/:id/board", method = "get", operation_id = "getBoard")]
+    #[oai(
+        path = "/projects/:id/board",
+        method = "get",
+        operation_id = "getBoard"
+    )]
     async fn board(
         &self,
         service: Data<&Service>,

@@ -21,10 +21,10 @@ pub mod notification;
 pub mod page;
 /// Projects.
 pub mod project;
-/// Sessions: the server-side record behind every access and refresh token.
-pub mod session;
 /// Board order: fractional-index ranks of tasks within a column.
 pub mod rank;
+/// Sessions: the server-side record behind every access and refresh token.
+pub mod session;
 /// Tasks.
 pub mod task;
 /// Teams, member roles and invitations.

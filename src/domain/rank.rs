@@ -60,7 +60,10 @@ pub fn between(a: Option<&Rank>, b: Option<&Rank>) -> Rank {
     let a = a.map(|r| r.0.as_bytes());
     let b = b.map(|r| r.0.as_bytes());
     if let (Some(a), Some(b)) = (a, b) {
-        assert!(a < b, "between({a:?}, {b:?}): the first must sort before the second");
+        assert!(
+            a < b,
+            "between({a:?}, {b:?}): the first must sort before the second"
+        );
     }
     for key in [a, b].into_iter().flatten() {
         assert!(is_valid(key), "between: {key:?} is not a rank");
@@ -299,7 +302,10 @@ mod tests {
         }
         // Halving the gap takes one more character every five inserts (V, F, 7, 3, 1).
         for k in [&newest, &low] {
-            assert!(k.as_str().len() <= 2 + 500 / 5 + 1, "500 inserts at one spot: {k}");
+            assert!(
+                k.as_str().len() <= 2 + 500 / 5 + 1,
+                "500 inserts at one spot: {k}"
+            );
         }
     }
 
@@ -329,10 +335,7 @@ mod tests {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             let at = (seed as usize) % (column.len() + 1);
-            let k = assert_between(
-                at.checked_sub(1).map(|i| &column[i]),
-                column.get(at),
-            );
+            let k = assert_between(at.checked_sub(1).map(|i| &column[i]), column.get(at));
             column.insert(at, k);
         }
         assert!(column.windows(2).all(|w| w[0] < w[1]));

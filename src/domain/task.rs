@@ -424,7 +424,10 @@ mod tests {
         assert_eq!(late.sort_key(TaskSort::DueDate), NO_DUE_DATE);
         let position = ListPosition { key: 42, id: 7 };
         for sort in TaskSort::INDEXED {
-            assert_eq!(ListPosition::parse(&position.encode(sort), sort), Ok(position));
+            assert_eq!(
+                ListPosition::parse(&position.encode(sort), sort),
+                Ok(position)
+            );
             let other = ListPosition::parse(&position.encode(sort), TaskSort::Created);
             assert!(other.is_err(), "a cursor belongs to its sort");
         }

@@ -44,6 +44,7 @@ use crate::store::{Idempotency, Store, StoreError};
 
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
 pub use attachments::{AttachmentView, IncomingFile, MAX_FILES_PER_UPLOAD};
+pub use board::{Board, BoardColumn, DEFAULT_PER_COLUMN, MAX_PER_COLUMN, TaskMove};
 pub use comments::CommentView;
 pub use feed::{Feed, MEMBERSHIP_PAGE, Start};
 pub use gauges::Gauge;
@@ -51,7 +52,6 @@ pub use notifications::InboxPage;
 use passwords::Passwords;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
 pub use search::{IndexStatus, IndexingError, SearchHit, SearchQuery, rebuild_index};
-pub use board::{Board, BoardColumn, DEFAULT_PER_COLUMN, MAX_PER_COLUMN, TaskMove};
 pub use tasks::{Edit, NewTask, Position, Scope, TaskList, TaskPatch, TaskQuery, TaskView};
 pub use teams::{INVITATION_TTL, NewTeam, TeamPatch, TeamView, Write};
 pub use tokens::Tokens;

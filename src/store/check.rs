@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 
 use super::codec::decode;
 use super::snapshot::Snapshot;
-use super::tasks::IndexKeys;
 use super::tables::*;
+use super::tasks::IndexKeys;
 use super::{StoreError, snapshot};
 use crate::domain::attachment::Attachment;
 use crate::domain::change::Change;

@@ -130,7 +130,9 @@ fn sorted_stream(
     };
     if !order.descending {
         let start = after.map_or(Bound::Included(first), |a| Bound::Excluded(key(a)));
-        return Ok(Box::new(positions(index.range((start, Bound::Included(last)))?)));
+        return Ok(Box::new(positions(
+            index.range((start, Bound::Included(last)))?,
+        )));
     }
     // Descending: the part with keys below `NO_DUE_DATE` backwards, then (only due dates
     // have any) the undated part, also backwards.
@@ -152,7 +154,9 @@ fn sorted_stream(
         None => None,
     };
     let dated = dated_part.into_iter().flat_map(move |r| positions(r).rev());
-    let undated = undated_part.into_iter().flat_map(move |r| positions(r).rev());
+    let undated = undated_part
+        .into_iter()
+        .flat_map(move |r| positions(r).rev());
     Ok(Box::new(dated.chain(undated)))
 }
 
@@ -190,11 +194,10 @@ impl Store {
             let mut best: Option<(usize, ListPosition)> = None;
             for (i, stream) in streams.iter_mut().enumerate() {
                 match stream.peek() {
-                    Some(Ok(at)) => {
-                        if best.is_none_or(|(_, b)| order.place(*at) < order.place(b)) {
-                            best = Some((i, *at));
-                        }
+                    Some(Ok(at)) if best.is_none_or(|(_, b)| order.place(*at) < order.place(b)) => {
+                        best = Some((i, *at));
                     }
+                    Some(Ok(_)) => {}
                     Some(Err(_)) => {
                         return Err(stream
                             .next()

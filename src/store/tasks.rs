@@ -152,10 +152,17 @@ fn column_range(column: Column) -> (Bound<RankKey>, Bound<RankKey>) {
     )
 }
 
+/// One `TASKS_BY_RANK` entry as a range yields it.
+type RankEntry<'g> = Result<
+    (
+        redb::AccessGuard<'g, (u8, u128, u8, &'static str, u128)>,
+        redb::AccessGuard<'g, ()>,
+    ),
+    redb::StorageError,
+>;
+
 /// Reads the rank and task id of index entries.
-fn entry(
-    e: Result<(redb::AccessGuard<'_, (u8, u128, u8, &str, u128)>, redb::AccessGuard<'_, ()>), redb::StorageError>,
-) -> Result<(Rank, u128), StoreError> {
+fn entry(e: RankEntry<'_>) -> Result<(Rank, u128), StoreError> {
     let (key, _) = e?;
     let (_, _, _, rank, id) = key.value();
     Ok((Rank::parse(rank).map_err(StoreError::Corrupt)?, id))
@@ -189,13 +196,14 @@ impl<'a> TaskTables<'a> {
         except: Option<u128>,
     ) -> Result<Option<Rank>, StoreError> {
         let range = column_range(column);
-        let range = (
-            borrow_bound(&range.0),
-            borrow_bound(&range.1),
-        );
+        let range = (borrow_bound(&range.0), borrow_bound(&range.1));
         let mut entries = self.by_rank.range(range)?;
         loop {
-            let next = if top { entries.next() } else { entries.next_back() };
+            let next = if top {
+                entries.next()
+            } else {
+                entries.next_back()
+            };
             match next {
                 None => return Ok(None),
                 Some(e) => {
@@ -229,7 +237,11 @@ impl<'a> TaskTables<'a> {
             .by_rank
             .range((borrow_bound(&start), borrow_bound(&end)))?;
         loop {
-            let next = if up { entries.next_back() } else { entries.next() };
+            let next = if up {
+                entries.next_back()
+            } else {
+                entries.next()
+            };
             match next {
                 None => return Ok(None),
                 Some(e) => {
@@ -251,19 +263,34 @@ impl<'a> TaskTables<'a> {
         moving: u128,
     ) -> Result<Result<Rank, Misplaced>, StoreError> {
         let (after, before) = match place {
-            Place::Top => return Ok(Ok(between(None, self.end_of(column, true, Some(moving))?.as_ref()))),
+            Place::Top => {
+                return Ok(Ok(between(
+                    None,
+                    self.end_of(column, true, Some(moving))?.as_ref(),
+                )));
+            }
             Place::Bottom => {
-                return Ok(Ok(between(self.end_of(column, false, Some(moving))?.as_ref(), None)));
+                return Ok(Ok(between(
+                    self.end_of(column, false, Some(moving))?.as_ref(),
+                    None,
+                )));
             }
             Place::Between { after, before } => (after, before),
         };
-        let neighbour = |id: Option<TaskId>, field: &'static str| -> Result<Result<Option<Rank>, Misplaced>, StoreError> {
+        let neighbour = |id: Option<TaskId>,
+                         field: &'static str|
+         -> Result<Result<Option<Rank>, Misplaced>, StoreError> {
             let Some(id) = id else { return Ok(Ok(None)) };
             if id.as_u128() == moving {
-                return Ok(Err(Misplaced::new(field, "a task cannot be placed next to itself")));
+                return Ok(Err(Misplaced::new(
+                    field,
+                    "a task cannot be placed next to itself",
+                )));
             }
             match self.get(id.as_u128())? {
-                Some(task) if task.column() == column && !task.rank.is_unplaced() => Ok(Ok(Some(task.rank))),
+                Some(task) if task.column() == column && !task.rank.is_unplaced() => {
+                    Ok(Ok(Some(task.rank)))
+                }
                 _ => Ok(Err(Misplaced::new(
                     field,
                     "must be a task in the column the task moves to (same project and status)",
@@ -303,7 +330,8 @@ impl<'a> TaskTables<'a> {
     /// column first.
     pub(super) fn insert(&mut self, task: &mut Task) -> Result<(), StoreError> {
         if task.rank.is_unplaced() {
-            task.rank = self.rank_at(task.column(), Place::Bottom, task.id.as_u128())?
+            task.rank = self
+                .rank_at(task.column(), Place::Bottom, task.id.as_u128())?
                 .expect("the bottom is always a place");
         }
         self.write(None, task)
