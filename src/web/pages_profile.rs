@@ -218,7 +218,14 @@ pub async fn change_name(
         name: Some(form.name.clone()),
         ..ProfileUpdate::default()
     };
-    apply(&service, user, Part::Name, Ok(update), (Some(form.name), None)).await
+    apply(
+        &service,
+        user,
+        Part::Name,
+        Ok(update),
+        (Some(form.name), None),
+    )
+    .await
 }
 
 #[derive(Deserialize)]

@@ -175,11 +175,7 @@ struct SettingsPage {
     errors: FormErrors,
 }
 
-async fn settings_view(
-    service: &Service,
-    user: WebUser,
-    id: ProjectId,
-) -> WebResult<SettingsPage> {
+async fn settings_view(service: &Service, user: WebUser, id: ProjectId) -> WebResult<SettingsPage> {
     let view = service.project(&user.0, id).await?;
     let project = view.project;
     Ok(SettingsPage {
@@ -285,6 +281,8 @@ pub async fn delete(
     service: Data<&Service>,
     Path(id): Path<String>,
 ) -> WebResult<Response> {
-    service.delete_project(&user.0, parse_id(&id)?, None).await?;
+    service
+        .delete_project(&user.0, parse_id(&id)?, None)
+        .await?;
     Ok(see_other("/projects"))
 }

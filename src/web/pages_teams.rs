@@ -49,7 +49,9 @@ fn parse_role(raw: &str) -> WebResult<TeamRole> {
         "member" => Ok(TeamRole::Member),
         "admin" => Ok(TeamRole::Admin),
         "owner" => Ok(TeamRole::Owner),
-        _ => Err(WebError::BadRequest("Choose member, admin or owner.".into())),
+        _ => Err(WebError::BadRequest(
+            "Choose member, admin or owner.".into(),
+        )),
     }
 }
 
@@ -114,7 +116,10 @@ fn form_errors(e: Error) -> WebResult<FormErrors> {
 
 pub(super) fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
-    let first: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
+    let first: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
     format!("{first}{}.", chars.as_str())
 }
 
@@ -126,7 +131,10 @@ pub(super) fn unprocessable(page: &impl Template) -> WebResult<Response> {
 
 /// The names of the teams my open invitations are for, as my inbox told me (an invitee is not
 /// a member yet, so the team itself is not theirs to read).
-async fn invited_team_names(service: &Service, auth: &AuthUser) -> WebResult<HashMap<String, String>> {
+async fn invited_team_names(
+    service: &Service,
+    auth: &AuthUser,
+) -> WebResult<HashMap<String, String>> {
     let inbox = service
         .notifications(auth, false, None, Some(LIST_LIMIT))
         .await?;
