@@ -18,6 +18,14 @@ pub mod error;
 mod pages_auth;
 /// My work: the caller's assigned tasks by due date.
 mod pages_home;
+/// The notification inbox: mark read, mark all read, live updates.
+mod pages_notifications;
+/// The profile: name, email, password, sessions with revoke.
+mod pages_profile;
+/// Projects of my teams: create; a project's settings (rename, archive, delete).
+mod pages_projects;
+/// Teams: mine, invitations for me, members and roles, inviting.
+mod pages_teams;
 /// The session cookie and the signed-in user of a page.
 pub mod session;
 /// What pages show of domain values (labels, due dates, task rows).
@@ -69,6 +77,10 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
         )
         .at("/signout", post(pages_auth::signout));
     // Each area of the app adds its pages here (one line per area, `fn routes(Route) -> Route`).
+    let route = pages_teams::routes(route);
+    let route = pages_projects::routes(route);
+    let route = pages_notifications::routes(route);
+    let route = pages_profile::routes(route);
     route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))
