@@ -10,6 +10,8 @@
 
 /// Embedded static files under content-hashed names.
 pub mod assets;
+/// The project board: columns by status, quick add, drag and drop, "Move to…", live updates.
+mod board;
 /// The CSRF guard on unsafe requests.
 mod csrf;
 /// Error pages.
@@ -69,6 +71,7 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
         )
         .at("/signout", post(pages_auth::signout));
     // Each area of the app adds its pages here (one line per area, `fn routes(Route) -> Route`).
+    let route = board::routes(route);
     route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))
