@@ -48,7 +48,11 @@ pub async fn quick_add(
         labels: None,
         project_id: Some(project),
         assignee_ids: None,
-        position: Some(if bottom { Position::Bottom } else { Position::Top }),
+        position: Some(if bottom {
+            Position::Bottom
+        } else {
+            Position::Top
+        }),
     };
     match service.create_task(&user.0, input, None).await {
         Ok(_) if wants_fragment(req) => {
