@@ -436,8 +436,11 @@ async fn watchers_see_a_move_as_a_status_and_rank_change() {
         .collect();
     assert!(fields.contains(&("status", &json!("done"))), "{fields:?}");
     assert!(fields.contains(&("rank", &rank)), "{fields:?}");
-    // The assignee-less task's creator is notified of the status change, not the mover.
-    let _ = a;
+    // The task it left behind did not change.
+    let left = server
+        .get(&format!("/api/tasks/{a}"), Some(&c.member.token))
+        .await;
+    assert_eq!(left.ok()["version"], 1);
 }
 
 /// The value a task sorts by in `sort`, as something comparable (`None`: no due date).
