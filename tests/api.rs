@@ -27,4 +27,5 @@ mod teams;
 mod tokens;
 mod users;
 mod web;
+mod web_board;
 mod web_teams;

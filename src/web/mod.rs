@@ -10,6 +10,8 @@
 
 /// Embedded static files under content-hashed names.
 pub mod assets;
+/// The project board: columns by status, quick add, drag and drop, "Move to…", live updates.
+mod board;
 /// The CSRF guard on unsafe requests.
 mod csrf;
 /// Error pages.
@@ -81,6 +83,7 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
     let route = pages_projects::routes(route);
     let route = pages_notifications::routes(route);
     let route = pages_profile::routes(route);
+    let route = board::routes(route);
     route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))
