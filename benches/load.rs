@@ -670,6 +670,7 @@ fn seed(
                 version: 1,
                 comment_count: 0,
                 attachment_count: 0,
+                rank: Default::default(),
             })
             .collect();
         ids.extend(tasks.iter().map(|t| t.id.as_uuid()));

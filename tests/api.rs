@@ -6,6 +6,7 @@ mod common;
 mod admin;
 mod attachments;
 mod auth;
+mod board;
 mod browser;
 mod cli;
 mod comments;

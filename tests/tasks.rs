@@ -821,6 +821,7 @@ async fn ten_thousand_tasks_page_through_every_filter() {
                 version: 1,
                 comment_count: 0,
                 attachment_count: 0,
+                rank: Default::default(),
             }
         })
         .collect();

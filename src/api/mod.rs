@@ -11,6 +11,8 @@ mod admin;
 /// Files attached to tasks.
 mod attachments;
 mod auth;
+/// Board order: moving a task, a project's board.
+mod board;
 /// Comments on tasks.
 mod comments;
 /// ETag, If-Match and If-None-Match.
@@ -107,6 +109,7 @@ type Apis = (
     invitations::InvitationsApi,
     projects::ProjectsApi,
     tasks::TasksApi,
+    board::BoardApi,
     comments::CommentsApi,
     attachments::AttachmentsApi,
     notifications::NotificationsApi,
@@ -139,6 +142,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             invitations::InvitationsApi,
             projects::ProjectsApi,
             tasks::TasksApi,
+            board::BoardApi,
             comments::CommentsApi,
             attachments::AttachmentsApi,
             notifications::NotificationsApi,

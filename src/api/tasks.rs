@@ -17,10 +17,12 @@ use super::spec::{Documented, OperationErrors};
 use super::text::Text;
 use crate::domain::change::{Change, ChangeAction};
 use crate::domain::task::{
-    DESCRIPTION_MAX_CHARS, LABEL_MAX_CHARS, Priority, TITLE_MAX_CHARS, TaskStatus,
+    DESCRIPTION_MAX_CHARS, LABEL_MAX_CHARS, Priority, TITLE_MAX_CHARS, TaskSort, TaskStatus,
 };
 use crate::domain::{ProjectId, TaskId, UserId};
-use crate::service::{Edit, NewTask, Scope, SearchQuery, Service, TaskPatch, TaskQuery, TaskView};
+use crate::service::{
+    Edit, NewTask, Position, Scope, SearchQuery, Service, TaskPatch, TaskQuery, TaskView,
+};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "TaskStatus", rename_all = "snake_case")]
@@ -50,7 +52,10 @@ pub enum ScopeParam {
     All,
 }
 
-/// List order: by creation, oldest first (`created`, default) or newest first (`-created`).
+/// List order; a leading `-` reverses it. `created` (default: oldest first), `updated`
+/// (least recently edited first), `due_date` (soonest first; tasks without a due date come
+/// last in both directions), `priority` (`low` first). Ties are in creation order (reversed
+/// with `-`). A cursor belongs to the sort it was given for.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "TaskSort")]
 pub enum SortParam {
@@ -58,6 +63,51 @@ pub enum SortParam {
     Created,
     #[oai(rename = "-created")]
     CreatedDesc,
+    #[oai(rename = "updated")]
+    Updated,
+    #[oai(rename = "-updated")]
+    UpdatedDesc,
+    #[oai(rename = "due_date")]
+    DueDate,
+    #[oai(rename = "-due_date")]
+    DueDateDesc,
+    #[oai(rename = "priority")]
+    Priority,
+    #[oai(rename = "-priority")]
+    PriorityDesc,
+}
+
+impl SortParam {
+    /// The sort and whether it is reversed.
+    fn order(self) -> (TaskSort, bool) {
+        match self {
+            SortParam::Created => (TaskSort::Created, false),
+            SortParam::CreatedDesc => (TaskSort::Created, true),
+            SortParam::Updated => (TaskSort::Updated, false),
+            SortParam::UpdatedDesc => (TaskSort::Updated, true),
+            SortParam::DueDate => (TaskSort::DueDate, false),
+            SortParam::DueDateDesc => (TaskSort::DueDate, true),
+            SortParam::Priority => (TaskSort::Priority, false),
+            SortParam::PriorityDesc => (TaskSort::Priority, true),
+        }
+    }
+}
+
+/// An end of a board column.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "BoardPosition", rename_all = "snake_case")]
+pub enum PositionBody {
+    Top,
+    Bottom,
+}
+
+impl From<PositionBody> for Position {
+    fn from(value: PositionBody) -> Self {
+        match value {
+            PositionBody::Top => Position::Top,
+            PositionBody::Bottom => Position::Bottom,
+        }
+    }
 }
 
 macro_rules! enum_conversions {
@@ -105,6 +155,10 @@ pub struct CreateTaskRequest {
     /// Members of the project's team (personal task: you, or people sharing a team with you).
     #[oai(nullable)]
     pub assignee_ids: Option<Vec<Uuid>>,
+    /// Where the task goes in its board column (its project's, or your personal tasks',
+    /// for its status): `bottom` (default) or `top`.
+    #[oai(nullable)]
+    pub position: Option<PositionBody>,
 }
 
 /// `PUT`: only the fields present change; `null` leaves a field unchanged.
@@ -181,6 +235,11 @@ pub struct TaskBody {
     pub can_edit: bool,
     /// Whether the caller may delete it.
     pub can_delete: bool,
+    /// Its place in its board column (the project's, or for a personal task its creator's,
+    /// column of its status): columns list tasks in ascending string (byte) order of `rank`.
+    /// An opaque fractional index: change it with `POST /tasks/{id}/move`. A change of
+    /// status or project by `PUT`/`PATCH` puts the task at the bottom of its new column.
+    pub rank: String,
 }
 
 impl Versioned for TaskBody {
@@ -218,6 +277,7 @@ impl From<TaskView> for TaskBody {
             attachment_count: t.attachment_count,
             can_edit: view.can_edit,
             can_delete: view.can_delete,
+            rank: t.rank.as_str().to_string(),
         }
     }
 }
@@ -389,6 +449,7 @@ impl TasksApi {
             labels: b.labels.map(strings),
             project_id: b.project_id.map(ProjectId::from_uuid),
             assignee_ids: b.assignee_ids.map(users),
+            position: b.position.map(Position::from),
         };
         Ok(Created::new(
             service
@@ -400,7 +461,8 @@ impl TasksApi {
     /// List tasks
     ///
     /// Without parameters: the tasks assigned to me. `scope` widens it (`created`, `all`);
-    /// the other parameters narrow it. Oldest first unless `sort=-created`.
+    /// the other parameters narrow it. Oldest first unless `sort` says otherwise (see
+    /// `TaskSort`); every sort pages with `next_cursor` without repeating or skipping a task.
     #[oai(path = "/", method = "get", operation_id = "listTasks")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -427,6 +489,7 @@ impl TasksApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<TaskPage>> {
+        let (sort, descending) = sort.0.map_or((TaskSort::Created, false), SortParam::order);
         let query = TaskQuery {
             scope: match scope.0 {
                 Some(ScopeParam::Created) => Scope::Created,
@@ -440,12 +503,16 @@ impl TasksApi {
             priority: priority.0.map(Priority::from),
             due_before: due_before.0,
             due_after: due_after.0,
-            descending: sort.0 == Some(SortParam::CreatedDesc),
+            sort,
+            descending,
             cursor: cursor.0,
             limit: limit.0,
         };
         let page = service.tasks(&auth.0, query).await?;
-        Ok(Json(Page::map(page, TaskBody::from)))
+        Ok(Json(Page {
+            items: page.items.into_iter().map(TaskBody::from).collect(),
+            next_cursor: page.next_cursor,
+        }))
     }
 
     /// Search tasks

@@ -21,6 +21,8 @@ pub mod notification;
 pub mod page;
 /// Projects.
 pub mod project;
+/// Board order: fractional-index ranks of tasks within a column.
+pub mod rank;
 /// Sessions: the server-side record behind every access and refresh token.
 pub mod session;
 /// Tasks.

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ProjectId, TaskId, TeamId};
-use super::{UserId, is_forbidden_char};
+use super::rank::Rank;
+use super::{Cursor, UserId, is_forbidden_char};
 
 pub const TITLE_MAX_CHARS: usize = 200;
 pub const DESCRIPTION_MAX_CHARS: usize = 20_000;
@@ -157,6 +158,34 @@ pub struct Task {
     /// Attachments of the task; like `comment_count`.
     #[serde(default)]
     pub attachment_count: u64,
+    /// Its place in its column ([`Task::column`]); empty in rows from before ranks existed
+    /// (the migration gives them one) and on tasks not yet stored.
+    #[serde(default)]
+    pub rank: Rank,
+}
+
+/// Whose board a column belongs to: a project's, or (personal tasks) their creator's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Board {
+    Project(ProjectId),
+    Personal(UserId),
+}
+
+/// One column of a board: the tasks ranked against each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Column {
+    pub board: Board,
+    pub status: TaskStatus,
+}
+
+impl Column {
+    /// The column as index key prefix: `(board kind, board id, status)`.
+    pub fn key(self) -> (u8, u128, u8) {
+        match self.board {
+            Board::Project(p) => (0, p.as_u128(), self.status as u8),
+            Board::Personal(u) => (1, u.as_u128(), self.status as u8),
+        }
+    }
 }
 
 impl Task {
@@ -167,6 +196,107 @@ impl Task {
     /// Creator or assignee: the people the seed's rule lets update a task.
     pub fn is_involved(&self, user: UserId) -> bool {
         self.created_by == user || self.is_assigned_to(user)
+    }
+
+    /// The board a task is on: its project's, or for a personal task its creator's.
+    pub fn board(&self) -> Board {
+        match self.project_id {
+            Some(project) => Board::Project(project),
+            None => Board::Personal(self.created_by),
+        }
+    }
+
+    /// The column its `rank` orders it in.
+    pub fn column(&self) -> Column {
+        Column {
+            board: self.board(),
+            status: self.status,
+        }
+    }
+
+    /// Its key in a sorted list's index (see [`TaskSort`]).
+    pub fn sort_key(&self, sort: TaskSort) -> u64 {
+        match sort {
+            TaskSort::Created => 0,
+            TaskSort::Updated => time_key(self.updated_at),
+            TaskSort::DueDate => self.due_date.map_or(NO_DUE_DATE, time_key),
+            TaskSort::Priority => self.priority as u64,
+        }
+    }
+}
+
+/// What a task list is ordered by; ties are broken by id (creation order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TaskSort {
+    /// Creation (the id order of the `TASKS_BY_*` indexes).
+    #[default]
+    Created,
+    Updated,
+    /// Tasks without a due date come last in both directions.
+    DueDate,
+    Priority,
+}
+
+impl TaskSort {
+    /// The sorts with their own index (every one but `Created`), with their index tags.
+    pub const INDEXED: [TaskSort; 3] = [TaskSort::Updated, TaskSort::DueDate, TaskSort::Priority];
+
+    /// Its tag in index keys and cursors.
+    pub fn tag(self) -> u8 {
+        self as u8
+    }
+}
+
+/// The sort key of a task without a due date: above every date, and kept last when the
+/// list is descending (see `store/task_lists.rs`).
+pub const NO_DUE_DATE: u64 = u64::MAX;
+
+/// A time as an order-preserving `u64` (microseconds since 1970, sign bit flipped).
+fn time_key(at: DateTime<Utc>) -> u64 {
+    (at.timestamp_micros() as u64) ^ (1 << 63)
+}
+
+/// Where a task list's next page starts: after this task, at this sort key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPosition {
+    pub key: u64,
+    pub id: u128,
+}
+
+impl ListPosition {
+    /// The cursor text: for `Created` the plain id cursor every list uses (so cursors from
+    /// before sorts keep working); for the others the sort's tag, the key and the id.
+    pub fn encode(self, sort: TaskSort) -> String {
+        use base64::Engine;
+        if sort == TaskSort::Created {
+            return Cursor::after(self.id).encode();
+        }
+        let mut bytes = vec![sort.tag()];
+        bytes.extend(self.key.to_be_bytes());
+        bytes.extend(self.id.to_be_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Reads a cursor [`ListPosition::encode`] made for the same `sort`.
+    pub fn parse(text: &str, sort: TaskSort) -> Result<Self, String> {
+        use base64::Engine;
+        if sort == TaskSort::Created {
+            return Ok(Self {
+                key: 0,
+                id: Cursor::parse(text)?.key(),
+            });
+        }
+        let invalid = || "is not a cursor this server gave for this sort".to_string();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| invalid())?;
+        if bytes.len() != 25 || bytes[0] != sort.tag() {
+            return Err(invalid());
+        }
+        Ok(Self {
+            key: u64::from_be_bytes(bytes[1..9].try_into().expect("8 bytes")),
+            id: u128::from_be_bytes(bytes[9..].try_into().expect("16 bytes")),
+        })
     }
 }
 
@@ -215,6 +345,7 @@ impl Task {
             version: 1,
             comment_count: 0,
             attachment_count: 0,
+            rank: Rank::default(),
         }
     }
 }
@@ -276,6 +407,32 @@ mod tests {
         assert!(parse_labels(&["x".repeat(41)]).is_err());
         assert!(parse_labels(&["".into()]).is_err());
         assert!(parse_task_description(&"x".repeat(20_001)).is_err());
+    }
+
+    #[test]
+    fn sort_keys_order_like_their_fields_and_cursors_round_trip() {
+        let at = |s: &str| Some(s.parse::<DateTime<Utc>>().unwrap());
+        let mut early = Task::sample(UserId::new());
+        let mut late = early.clone();
+        (early.due_date, late.due_date) = (at("1960-01-01T00:00:00Z"), at("2030-01-01T00:00:00Z"));
+        (early.priority, late.priority) = (Priority::Low, Priority::Urgent);
+        for sort in TaskSort::INDEXED {
+            assert!(early.sort_key(sort) <= late.sort_key(sort), "{sort:?}");
+        }
+        assert!(early.sort_key(TaskSort::DueDate) < late.sort_key(TaskSort::DueDate));
+        late.due_date = None;
+        assert_eq!(late.sort_key(TaskSort::DueDate), NO_DUE_DATE);
+        let position = ListPosition { key: 42, id: 7 };
+        for sort in TaskSort::INDEXED {
+            assert_eq!(
+                ListPosition::parse(&position.encode(sort), sort),
+                Ok(position)
+            );
+            let other = ListPosition::parse(&position.encode(sort), TaskSort::Created);
+            assert!(other.is_err(), "a cursor belongs to its sort");
+        }
+        let created = ListPosition::parse(&position.encode(TaskSort::Created), TaskSort::Created);
+        assert_eq!(created.unwrap().id, 7);
     }
 
     #[test]

@@ -387,6 +387,7 @@ impl TaskRecord {
             version: version(self.version)?,
             comment_count: 0,
             attachment_count: 0,
+            rank: Default::default(),
         })
     }
 }

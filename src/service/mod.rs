@@ -7,6 +7,8 @@ mod accounts;
 mod admin;
 /// Attachments: streamed uploads, blobs stored once, downloads, with their permission rules.
 mod attachments;
+/// Board order: a project's board, and moving a task within or between columns.
+mod board;
 /// Browser sessions: signed session cookies and CSRF tokens.
 mod browser;
 /// Comments on tasks, with their permission rules.
@@ -44,6 +46,7 @@ use crate::store::{Idempotency, Store, StoreError};
 
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
 pub use attachments::{AttachmentView, IncomingFile, MAX_FILES_PER_UPLOAD};
+pub use board::{Board, BoardColumn, DEFAULT_PER_COLUMN, MAX_PER_COLUMN, TaskMove};
 pub use browser::{BrowserSession, SESSION_COOKIE};
 pub use comments::CommentView;
 pub use feed::{Feed, MEMBERSHIP_PAGE, Start};
@@ -52,7 +55,7 @@ pub use notifications::InboxPage;
 use passwords::Passwords;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
 pub use search::{IndexStatus, IndexingError, SearchHit, SearchQuery, rebuild_index};
-pub use tasks::{Edit, NewTask, Scope, TaskPatch, TaskQuery, TaskView};
+pub use tasks::{Edit, NewTask, Position, Scope, TaskList, TaskPatch, TaskQuery, TaskView};
 pub use teams::{INVITATION_TTL, NewTeam, TeamPatch, TeamView, Write};
 pub use tokens::Tokens;
 

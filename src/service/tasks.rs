@@ -12,12 +12,12 @@ use crate::domain::access::{self, Standing};
 use crate::domain::change::Change;
 use crate::domain::page::Page;
 use crate::domain::task::{
-    MAX_ASSIGNEES, Priority, Task, TaskFilter, TaskStatus, TaskTitle, parse_labels,
-    parse_task_description,
+    ListPosition, MAX_ASSIGNEES, Priority, Task, TaskFilter, TaskSort, TaskStatus, TaskTitle,
+    parse_labels, parse_task_description,
 };
 use crate::domain::team::TeamRole;
 use crate::domain::{Cursor, PageLimit, ProjectId, TaskId, TeamId, UserId, Validator};
-use crate::store::{Created, SCAN_BUDGET, StoreError, TaskIndex, Tx};
+use crate::store::{Created, Place, SCAN_BUDGET, StoreError, TaskIndex, TaskOrder, Tx};
 
 /// A field of an update: leave it, clear it (`null` in PATCH), or set it.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +37,16 @@ pub struct NewTask {
     pub labels: Option<Vec<String>>,
     pub project_id: Option<ProjectId>,
     pub assignee_ids: Option<Vec<UserId>>,
+    /// Where in its column: the bottom unless `Top`.
+    pub position: Option<Position>,
+}
+
+/// An end of a board column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    Top,
+    Bottom,
 }
 
 #[derive(Default, Clone)]
@@ -74,10 +84,19 @@ pub struct TaskQuery {
     pub priority: Option<Priority>,
     pub due_before: Option<DateTime<Utc>>,
     pub due_after: Option<DateTime<Utc>>,
-    /// Newest first.
+    /// What the list is ordered by (default: creation).
+    pub sort: TaskSort,
+    /// Largest first (newest, latest due, most urgent); tasks without a due date stay last.
     pub descending: bool,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
+}
+
+/// One page of a task list; `next_cursor` (opaque) continues it in the same sort.
+#[derive(Debug, Clone)]
+pub struct TaskList {
+    pub items: Vec<TaskView>,
+    pub next_cursor: Option<String>,
 }
 
 /// A task and what the caller may do with it.
@@ -106,7 +125,7 @@ pub(super) fn view_as(me: UserId, task: Task, role: Option<TeamRole>) -> TaskVie
     }
 }
 
-fn store_error(e: StoreError) -> Error {
+pub(super) fn store_error(e: StoreError) -> Error {
     match e {
         StoreError::NotFound => Error::NotFound("task"),
         StoreError::Archived => Error::ProjectArchived,
@@ -286,7 +305,11 @@ impl Service {
     }
 
     /// The team of `project`, which the caller must be able to see (404 otherwise).
-    async fn project_team(&self, standing: &Standing, project: ProjectId) -> Result<TeamId> {
+    pub(super) async fn project_team(
+        &self,
+        standing: &Standing,
+        project: ProjectId,
+    ) -> Result<TeamId> {
         match self.store.run(move |s| s.project(project)).await? {
             Some(p) if standing.sees_project(&p) => Ok(p.team_id),
             _ => Err(Error::NotFound("project")),
@@ -316,7 +339,8 @@ impl Service {
             input.due_date,
             input.labels,
             input.project_id,
-            input.assignee_ids
+            input.assignee_ids,
+            input.position
         ]);
         let idem = super::idempotency(auth, idempotency_key, content)?;
         let mut v = Validator::default();
@@ -353,7 +377,10 @@ impl Service {
             version: 1,
             comment_count: 0,
             attachment_count: 0,
+            // Unplaced: the store puts it at the bottom of its column.
+            rank: Default::default(),
         };
+        let top = input.position == Some(Position::Top);
         let me = auth.user_id;
         self.store
             .run(move |s| {
@@ -362,6 +389,11 @@ impl Service {
                         task.team_id = Some(project_team_in(tx, me, project_team)?);
                     }
                     check_assignees_in(tx, me, task.team_id, &task.assignee_ids)?;
+                    if top {
+                        task.rank = tx
+                            .rank_for_move(&task, task.status, Place::Top)?
+                            .expect("the top is always a place");
+                    }
                     let task = match tx
                         .create_task(&task, idem.as_ref())
                         .map_err(|e| super::create_error(e, "project"))?
@@ -514,9 +546,16 @@ impl Service {
     }
 
     /// Tasks in the caller's scope (default: assigned to them), narrowed by the filters.
-    pub async fn tasks(&self, auth: &AuthUser, query: TaskQuery) -> Result<Page<TaskView>> {
+    pub async fn tasks(&self, auth: &AuthUser, query: TaskQuery) -> Result<TaskList> {
         let mut v = Validator::default();
-        let (after, limit) = super::page_args(query.cursor.as_deref(), query.limit, &mut v);
+        let sort = query.sort;
+        let after = query
+            .cursor
+            .as_deref()
+            .and_then(|c| v.check("cursor", ListPosition::parse(c, sort)));
+        let limit = v
+            .check("limit", PageLimit::parse(query.limit))
+            .unwrap_or_default();
         let statuses = query
             .status
             .as_deref()
@@ -563,14 +602,17 @@ impl Service {
                     .due_after
                     .is_none_or(|d| task.due_date.is_some_and(|due| due > d))
         };
-        let descending = query.descending;
+        let order = TaskOrder {
+            sort,
+            descending: query.descending,
+        };
         let scan = self
             .store
-            .run(move |s| s.scan_tasks(&sources, after, descending, limit.get(), SCAN_BUDGET, keep))
+            .run(move |s| s.scan_tasks(&sources, order, after, limit.get(), SCAN_BUDGET, keep))
             .await?;
-        Ok(Page {
+        Ok(TaskList {
             items: scan.tasks.into_iter().map(|t| view(&viewer, t)).collect(),
-            next_cursor: scan.next_after.map(Cursor::after),
+            next_cursor: scan.next_after.map(|at| at.encode(sort)),
         })
     }
 

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use super::codec::decode;
 use super::snapshot::Snapshot;
 use super::tables::*;
+use super::tasks::IndexKeys;
 use super::{StoreError, snapshot};
 use crate::domain::attachment::Attachment;
 use crate::domain::change::Change;
@@ -252,6 +253,53 @@ fn check_tasks(txn: &ReadTransaction, problems: &mut Problems) -> Result<(), Sto
     for (_, _, task) in have.symmetric_difference(&want_status) {
         problems.push(format!(
             "tasks_by_project_status: entries for task {} do not match its project and status",
+            uuid::Uuid::from_u128(*task)
+        ));
+    }
+    check_board_and_sorts(txn, &tasks, problems)
+}
+
+/// Every task has a rank, distinct in its column, and its `tasks_by_rank` and `tasks_sorted`
+/// entries are exactly those its row implies.
+fn check_board_and_sorts(
+    txn: &ReadTransaction,
+    tasks: &[Task],
+    problems: &mut Problems,
+) -> Result<(), StoreError> {
+    let (mut want_rank, mut want_sorted) = (BTreeSet::new(), BTreeSet::new());
+    let mut ranks = BTreeSet::new();
+    for task in tasks {
+        if task.rank.is_unplaced() {
+            problems.push(format!("tasks: task {} has no rank", task.id));
+        } else if !ranks.insert((task.column().key(), task.rank.clone())) {
+            problems.push(format!(
+                "tasks: task {} shares its rank {} with another task of its column",
+                task.id, task.rank
+            ));
+        }
+        let keys = IndexKeys::of(task);
+        want_rank.extend(keys.rank);
+        want_sorted.extend(keys.sorted);
+    }
+    let mut have = BTreeSet::new();
+    for entry in txn.open_table(TASKS_BY_RANK)?.iter()? {
+        let (key, _) = entry?;
+        let (kind, board, status, rank, task) = key.value();
+        have.insert((kind, board, status, rank.to_string(), task));
+    }
+    for (_, _, _, rank, task) in have.symmetric_difference(&want_rank) {
+        problems.push(format!(
+            "tasks_by_rank: entry {rank} for task {} does not match its column and rank",
+            uuid::Uuid::from_u128(*task)
+        ));
+    }
+    let mut have = BTreeSet::new();
+    for entry in txn.open_table(TASKS_SORTED)?.iter()? {
+        have.insert(entry?.0.value());
+    }
+    for (_, _, sort, _, task) in have.symmetric_difference(&want_sorted) {
+        problems.push(format!(
+            "tasks_sorted: entry (sort {sort}) for task {} does not match its lists and fields",
             uuid::Uuid::from_u128(*task)
         ));
     }

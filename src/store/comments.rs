@@ -216,6 +216,7 @@ mod tests {
             version: 1,
             comment_count: 0,
             attachment_count: 0,
+            rank: Default::default(),
         };
         store.import_tasks(std::slice::from_ref(&task)).unwrap();
         let comment = |body: &str| Comment {

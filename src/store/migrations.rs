@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create the notification tables",
         apply: create_notification_tables,
     },
+    Migration {
+        version: 8,
+        name: "rank every task in its board column; index tasks by update, due date, priority",
+        apply: rank_tasks,
+    },
 ];
 
 /// The schema version this build writes.
@@ -133,6 +138,47 @@ fn create_notification_tables(txn: &WriteTransaction) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// Gives every task a rank in its column, in creation order (`created_at`, then id), and
+/// writes the board and sorted-list index entries of every task.
+fn rank_tasks(txn: &WriteTransaction) -> Result<(), StoreError> {
+    use std::collections::BTreeMap;
+
+    use super::codec::{decode, encode};
+    use super::tasks::IndexKeys;
+    use crate::domain::rank::between;
+    use crate::domain::task::{Column, Task};
+
+    let mut columns: BTreeMap<Column, Vec<Task>> = BTreeMap::new();
+    {
+        let rows = txn.open_table(TASKS)?;
+        for entry in redb::ReadableTable::iter(&rows)? {
+            let (_, row) = entry?;
+            let task: Task = decode("tasks", row.value())?;
+            columns.entry(task.column()).or_default().push(task);
+        }
+    }
+    let mut rows = txn.open_table(TASKS)?;
+    let mut by_rank = txn.open_table(TASKS_BY_RANK)?;
+    let mut sorted = txn.open_table(TASKS_SORTED)?;
+    for tasks in columns.values_mut() {
+        tasks.sort_by_key(|t| (t.created_at, t.id));
+        let mut last = None;
+        for task in tasks.iter_mut() {
+            task.rank = between(last.as_ref(), None);
+            last = Some(task.rank.clone());
+            rows.insert(task.id.as_u128(), encode(task)?.as_slice())?;
+            let keys = IndexKeys::of(task);
+            for (kind, board, status, rank, id) in &keys.rank {
+                by_rank.insert((*kind, *board, *status, rank.as_str(), *id), ())?;
+            }
+            for key in keys.sorted {
+                sorted.insert(key, ())?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The version recorded in the file, 0 for a new file.
 pub fn current_version(db: &Database) -> Result<u64, StoreError> {
     let txn = db.begin_read()?;
@@ -172,4 +218,85 @@ pub fn force_version(db: &Database, version: u64) -> Result<(), StoreError> {
     txn.open_table(META)?.insert(SCHEMA_VERSION_KEY, version)?;
     txn.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+
+    use super::*;
+    use crate::domain::task::{Task, TaskStatus};
+    use crate::domain::{ProjectId, TeamId, UserId};
+    use crate::store::Store;
+    use crate::store::codec::{decode, encode};
+
+    /// A file from before ranks (version 7: no rank in the rows, no board or sorted
+    /// indexes) gets ranks in creation order, per column, and passes `tasker check`.
+    #[test]
+    fn version_8_ranks_existing_tasks_in_creation_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path).unwrap();
+        let (me, project, team) = (UserId::new(), ProjectId::new(), TeamId::new());
+        let start = Utc::now();
+        // Ids grow with i while creation times fall: the order must follow `created_at`.
+        let tasks: Vec<Task> = (0..12)
+            .map(|i| {
+                let personal = i % 4 == 3;
+                Task {
+                    status: if i % 3 == 0 {
+                        TaskStatus::Done
+                    } else {
+                        TaskStatus::Todo
+                    },
+                    project_id: (!personal).then_some(project),
+                    team_id: (!personal).then_some(team),
+                    created_at: start - Duration::seconds(i),
+                    ..Task::sample(me)
+                }
+            })
+            .collect();
+        store.import_tasks(&tasks).unwrap();
+        {
+            let txn = store.db().begin_write().unwrap();
+            txn.delete_table(TASKS_BY_RANK).unwrap();
+            txn.delete_table(TASKS_SORTED).unwrap();
+            {
+                let mut rows = txn.open_table(TASKS).unwrap();
+                for task in &tasks {
+                    let old = Task {
+                        rank: Default::default(),
+                        ..task.clone()
+                    };
+                    rows.insert(task.id.as_u128(), encode(&old).unwrap().as_slice())
+                        .unwrap();
+                }
+                txn.open_table(META)
+                    .unwrap()
+                    .insert(SCHEMA_VERSION_KEY, 7)
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(current_version(store.db()).unwrap(), 8);
+        let txn = store.db().begin_read().unwrap();
+        let rows = txn.open_table(TASKS).unwrap();
+        let mut migrated: Vec<Task> = redb::ReadableTable::iter(&rows)
+            .unwrap()
+            .map(|e| decode("tasks", e.unwrap().1.value()).unwrap())
+            .collect();
+        assert!(migrated.iter().all(|t| !t.rank.is_unplaced()));
+        migrated.sort_by(|a, b| (a.column(), &a.rank).cmp(&(b.column(), &b.rank)));
+        for column in migrated.chunk_by(|a, b| a.column() == b.column()) {
+            assert!(
+                column.windows(2).all(|w| w[0].created_at < w[1].created_at),
+                "oldest first within each column"
+            );
+        }
+        let check = store.snapshot().unwrap().check().unwrap();
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
+    }
 }

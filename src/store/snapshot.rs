@@ -46,6 +46,8 @@ macro_rules! for_each_table {
             TASKS_BY_PROJECT,
             TASKS_BY_TEAM,
             TASKS_BY_PROJECT_STATUS,
+            TASKS_BY_RANK,
+            TASKS_SORTED,
             IDEMPOTENCY,
             IDEMPOTENCY_BY_TIME,
             COMMENTS,

@@ -99,6 +99,19 @@ pub const TASKS_BY_TEAM: TableDefinition<(u128, u128), ()> =
 pub const TASKS_BY_PROJECT_STATUS: TableDefinition<(u128, u8, u128), ()> =
     TableDefinition::new("tasks_by_project_status-1");
 
+/// `(board kind, board id, status, rank, task id) -> ()`: board columns in rank order. Board
+/// kind 0 is a project (board id: the project's), 1 the personal tasks of a creator (board
+/// id: the user's); see `domain::task::Column`. A column is one bounded range read.
+pub const TASKS_BY_RANK: TableDefinition<(u8, u128, u8, &str, u128), ()> =
+    TableDefinition::new("tasks_by_rank-1");
+
+/// `(source kind, source id, sort, sort key, task id) -> ()`: the lists of `TASKS_BY_ASSIGNEE`,
+/// `_CREATOR`, `_PROJECT` and `_TEAM` (source kind 0 to 3) ordered by `updated_at`,
+/// `due_date` and `priority` (sort tags of `domain::task::TaskSort`; keys from
+/// `Task::sort_key`, no due date = `u64::MAX`).
+pub const TASKS_SORTED: TableDefinition<(u8, u128, u8, u64, u128), ()> =
+    TableDefinition::new("tasks_sorted-1");
+
 /// `(user id, Idempotency-Key) -> JSON idempotency::Record`: the first result of a create
 /// with that key, kept 24 hours.
 pub const IDEMPOTENCY: TableDefinition<(u128, &str), &[u8]> = TableDefinition::new("idempotency-1");

@@ -57,7 +57,8 @@ pub(super) fn about_task(
     }
 }
 
-/// The fields that differ between two versions of a task.
+/// The fields that differ between two versions of a task (`rank` too: a move within a
+/// column is a change live boards must see).
 pub(super) fn task_diff(before: &Task, after: &Task) -> Vec<FieldChange> {
     [
         FieldChange::of("title", &before.title, &after.title),
@@ -68,6 +69,7 @@ pub(super) fn task_diff(before: &Task, after: &Task) -> Vec<FieldChange> {
         FieldChange::of("labels", &before.labels, &after.labels),
         FieldChange::of("project_id", &before.project_id, &after.project_id),
         FieldChange::of("assignee_ids", &before.assignee_ids, &after.assignee_ids),
+        FieldChange::of("rank", &before.rank, &after.rank),
     ]
     .into_iter()
     .flatten()
@@ -79,6 +81,7 @@ fn creation_fields(task: &Task) -> Vec<FieldChange> {
         FieldChange::set("title", &task.title),
         FieldChange::set("status", &task.status),
         FieldChange::set("priority", &task.priority),
+        FieldChange::set("rank", &task.rank),
     ];
     if !task.description.is_empty() {
         fields.push(FieldChange::set("description", &task.description));

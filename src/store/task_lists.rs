@@ -1,12 +1,19 @@
-//! Task lists: every list is a merge of bounded range reads over the task indexes
-//! (`TASKS_BY_*`), read in one snapshot, with a budget on how many entries one page examines.
+//! Task lists: every list is a merge of bounded range reads over the task indexes, read in
+//! one snapshot, with a budget on how many entries one page examines. Sorted by creation a
+//! list reads `TASKS_BY_*` (`(source, task id)`: id order is creation order); sorted by
+//! `updated_at`, `due_date` or `priority` it reads the same sources' `TASKS_SORTED` ranges
+//! (`(source kind, source, sort, key, task id)`), ties broken by id. Tasks without a due date
+//! (key `u64::MAX`) come last in both directions: a descending read takes the dated part
+//! backwards, then the undated part.
+
+use std::ops::Bound;
 
 use redb::ReadableDatabase;
 
 use super::codec::read_row;
 use super::tables::*;
 use super::{Store, StoreError};
-use crate::domain::task::Task;
+use crate::domain::task::{ListPosition, NO_DUE_DATE, Task, TaskSort};
 use crate::domain::{ProjectId, TeamId, UserId};
 
 /// An index a task list can be read from, with its prefix.
@@ -18,76 +25,179 @@ pub enum TaskIndex {
     Team(TeamId),
 }
 
+impl TaskIndex {
+    /// Its source kind in `TASKS_SORTED` keys (see `IndexKeys::of`) and its id.
+    fn sorted_prefix(self) -> (u8, u128) {
+        match self {
+            TaskIndex::Assignee(u) => (0, u.as_u128()),
+            TaskIndex::Creator(u) => (1, u.as_u128()),
+            TaskIndex::Project(p) => (2, p.as_u128()),
+            TaskIndex::Team(t) => (3, t.as_u128()),
+        }
+    }
+}
+
+/// A list's order: what it sorts by, and which way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TaskOrder {
+    pub sort: TaskSort,
+    pub descending: bool,
+}
+
+impl TaskOrder {
+    /// Where `(key, id)` comes in this order, as a value that grows along the list.
+    fn place(self, at: ListPosition) -> (bool, u64, u128) {
+        let undated = self.sort == TaskSort::DueDate && at.key == NO_DUE_DATE;
+        if self.descending {
+            (undated, !at.key, !at.id)
+        } else {
+            (undated, at.key, at.id)
+        }
+    }
+}
+
 /// The most index entries one list request examines before it answers with what it found
 /// (and a cursor to continue from).
 pub const SCAN_BUDGET: usize = 20_000;
 
-/// Task ids read from one index range, in list order.
-type IdStream = Box<dyn Iterator<Item = Result<u128, redb::StorageError>>>;
+/// Positions read from one index range, in list order.
+type Stream = Box<dyn Iterator<Item = Result<ListPosition, redb::StorageError>>>;
 
 /// One page of a task list: the matches, and where the next page starts.
 #[derive(Debug)]
 pub struct TaskScan {
     pub tasks: Vec<Task>,
-    pub next_after: Option<u128>,
+    pub next_after: Option<ListPosition>,
+}
+
+/// The stream of one source in creation order, after `after`.
+fn created_stream(
+    txn: &redb::ReadTransaction,
+    source: TaskIndex,
+    after: Option<ListPosition>,
+    descending: bool,
+) -> Result<Option<Stream>, StoreError> {
+    let (table, prefix) = match source {
+        TaskIndex::Assignee(u) => (TASKS_BY_ASSIGNEE, u.as_u128()),
+        TaskIndex::Creator(u) => (TASKS_BY_CREATOR, u.as_u128()),
+        TaskIndex::Project(p) => (TASKS_BY_PROJECT, p.as_u128()),
+        TaskIndex::Team(t) => (TASKS_BY_TEAM, t.as_u128()),
+    };
+    let index = txn.open_table(table)?;
+    let range = match (after.map(|a| a.id), descending) {
+        (None, _) => index.range((prefix, 0)..=(prefix, u128::MAX))?,
+        (Some(a), false) if a == u128::MAX => return Ok(None),
+        (Some(a), false) => index.range((prefix, a + 1)..=(prefix, u128::MAX))?,
+        (Some(0), true) => return Ok(None),
+        (Some(a), true) => index.range((prefix, 0)..=(prefix, a - 1))?,
+    };
+    let ids = range.map(|entry| {
+        entry.map(|(key, _)| ListPosition {
+            key: 0,
+            id: key.value().1,
+        })
+    });
+    Ok(Some(if descending {
+        Box::new(ids.rev())
+    } else {
+        Box::new(ids)
+    }))
+}
+
+/// The stream of one source in a `TASKS_SORTED` order, after `after`.
+fn sorted_stream(
+    txn: &redb::ReadTransaction,
+    source: TaskIndex,
+    order: TaskOrder,
+    after: Option<ListPosition>,
+) -> Result<Stream, StoreError> {
+    let index = txn.open_table(TASKS_SORTED)?;
+    let (kind, id) = source.sorted_prefix();
+    let tag = order.sort.tag();
+    let key = |at: ListPosition| (kind, id, tag, at.key, at.id);
+    let first = key(ListPosition { key: 0, id: 0 });
+    let last = key(ListPosition {
+        key: u64::MAX,
+        id: u128::MAX,
+    });
+    let positions = |range: redb::Range<'static, (u8, u128, u8, u64, u128), ()>| {
+        range.map(|entry| {
+            entry.map(|(k, _)| {
+                let (_, _, _, key, id) = k.value();
+                ListPosition { key, id }
+            })
+        })
+    };
+    if !order.descending {
+        let start = after.map_or(Bound::Included(first), |a| Bound::Excluded(key(a)));
+        return Ok(Box::new(positions(
+            index.range((start, Bound::Included(last)))?,
+        )));
+    }
+    // Descending: the part with keys below `NO_DUE_DATE` backwards, then (only due dates
+    // have any) the undated part, also backwards.
+    let undated = key(ListPosition {
+        key: NO_DUE_DATE,
+        id: 0,
+    });
+    let (dated_end, undated_end) = match after {
+        None => (Some(Bound::Excluded(undated)), Bound::Included(last)),
+        Some(a) if a.key == NO_DUE_DATE => (None, Bound::Excluded(key(a))),
+        Some(a) => (Some(Bound::Excluded(key(a))), Bound::Included(last)),
+    };
+    let undated_part = match after {
+        Some(a) if a.key == NO_DUE_DATE && a.id == 0 => None,
+        _ => Some(index.range((Bound::Included(undated), undated_end))?),
+    };
+    let dated_part = match dated_end {
+        Some(end) => Some(index.range((Bound::Included(first), end))?),
+        None => None,
+    };
+    let dated = dated_part.into_iter().flat_map(move |r| positions(r).rev());
+    let undated = undated_part
+        .into_iter()
+        .flat_map(move |r| positions(r).rev());
+    Ok(Box::new(dated.chain(undated)))
 }
 
 impl Store {
-    /// Reads tasks from the union of `sources` in id order (newest first when `descending`),
-    /// starting after `after`, keeping those `keep` accepts, until `limit + 1` are found or
-    /// `budget` entries were examined (the API uses [`SCAN_BUDGET`]). `next_after` is where the next page starts:
-    /// after the last returned task, or after the last examined entry when the budget ran
-    /// out, so paging never repeats or skips a task.
+    /// Reads tasks from the union of `sources` in `order`, starting after `after`, keeping
+    /// those `keep` accepts, until `limit + 1` are found or `budget` entries were examined
+    /// (the API uses [`SCAN_BUDGET`]). `next_after` is where the next page starts: after the
+    /// last returned task, or after the last examined entry when the budget ran out, so
+    /// paging never repeats or skips a task (a task edited between two pages moves in an
+    /// `updated` list: it is listed where it is when each page is read).
     pub fn scan_tasks(
         &self,
         sources: &[TaskIndex],
-        after: Option<u128>,
-        descending: bool,
+        order: TaskOrder,
+        after: Option<ListPosition>,
         limit: usize,
         budget: usize,
         keep: impl Fn(&Task) -> bool,
     ) -> Result<TaskScan, StoreError> {
         let txn = self.db().begin_read()?;
         let rows = txn.open_table(TASKS)?;
-        let mut streams: Vec<std::iter::Peekable<IdStream>> = Vec::new();
+        let mut streams: Vec<std::iter::Peekable<Stream>> = Vec::new();
         for source in sources {
-            let (table, prefix) = match *source {
-                TaskIndex::Assignee(u) => (TASKS_BY_ASSIGNEE, u.as_u128()),
-                TaskIndex::Creator(u) => (TASKS_BY_CREATOR, u.as_u128()),
-                TaskIndex::Project(p) => (TASKS_BY_PROJECT, p.as_u128()),
-                TaskIndex::Team(t) => (TASKS_BY_TEAM, t.as_u128()),
+            let stream = match order.sort {
+                TaskSort::Created => created_stream(&txn, *source, after, order.descending)?,
+                _ => Some(sorted_stream(&txn, *source, order, after)?),
             };
-            let index = txn.open_table(table)?;
-            let range = match (after, descending) {
-                (None, _) => index.range((prefix, 0)..=(prefix, u128::MAX))?,
-                (Some(a), false) if a == u128::MAX => continue,
-                (Some(a), false) => index.range((prefix, a + 1)..=(prefix, u128::MAX))?,
-                (Some(0), true) => continue,
-                (Some(a), true) => index.range((prefix, 0)..=(prefix, a - 1))?,
-            };
-            let ids = range.map(|entry| entry.map(|(key, _)| key.value().1));
-            let stream: IdStream = if descending {
-                Box::new(ids.rev())
-            } else {
-                Box::new(ids)
-            };
-            streams.push(stream.peekable());
+            streams.extend(stream.map(Iterator::peekable));
         }
         let mut tasks = Vec::new();
         let mut examined = 0;
-        let mut last: Option<u128> = None;
+        let mut last: Option<ListPosition> = None;
         loop {
-            // The next id of the merged streams (smallest, or largest when descending).
-            let mut best: Option<(usize, u128)> = None;
+            // The next position of the merged streams, in list order.
+            let mut best: Option<(usize, ListPosition)> = None;
             for (i, stream) in streams.iter_mut().enumerate() {
                 match stream.peek() {
-                    Some(Ok(id)) => {
-                        let better =
-                            best.is_none_or(|(_, b)| if descending { *id > b } else { *id < b });
-                        if better {
-                            best = Some((i, *id));
-                        }
+                    Some(Ok(at)) if best.is_none_or(|(_, b)| order.place(*at) < order.place(b)) => {
+                        best = Some((i, *at));
                     }
+                    Some(Ok(_)) => {}
                     Some(Err(_)) => {
                         return Err(stream
                             .next()
@@ -98,23 +208,26 @@ impl Store {
                     None => {}
                 }
             }
-            let Some((i, id)) = best else {
+            let Some((i, at)) = best else {
                 return Ok(TaskScan {
                     tasks,
                     next_after: None,
                 });
             };
             streams[i].next();
-            if last == Some(id) {
+            if last == Some(at) {
                 continue;
             }
-            last = Some(id);
+            last = Some(at);
             examined += 1;
-            if let Some(task) = read_row::<Task>(&rows, "tasks", id)?.filter(|t| keep(t)) {
+            if let Some(task) = read_row::<Task>(&rows, "tasks", at.id)?.filter(|t| keep(t)) {
                 tasks.push(task);
                 if tasks.len() > limit {
                     tasks.truncate(limit);
-                    let next = tasks.last().map(|t| t.id.as_u128());
+                    let next = tasks.last().map(|t| ListPosition {
+                        key: t.sort_key(order.sort),
+                        id: t.id.as_u128(),
+                    });
                     return Ok(TaskScan {
                         tasks,
                         next_after: next,
@@ -124,7 +237,7 @@ impl Store {
             if examined >= budget {
                 return Ok(TaskScan {
                     tasks,
-                    next_after: Some(id),
+                    next_after: Some(at),
                 });
             }
         }
@@ -179,7 +292,7 @@ mod tests {
         let mut short_pages = 0;
         loop {
             let page = store
-                .scan_tasks(&sources, after, false, 4, 3, |t| {
+                .scan_tasks(&sources, TaskOrder::default(), after, 4, 3, |t| {
                     t.status == TaskStatus::Done
                 })
                 .unwrap();

@@ -1,6 +1,17 @@
-//! Tasks and their five indexes, always written together (`TaskTables`, which notes every task
-//! it writes on the [`Tx`] for the read cache), and the cascades that delete tasks with their
-//! team or project and unassign a member who leaves.
+//! Tasks and their indexes, always written together (`TaskTables`, which notes every task it
+//! writes on the [`Tx`] for the read cache), board order (`rank` within a column, see
+//! `domain::rank`), and the cascades that delete tasks with their team or project and unassign
+//! a member who leaves.
+//!
+//! A task's index entries are a function of its row ([`IndexKeys::of`]); a rewrite removes
+//! only the entries that changed and inserts only the new ones. What one edit costs: the row,
+//! plus for an edit of `updated_at` alone (every edit) one removal and one insertion in
+//! `TASKS_SORTED` per list the task is on (each assignee, its creator, its project and team:
+//! usually 3 to 5), and a move between columns two more in `TASKS_BY_RANK` (and
+//! `TASKS_BY_PROJECT_STATUS`).
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, ReadableTable, Table};
@@ -11,9 +22,112 @@ use super::task_changes::{about_task, task_change, task_created, task_diff};
 use super::tx::{Cause, Rx, Tx};
 use super::{Created, Idempotency, Store, StoreError};
 use crate::domain::change::{ChangeAction, EntityKind, FieldChange};
-use crate::domain::task::Task;
+use crate::domain::rank::{Rank, between};
+use crate::domain::task::{Column, Task, TaskSort, TaskStatus};
 use crate::domain::team::TeamRole;
 use crate::domain::{ProjectId, TaskId, TeamId, UserId, access};
+
+/// A `TASKS_BY_RANK` key, owned.
+pub(super) type RankKey = (u8, u128, u8, String, u128);
+/// A `TASKS_SORTED` key.
+pub(super) type SortedKey = (u8, u128, u8, u64, u128);
+
+/// Every index entry of one task row.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct IndexKeys {
+    pub assignee: BTreeSet<(u128, u128)>,
+    pub creator: BTreeSet<(u128, u128)>,
+    pub project: BTreeSet<(u128, u128)>,
+    pub team: BTreeSet<(u128, u128)>,
+    pub project_status: BTreeSet<(u128, u8, u128)>,
+    pub rank: BTreeSet<RankKey>,
+    pub sorted: BTreeSet<SortedKey>,
+}
+
+impl IndexKeys {
+    pub(super) fn of(task: &Task) -> Self {
+        let id = task.id.as_u128();
+        let mut keys = Self::default();
+        // The lists a task is on, as (source kind, source id): the `TaskIndex` variants.
+        let mut sources = Vec::new();
+        for user in &task.assignee_ids {
+            keys.assignee.insert((user.as_u128(), id));
+            sources.push((0, user.as_u128()));
+        }
+        keys.creator.insert((task.created_by.as_u128(), id));
+        sources.push((1, task.created_by.as_u128()));
+        if let Some(project) = task.project_id {
+            keys.project.insert((project.as_u128(), id));
+            keys.project_status
+                .insert((project.as_u128(), task.status as u8, id));
+            sources.push((2, project.as_u128()));
+        }
+        if let Some(team) = task.team_id {
+            keys.team.insert((team.as_u128(), id));
+            sources.push((3, team.as_u128()));
+        }
+        if !task.rank.is_unplaced() {
+            let (kind, board, status) = task.column().key();
+            keys.rank
+                .insert((kind, board, status, task.rank.as_str().to_string(), id));
+        }
+        for (kind, source) in sources {
+            for sort in TaskSort::INDEXED {
+                keys.sorted
+                    .insert((kind, source, sort.tag(), task.sort_key(sort), id));
+            }
+        }
+        keys
+    }
+}
+
+/// Removes the keys only `before` has and inserts those only `after` has.
+fn sync<K, Q>(
+    table: &mut Table<'_, K, ()>,
+    before: &BTreeSet<Q>,
+    after: &BTreeSet<Q>,
+    borrow: impl for<'q> Fn(&'q Q) -> K::SelfType<'q>,
+) -> Result<(), StoreError>
+where
+    K: redb::Key + 'static,
+    Q: Ord,
+{
+    for gone in before.difference(after) {
+        table.remove(borrow(gone))?;
+    }
+    for new in after.difference(before) {
+        table.insert(borrow(new), ())?;
+    }
+    Ok(())
+}
+
+/// Where a task goes in its column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Top,
+    Bottom,
+    /// Right after the first (`after`) and before the second (`before`); at least one given.
+    Between {
+        after: Option<TaskId>,
+        before: Option<TaskId>,
+    },
+}
+
+/// Why a place names no spot in the target column: the field to blame and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misplaced {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Misplaced {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
 
 /// The task table and its indexes, opened together so that no code path can update one
 /// without the others.
@@ -25,6 +139,33 @@ pub(super) struct TaskTables<'a> {
     by_project: Table<'a, (u128, u128), ()>,
     by_team: Table<'a, (u128, u128), ()>,
     by_project_status: Table<'a, (u128, u8, u128), ()>,
+    by_rank: Table<'a, (u8, u128, u8, &'static str, u128), ()>,
+    sorted: Table<'a, (u8, u128, u8, u64, u128), ()>,
+}
+
+/// The `TASKS_BY_RANK` range of one column.
+fn column_range(column: Column) -> (Bound<RankKey>, Bound<RankKey>) {
+    let (kind, board, status) = column.key();
+    (
+        Bound::Included((kind, board, status, String::new(), 0)),
+        Bound::Excluded((kind, board, status + 1, String::new(), 0)),
+    )
+}
+
+/// One `TASKS_BY_RANK` entry as a range yields it.
+type RankEntry<'g> = Result<
+    (
+        redb::AccessGuard<'g, (u8, u128, u8, &'static str, u128)>,
+        redb::AccessGuard<'g, ()>,
+    ),
+    redb::StorageError,
+>;
+
+/// Reads the rank and task id of index entries.
+fn entry(e: RankEntry<'_>) -> Result<(Rank, u128), StoreError> {
+    let (key, _) = e?;
+    let (_, _, _, rank, id) = key.value();
+    Ok((Rank::parse(rank).map_err(StoreError::Corrupt)?, id))
 }
 
 impl<'a> TaskTables<'a> {
@@ -38,6 +179,8 @@ impl<'a> TaskTables<'a> {
             by_project: txn.open_table(TASKS_BY_PROJECT)?,
             by_team: txn.open_table(TASKS_BY_TEAM)?,
             by_project_status: txn.open_table(TASKS_BY_PROJECT_STATUS)?,
+            by_rank: txn.open_table(TASKS_BY_RANK)?,
+            sorted: txn.open_table(TASKS_SORTED)?,
         })
     }
 
@@ -45,43 +188,186 @@ impl<'a> TaskTables<'a> {
         read_row(&self.rows, "tasks", id)
     }
 
-    pub(super) fn insert(&mut self, task: &Task) -> Result<(), StoreError> {
-        self.tx.note_task_written(task.id.as_u128());
-        let id = task.id.as_u128();
-        self.rows.insert(id, encode(task)?.as_slice())?;
-        for user in &task.assignee_ids {
-            self.by_assignee.insert((user.as_u128(), id), ())?;
+    /// The first (`top`) or last rank in a column, leaving out `except`.
+    fn end_of(
+        &self,
+        column: Column,
+        top: bool,
+        except: Option<u128>,
+    ) -> Result<Option<Rank>, StoreError> {
+        let range = column_range(column);
+        let range = (borrow_bound(&range.0), borrow_bound(&range.1));
+        let mut entries = self.by_rank.range(range)?;
+        loop {
+            let next = if top {
+                entries.next()
+            } else {
+                entries.next_back()
+            };
+            match next {
+                None => return Ok(None),
+                Some(e) => {
+                    let (rank, id) = entry(e)?;
+                    if Some(id) != except {
+                        return Ok(Some(rank));
+                    }
+                }
+            }
         }
-        self.by_creator
-            .insert((task.created_by.as_u128(), id), ())?;
-        if let Some(project) = task.project_id {
-            self.by_project.insert((project.as_u128(), id), ())?;
-            self.by_project_status
-                .insert((project.as_u128(), task.status as u8, id), ())?;
+    }
+
+    /// The nearest rank strictly above (`up`) or below `rank` in a column, leaving out
+    /// `except`.
+    fn next_to(
+        &self,
+        column: Column,
+        rank: &Rank,
+        up: bool,
+        except: u128,
+    ) -> Result<Option<Rank>, StoreError> {
+        let (kind, board, status) = column.key();
+        let (start, end) = column_range(column);
+        let edge = if up {
+            Bound::Excluded((kind, board, status, rank.as_str().to_string(), 0))
+        } else {
+            Bound::Excluded((kind, board, status, rank.as_str().to_string(), u128::MAX))
+        };
+        let (start, end) = if up { (start, edge) } else { (edge, end) };
+        let mut entries = self
+            .by_rank
+            .range((borrow_bound(&start), borrow_bound(&end)))?;
+        loop {
+            let next = if up {
+                entries.next_back()
+            } else {
+                entries.next()
+            };
+            match next {
+                None => return Ok(None),
+                Some(e) => {
+                    let (found, id) = entry(e)?;
+                    if id != except && found != *rank {
+                        return Ok(Some(found));
+                    }
+                }
+            }
         }
-        if let Some(team) = task.team_id {
-            self.by_team.insert((team.as_u128(), id), ())?;
+    }
+
+    /// The rank `place` names in `column` for the task `moving` (which may be in that column
+    /// already: it is no neighbour of itself).
+    pub(super) fn rank_at(
+        &self,
+        column: Column,
+        place: Place,
+        moving: u128,
+    ) -> Result<Result<Rank, Misplaced>, StoreError> {
+        let (after, before) = match place {
+            Place::Top => {
+                return Ok(Ok(between(
+                    None,
+                    self.end_of(column, true, Some(moving))?.as_ref(),
+                )));
+            }
+            Place::Bottom => {
+                return Ok(Ok(between(
+                    self.end_of(column, false, Some(moving))?.as_ref(),
+                    None,
+                )));
+            }
+            Place::Between { after, before } => (after, before),
+        };
+        let neighbour = |id: Option<TaskId>,
+                         field: &'static str|
+         -> Result<Result<Option<Rank>, Misplaced>, StoreError> {
+            let Some(id) = id else { return Ok(Ok(None)) };
+            if id.as_u128() == moving {
+                return Ok(Err(Misplaced::new(
+                    field,
+                    "a task cannot be placed next to itself",
+                )));
+            }
+            match self.get(id.as_u128())? {
+                Some(task) if task.column() == column && !task.rank.is_unplaced() => {
+                    Ok(Ok(Some(task.rank)))
+                }
+                _ => Ok(Err(Misplaced::new(
+                    field,
+                    "must be a task in the column the task moves to (same project and status)",
+                ))),
+            }
+        };
+        let low = match neighbour(after, "after_id")? {
+            Ok(rank) => rank,
+            Err(why) => return Ok(Err(why)),
+        };
+        let high = match neighbour(before, "before_id")? {
+            Ok(rank) => rank,
+            Err(why) => return Ok(Err(why)),
+        };
+        let rank = match (low, high) {
+            (Some(low), Some(high)) if low < high => between(Some(&low), Some(&high)),
+            (Some(_), Some(_)) => {
+                return Ok(Err(Misplaced::new(
+                    "before_id",
+                    "must come after after_id in the column",
+                )));
+            }
+            (Some(low), None) => {
+                let high = self.next_to(column, &low, false, moving)?;
+                between(Some(&low), high.as_ref())
+            }
+            (None, Some(high)) => {
+                let low = self.next_to(column, &high, true, moving)?;
+                between(low.as_ref(), Some(&high))
+            }
+            (None, None) => between(None, self.end_of(column, true, Some(moving))?.as_ref()),
+        };
+        Ok(Ok(rank))
+    }
+
+    /// Writes a new task with its index entries; an unplaced task gets the bottom of its
+    /// column first.
+    pub(super) fn insert(&mut self, task: &mut Task) -> Result<(), StoreError> {
+        if task.rank.is_unplaced() {
+            task.rank = self
+                .rank_at(task.column(), Place::Bottom, task.id.as_u128())?
+                .expect("the bottom is always a place");
         }
-        Ok(())
+        self.write(None, task)
+    }
+
+    /// Writes `after` over `before` (`None`: a new row), changing only the index entries
+    /// that differ.
+    fn write(&mut self, before: Option<&Task>, after: &Task) -> Result<(), StoreError> {
+        self.tx.note_task_written(after.id.as_u128());
+        self.rows
+            .insert(after.id.as_u128(), encode(after)?.as_slice())?;
+        let old = before.map(IndexKeys::of).unwrap_or_default();
+        self.sync(&old, &IndexKeys::of(after))
+    }
+
+    fn sync(&mut self, old: &IndexKeys, new: &IndexKeys) -> Result<(), StoreError> {
+        sync(&mut self.by_assignee, &old.assignee, &new.assignee, |k| *k)?;
+        sync(&mut self.by_creator, &old.creator, &new.creator, |k| *k)?;
+        sync(&mut self.by_project, &old.project, &new.project, |k| *k)?;
+        sync(&mut self.by_team, &old.team, &new.team, |k| *k)?;
+        sync(
+            &mut self.by_project_status,
+            &old.project_status,
+            &new.project_status,
+            |k| *k,
+        )?;
+        sync(&mut self.by_rank, &old.rank, &new.rank, |k| {
+            (k.0, k.1, k.2, k.3.as_str(), k.4)
+        })?;
+        sync(&mut self.sorted, &old.sorted, &new.sorted, |k| *k)
     }
 
     fn delete(&mut self, task: &Task) -> Result<(), StoreError> {
         self.tx.note_task_written(task.id.as_u128());
-        let id = task.id.as_u128();
-        self.rows.remove(id)?;
-        for user in &task.assignee_ids {
-            self.by_assignee.remove((user.as_u128(), id))?;
-        }
-        self.by_creator.remove((task.created_by.as_u128(), id))?;
-        if let Some(project) = task.project_id {
-            self.by_project.remove((project.as_u128(), id))?;
-            self.by_project_status
-                .remove((project.as_u128(), task.status as u8, id))?;
-        }
-        if let Some(team) = task.team_id {
-            self.by_team.remove((team.as_u128(), id))?;
-        }
-        Ok(())
+        self.rows.remove(task.id.as_u128())?;
+        self.sync(&IndexKeys::of(task), &IndexKeys::default())
     }
 
     /// Rewrites a task's row when only its counts changed (no index moves).
@@ -94,8 +380,7 @@ impl<'a> TaskTables<'a> {
 
     /// Replaces a task's row and re-indexes it.
     fn replace(&mut self, before: &Task, after: &Task) -> Result<(), StoreError> {
-        self.delete(before)?;
-        self.insert(after)
+        self.write(Some(before), after)
     }
 
     fn ids(table: &Table<'a, (u128, u128), ()>, prefix: u128) -> Result<Vec<u128>, StoreError> {
@@ -104,6 +389,15 @@ impl<'a> TaskTables<'a> {
             ids.push(entry?.0.value().1);
         }
         Ok(ids)
+    }
+}
+
+/// A bound over an owned rank key as the borrowed key type a range takes.
+fn borrow_bound(bound: &Bound<RankKey>) -> Bound<(u8, u128, u8, &str, u128)> {
+    match bound {
+        Bound::Included(k) => Bound::Included((k.0, k.1, k.2, k.3.as_str(), k.4)),
+        Bound::Excluded(k) => Bound::Excluded((k.0, k.1, k.2, k.3.as_str(), k.4)),
+        Bound::Unbounded => Bound::Unbounded,
     }
 }
 
@@ -323,7 +617,7 @@ impl Tx<'_> {
         self.require_members(task)?;
         let mut task = task.clone();
         task.id = TaskId::from_u128(self.next_id(TASKS, task.id.as_u128())?);
-        TaskTables::open(self)?.insert(&task)?;
+        TaskTables::open(self)?.insert(&mut task)?;
         let seq = self.append(task_created(&task))?;
         let cause = Cause {
             seq,
@@ -336,7 +630,8 @@ impl Tx<'_> {
     }
 
     /// Applies `change` to a task. `change` sees the current row and may refuse. A task in
-    /// (or moved into) an archived project cannot change.
+    /// (or moved into) an archived project cannot change. A task the change takes to another
+    /// column (status or project) goes to the bottom of it.
     pub fn update_task(
         &self,
         id: TaskId,
@@ -344,13 +639,67 @@ impl Tx<'_> {
         now: DateTime<Utc>,
         change: impl FnOnce(&mut Task) -> Result<(), StoreError>,
     ) -> Result<Task, StoreError> {
+        self.rewrite_task(id, actor, now, |tables, task| {
+            let column = task.column();
+            change(task)?;
+            if task.column() != column {
+                task.rank = tables
+                    .rank_at(task.column(), Place::Bottom, task.id.as_u128())?
+                    .expect("the bottom is always a place");
+            }
+            Ok(())
+        })
+    }
+
+    /// The rank `place` names for task `id` in its project's (or personal) column `status`;
+    /// `Err(Misplaced)` when a neighbour is not in that column. A read: [`Tx::move_task`]
+    /// writes it.
+    pub fn rank_for_move(
+        &self,
+        task: &Task,
+        status: TaskStatus,
+        place: Place,
+    ) -> Result<Result<Rank, Misplaced>, StoreError> {
+        let column = Column {
+            status,
+            ..task.column()
+        };
+        TaskTables::open(self)?.rank_at(column, place, task.id.as_u128())
+    }
+
+    /// Moves a task to `rank` (from [`Tx::rank_for_move`]) in its column `status`: one row
+    /// and its index entries, recorded like an update of its status (and rank).
+    pub fn move_task(
+        &self,
+        id: TaskId,
+        actor: UserId,
+        now: DateTime<Utc>,
+        status: TaskStatus,
+        rank: Rank,
+    ) -> Result<Task, StoreError> {
+        self.rewrite_task(id, actor, now, |_, task| {
+            task.status = status;
+            task.rank = rank;
+            Ok(())
+        })
+    }
+
+    /// Reads a task, lets `change` edit it, and writes it back with its index entries, the
+    /// change-log entry and notifications; nothing when nothing changed.
+    fn rewrite_task(
+        &self,
+        id: TaskId,
+        actor: UserId,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&TaskTables<'_>, &mut Task) -> Result<(), StoreError>,
+    ) -> Result<Task, StoreError> {
         let (before, after) = {
             let mut tables = TaskTables::open(self)?;
             let Some(before) = tables.get(id.as_u128())? else {
                 return Err(StoreError::NotFound);
             };
             let mut after = before.clone();
-            change(&mut after)?;
+            change(&tables, &mut after)?;
             if task_diff(&before, &after).is_empty() {
                 return Ok(before);
             }
@@ -414,7 +763,55 @@ impl Tx<'_> {
     }
 }
 
+/// One column of a project's board as read: up to the asked number of tasks in rank order,
+/// and whether more follow.
+#[derive(Debug, Clone)]
+pub struct BoardColumn {
+    pub status: TaskStatus,
+    pub tasks: Vec<Task>,
+    pub more: bool,
+}
+
 impl Store {
+    /// A project's board in one snapshot: each status column's first `per_column` tasks in
+    /// rank order (one bounded range read of `TASKS_BY_RANK` per column).
+    pub fn board(
+        &self,
+        project: ProjectId,
+        per_column: usize,
+    ) -> Result<Vec<BoardColumn>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let rows = txn.open_table(TASKS)?;
+        let index = txn.open_table(TASKS_BY_RANK)?;
+        let mut columns = Vec::with_capacity(TaskStatus::ALL.len());
+        for status in TaskStatus::ALL {
+            let column = Column {
+                board: crate::domain::task::Board::Project(project),
+                status,
+            };
+            let (start, end) = column_range(column);
+            let mut tasks = Vec::new();
+            let mut more = false;
+            for e in index.range((borrow_bound(&start), borrow_bound(&end)))? {
+                if tasks.len() == per_column {
+                    more = true;
+                    break;
+                }
+                let (_, id) = entry(e)?;
+                let task: Task = read_row(&rows, "tasks", id)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("tasks_by_rank names a missing task {id}"))
+                })?;
+                tasks.push(task);
+            }
+            columns.push(BoardColumn {
+                status,
+                tasks,
+                more,
+            });
+        }
+        Ok(columns)
+    }
+
     /// How many tasks exist: the table's length, which redb keeps (no scan).
     pub fn task_count(&self) -> Result<u64, StoreError> {
         use redb::ReadableTableMetadata;
@@ -424,15 +821,17 @@ impl Store {
 
     /// Inserts many new tasks in one transaction, with their indexes and change-log entries
     /// (bulk import and benchmark seeding). Projects are not checked: the caller vouches.
+    /// Tasks without a rank go to the bottom of their column, in the order given.
     pub fn import_tasks(&self, tasks: &[Task]) -> Result<(), StoreError> {
+        let mut tasks = tasks.to_vec();
         self.write(|tx| {
             {
                 let mut tables = TaskTables::open(tx)?;
-                for task in tasks {
+                for task in &mut tasks {
                     tables.insert(task)?;
                 }
             }
-            for task in tasks {
+            for task in &tasks {
                 tx.append(task_created(task))?;
             }
             Ok(())
