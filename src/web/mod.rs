@@ -18,6 +18,10 @@ pub mod error;
 mod pages_auth;
 /// My work: the caller's assigned tasks by due date.
 mod pages_home;
+/// Task lists (all tasks, one project's): filters and sort in the URL, bulk status change.
+mod pages_lists;
+/// Search as you type, with highlights.
+mod pages_search;
 /// The session cookie and the signed-in user of a page.
 pub mod session;
 /// What pages show of domain values (labels, due dates, task rows).
@@ -69,6 +73,8 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
         )
         .at("/signout", post(pages_auth::signout));
     // Each area of the app adds its pages here (one line per area, `fn routes(Route) -> Route`).
+    let route = pages_lists::routes(route);
+    let route = pages_search::routes(route);
     route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))
