@@ -27,3 +27,4 @@ mod teams;
 mod tokens;
 mod users;
 mod web;
+mod web_lists;
