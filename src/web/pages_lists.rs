@@ -217,7 +217,6 @@ impl ListView {
             descending,
             cursor: self.cursor.clone(),
             limit: Some(PAGE_SIZE),
-            ..TaskQuery::default()
         }
     }
 }
