@@ -13,6 +13,10 @@ const status = document.getElementById("live-status");
 let since = Number(body.dataset.since || 0);
 let delay = 500;
 let shownReconnecting = false;
+// Set once the page is being left (a link, a form post): the socket closing then is expected.
+let leaving = false;
+addEventListener("beforeunload", () => { leaving = true; });
+addEventListener("pagehide", () => { leaving = true; });
 
 function setStatus(text) {
   if (!status) return;
@@ -89,6 +93,12 @@ function connect() {
   });
   socket.addEventListener("close", (event) => {
     body.dataset.live = "disconnected";
+    if (leaving) {
+      // Still here a moment later (the "navigation" was a download): carry on as usual.
+      leaving = false;
+      setTimeout(connect, 2000);
+      return;
+    }
     if (event.code === 4001) {
       // Signed out or revoked elsewhere.
       location.assign("/signin");

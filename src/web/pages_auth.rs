@@ -207,9 +207,14 @@ pub async fn submit_register(
 
 /// `GET /setup`: the first account of a fresh server, which becomes its admin.
 #[handler]
-pub async fn setup_page(service: Data<&Service>, settings: Data<&Settings>) -> WebResult<Response> {
+pub async fn setup_page(
+    req: &Request,
+    service: Data<&Service>,
+    settings: Data<&Settings>,
+) -> WebResult<Response> {
     if !service.needs_setup().await? {
-        return Ok(see_other("/signin"));
+        let signed_in = WebUser::of(req).await.is_some();
+        return Ok(see_other(if signed_in { "/" } else { "/signin" }));
     }
     render(&RegisterPage {
         chrome: Chrome::public(),

@@ -423,7 +423,10 @@ def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
 
 
 def sign_out(page: Page) -> None:
+    """Signs out from the account menu in the header (opened first, as a person would)."""
+    page.locator("details.menu > summary").click()
     page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page.get_by_role("heading", level=1, name="Sign in")).to_be_visible()
     expect(page.get_by_role("button", name="Sign out", exact=True)).to_have_count(0)
 
 

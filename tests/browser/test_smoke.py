@@ -26,13 +26,20 @@ def test_home_page_fits_a_phone(phone_page):
 
 
 def _has_form_with_csrf(page):
-    """Every form of the web app carries a hidden csrf field."""
-    forms = page.locator("form")
+    """Every form of a signed-in page carries a hidden csrf field."""
+    forms = page.locator("form[method=post]")
     assert forms.count() >= 1, f"no form on {page.url}"
     for i in range(forms.count()):
         csrf = forms.nth(i).locator("input[type=hidden][name=csrf]")
         expect(csrf).to_have_count(1)
         assert csrf.get_attribute("value"), f"empty csrf field in form {i} on {page.url}"
+
+
+def _has_no_session_yet(page):
+    """Set-up, registration and sign-in come before any session: no token to carry (the
+    server checks the request's origin instead), and no cookie yet."""
+    assert page.locator("form[method=post]").count() >= 1, f"no form on {page.url}"
+    assert not page.context.cookies(), f"a cookie before signing in: {page.context.cookies()}"
 
 
 def test_setup_register_sign_in_and_sign_out(fresh_server, new_context):
@@ -44,10 +51,11 @@ def test_setup_register_sign_in_and_sign_out(fresh_server, new_context):
 
     # First run: /setup makes the admin account and signs it in.
     admin_page.goto("/setup")
-    _has_form_with_csrf(admin_page)
+    _has_no_session_yet(admin_page)
     axe_check(admin_page)
     screenshot(admin_page, "setup")
     set_up_admin(admin_page, "Ada Admin", "ada@example.com", PASSWORD)
+    _has_form_with_csrf(admin_page)
     axe_check(admin_page)
     screenshot(admin_page, "my-work")
     cookies = admin_page.context.cookies()
@@ -63,7 +71,7 @@ def test_setup_register_sign_in_and_sign_out(fresh_server, new_context):
     bob_problems = watch(bob_page)
     bob_email = unique_email("bob")
     bob_page.goto("/register")
-    _has_form_with_csrf(bob_page)
+    _has_no_session_yet(bob_page)
     axe_check(bob_page)
     bob = register_user(bob_page, "Bob Builder", bob_email, PASSWORD)
     assert bob.via == "register"
@@ -73,7 +81,7 @@ def test_setup_register_sign_in_and_sign_out(fresh_server, new_context):
     bob_page.goto("/")
     expect(bob_page.get_by_role("heading", level=1, name="My work")).to_have_count(0)
     bob_page.goto("/signin")
-    _has_form_with_csrf(bob_page)
+    _has_no_session_yet(bob_page)
     axe_check(bob_page)
     screenshot(bob_page, "signin")
     sign_in(bob_page, bob_email, PASSWORD)
