@@ -6,7 +6,8 @@
 //! Environment: `BENCH_SECONDS` (per row, default 5), `BENCH_CLIENTS` (default 32),
 //! `BENCH_TASKS` (tasks seeded before the task rows, default 100,000), `BENCH_SOCKETS`
 //! (WebSocket connections for the real-time rows, default 1,000), `BENCH_LARGE_TASKS` (the
-//! store's size for the second set of search rows, default 1,000,000; 0 skips them). The load
+//! store's size for the second set of search rows, default 1,000,000; 0 skips them),
+//! `BENCH_ONLY=web` (only the web app's page rows, on a small store: a quick run). The load
 //! generator runs on the same machine as the server, so absolute figures are a floor; the
 //! ratio to `/api/health`, measured in the same run, is the comparable number.
 
@@ -679,6 +680,120 @@ fn seed(
     ids
 }
 
+/// The web app's session cookie for the bench account, signed in through the form.
+async fn web_cookie(client: &reqwest::Client, base: &str) -> String {
+    let response = client
+        .post(format!("{base}/signin"))
+        .header("origin", base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "email=bench%40example.com&password={}",
+            PASSWORD.replace(' ', "+")
+        ))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tasker_session="))
+        .expect("signing in sets the session cookie");
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// A project of `tasks` tasks spread over the four columns, made through the API.
+async fn board_project(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    team_id: uuid::Uuid,
+    user_id: uuid::Uuid,
+    tasks: usize,
+) -> (String, String) {
+    let project: serde_json::Value = client
+        .post(format!("{base}/api/projects"))
+        .bearer_auth(token)
+        .json(&json!({"team_id": team_id, "name": format!("Board of {tasks}")}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let project = project["id"].as_str().unwrap().to_string();
+    let statuses = ["todo", "in_progress", "blocked", "done"];
+    let priorities = ["low", "medium", "high", "urgent"];
+    let mut last = String::new();
+    for n in 0..tasks {
+        let body = json!({
+            "title": format!("Card {n}: plan the release notes"),
+            "project_id": project,
+            "status": statuses[n % 4],
+            "priority": priorities[n % 4],
+            "labels": ["bench", "web"],
+            "assignee_ids": [user_id],
+            "due_date": format!("2027-01-{:02}T12:00:00Z", 1 + n % 28),
+        });
+        let task: serde_json::Value = client
+            .post(format!("{base}/api/tasks"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        last = task["id"].as_str().unwrap().to_string();
+    }
+    (project, last)
+}
+
+/// Server-side render times of the web app's main pages (HTML, compressed by nobody: the
+/// figure is the render and the store reads behind it).
+async fn web_rows(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    team_id: uuid::Uuid,
+    user_id: uuid::Uuid,
+    clients: usize,
+    seconds: Duration,
+) -> Vec<Row> {
+    let cookie = web_cookie(client, base).await;
+    let (small, _) = board_project(client, base, token, team_id, user_id, 100).await;
+    let (large, task) = board_project(client, base, token, team_id, user_id, 500).await;
+    let page = |path: String| {
+        let (client, url, cookie) = (client.clone(), format!("{base}{path}"), cookie.clone());
+        move || {
+            let request = client.get(&url).header("cookie", &cookie);
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    _ => false,
+                }
+            }
+        }
+    };
+    let mut rows = Vec::new();
+    for (name, path) in [
+        ("board, 100 tasks", format!("/projects/{small}")),
+        ("board, 500 tasks", format!("/projects/{large}")),
+        (
+            "list, 500-task project (first page)",
+            format!("/projects/{large}/list"),
+        ),
+        ("task detail", format!("/tasks/{task}")),
+        ("My work", "/".to_string()),
+    ] {
+        rows.push(drive(&format!("GET {name}"), 1, seconds, page(path.clone())).await);
+        rows.push(drive(&format!("GET {name}"), clients, seconds, page(path)).await);
+    }
+    rows
+}
+
 fn main() {
     let seconds = Duration::from_secs(env_or("BENCH_SECONDS", 5));
     let clients = env_or("BENCH_CLIENTS", 32) as usize;
@@ -687,6 +802,7 @@ fn main() {
     let data = tempfile::tempdir().expect("temp dir");
 
     let seed_tasks = env_or("BENCH_TASKS", 100_000) as usize;
+    let web_only = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "web");
     let rows = runtime.block_on(async {
         // Phase 1: an account, a team and a project, through the API.
         let (token, user_id, team_id, project_id) = {
@@ -727,6 +843,23 @@ fn main() {
             let id = |v: &serde_json::Value| v.as_str().unwrap().parse::<uuid::Uuid>().unwrap();
             (token, id(&auth["user"]["id"]), id(&team["id"]), id(&project["id"]))
         };
+        if web_only {
+            let (base, stop, server) = start(data.path()).await;
+            let client = reqwest::Client::builder().pool_max_idle_per_host(clients * 2).build().unwrap();
+            let health = || {
+                let (client, url) = (client.clone(), format!("{base}/api/health"));
+                move || {
+                    let request = client.get(&url);
+                    async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
+                }
+            };
+            drive("warm-up", clients, Duration::from_millis(500), health()).await;
+            let rows = vec![drive("GET /api/health", clients, seconds, health()).await];
+            let web = web_rows(&client, &base, &token, team_id, user_id, clients, seconds).await;
+            let _ = stop.send(());
+            server.await.unwrap().unwrap();
+            return (rows, vec![], vec![], vec![], vec![], web);
+        }
 
         // Phase 2: 100,000 tasks straight into the store (the server is stopped).
         let seeded = Instant::now();
@@ -809,6 +942,7 @@ fn main() {
             drive("POST /api/auth/login, wrong password", 1, seconds, login("bench@example.com", "wrong password!", 401)).await,
             drive("POST /api/auth/login, unknown email", 1, seconds, login("nobody@example.com", PASSWORD, 401)).await,
         ];
+        let web = web_rows(&client, &base, &token, team_id, user_id, clients, seconds).await;
         index_caught_up(&client, &base).await;
         let mut search = search_rows(&client, &base, &token, clients, seconds, seed_tasks).await;
         search.push(freshness_row(&client, &base, &token, project_id).await);
@@ -938,9 +1072,9 @@ fn main() {
             let _ = stop.send(());
             server.await.unwrap().unwrap();
         }
-        (rows, files, feed, search, indexing)
+        (rows, files, feed, search, indexing, web)
     });
-    let (rows, files, feed, search, indexing) = rows;
+    let (rows, files, feed, search, indexing, web) = rows;
 
     let health = rows[0].per_second;
     println!(
@@ -949,6 +1083,11 @@ fn main() {
         cores
     );
     print_requests("operation", &rows, health);
+    println!();
+    print_requests("web page (HTML)", &web, health);
+    if web_only {
+        return;
+    }
 
     println!("\n| attachments | clients | requests | MiB/s | p50 ms | p99 ms | errors |");
     println!("|---|---:|---:|---:|---:|---:|---:|");

@@ -28,3 +28,4 @@ mod tokens;
 mod users;
 mod web;
 mod web_lists;
+mod web_teams;

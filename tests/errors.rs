@@ -145,7 +145,12 @@ async fn unknown_routes_and_methods() {
     // Outside /api, the web app answers with its own 404 page.
     let page = server.client.get(server.url("/nope")).send().await.unwrap();
     assert_eq!(page.status(), 404);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     server
         .call(Method::DELETE, "/api/health", None, None)
         .await

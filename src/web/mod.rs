@@ -20,8 +20,16 @@ mod pages_auth;
 mod pages_home;
 /// Task lists (all tasks, one project's): filters and sort in the URL, bulk status change.
 mod pages_lists;
+/// The notification inbox: mark read, mark all read, live updates.
+mod pages_notifications;
+/// The profile: name, email, password, sessions with revoke.
+mod pages_profile;
+/// Projects of my teams: create; a project's settings (rename, archive, delete).
+mod pages_projects;
 /// Search as you type, with highlights.
 mod pages_search;
+/// Teams: mine, invitations for me, members and roles, inviting.
+mod pages_teams;
 /// The session cookie and the signed-in user of a page.
 pub mod session;
 /// What pages show of domain values (labels, due dates, task rows).
@@ -73,6 +81,10 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
         )
         .at("/signout", post(pages_auth::signout));
     // Each area of the app adds its pages here (one line per area, `fn routes(Route) -> Route`).
+    let route = pages_teams::routes(route);
+    let route = pages_projects::routes(route);
+    let route = pages_notifications::routes(route);
+    let route = pages_profile::routes(route);
     let route = pages_lists::routes(route);
     let route = pages_search::routes(route);
     route
