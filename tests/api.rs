@@ -28,4 +28,5 @@ mod tokens;
 mod users;
 mod web;
 mod web_board;
+mod web_lists;
 mod web_teams;

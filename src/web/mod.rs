@@ -20,12 +20,16 @@ pub mod error;
 mod pages_auth;
 /// My work: the caller's assigned tasks by due date.
 mod pages_home;
+/// Task lists (all tasks, one project's): filters and sort in the URL, bulk status change.
+mod pages_lists;
 /// The notification inbox: mark read, mark all read, live updates.
 mod pages_notifications;
 /// The profile: name, email, password, sessions with revoke.
 mod pages_profile;
 /// Projects of my teams: create; a project's settings (rename, archive, delete).
 mod pages_projects;
+/// Search as you type, with highlights.
+mod pages_search;
 /// Teams: mine, invitations for me, members and roles, inviting.
 mod pages_teams;
 /// The session cookie and the signed-in user of a page.
@@ -84,6 +88,8 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
     let route = pages_notifications::routes(route);
     let route = pages_profile::routes(route);
     let route = board::routes(route);
+    let route = pages_lists::routes(route);
+    let route = pages_search::routes(route);
     route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))

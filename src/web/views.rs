@@ -100,6 +100,23 @@ impl TaskRow {
     }
 }
 
+/// One option of a filter control (a `<select>` option or a checkbox).
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl Choice {
+    pub fn new(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Self {
+        Self {
+            value: value.into(),
+            label: label.into(),
+            selected,
+        }
+    }
+}
+
 /// The groups of My work, in the order shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
