@@ -14,12 +14,16 @@ pub mod assets;
 mod csrf;
 /// Error pages.
 pub mod error;
+/// Markdown rendered and sanitized for pages.
+pub mod markdown;
 /// Sign in, register, first set-up, sign out.
 mod pages_auth;
 /// My work: the caller's assigned tasks by due date.
 mod pages_home;
 /// The session cookie and the signed-in user of a page.
 pub mod session;
+/// The task page (fields, comments, files, history) and the create form.
+mod task;
 /// What pages show of domain values (labels, due dates, task rows).
 pub mod views;
 
@@ -69,6 +73,7 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
         )
         .at("/signout", post(pages_auth::signout));
     // Each area of the app adds its pages here (one line per area, `fn routes(Route) -> Route`).
+    let route = task::routes(route);
     route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))
