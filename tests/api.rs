@@ -26,3 +26,4 @@ mod teams;
 mod tokens;
 mod users;
 mod web;
+mod web_task;

@@ -67,7 +67,11 @@ pub async fn add(
         },
     };
     if !from_htmx(req) {
-        let to = format!("/tasks/{}#comment-{}", id.as_uuid(), created.comment.id.as_uuid());
+        let to = format!(
+            "/tasks/{}#comment-{}",
+            id.as_uuid(),
+            created.comment.id.as_uuid()
+        );
         return Ok(see_other(&to));
     }
     let names = service.people_names(&user.0).await?;
@@ -87,7 +91,9 @@ pub async fn save(
 ) -> WebResult<Response> {
     let id: CommentId = parse_id(&id)?;
     let body = super::normalized(&form.body);
-    let outcome = service.update_comment(&user.0, id, &body, form.version).await;
+    let outcome = service
+        .update_comment(&user.0, id, &body, form.version)
+        .await;
     let (view, problem) = match outcome {
         Ok(Write::Done(view)) if !from_htmx(req) => {
             let to = format!("/tasks/{}#comment-{}", view.comment.task_id.as_uuid(), id.as_uuid());

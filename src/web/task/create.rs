@@ -178,10 +178,9 @@ pub async fn submit(
                 return Ok(see_other(&format!("/tasks/{}", created.task.id.as_uuid())));
             }
             Err(Error::Validation(fields)) => fields,
-            Err(Error::NotFound(_)) => vec![FieldError::new(
-                "project",
-                "choose one of your projects",
-            )],
+            Err(Error::NotFound(_)) => {
+                vec![FieldError::new("project", "choose one of your projects")]
+            }
             Err(e @ Error::ProjectArchived) => vec![FieldError::new("project", e.to_string())],
             Err(other) => return Err(other.into()),
         },

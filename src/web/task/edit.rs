@@ -112,9 +112,9 @@ impl Submission {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
-        let version = one("version")
-            .parse()
-            .map_err(|_| WebError::BadRequest("The form has no version; reload the page.".into()))?;
+        let version = one("version").parse().map_err(|_| {
+            WebError::BadRequest("The form has no version; reload the page.".into())
+        })?;
         Ok(Self {
             yours,
             base,
@@ -314,7 +314,10 @@ fn shown(fields: &TaskFields, field: &str, names: &HashMap<UserId, String>) -> S
         "assignees" => fields
             .assignees
             .iter()
-            .map(|a| a.parse().map_or_else(|_| a.clone(), |id| name_of(names, id)))
+            .map(|a| {
+                a.parse()
+                    .map_or_else(|_| a.clone(), |id| name_of(names, id))
+            })
             .collect::<Vec<_>>()
             .join(", "),
         _ if fields.description.is_empty() => none(),
@@ -402,7 +405,9 @@ mod tests {
             ("status", "later"),
             ("base_status", "todo"),
         ]);
-        let errors = Submission::parse(&form).unwrap().patch().unwrap_err();
+        let Err(errors) = Submission::parse(&form).unwrap().patch() else {
+            panic!("refused");
+        };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["status", "due_date"]);
     }

@@ -308,11 +308,12 @@ pub async fn build(
     let chrome = Chrome::load(service, user, "tasks").await?;
     let csrf = chrome.csrf().to_string();
     let project = match task.project_id {
-        Some(project) => service
-            .project(&auth, project)
-            .await
-            .ok()
-            .map(|p| (project.as_uuid().to_string(), p.project.name.as_str().to_string())),
+        Some(project) => service.project(&auth, project).await.ok().map(|p| {
+            (
+                project.as_uuid().to_string(),
+                p.project.name.as_str().to_string(),
+            )
+        }),
         None => None,
     };
     let comments = service
@@ -362,7 +363,11 @@ pub async fn build(
     })
 }
 
-fn summary(task: &Task, project: Option<(String, String)>, names: &HashMap<UserId, String>) -> Summary {
+fn summary(
+    task: &Task,
+    project: Option<(String, String)>,
+    names: &HashMap<UserId, String>,
+) -> Summary {
     let now = Utc::now();
     Summary {
         id: task.id.as_uuid().to_string(),
@@ -371,7 +376,9 @@ fn summary(task: &Task, project: Option<(String, String)>, names: &HashMap<UserI
         status_label: status_label(task.status),
         priority: priority_key(task.priority),
         priority_label: priority_label(task.priority),
-        due: task.due_date.map(|d| super::super::views::due_label(d, now)),
+        due: task
+            .due_date
+            .map(|d| super::super::views::due_label(d, now)),
         due_iso: date_input(task.due_date),
         overdue: task.status != TaskStatus::Done && task.due_date.is_some_and(|d| d < now),
         labels: task.labels.clone(),
@@ -459,11 +466,7 @@ fn text(value: &Value) -> String {
 fn users(value: &Value) -> Vec<UserId> {
     value
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str()?.parse().ok())
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
         .unwrap_or_default()
 }
 
@@ -489,7 +492,11 @@ fn describe(
         "title" => format!("renamed it from “{}” to “{}”", text(before), text(after)),
         "description" if text(after).is_empty() => "removed the description".into(),
         "description" => "edited the description".into(),
-        "status" => format!("changed status from {} to {}", status(before), status(after)),
+        "status" => format!(
+            "changed status from {} to {}",
+            status(before),
+            status(after)
+        ),
         "priority" => format!(
             "changed priority from {} to {}",
             priority(before),
@@ -559,12 +566,7 @@ mod tests {
             "set the due date to 31 Jan 2026"
         );
         assert_eq!(
-            say(
-                "assignee_ids",
-                json!([cy.as_uuid()]),
-                json!([bo.as_uuid()])
-            )
-            .unwrap(),
+            say("assignee_ids", json!([cy.as_uuid()]), json!([bo.as_uuid()])).unwrap(),
             "assigned Bo and unassigned A former member"
         );
         assert!(say("rank", json!("a"), json!("b")).is_none());
