@@ -29,4 +29,5 @@ mod users;
 mod web;
 mod web_board;
 mod web_lists;
+mod web_task;
 mod web_teams;

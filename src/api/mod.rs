@@ -9,7 +9,7 @@
 mod admin;
 /// `/auth`: register, login, refresh, logout, profile, sessions.
 /// Files attached to tasks.
-mod attachments;
+pub(crate) mod attachments;
 mod auth;
 /// Board order: moving a task, a project's board.
 mod board;

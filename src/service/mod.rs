@@ -27,6 +27,8 @@ mod projects;
 mod search;
 /// Verified sessions, invalidated by the store's auth epoch.
 mod session_cache;
+/// What the web app's task page reads: abilities on a task, people's names.
+mod task_page;
 /// Tasks, with their permission rules, lists and history.
 mod tasks;
 /// Teams, members and invitations, with their permission rules.
@@ -55,6 +57,7 @@ pub use notifications::InboxPage;
 use passwords::Passwords;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
 pub use search::{IndexStatus, IndexingError, SearchHit, SearchQuery, rebuild_index};
+pub use task_page::TaskAbilities;
 pub use tasks::{Edit, NewTask, Position, Scope, TaskList, TaskPatch, TaskQuery, TaskView};
 pub use teams::{INVITATION_TTL, NewTeam, TeamPatch, TeamView, Write};
 pub use tokens::Tokens;

@@ -16,6 +16,8 @@ mod board;
 mod csrf;
 /// Error pages.
 pub mod error;
+/// Markdown rendered and sanitized for pages.
+pub mod markdown;
 /// Sign in, register, first set-up, sign out.
 mod pages_auth;
 /// My work: the caller's assigned tasks by due date.
@@ -34,6 +36,8 @@ mod pages_search;
 mod pages_teams;
 /// The session cookie and the signed-in user of a page.
 pub mod session;
+/// The task page (fields, comments, files, history) and the create form.
+mod task;
 /// What pages show of domain values (labels, due dates, task rows).
 pub mod views;
 
@@ -90,6 +94,7 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
     let route = board::routes(route);
     let route = pages_lists::routes(route);
     let route = pages_search::routes(route);
+    let route = task::routes(route);
     route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))

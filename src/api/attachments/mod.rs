@@ -9,8 +9,8 @@
 
 /// Serving a file's bytes: ranges, revalidation, download-only headers.
 mod download;
-/// Reading a multipart upload within its byte limits.
-mod upload;
+/// Reading a multipart upload within its byte limits (the web app's upload reads the same way).
+pub(crate) mod upload;
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -33,8 +33,9 @@ use download::Download;
 /// Whether a request is an upload, which streams its body instead of the JSON limit.
 pub fn is_upload(req: &Request) -> bool {
     let path = req.uri().path();
+    // The API's, and the web app's (`web::task::attachments`).
     req.method() == poem::http::Method::POST
-        && path.starts_with("/api/tasks/")
+        && (path.starts_with("/api/tasks/") || path.starts_with("/tasks/"))
         && path.ends_with("/attachments")
 }
 

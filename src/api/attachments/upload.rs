@@ -74,7 +74,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
 /// Checks what can be checked before a byte of the body is read: the content type, and a
 /// declared length against the upload's cap. Returns the cap (every file at its limit, plus
 /// room for framing).
-pub(super) fn check_request(req: &Request, max_upload_bytes: u64) -> ApiResult<u64> {
+pub(crate) fn check_request(req: &Request, max_upload_bytes: u64) -> ApiResult<u64> {
     let multipart_type = req
         .content_type()
         .is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/form-data"));
@@ -100,7 +100,7 @@ pub(super) fn check_request(req: &Request, max_upload_bytes: u64) -> ApiResult<u
 
 /// Reads the whole upload in `body` (at most `cap` bytes, from [`check_request`]): its files
 /// received by the service, in the order of their fields.
-pub(super) async fn receive(
+pub(crate) async fn receive(
     service: &Service,
     req: &Request,
     body: Body,
