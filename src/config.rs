@@ -134,7 +134,9 @@ pub struct Config {
     pub rate_limits: ::std::option::Option<RateLimits>,
 
     /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry
-    /// (the one the proxy added) instead of the socket. Only with a proxy that sets it.
+    /// (the one the proxy added) instead of the socket, and, for the web app, the scheme and
+    /// host from `X-Forwarded-Proto` and `X-Forwarded-Host` (a `Secure` session cookie over
+    /// https; the same-origin check). Only with a proxy that sets them.
     #[arg(long, env = "TASKER_TRUST_PROXY", value_name = "BOOL", num_args = 0..=1,
           default_missing_value = "true", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set)]
     pub trust_proxy: bool,

@@ -178,6 +178,25 @@ mod tests {
     }
 
     #[test]
+    fn vendored_files_match_the_checksums_listed_beside_them() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/vendor");
+        let listing = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        let mut checked = 0;
+        for row in listing.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split('|').map(|c| c.trim().trim_matches('`')).collect();
+            let (file, sha) = (cells[1], cells[6]);
+            let bytes = std::fs::read(dir.join(file)).unwrap();
+            let actual: String = Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(actual, sha, "{file} differs from its listed SHA-256");
+            checked += 1;
+        }
+        assert!(checked >= 2, "the listing names the vendored files");
+    }
+
+    #[test]
     fn every_script_and_style_is_listed_and_within_budget() {
         let url = url("app/app.css");
         assert!(url.starts_with("/assets/app/app.") && url.ends_with(".css"));

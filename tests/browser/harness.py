@@ -314,8 +314,14 @@ def watch(page: Page) -> Problems:
 
     page.on("console", on_console)
     page.on("pageerror", lambda err: problems.page_errors.append(str(err)))
-    page.on("requestfailed", lambda req: problems.failed_requests.append(
-        f"{req.method} {req.url}: {req.failure}"))
+    def on_request_failed(req: Any) -> None:
+        # net::ERR_ABORTED is a cancellation, not a failure: a navigation that replaced the
+        # page, or a fetch the page aborted itself because a newer one superseded it.
+        if "ERR_ABORTED" in (req.failure or ""):
+            return
+        problems.failed_requests.append(f"{req.method} {req.url}: {req.failure}")
+
+    page.on("requestfailed", on_request_failed)
 
     def on_response(resp: Any) -> None:
         if resp.status < 400:

@@ -57,7 +57,7 @@ def test_setup_register_sign_in_and_sign_out(fresh_server, new_context):
     set_up_admin(admin_page, "Ada Admin", "ada@example.com", PASSWORD)
     _has_form_with_csrf(admin_page)
     axe_check(admin_page)
-    screenshot(admin_page, "my-work")
+    screenshot(admin_page, "first-run")
     cookies = admin_page.context.cookies()
     assert cookies, "no session cookie after set-up"
     assert all(c["httpOnly"] for c in cookies), f"a cookie is readable from script: {cookies}"
