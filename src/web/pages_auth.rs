@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::error::WebResult;
 use super::session::{self, WebUser, safe_next};
+use super::views::capitalized;
 use super::{Chrome, Settings, render, see_other};
 use crate::config::Registration as Mode;
 use crate::domain::FieldError;
@@ -271,14 +272,6 @@ async fn create_account(
     Ok(render(&page)?
         .with_status(poem::http::StatusCode::UNPROCESSABLE_ENTITY)
         .into_response())
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// `POST /signout`: ends this browser's session and clears its cookie.

@@ -228,7 +228,7 @@ pub async fn save_settings(
         Err(Error::Validation(fields)) => FormErrors { fields, form: None },
         Err(e @ Error::ProjectArchived) => FormErrors {
             fields: vec![],
-            form: Some(super::pages_teams::capitalized(&e.to_string())),
+            form: Some(format!("{}.", super::views::capitalized(&e.to_string()))),
         },
         Err(other) => return Err(other.into()),
     };

@@ -15,6 +15,7 @@ use super::error::{WebError, WebResult};
 use super::pages_auth::FormErrors;
 use super::pages_notifications::Stamp;
 use super::session::WebUser;
+use super::views::capitalized;
 use super::{Chrome, render, see_other};
 use crate::domain::access::{self, TeamAction};
 use crate::domain::notification::NotificationKind;
@@ -108,19 +109,10 @@ fn form_errors(e: Error) -> WebResult<FormErrors> {
         Error::Validation(fields) => Ok(FormErrors { fields, form: None }),
         e @ (Error::AlreadyInvited | Error::AlreadyMember | Error::EmailTaken) => Ok(FormErrors {
             fields: vec![],
-            form: Some(capitalized(&e.to_string())),
+            form: Some(format!("{}.", capitalized(&e.to_string()))),
         }),
         other => Err(other.into()),
     }
-}
-
-pub(super) fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    let first: String = chars
-        .next()
-        .map(|c| c.to_uppercase().collect())
-        .unwrap_or_default();
-    format!("{first}{}.", chars.as_str())
 }
 
 pub(super) fn unprocessable(page: &impl Template) -> WebResult<Response> {

@@ -5,6 +5,15 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 
 use crate::domain::task::{Priority, Task, TaskStatus};
 
+/// `text` with its first letter in upper case (service messages start in lower case).
+pub fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 pub fn status_key(status: TaskStatus) -> &'static str {
     match status {
         TaskStatus::Todo => "todo",

@@ -13,6 +13,7 @@ use crate::domain::task::TaskStatus;
 use crate::service::{Error, NewTask, Position, Service, TaskMove, Write};
 use crate::web::error::{WebError, WebResult};
 use crate::web::session::WebUser;
+use crate::web::views::capitalized;
 use crate::web::{html_response, see_other};
 
 /// What a person sees when their move lost a race.
@@ -86,14 +87,6 @@ pub async fn quick_add(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-fn capitalized(field: &str) -> String {
-    let mut chars = field.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]

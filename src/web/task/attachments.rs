@@ -19,6 +19,7 @@ use crate::files::{names, sniff};
 use crate::service::{Error, Service};
 use crate::web::error::{WebError, WebResult};
 use crate::web::session::WebUser;
+use crate::web::views::capitalized;
 
 /// How much of a file one read of a download takes.
 const DOWNLOAD_CHUNK_BYTES: usize = 256 << 10;
@@ -68,14 +69,6 @@ fn refused(error: ApiError) -> Response {
     let mut response = page.page();
     response.set_status(status);
     response
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// `POST /tasks/{id}/attachments`: one or more `file` fields. Answers the refreshed list of
