@@ -39,6 +39,11 @@ pub struct RegisterRequest {
     /// At least 8 characters and at most 72 bytes in UTF-8 (bcrypt's limit; never truncated).
     #[oai(write_only)]
     pub password: PasswordText,
+    /// The accept token of an invitation (the `token` of its accept link). Needed when the
+    /// server's registration is invite-only; the new account claims that invitation (in any
+    /// mode), so it is listed in `GET /invitations` and can be answered.
+    #[oai(write_only)]
+    pub invitation_token: Option<Text<1, 200>>,
 }
 
 #[derive(Object)]
@@ -184,8 +189,9 @@ impl AuthApi {
     /// Create an account
     ///
     /// Creates the account and signs it in. The first account of a server becomes its admin.
-    /// Servers may restrict registration: `invitation_required` (403) when only emails with a
-    /// pending invitation may register, `registration_closed` (403) when nobody may.
+    /// Servers may restrict registration: `invitation_required` (403) when only holders of a
+    /// pending invitation's accept token (`invitation_token`) may register,
+    /// `registration_closed` (403) when nobody may.
     #[oai(path = "/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
@@ -197,6 +203,7 @@ impl AuthApi {
             email: body.0.email.into(),
             name: body.0.name.into(),
             password: body.0.password.into(),
+            invitation_token: body.0.invitation_token.map(|t| t.0),
         };
         let tokens = service.register(input, client_info(req)).await?;
         Ok(RegisterResponse::Created(Json(tokens.into())))

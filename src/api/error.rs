@@ -40,7 +40,7 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `account_disabled` | 403 | the account is disabled by an admin |
 /// | `forbidden` | 403 | you may see this but not do that |
 /// | `registration_closed` | 403 | this server does not let anyone register (`--registration closed`) |
-/// | `invitation_required` | 403 | registration is by invitation and this email has none pending |
+/// | `invitation_required` | 403 | registration is by invitation: send `invitation_token`, the token of a pending invitation |
 /// | `not_found` | 404 | no such resource, or you may not see it; or no such route |
 /// | `method_not_allowed` | 405 | the route exists but not with this method |
 /// | `email_taken` | 409 | an account with this email exists |
@@ -48,6 +48,7 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `already_invited` | 409 | this email already has a pending invitation to the team |
 /// | `already_member` | 409 | this person is already a member of the team |
 /// | `invitation_closed` | 409 | the invitation was answered, revoked or has expired |
+/// | `inviter_lacks_role` | 409 | the inviter no longer holds a role that may grant the invited one (accepting changed nothing) |
 /// | `project_archived` | 409 | the project is archived (read-only) |
 /// | `payload_too_large` | 413 | the body (or an uploaded file) is over its limit |
 /// | `quota_exceeded` | 413 | the upload would take your attachments over your storage quota |
@@ -83,6 +84,7 @@ pub enum ErrorCode {
     AlreadyInvited,
     AlreadyMember,
     InvitationClosed,
+    InviterLacksRole,
     ProjectArchived,
     PayloadTooLarge,
     QuotaExceeded,
@@ -350,6 +352,9 @@ impl From<ServiceError> for Problem {
             }
             ServiceError::InvitationClosed => {
                 Problem::new(S::CONFLICT, ErrorCode::InvitationClosed, err.to_string())
+            }
+            ServiceError::InviterLacksRole => {
+                Problem::new(S::CONFLICT, ErrorCode::InviterLacksRole, err.to_string())
             }
             ServiceError::ProjectArchived => {
                 Problem::new(S::CONFLICT, ErrorCode::ProjectArchived, err.to_string())

@@ -1,4 +1,9 @@
-//! Invitations: `POST /teams/invite`, a team's list, mine, accept, decline, revoke.
+//! Invitations: `POST /teams/invite`, a team's list, mine, claim, accept, decline, revoke.
+//!
+//! What lets someone see and answer an invitation is its accept token, returned once by
+//! `POST /teams/invite` (with the web app's accept link): the first account to present it
+//! claims the invitation. Holding the invited address is not enough (nobody's address is
+//! verified). A wrong token answers exactly as an unknown id: 404 `not_found`.
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -18,7 +23,10 @@ use crate::domain::page;
 use crate::domain::team::{Invitation, InvitationStatus};
 use crate::domain::user::EMAIL_MAX_CHARS;
 use crate::domain::{InvitationId, TeamId};
-use crate::service::Service;
+use crate::service::{InvitationPreview, IssuedInvitation, Service};
+
+/// The longest accept token accepted (they are 101 characters).
+const TOKEN_MAX_CHARS: usize = 200;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "InvitationStatus", rename_all = "snake_case")]
@@ -73,6 +81,60 @@ impl From<Invitation> for InvitationBody {
     }
 }
 
+/// A new invitation with its accept token, shown this once.
+#[derive(Object)]
+#[oai(rename = "IssuedInvitation")]
+pub struct IssuedInvitationBody {
+    #[oai(flatten)]
+    pub invitation: InvitationBody,
+    /// The accept token: whoever presents it first claims the invitation (see `POST
+    /// /invitations/claim`, `POST /invitations/accept`). Shown only in this answer; the server
+    /// keeps only its SHA-256. Pass it (or `accept_url`) on to the invitee.
+    pub token: String,
+    /// The web app's accept page for this token, relative to the site:
+    /// `/invitations/accept?token=…`.
+    pub accept_url: String,
+}
+
+impl From<IssuedInvitation> for IssuedInvitationBody {
+    fn from(issued: IssuedInvitation) -> Self {
+        Self {
+            accept_url: issued.accept_path(),
+            token: issued.token,
+            invitation: issued.invitation.into(),
+        }
+    }
+}
+
+/// An invitation as its claimant sees it before answering.
+#[derive(Object)]
+#[oai(rename = "InvitationPreview")]
+pub struct InvitationPreviewBody {
+    #[oai(flatten)]
+    pub invitation: InvitationBody,
+    /// The team's name (the invitee is no member yet).
+    pub team_name: String,
+    /// The inviter's name.
+    pub invited_by_name: String,
+}
+
+impl From<InvitationPreview> for InvitationPreviewBody {
+    fn from(preview: InvitationPreview) -> Self {
+        Self {
+            invitation: preview.invitation.into(),
+            team_name: preview.team_name,
+            invited_by_name: preview.inviter_name,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct InvitationTokenRequest {
+    /// The accept token (`token` of `POST /teams/invite`, the `token` of the accept link).
+    #[oai(write_only)]
+    pub token: Text<1, TOKEN_MAX_CHARS>,
+}
+
 pub type InvitationPage = Page<InvitationBody>;
 
 impl PageItem for InvitationBody {
@@ -88,9 +150,9 @@ impl From<page::Page<Invitation>> for InvitationPage {
 
 #[derive(ApiResponse)]
 pub enum InvitationCreated {
-    /// The invitation; it expires after 7 days.
+    /// The invitation with its accept token (shown only here); it expires after 7 days.
     #[oai(status = 201)]
-    Created(Json<InvitationBody>),
+    Created(Json<IssuedInvitationBody>),
 }
 
 pub struct InvitationsApi;
@@ -100,7 +162,10 @@ impl InvitationsApi {
     /// Invite someone to a team
     ///
     /// Owners and admins, for a role no higher than their own. One pending invitation per
-    /// email and team.
+    /// email and team. The answer carries the accept `token` and `accept_url`, this once:
+    /// pass the link on to the invitee. Whoever presents the token first may join (the email
+    /// only names who it is for, and who is notified); accepting needs the inviter to still
+    /// hold a role that may grant the invited one.
     #[oai(path = "/teams/invite", method = "post", operation_id = "inviteToTeam")]
     async fn invite(
         &self,
@@ -151,7 +216,9 @@ impl InvitationsApi {
 
     /// List my invitations
     ///
-    /// Open invitations addressed to my email, including those sent before I registered.
+    /// Open invitations I claimed: I opened their accept link, presented their token (`POST
+    /// /invitations/claim`), or registered with it. An invitation addressed to my email is not
+    /// listed until I do (addresses are not verified).
     #[oai(
         path = "/invitations",
         method = "get",
@@ -175,9 +242,85 @@ impl InvitationsApi {
         ))
     }
 
+    /// Claim an invitation by its token
+    ///
+    /// Shows what the invitation offers (team, role, inviter) and makes it mine: it is listed
+    /// in `GET /invitations` and answered by id from then on, by me only. 404 for a wrong
+    /// token or one another account claimed (as for an unknown invitation); 409
+    /// `invitation_closed` when it was answered, revoked or expired, `already_member` when I
+    /// am in the team already.
+    #[oai(
+        path = "/invitations/claim",
+        method = "post",
+        operation_id = "claimInvitation"
+    )]
+    async fn claim(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        body: Json<InvitationTokenRequest>,
+    ) -> ApiResult<Json<InvitationPreviewBody>> {
+        Ok(Json(
+            service
+                .claim_invitation(&auth.0, &body.0.token.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Accept an invitation by its token
+    ///
+    /// Claims and accepts the invitation the token opens: makes me a member with its role.
+    /// 404 for a wrong token or one another account claimed; 409 `invitation_closed` when it
+    /// was answered, revoked or expired (a token works once), `inviter_lacks_role` when its
+    /// inviter no longer holds a role that may grant the invited one (nothing changes).
+    #[oai(
+        path = "/invitations/accept",
+        method = "post",
+        operation_id = "acceptInvitationByToken"
+    )]
+    async fn accept_by_token(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        body: Json<InvitationTokenRequest>,
+    ) -> ApiResult<Json<InvitationBody>> {
+        Ok(Json(
+            service
+                .answer_invitation_by_token(&auth.0, &body.0.token.0, true)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Decline an invitation by its token
+    ///
+    /// Claims and declines the invitation the token opens. 404 and 409 as for accepting.
+    #[oai(
+        path = "/invitations/decline",
+        method = "post",
+        operation_id = "declineInvitationByToken"
+    )]
+    async fn decline_by_token(
+        &self,
+        service: Data<&Service>,
+        auth: BearerAuth,
+        body: Json<InvitationTokenRequest>,
+    ) -> ApiResult<Json<InvitationBody>> {
+        Ok(Json(
+            service
+                .answer_invitation_by_token(&auth.0, &body.0.token.0, false)
+                .await?
+                .into(),
+        ))
+    }
+
     /// Accept an invitation
     ///
-    /// Makes me a member with the invitation's role.
+    /// One of mine (`GET /invitations`: I claimed it): makes me a member with its role. 404
+    /// for any other (use `POST /invitations/accept` with the token); 409
+    /// `inviter_lacks_role` when its inviter no longer holds a role that may grant the
+    /// invited one (nothing changes).
     #[oai(
         path = "/invitations/:id/accept",
         method = "post",
@@ -191,13 +334,15 @@ impl InvitationsApi {
     ) -> ApiResult<Json<InvitationBody>> {
         Ok(Json(
             service
-                .answer_invitation(&auth.0, InvitationId::from_uuid(id.0), true)
+                .answer_invitation(&auth.0, InvitationId::from_uuid(id.0), None, true)
                 .await?
                 .into(),
         ))
     }
 
     /// Decline an invitation
+    ///
+    /// One of mine (`GET /invitations`: I claimed it); 404 for any other.
     #[oai(
         path = "/invitations/:id/decline",
         method = "post",
@@ -211,7 +356,7 @@ impl InvitationsApi {
     ) -> ApiResult<Json<InvitationBody>> {
         Ok(Json(
             service
-                .answer_invitation(&auth.0, InvitationId::from_uuid(id.0), false)
+                .answer_invitation(&auth.0, InvitationId::from_uuid(id.0), None, false)
                 .await?
                 .into(),
         ))
@@ -244,6 +389,9 @@ impl Documented for InvitationsApi {
         ("inviteToTeam", &[404, 409, 422]),
         ("listTeamInvitations", &[422]),
         ("listMyInvitations", &[404, 422]),
+        ("claimInvitation", &[404, 409, 422]),
+        ("acceptInvitationByToken", &[404, 409, 422]),
+        ("declineInvitationByToken", &[404, 409, 422]),
         ("acceptInvitation", &[409]),
         ("declineInvitation", &[409]),
         ("revokeInvitation", &[409]),

@@ -31,7 +31,8 @@ pub enum KindBody {
     CommentAdded,
     /// Someone attached a file to a task you created or are assigned to.
     AttachmentAdded,
-    /// You were invited to a team (see `GET /invitations`).
+    /// An invitation to a team was addressed to your email. It carries no accept link: ask
+    /// the inviter for it (the invitation shows in `GET /invitations` once you open it).
     TeamInvited,
     /// Someone accepted your invitation.
     InvitationAccepted,

@@ -11,7 +11,9 @@
 //! - Team: visible to its members. Owners and admins manage it (settings, invitations,
 //!   members up to their own rank); only owners delete it. Nobody grants a role above their
 //!   own; anyone may leave.
-//! - Invitation: answered by the holder of the invited email only.
+//! - Invitation: seen and answered by whoever presents its accept token first (and only by
+//!   them from then on), or, once addresses are verified, by the verified holder of its
+//!   email. Accepting grants no more than its inviter may still grant.
 //! - Project: visible to the team's members, who may create projects and tasks in it; edited,
 //!   archived and deleted by its creator and the team's owners and admins.
 //! - Task: a team task is visible to the team; a personal task to its creator and assignees.
@@ -172,10 +174,32 @@ pub fn may_remove_member(actor: TeamRole, target_role: TeamRole, leaving: bool) 
     leaving || (actor.can_manage() && target_role <= actor)
 }
 
-/// An invitation is answered (accepted, declined) by the holder of its email only; to anyone
-/// else it does not exist.
-pub fn may_answer_invitation(invitation: &Invitation, my_email: &Email) -> bool {
-    invitation.email == *my_email
+/// Who asks to see or answer an invitation.
+#[derive(Debug, Clone, Copy)]
+pub struct Invitee<'a> {
+    pub user: UserId,
+    pub email: &'a Email,
+    /// Whether the account's address is verified (none is until email verification exists).
+    pub email_verified: bool,
+    /// Whether the request carries the invitation's accept token.
+    pub presents_token: bool,
+}
+
+/// An invitation is seen and answered (accepted, declined) by the account that claimed it
+/// (first presented its accept token), and only by them; an unclaimed one by whoever presents
+/// the token, or by the verified holder of its email. Holding the email is not enough: anyone
+/// can register any address. To anyone else it does not exist.
+pub fn may_answer_invitation(invitation: &Invitation, who: &Invitee<'_>) -> bool {
+    match invitation.claimed_by {
+        Some(holder) => holder == who.user,
+        None => who.presents_token || (who.email_verified && invitation.email == *who.email),
+    }
+}
+
+/// Accepting an invitation grants its role only if its inviter, with the role they hold in
+/// the team now (`None`: no longer a member), could still invite with it.
+pub fn invitation_still_grants(invitation: &Invitation, inviter_role: Option<TeamRole>) -> bool {
+    inviter_role.is_some_and(|role| may_invite(role, invitation.role))
 }
 
 // ---------------------------------------------------------------------------------------------

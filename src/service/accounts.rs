@@ -8,6 +8,7 @@ use super::tokens::{hash_refresh_token, new_refresh_token};
 use super::{AuthError, AuthUser, Error, Result, Service};
 use crate::config::Registration as RegistrationMode;
 use crate::domain::page::Page;
+use crate::domain::team::InvitationToken;
 use crate::domain::{Email, Password, Role, Session, SessionId, User, UserName, Validator};
 use crate::store::{RefreshOutcome, StoreError, UserChanges};
 
@@ -18,6 +19,9 @@ pub struct Registration {
     pub email: String,
     pub name: String,
     pub password: String,
+    /// An invitation's accept token: needed under `--registration invite-only`; the new
+    /// account claims that invitation (in any mode, when the token opens one).
+    pub invitation_token: Option<String>,
 }
 
 pub struct Credentials {
@@ -60,7 +64,8 @@ impl Service {
         let password = v.check("password", Password::parse(&input.password));
         v.finish().map_err(Error::Validation)?;
         let (email, name, password) = (email.unwrap(), name.unwrap(), password.unwrap());
-        self.may_register(&email).await?;
+        let token = input.invitation_token.as_deref().and_then(InvitationToken::parse);
+        let invite_only = self.may_register(token.as_ref())?;
 
         // Cheap early answer for the common duplicate case; the insert re-checks atomically.
         let lookup = email.clone();
@@ -76,34 +81,24 @@ impl Service {
         let user = User::new(email, name, password_hash, Role::User, Utc::now());
         let user = self
             .store
-            .run(move |s| s.insert_user(user))
-            .await
-            .map_err(|e| match e {
-                StoreError::EmailTaken => Error::EmailTaken,
-                other => other.into(),
-            })?;
+            .run(move |s| {
+                s.write(|tx| super::teams::insert_invited_user(tx, user, token.as_ref(), invite_only))
+            })
+            .await?;
         tracing::info!(user_id = %user.id, role = ?user.role, "account registered");
         self.start_session(user, client).await
     }
 
-    /// Checks the registration mode: `closed` refuses everyone, `invite-only` everyone but
-    /// an email with a pending, unexpired invitation.
-    async fn may_register(&self, email: &Email) -> Result<()> {
-        match self.config.registration {
-            RegistrationMode::Open => Ok(()),
-            RegistrationMode::Closed => Err(Error::RegistrationClosed),
-            RegistrationMode::InviteOnly => {
-                let email = email.clone();
-                let invited = self
-                    .store
-                    .run(move |s| s.has_open_invitation(&email, Utc::now()))
-                    .await?;
-                if invited {
-                    Ok(())
-                } else {
-                    Err(Error::InvitationRequired)
-                }
-            }
+    /// Checks the registration mode: `closed` refuses everyone, `invite-only` everyone without
+    /// an invitation's accept token (the address does not matter: anyone can type any
+    /// address). Whether the token opens a pending invitation is decided where the account is
+    /// written, in the same transaction; the answer says whether it must.
+    fn may_register(&self, token: Option<&InvitationToken>) -> Result<bool> {
+        match (self.config.registration, token) {
+            (RegistrationMode::Open, _) => Ok(false),
+            (RegistrationMode::Closed, _) => Err(Error::RegistrationClosed),
+            (RegistrationMode::InviteOnly, Some(_)) => Ok(true),
+            (RegistrationMode::InviteOnly, None) => Err(Error::InvitationRequired),
         }
     }
 

@@ -59,7 +59,10 @@ pub use projects::{NewProject, ProjectPatch, ProjectView};
 pub use search::{IndexStatus, IndexingError, SearchHit, SearchQuery, rebuild_index};
 pub use task_page::TaskAbilities;
 pub use tasks::{Edit, NewTask, Position, Scope, TaskList, TaskPatch, TaskQuery, TaskView};
-pub use teams::{INVITATION_TTL, NewTeam, TeamPatch, TeamView, Write};
+pub use teams::{
+    INVITATION_TTL, InvitationPreview, IssuedInvitation, NewTeam, TeamPatch, TeamView, Write,
+    accept_path,
+};
 pub use tokens::Tokens;
 
 /// Settings the service needs, taken from the [`Config`] by [`ServiceConfig::new`].
@@ -160,8 +163,12 @@ pub enum Error {
     InvitationClosed,
     #[error("registration is closed on this server; ask an admin for an account")]
     RegistrationClosed,
-    #[error("registration is by invitation only: this email has no pending invitation")]
+    #[error("registration is by invitation only: register with the link of a pending invitation")]
     InvitationRequired,
+    #[error(
+        "whoever invited you no longer holds a role that may grant this one; ask a team owner or admin to invite you again"
+    )]
+    InviterLacksRole,
     #[error("the project is archived: reactivate it (status active) to change it")]
     ProjectArchived,
     #[error("this Idempotency-Key was already used for a different request")]

@@ -5,12 +5,14 @@
 //! performs it: a role changed by a commit in between is seen.
 
 use chrono::Utc;
+use rand::RngCore;
 
 use super::{Error, Result, Service};
-use crate::domain::access::{self, TeamAction};
+use crate::domain::access::{self, Invitee, TeamAction};
 use crate::domain::page::Page;
 use crate::domain::team::{
-    Invitation, InvitationStatus, Membership, Team, TeamName, TeamRole, parse_description,
+    Invitation, InvitationStatus, InvitationToken, Membership, Team, TeamName, TeamRole,
+    parse_description,
 };
 use crate::domain::{Email, InvitationId, TeamId, User, UserId, Validator};
 use crate::service::AuthUser;
@@ -18,6 +20,52 @@ use crate::store::{Created, StoreError, TeamChanges, Tx};
 
 /// How long an invitation stays open.
 pub const INVITATION_TTL: chrono::Duration = chrono::Duration::days(7);
+
+/// A new invitation, with its accept token: the only time the token is seen (only its hash is
+/// stored). The inviter passes the link on.
+#[derive(Debug, Clone)]
+pub struct IssuedInvitation {
+    pub invitation: Invitation,
+    pub token: String,
+}
+
+impl IssuedInvitation {
+    /// The web app's accept page for this token, relative to the site.
+    pub fn accept_path(&self) -> String {
+        accept_path(&self.token)
+    }
+}
+
+/// The web app's accept page for `token`, relative to the site (the token is URL-safe).
+pub fn accept_path(token: &str) -> String {
+    format!("/invitations/accept?token={token}")
+}
+
+/// An invitation as the account that holds its token sees it before answering: the team's
+/// name and the inviter's (the invitee is no member yet, so neither is theirs to read).
+#[derive(Debug, Clone)]
+pub struct InvitationPreview {
+    pub invitation: Invitation,
+    pub team_name: String,
+    pub inviter_name: String,
+}
+
+/// Whether `user`'s address is verified. None is until email verification exists (a later
+/// issue adds the flag to the account; this is where it is read). Accounts an admin created
+/// (`tasker user create`) could count as verified then, but nothing records that today.
+fn email_verified(_user: &User) -> bool {
+    false
+}
+
+/// `user` asking about an invitation, with or without its token.
+fn invitee(user: &User, presents_token: bool) -> Invitee<'_> {
+    Invitee {
+        user: user.id,
+        email: &user.email,
+        email_verified: email_verified(user),
+        presents_token,
+    }
+}
 
 /// A team as one of its members sees it.
 #[derive(Debug, Clone)]
@@ -176,21 +224,107 @@ fn invite_in(tx: &Tx<'_>, invitation: &Invitation) -> Result<()> {
     tx.create_invitation(invitation).map_err(conflict)
 }
 
-/// Closes invitation `id` with `status` for `user`, if `domain::access` says it is theirs to
-/// answer on the email and the invitation `tx` reads (404 otherwise).
+/// Invitation `id` as `tx` reads it, if `domain::access` lets `user` see and answer it, with
+/// `token` when one is presented (it must be this invitation's): 404 otherwise, the same as
+/// for an id that names nothing, so a stranger learns nothing by probing.
+fn invitation_for(
+    tx: &Tx<'_>,
+    id: InvitationId,
+    user: &User,
+    token: Option<&InvitationToken>,
+) -> Result<Invitation> {
+    let invitation = tx.invitation(id)?.ok_or(Error::NotFound("invitation"))?;
+    let presents_token = match token {
+        Some(token) if invitation.opens_with(token) => true,
+        Some(_) => return Err(Error::NotFound("invitation")),
+        None => false,
+    };
+    if !access::may_answer_invitation(&invitation, &invitee(user, presents_token)) {
+        return Err(Error::NotFound("invitation"));
+    }
+    Ok(invitation)
+}
+
+/// Closes invitation `id` with `status` for `user`, if it is theirs to answer (see
+/// [`invitation_for`]); it is claimed by them first. Accepting also needs its inviter to still
+/// hold a role that may grant the invited one (409 `inviter_lacks_role`, nothing written).
 fn answer_in(
     tx: &Tx<'_>,
     id: InvitationId,
     user: UserId,
+    token: Option<&InvitationToken>,
     status: InvitationStatus,
 ) -> Result<Invitation> {
-    let email = tx.user(user)?.ok_or(Error::NotFound("user"))?.email;
-    let invitation = tx.invitation(id)?;
-    if !invitation.is_some_and(|i| access::may_answer_invitation(&i, &email)) {
-        return Err(Error::NotFound("invitation"));
+    let me = tx.user(user)?.ok_or(Error::NotFound("user"))?;
+    let invitation = invitation_for(tx, id, &me, token)?;
+    let now = Utc::now();
+    if !invitation.is_open(now) {
+        return Err(Error::InvitationClosed);
     }
-    tx.close_invitation(id, status, user, Utc::now())
-        .map_err(conflict)
+    if status == InvitationStatus::Accepted {
+        let inviter = tx.membership(invitation.team_id, invitation.invited_by)?;
+        if !access::invitation_still_grants(&invitation, inviter.map(|m| m.role)) {
+            return Err(Error::InviterLacksRole);
+        }
+    }
+    tx.claim_invitation(id, user).map_err(conflict)?;
+    tx.close_invitation(id, status, user, now).map_err(conflict)
+}
+
+/// Claims the invitation `token` opens for `user` (see [`invitation_for`]): from now on it is
+/// theirs alone, listed in their invitations. Refused with 409 when it is closed, or when
+/// `user` is already a member (its inviter trying their own link claims nothing).
+fn claim_in(tx: &Tx<'_>, token: &InvitationToken, user: UserId) -> Result<InvitationPreview> {
+    let me = tx.user(user)?.ok_or(Error::NotFound("user"))?;
+    let invitation = invitation_for(tx, token.id, &me, Some(token))?;
+    if !invitation.is_open(Utc::now()) {
+        return Err(Error::InvitationClosed);
+    }
+    if tx.membership(invitation.team_id, user)?.is_some() {
+        return Err(Error::AlreadyMember);
+    }
+    let invitation = tx.claim_invitation(invitation.id, user).map_err(conflict)?;
+    let team_name = tx.team_name(invitation.team_id)?;
+    let inviter_name = tx
+        .user(invitation.invited_by)?
+        .map_or_else(|| "Someone".to_string(), |u| u.name.as_str().to_string());
+    Ok(InvitationPreview {
+        invitation,
+        team_name,
+        inviter_name,
+    })
+}
+
+/// Inserts the new account `user`, claiming for it the invitation `token` opens when
+/// `domain::access` lets a token holder claim it and it is open. With `required` (invite-only
+/// registration) there must be such an invitation, or nothing is written
+/// (`invitation_required`). One transaction: a token registers one account.
+pub(super) fn insert_invited_user(
+    tx: &Tx<'_>,
+    user: User,
+    token: Option<&InvitationToken>,
+    required: bool,
+) -> Result<User> {
+    let now = Utc::now();
+    let invitation = match token {
+        Some(token) => tx.invitation(token.id)?.filter(|i| {
+            let may = access::may_answer_invitation(i, &invitee(&user, i.opens_with(token)));
+            may && i.opens_with(token) && i.is_open(now)
+        }),
+        None => None,
+    };
+    if required && invitation.is_none() {
+        return Err(Error::InvitationRequired);
+    }
+    let user = tx.insert_user(user).map_err(|e| match e {
+        StoreError::EmailTaken => Error::EmailTaken,
+        other => other.into(),
+    })?;
+    if let Some(invitation) = invitation {
+        tx.claim_invitation(invitation.id, user.id)
+            .map_err(conflict)?;
+    }
+    Ok(user)
 }
 
 /// Revokes invitation `id` on `actor`'s behalf, if `domain::access` allows it on the role `tx`
@@ -381,20 +515,26 @@ impl Service {
     }
 
     /// Invites an email to a team with a role no higher than the inviter's (owners and admins).
+    /// The answer carries the invitation's accept token, once: whoever the inviter gives it to
+    /// (the accept link) may join; holding the email is not enough.
     pub async fn invite(
         &self,
         auth: &AuthUser,
         team: TeamId,
         email: &str,
         role: TeamRole,
-    ) -> Result<Invitation> {
+    ) -> Result<IssuedInvitation> {
         let mut v = Validator::default();
         let email = v.check("email", Email::parse(email));
         v.finish().map_err(Error::Validation)?;
         let email = email.expect("validated");
         let now = Utc::now();
+        let id = InvitationId::new();
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let (token, secret_hash) = InvitationToken::issue(id, secret);
         let invitation = Invitation {
-            id: InvitationId::new(),
+            id,
             team_id: team,
             email,
             role,
@@ -402,12 +542,14 @@ impl Service {
             created_at: now,
             expires_at: now + INVITATION_TTL,
             status: InvitationStatus::Pending,
+            secret_hash: Some(secret_hash),
+            claimed_by: None,
         };
         let stored = invitation.clone();
         self.store
             .run(move |s| s.write(|tx| invite_in(tx, &stored)))
             .await?;
-        Ok(invitation)
+        Ok(IssuedInvitation { invitation, token })
     }
 
     /// A team's invitations, answered or not (owners and admins).
@@ -429,7 +571,9 @@ impl Service {
         Ok(Page::from_overfetch(rows, limit, |i| i.id.as_u128()))
     }
 
-    /// Open invitations addressed to the caller's email, oldest first.
+    /// Open invitations the caller may see and answer, oldest first: those they claimed (opened
+    /// the accept link of, or registered with), and, once addresses are verified, those to
+    /// their verified address. Holding the invited address alone shows nothing.
     pub async fn my_invitations(
         &self,
         auth: &AuthUser,
@@ -439,11 +583,24 @@ impl Service {
         let mut v = Validator::default();
         let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
-        let email = self.profile(auth).await?.email;
-        let rows = self
+        let me = self.profile(auth).await?;
+        let (user, email, n) = (me.id, me.email.clone(), limit.get() + 1);
+        let (mut rows, addressed) = self
             .store
-            .run(move |s| s.pending_invitations_for(&email, after, limit.get() + 1))
+            .run(move |s| {
+                let claimed = s.claimed_invitations(user, after, n)?;
+                let addressed = s.pending_invitations_for(&email, after, n)?;
+                Ok::<_, StoreError>((claimed, addressed))
+            })
             .await?;
+        rows.extend(
+            addressed
+                .into_iter()
+                .filter(|i| access::may_answer_invitation(i, &invitee(&me, false))),
+        );
+        rows.sort_by_key(|i| i.id.as_u128());
+        rows.dedup_by_key(|i| i.id);
+        rows.truncate(n);
         let page = Page::from_overfetch(rows, limit, |i| i.id.as_u128());
         let now = Utc::now();
         Ok(Page {
@@ -452,13 +609,50 @@ impl Service {
         })
     }
 
-    /// Accepts or declines an invitation addressed to the caller; anyone else gets 404.
+    /// The caller's open invitations (see [`Self::my_invitations`]), up to `limit`, with the
+    /// names of their teams and inviters: what the caller needs to answer them.
+    pub async fn my_invitation_previews(
+        &self,
+        auth: &AuthUser,
+        limit: u32,
+    ) -> Result<Vec<InvitationPreview>> {
+        let mine = self.my_invitations(auth, None, Some(limit)).await?.items;
+        if mine.is_empty() {
+            return Ok(vec![]);
+        }
+        let previews = self
+            .store
+            .run(move |s| {
+                mine.into_iter()
+                    .map(|invitation| {
+                        let team = s.team_for(invitation.team_id, invitation.invited_by)?;
+                        let inviter = s.user(invitation.invited_by)?;
+                        Ok(InvitationPreview {
+                            team_name: team.map(|(t, _)| t.name.as_str().to_string()).unwrap_or_default(),
+                            inviter_name: inviter
+                                .map_or_else(|| "Someone".into(), |u| u.name.as_str().to_string()),
+                            invitation,
+                        })
+                    })
+                    .collect::<std::result::Result<Vec<_>, StoreError>>()
+            })
+            .await?;
+        Ok(previews)
+    }
+
+    /// Accepts or declines an invitation the caller may answer: one they claimed, or (with its
+    /// accept `token`) an unclaimed one. Anyone else, and a wrong token, get 404.
     pub async fn answer_invitation(
         &self,
         auth: &AuthUser,
         id: InvitationId,
+        token: Option<&str>,
         accept: bool,
     ) -> Result<Invitation> {
+        let token = match token {
+            Some(raw) => Some(InvitationToken::parse(raw).ok_or(Error::NotFound("invitation"))?),
+            None => None,
+        };
         let status = if accept {
             InvitationStatus::Accepted
         } else {
@@ -466,7 +660,31 @@ impl Service {
         };
         let user = auth.user_id;
         self.store
-            .run(move |s| s.write(|tx| answer_in(tx, id, user, status)))
+            .run(move |s| s.write(|tx| answer_in(tx, id, user, token.as_ref(), status)))
+            .await
+    }
+
+    /// Accepts or declines the invitation an accept token opens (see [`Self::answer_invitation`]).
+    pub async fn answer_invitation_by_token(
+        &self,
+        auth: &AuthUser,
+        token: &str,
+        accept: bool,
+    ) -> Result<Invitation> {
+        let id = InvitationToken::parse(token)
+            .ok_or(Error::NotFound("invitation"))?
+            .id;
+        self.answer_invitation(auth, id, Some(token), accept).await
+    }
+
+    /// Claims the invitation an accept token opens for the caller and shows what it offers:
+    /// from now on it is theirs alone (listed in their invitations, answered by id). A wrong
+    /// token, or one another account claimed, gets 404.
+    pub async fn claim_invitation(&self, auth: &AuthUser, token: &str) -> Result<InvitationPreview> {
+        let token = InvitationToken::parse(token).ok_or(Error::NotFound("invitation"))?;
+        let user = auth.user_id;
+        self.store
+            .run(move |s| s.write(|tx| claim_in(tx, &token, user)))
             .await
     }
 
@@ -545,6 +763,8 @@ pub(super) mod tests {
             created_at: now,
             expires_at: now + INVITATION_TTL,
             status: InvitationStatus::Pending,
+            secret_hash: None,
+            claimed_by: None,
         }
     }
 

@@ -1,5 +1,6 @@
-//! Invitations to teams: rows, every invitation of a team (`INVITATIONS_BY_TEAM`), and the
-//! pending ones by email (`INVITATIONS_BY_EMAIL`, removed when answered or revoked).
+//! Invitations to teams: rows, every invitation of a team (`INVITATIONS_BY_TEAM`), the pending
+//! ones by email (`INVITATIONS_BY_EMAIL`) and by claimant (`INVITATIONS_BY_CLAIMANT`), both
+//! removed when answered or revoked.
 
 use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, ReadableTable};
@@ -106,6 +107,11 @@ impl Tx<'_> {
             self.txn()
                 .open_table(INVITATIONS_BY_EMAIL)?
                 .remove((invitation.email.as_str(), id.as_u128()))?;
+            if let Some(claimant) = invitation.claimed_by {
+                self.txn()
+                    .open_table(INVITATIONS_BY_CLAIMANT)?
+                    .remove((claimant.as_u128(), id.as_u128()))?;
+            }
             invitation
         };
         let team = invitation.team_id;
@@ -139,6 +145,57 @@ impl Tx<'_> {
         Ok(invitation)
     }
 
+    /// Records `user` as the claimant of pending invitation `id` (`NotFound`); an invitation
+    /// keeps its first claimant. Whether `user` may claim it (they present its token) is the
+    /// caller's to decide, on what this `tx` reads.
+    pub fn claim_invitation(
+        &self,
+        id: InvitationId,
+        user: UserId,
+    ) -> Result<Invitation, StoreError> {
+        let mut rows = self.txn().open_table(INVITATIONS)?;
+        let Some(mut invitation): Option<Invitation> =
+            read_row(&rows, "invitations", id.as_u128())?
+        else {
+            return Err(StoreError::NotFound);
+        };
+        if invitation.claimed_by.is_none() && invitation.status == InvitationStatus::Pending {
+            invitation.claimed_by = Some(user);
+            rows.insert(id.as_u128(), encode(&invitation)?.as_slice())?;
+            self.txn()
+                .open_table(INVITATIONS_BY_CLAIMANT)?
+                .insert((user.as_u128(), id.as_u128()), ())?;
+        }
+        Ok(invitation)
+    }
+
+    /// Revokes, on `user`'s behalf, the open invitations addressed to `email` that nobody else
+    /// claimed: `user` gave the address up (an email change), so what was offered to it is no
+    /// longer theirs to accept.
+    pub(super) fn revoke_invitations_to(
+        &self,
+        email: &Email,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let ids: Vec<u128> = self
+            .txn()
+            .open_table(INVITATIONS_BY_EMAIL)?
+            .range((email.as_str(), 0)..=(email.as_str(), u128::MAX))?
+            .map(|entry| entry.map(|(key, _)| key.value().1))
+            .collect::<Result<_, _>>()?;
+        for id in ids {
+            let id = InvitationId::from_u128(id);
+            let revocable = self.invitation(id)?.is_some_and(|i| {
+                i.is_open(now) && i.claimed_by.is_none_or(|claimant| claimant == user)
+            });
+            if revocable {
+                self.close_invitation(id, InvitationStatus::Revoked, user, now)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Removes every invitation of a team (its deletion), with a change-log entry each.
     pub(super) fn delete_invitations_of_team(
         &self,
@@ -153,10 +210,14 @@ impl Tx<'_> {
             let mut rows = txn.open_table(INVITATIONS)?;
             let mut by_team = txn.open_table(INVITATIONS_BY_TEAM)?;
             let mut by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
+            let mut by_claimant = txn.open_table(INVITATIONS_BY_CLAIMANT)?;
             for inv in invitations.iter().copied() {
                 let invitation: Option<Invitation> = read_row(&rows, "invitations", inv)?;
                 if let Some(invitation) = invitation {
                     by_email.remove((invitation.email.as_str(), inv))?;
+                    if let Some(claimant) = invitation.claimed_by {
+                        by_claimant.remove((claimant.as_u128(), inv))?;
+                    }
                 }
                 rows.remove(inv)?;
                 by_team.remove((t, inv))?;
@@ -222,22 +283,28 @@ impl Store {
         Ok(page)
     }
 
-    /// Whether `email` has a pending invitation that has not expired at `now`. Reads only that
-    /// email's pending invitations (one per inviting team at most).
-    pub fn has_open_invitation(
+    /// Pending invitations `user` claimed (expired ones included: the caller filters).
+    pub fn claimed_invitations(
         &self,
-        email: &Email,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+        user: UserId,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError> {
         let txn = self.db().begin_read()?;
-        let rows = txn.open_table(INVITATIONS)?;
-        let by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
-        for entry in by_email.range((email.as_str(), 0)..=(email.as_str(), u128::MAX))? {
-            let invitation = read_row::<Invitation>(&rows, "invitations", entry?.0.value().1)?;
-            if invitation.is_some_and(|i| i.is_open(now)) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        super::codec::rows_after(
+            &txn,
+            INVITATIONS_BY_CLAIMANT,
+            INVITATIONS,
+            "invitations",
+            user.as_u128(),
+            after,
+            limit,
+        )
+    }
+
+    /// One invitation.
+    pub fn invitation(&self, id: InvitationId) -> Result<Option<Invitation>, StoreError> {
+        let txn = self.db().begin_read()?;
+        read_row(&txn.open_table(INVITATIONS)?, "invitations", id.as_u128())
     }
 }

@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "rank every task in its board column; index tasks by update, due date, priority",
         apply: rank_tasks,
     },
+    Migration {
+        version: 9,
+        name: "index invitations by claimant; revoke pending invitations made without an accept token",
+        apply: invitation_tokens,
+    },
 ];
 
 /// The schema version this build writes.
@@ -179,6 +184,37 @@ fn rank_tasks(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Creates the claimant index, and revokes every pending invitation made before accept tokens:
+/// nobody could accept it any more (it has no token to present), and while pending it would
+/// keep its inviter from inviting the same email again. The inviter sees it revoked in the
+/// team's invitations and invites again (the new invitation comes with a link).
+fn invitation_tokens(txn: &WriteTransaction) -> Result<(), StoreError> {
+    use super::codec::{decode, encode};
+    use crate::domain::team::{Invitation, InvitationStatus};
+
+    txn.open_table(INVITATIONS_BY_CLAIMANT)?;
+    let mut legacy = Vec::new();
+    {
+        let rows = txn.open_table(INVITATIONS)?;
+        for entry in redb::ReadableTable::iter(&rows)? {
+            let (_, row) = entry?;
+            let invitation: Invitation = decode("invitations", row.value())?;
+            if invitation.status == InvitationStatus::Pending && invitation.secret_hash.is_none() {
+                legacy.push(invitation);
+            }
+        }
+    }
+    let mut rows = txn.open_table(INVITATIONS)?;
+    let mut by_email = txn.open_table(INVITATIONS_BY_EMAIL)?;
+    for mut invitation in legacy {
+        invitation.status = InvitationStatus::Revoked;
+        let id = invitation.id.as_u128();
+        rows.insert(id, encode(&invitation)?.as_slice())?;
+        by_email.remove((invitation.email.as_str(), id))?;
+    }
+    Ok(())
+}
+
 /// The version recorded in the file, 0 for a new file.
 pub fn current_version(db: &Database) -> Result<u64, StoreError> {
     let txn = db.begin_read()?;
@@ -229,6 +265,86 @@ mod tests {
     use crate::domain::{ProjectId, TeamId, UserId};
     use crate::store::Store;
     use crate::store::codec::{decode, encode};
+
+    /// A file from before accept tokens (version 8): its pending invitations, which have no
+    /// token, are revoked (and no longer block a new invitation); answered ones stay as they
+    /// were; the claimant index exists.
+    #[test]
+    fn version_9_revokes_pending_invitations_without_a_token() {
+        use crate::domain::team::{Invitation, InvitationStatus, Membership, Team, TeamName, TeamRole};
+        use crate::domain::{Email, InvitationId};
+        use crate::store::Created;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path).unwrap();
+        let (owner, now) = (UserId::new(), Utc::now());
+        let team = Team {
+            id: TeamId::new(),
+            name: TeamName::parse("T").unwrap(),
+            description: String::new(),
+            created_by: owner,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let membership = Membership {
+            team_id: team.id,
+            user_id: owner,
+            role: TeamRole::Owner,
+            joined_at: now,
+        };
+        let team = match store.create_team(&team, &membership, None).unwrap() {
+            Created::New(team) | Created::Replayed(team) => team.id,
+        };
+        let old = |email: &str| Invitation {
+            id: InvitationId::new(),
+            team_id: team,
+            email: Email::parse(email).unwrap(),
+            role: TeamRole::Member,
+            invited_by: owner,
+            created_at: now,
+            expires_at: now + Duration::days(7),
+            status: InvitationStatus::Pending,
+            secret_hash: None,
+            claimed_by: None,
+        };
+        let (pending, declined) = (old("p@example.com"), old("d@example.com"));
+        store
+            .write(|tx| {
+                tx.create_invitation(&pending)?;
+                tx.create_invitation(&declined)?;
+                tx.close_invitation(declined.id, InvitationStatus::Declined, UserId::new(), now)
+                    .map(|_| ())
+            })
+            .unwrap();
+        {
+            let txn = store.db().begin_write().unwrap();
+            txn.delete_table(INVITATIONS_BY_CLAIMANT).unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(SCHEMA_VERSION_KEY, 8)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(current_version(store.db()).unwrap(), 9);
+        let statuses: Vec<_> = store
+            .invitations_of_team(team, None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.id, i.status))
+            .collect();
+        assert!(statuses.contains(&(pending.id, InvitationStatus::Revoked)));
+        assert!(statuses.contains(&(declined.id, InvitationStatus::Declined)));
+        let email = Email::parse("p@example.com").unwrap();
+        assert!(store.pending_invitations_for(&email, None, 10).unwrap().is_empty());
+        assert!(store.claimed_invitations(owner, None, 10).unwrap().is_empty());
+        let check = store.snapshot().unwrap().check().unwrap();
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
+    }
 
     /// A file from before ranks (version 7: no rank in the rows, no board or sorted
     /// indexes) gets ranks in creation order, per column, and passes `tasker check`.
@@ -281,7 +397,7 @@ mod tests {
         drop(store);
 
         let store = Store::open(&path).unwrap();
-        assert_eq!(current_version(store.db()).unwrap(), 8);
+        assert_eq!(current_version(store.db()).unwrap(), latest_version());
         let txn = store.db().begin_read().unwrap();
         let rows = txn.open_table(TASKS).unwrap();
         let mut migrated: Vec<Task> = redb::ReadableTable::iter(&rows)

@@ -38,6 +38,7 @@ macro_rules! for_each_table {
             INVITATIONS,
             INVITATIONS_BY_TEAM,
             INVITATIONS_BY_EMAIL,
+            INVITATIONS_BY_CLAIMANT,
             PROJECTS,
             PROJECTS_BY_TEAM,
             TASKS,

@@ -69,6 +69,11 @@ pub const INVITATIONS_BY_TEAM: TableDefinition<(u128, u128), ()> =
 pub const INVITATIONS_BY_EMAIL: TableDefinition<(&str, u128), ()> =
     TableDefinition::new("invitations_by_email-1");
 
+/// `(claimant user id, invitation id) -> ()`: pending invitations an account claimed (presented
+/// the accept token of), removed when answered or revoked: "my invitations".
+pub const INVITATIONS_BY_CLAIMANT: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("invitations_by_claimant-1");
+
 /// `project id -> JSON domain::project::Project`.
 pub const PROJECTS: TableDefinition<u128, &[u8]> = TableDefinition::new("projects-1");
 

@@ -41,7 +41,7 @@ impl Tx<'_> {
     }
 
     /// A team's name, for notifications ("" when the team is gone).
-    pub(super) fn team_name(&self, id: TeamId) -> Result<String, StoreError> {
+    pub fn team_name(&self, id: TeamId) -> Result<String, StoreError> {
         Ok(self
             .team(id)?
             .map(|t| t.name.as_str().to_string())

@@ -32,6 +32,21 @@ impl Tx<'_> {
     pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         read_row(&self.txn().open_table(USERS)?, "users", id.as_u128())
     }
+
+    /// Inserts a new account (see [`Store::insert_user`]), in this transaction.
+    pub fn insert_user(&self, mut user: User) -> Result<User, StoreError> {
+        let mut users = self.txn().open_table(USERS)?;
+        let mut by_email = self.txn().open_table(USERS_BY_EMAIL)?;
+        if by_email.get(user.email.as_str())?.is_some() {
+            return Err(StoreError::EmailTaken);
+        }
+        if user.role != Role::Admin {
+            user.role = Role::for_new_account(users.is_empty()?);
+        }
+        users.insert(user.id.as_u128(), encode(&user)?.as_slice())?;
+        by_email.insert(user.email.as_str(), user.id.as_u128())?;
+        Ok(user)
+    }
 }
 
 impl Rx {
@@ -50,20 +65,8 @@ impl Store {
     /// Inserts a new account. The first account of the server becomes its admin, decided in
     /// the same transaction so two simultaneous first registrations cannot both be admin. An
     /// account handed in as admin (`tasker user create --admin`) stays admin.
-    pub fn insert_user(&self, mut user: User) -> Result<User, StoreError> {
-        self.write(|tx| {
-            let mut users = tx.txn().open_table(USERS)?;
-            let mut by_email = tx.txn().open_table(USERS_BY_EMAIL)?;
-            if by_email.get(user.email.as_str())?.is_some() {
-                return Err(StoreError::EmailTaken);
-            }
-            if user.role != Role::Admin {
-                user.role = Role::for_new_account(users.is_empty()?);
-            }
-            users.insert(user.id.as_u128(), encode(&user)?.as_slice())?;
-            by_email.insert(user.email.as_str(), user.id.as_u128())?;
-            Ok(user)
-        })
+    pub fn insert_user(&self, user: User) -> Result<User, StoreError> {
+        self.write(|tx| tx.insert_user(user))
     }
 
     pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -87,7 +90,8 @@ impl Store {
 
     /// Applies `changes` to an account, keeping the email index unique. When the password
     /// changes, every session of the user except `keep_session` is deleted in the same
-    /// transaction, so no other device stays signed in with the old password.
+    /// transaction, so no other device stays signed in with the old password. When the email
+    /// changes, the pending invitations to the old one are revoked in the same transaction.
     pub fn update_user(
         &self,
         id: UserId,
@@ -102,14 +106,14 @@ impl Store {
             let Some(mut user): Option<User> = read_row(&users, "users", id.as_u128())? else {
                 return Err(StoreError::NotFound);
             };
-            let mut changed = false;
+            let (mut changed, mut old_email) = (false, None);
             if let Some(email) = changes.email.filter(|e| *e != user.email) {
                 if by_email.get(email.as_str())?.is_some() {
                     return Err(StoreError::EmailTaken);
                 }
                 by_email.remove(user.email.as_str())?;
                 by_email.insert(email.as_str(), id.as_u128())?;
-                user.email = email;
+                old_email = Some(std::mem::replace(&mut user.email, email));
                 changed = true;
             }
             if let Some(name) = changes.name.filter(|n| *n != user.name) {
@@ -125,6 +129,10 @@ impl Store {
                 user.version += 1;
                 user.updated_at = now;
                 users.insert(id.as_u128(), encode(&user)?.as_slice())?;
+            }
+            drop((users, by_email));
+            if let Some(old_email) = old_email {
+                tx.revoke_invitations_to(&old_email, id, now)?;
             }
             if password_changed {
                 tx.delete_sessions_of_user(id, keep_session)?;

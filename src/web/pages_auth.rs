@@ -54,6 +54,21 @@ struct SignInPage<'a> {
     can_register: bool,
 }
 
+impl SignInPage<'_> {
+    /// The registration page, coming back to `next` too (an invitation's accept page).
+    fn register_href(&self) -> String {
+        register_href(self.next)
+    }
+}
+
+fn register_href(next: &str) -> String {
+    if next == "/" {
+        "/register".into()
+    } else {
+        format!("/register?next={}", super::error::urlencode(next))
+    }
+}
+
 #[derive(Template)]
 #[template(path = "register.html")]
 struct RegisterPage<'a> {
@@ -64,6 +79,24 @@ struct RegisterPage<'a> {
     mode: &'static str,
     /// The first account's set-up rather than a plain registration.
     setup: bool,
+    /// Where to go once registered (an invitation's accept page carries its token).
+    next: &'a str,
+}
+
+impl RegisterPage<'_> {
+    /// Whether the page comes from an invitation's accept link (which registers under
+    /// invite-only registration).
+    fn invited(&self) -> bool {
+        super::pages_teams::token_in_accept_path(self.next).is_some()
+    }
+
+    fn signin_href(&self) -> String {
+        if self.next == "/" {
+            "/signin".into()
+        } else {
+            format!("/signin?next={}", super::error::urlencode(self.next))
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -83,6 +116,7 @@ pub struct RegisterForm {
     email: String,
     #[serde(default)]
     password: String,
+    next: Option<String>,
 }
 
 fn mode_name(mode: Mode) -> &'static str {
@@ -176,11 +210,13 @@ pub async fn submit_signin(
 #[handler]
 pub async fn register_page(
     req: &Request,
+    Query(query): Query<NextQuery>,
     service: Data<&Service>,
     settings: Data<&Settings>,
 ) -> WebResult<Response> {
+    let next = safe_next(query.next.as_deref());
     if WebUser::of(req).await.is_some() {
-        return Ok(see_other("/"));
+        return Ok(see_other(next));
     }
     if service.needs_setup().await? {
         return Ok(see_other("/setup"));
@@ -192,6 +228,7 @@ pub async fn register_page(
         errors: FormErrors::default(),
         mode: mode_name(settings.registration),
         setup: false,
+        next,
     })
 }
 
@@ -224,6 +261,7 @@ pub async fn setup_page(
         errors: FormErrors::default(),
         mode: mode_name(settings.registration),
         setup: true,
+        next: "/",
     })
 }
 
@@ -248,13 +286,15 @@ async fn create_account(
     settings: &Settings,
     setup: bool,
 ) -> WebResult<Response> {
+    let next = if setup { "/" } else { safe_next(form.next.as_deref()) };
     let input = Registration {
         email: form.email.clone(),
         name: form.name.clone(),
         password: form.password,
+        invitation_token: super::pages_teams::token_in_accept_path(next).map(str::to_owned),
     };
     let errors = match service.browser_register(input, client_info(req)).await {
-        Ok(session) => return Ok(signed_in(req, settings, &session, "/")),
+        Ok(session) => return Ok(signed_in(req, settings, &session, next)),
         Err(Error::Validation(fields)) => FormErrors { fields, form: None },
         Err(e @ (Error::EmailTaken | Error::RegistrationClosed | Error::InvitationRequired)) => {
             FormErrors::of_form(format!("{}.", capitalized(&e.to_string())))
@@ -268,6 +308,7 @@ async fn create_account(
         errors,
         mode: mode_name(settings.registration),
         setup,
+        next,
     };
     Ok(render(&page)?
         .with_status(poem::http::StatusCode::UNPROCESSABLE_ENTITY)

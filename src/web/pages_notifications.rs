@@ -76,7 +76,10 @@ impl NotificationItem {
             K::InvitationAccepted => ("accepted your invitation to", team),
             K::MemberRemoved => ("removed you from", None),
         };
-        let suffix = if n.kind == K::TaskUpdated && !n.fields.is_empty() {
+        // The notice carries no accept link (holding the address is not enough to join).
+        let suffix = if n.kind == K::TeamInvited {
+            ": ask them for the invitation link to join".to_string()
+        } else if n.kind == K::TaskUpdated && !n.fields.is_empty() {
             format!(
                 " ({})",
                 n.fields

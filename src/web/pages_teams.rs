@@ -1,13 +1,13 @@
-//! Teams: my teams and the invitations waiting for me (`/teams`), and one team's members,
-//! roles and invitations (`/teams/{id}`). Every write goes through the service; the page only
-//! asks `domain::access` which controls to show, so a member who may not act sees none (and
-//! gets the 403 page if they post anyway).
+//! Teams: my teams and the invitations waiting for me (`/teams`), one team's members, roles
+//! and invitations (`/teams/{id}`), and an invitation's accept page
+//! (`/invitations/accept?token=…`, the link an inviter passes on). Every write goes through
+//! the service; the page only asks `domain::access` which controls to show, so a member who
+//! may not act sees none (and gets the 403 page if they post anyway).
 
-use std::collections::HashMap;
 use std::str::FromStr;
 
 use askama::Template;
-use poem::web::{Data, Form, Path};
+use poem::web::{Data, Form, Path, Query};
 use poem::{IntoResponse, Response, Route, get, handler, post};
 use serde::Deserialize;
 
@@ -18,10 +18,9 @@ use super::session::WebUser;
 use super::views::capitalized;
 use super::{Chrome, render, see_other};
 use crate::domain::access::{self, TeamAction};
-use crate::domain::notification::NotificationKind;
 use crate::domain::team::{Invitation, TeamRole};
 use crate::domain::{InvitationId, TeamId, UserId};
-use crate::service::{AuthUser, Error, NewTeam, Service, TeamPatch};
+use crate::service::{Error, InvitationPreview, NewTeam, Service, TeamPatch};
 
 /// The most members, invitations and teams a page lists.
 const LIST_LIMIT: u32 = 200;
@@ -35,6 +34,7 @@ pub fn routes(route: Route) -> Route {
         .at("/teams/:id/members/:user/role", post(set_role))
         .at("/teams/:id/members/:user/remove", post(remove_member))
         .at("/teams/:id/invitations/:invitation/revoke", post(revoke))
+        .at("/invitations/accept", get(accept_page))
         .at("/invitations/:id/accept", post(accept_invitation))
         .at("/invitations/:id/decline", post(decline_invitation))
 }
@@ -42,6 +42,16 @@ pub fn routes(route: Route) -> Route {
 /// An id from the URL; one that cannot be an id names nothing (404).
 pub(super) fn parse_id<T: FromStr>(raw: &str) -> WebResult<T> {
     raw.parse().map_err(|_| WebError::NotFound)
+}
+
+/// The accept token in a path to the accept page (`/invitations/accept?token=…`), the `next`
+/// of a sign-in or registration that started there.
+pub(super) fn token_in_accept_path(path: &str) -> Option<&str> {
+    let query = path.strip_prefix("/invitations/accept?")?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .filter(|token| !token.is_empty())
 }
 
 /// A role as a form sends it.
@@ -67,19 +77,29 @@ pub struct TeamItem {
 pub struct InvitationItem {
     pub id: String,
     pub team: Option<String>,
+    pub inviter: Option<String>,
     pub email: String,
     pub role: &'static str,
     pub expires: Stamp,
 }
 
 impl InvitationItem {
-    fn new(invitation: &Invitation, team: Option<String>) -> Self {
+    fn new(invitation: &Invitation) -> Self {
         Self {
             id: invitation.id.to_string(),
-            team,
+            team: None,
+            inviter: None,
             email: invitation.email.as_str().to_string(),
             role: invitation.role.as_str(),
             expires: Stamp::new(invitation.expires_at),
+        }
+    }
+
+    fn of_preview(preview: &InvitationPreview) -> Self {
+        Self {
+            team: Some(preview.team_name.clone()),
+            inviter: Some(preview.inviter_name.clone()),
+            ..Self::new(&preview.invitation)
         }
     }
 }
@@ -121,24 +141,6 @@ pub(super) fn unprocessable(page: &impl Template) -> WebResult<Response> {
         .into_response())
 }
 
-/// The names of the teams my open invitations are for, as my inbox told me (an invitee is not
-/// a member yet, so the team itself is not theirs to read).
-async fn invited_team_names(
-    service: &Service,
-    auth: &AuthUser,
-) -> WebResult<HashMap<String, String>> {
-    let inbox = service
-        .notifications(auth, false, None, Some(LIST_LIMIT))
-        .await?;
-    Ok(inbox
-        .page
-        .items
-        .into_iter()
-        .filter(|n| n.kind == NotificationKind::TeamInvited)
-        .filter_map(|n| n.entity_id.map(|id| (id.to_string(), n.subject)))
-        .collect())
-}
-
 async fn teams_view(
     service: &Service,
     user: WebUser,
@@ -147,12 +149,7 @@ async fn teams_view(
 ) -> WebResult<TeamsPage> {
     let auth = &user.0;
     let teams = service.teams(auth, None, Some(LIST_LIMIT)).await?;
-    let invitations = service.my_invitations(auth, None, Some(LIST_LIMIT)).await?;
-    let names = if invitations.items.is_empty() {
-        HashMap::new()
-    } else {
-        invited_team_names(service, auth).await?
-    };
+    let invitations = service.my_invitation_previews(auth, LIST_LIMIT).await?;
     Ok(TeamsPage {
         chrome: Chrome::load(service, user, "teams").await?,
         teams: teams
@@ -165,9 +162,8 @@ async fn teams_view(
             })
             .collect(),
         invitations: invitations
-            .items
             .iter()
-            .map(|i| InvitationItem::new(i, names.get(&i.id.to_string()).cloned()))
+            .map(InvitationItem::of_preview)
             .collect(),
         name: form.name,
         description: form.description,
@@ -205,9 +201,70 @@ pub async fn create_team(
     }
 }
 
-async fn answer(user: WebUser, service: &Service, id: &str, accept: bool) -> WebResult<Response> {
+#[derive(Deserialize)]
+pub struct AcceptQuery {
+    token: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "invitation_accept.html")]
+struct AcceptPage {
+    chrome: Chrome,
+    invitation: InvitationItem,
+    token: String,
+    /// Who is signed in, so someone on the wrong account notices before answering.
+    me: String,
+}
+
+/// `GET /invitations/accept?token=…`: the accept link. Signed out, the sign-in (or
+/// registration) comes first and comes back here. Opening it claims the invitation for me
+/// (from then on it is mine alone, listed on my Teams page); a wrong token, or one someone
+/// else claimed, is the 404 page, as for any link that names nothing.
+#[handler]
+pub async fn accept_page(
+    user: WebUser,
+    service: Data<&Service>,
+    Query(query): Query<AcceptQuery>,
+) -> WebResult<Response> {
+    let token = query.token.unwrap_or_default();
+    let preview = match service.claim_invitation(&user.0, &token).await {
+        Ok(preview) => preview,
+        Err(Error::AlreadyMember) => {
+            return Err(WebError::Invalid(
+                "You are already a member of this team: this link is for the person you invite."
+                    .into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let chrome = Chrome::load(&service, user, "teams").await?;
+    let me = chrome.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
+    render(&AcceptPage {
+        chrome,
+        invitation: InvitationItem::of_preview(&preview),
+        token,
+        me,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct AnswerForm {
+    /// The accept token, from the accept page (the Teams page answers claimed ones by id).
+    token: Option<String>,
+}
+
+async fn answer(
+    user: WebUser,
+    service: &Service,
+    id: &str,
+    form: AnswerForm,
+    accept: bool,
+) -> WebResult<Response> {
     let id: InvitationId = parse_id(id)?;
-    let invitation = service.answer_invitation(&user.0, id, accept).await?;
+    let token = form.token.filter(|t| !t.is_empty());
+    let invitation = service
+        .answer_invitation(&user.0, id, token.as_deref(), accept)
+        .await?;
     Ok(see_other(&if accept {
         format!("/teams/{}", invitation.team_id)
     } else {
@@ -221,8 +278,9 @@ pub async fn accept_invitation(
     user: WebUser,
     service: Data<&Service>,
     Path(id): Path<String>,
+    Form(form): Form<AnswerForm>,
 ) -> WebResult<Response> {
-    answer(user, &service, &id, true).await
+    answer(user, &service, &id, form, true).await
 }
 
 /// `POST /invitations/{id}/decline`.
@@ -231,8 +289,15 @@ pub async fn decline_invitation(
     user: WebUser,
     service: Data<&Service>,
     Path(id): Path<String>,
+    Form(form): Form<AnswerForm>,
 ) -> WebResult<Response> {
-    answer(user, &service, &id, false).await
+    answer(user, &service, &id, form, false).await
+}
+
+pub struct IssuedLink {
+    pub email: String,
+    pub role: &'static str,
+    pub url: String,
 }
 
 pub struct MemberItem {
@@ -264,6 +329,8 @@ struct TeamPage {
     invite_email: String,
     invite_role: String,
     invite_errors: FormErrors,
+    /// The accept link of the invitation just made, shown this once (relative to the site).
+    issued: Option<IssuedLink>,
     rename_errors: FormErrors,
     /// The name and description in the settings form (what was typed, after a refusal).
     form_name: String,
@@ -284,7 +351,7 @@ async fn team_view(service: &Service, user: WebUser, id: TeamId) -> WebResult<Te
         page.items
             .iter()
             .filter(|i| i.is_open(now))
-            .map(|i| InvitationItem::new(i, None))
+            .map(InvitationItem::new)
             .collect()
     } else {
         vec![]
@@ -330,6 +397,7 @@ async fn team_view(service: &Service, user: WebUser, id: TeamId) -> WebResult<Te
         invite_email: String::new(),
         invite_role: "member".into(),
         invite_errors: FormErrors::default(),
+        issued: None,
         rename_errors: FormErrors::default(),
         form_name: view.team.name.as_str().to_string(),
         form_description: view.team.description,
@@ -391,7 +459,9 @@ pub struct InviteForm {
     role: String,
 }
 
-/// `POST /teams/{id}/invite`: invites an email with a role (owners and admins).
+/// `POST /teams/{id}/invite`: invites an email with a role (owners and admins). The answer is
+/// the team page with the invitation's accept link, shown this once (only its hash is kept),
+/// for the inviter to pass on; not a redirect, so the link is never in a URL or a reload.
 #[handler]
 pub async fn invite(
     user: WebUser,
@@ -402,7 +472,17 @@ pub async fn invite(
     let id: TeamId = parse_id(&id)?;
     let role = parse_role(&form.role)?;
     let errors = match service.invite(&user.0, id, &form.email, role).await {
-        Ok(_) => return Ok(see_other(&format!("/teams/{id}#invitations"))),
+        Ok(issued) => {
+            let mut page = team_view(&service, user, id).await?;
+            page.issued = Some(IssuedLink {
+                email: issued.invitation.email.as_str().to_string(),
+                role: issued.invitation.role.as_str(),
+                url: issued.accept_path(),
+            });
+            return Ok(render(&page)?
+                .with_header("cache-control", "no-store")
+                .into_response());
+        }
         Err(e) => form_errors(e)?,
     };
     let mut page = team_view(&service, user, id).await?;

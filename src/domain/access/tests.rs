@@ -426,12 +426,43 @@ fn invitations_server_admin_and_notifications() {
         created_at: now,
         expires_at: now,
         status: InvitationStatus::Pending,
+        secret_hash: None,
+        claimed_by: None,
     };
-    assert!(may_answer_invitation(&invitation, &mine));
-    assert!(!may_answer_invitation(
-        &invitation,
-        &Email::parse("other@example.com").unwrap()
-    ));
+    let me_asking = UserId::new();
+    let other = Email::parse("other@example.com").unwrap();
+    let asker = |email, email_verified, presents_token| Invitee {
+        user: me_asking,
+        email,
+        email_verified,
+        presents_token,
+    };
+    // Unclaimed: the token, or (once addresses are verified) the verified invited address.
+    assert!(!may_answer_invitation(&invitation, &asker(&mine, false, false)));
+    assert!(may_answer_invitation(&invitation, &asker(&mine, true, false)));
+    assert!(!may_answer_invitation(&invitation, &asker(&other, true, false)));
+    assert!(may_answer_invitation(&invitation, &asker(&other, false, true)));
+    // Claimed: its claimant only, token or not.
+    let claimed = Invitation {
+        claimed_by: Some(me_asking),
+        ..invitation.clone()
+    };
+    assert!(may_answer_invitation(&claimed, &asker(&other, false, false)));
+    let someone_else = Invitee {
+        user: UserId::new(),
+        ..asker(&mine, true, true)
+    };
+    assert!(!may_answer_invitation(&claimed, &someone_else));
+    // Accepting grants no more than the inviter may still grant.
+    let admin_offer = Invitation {
+        role: Admin,
+        ..invitation.clone()
+    };
+    assert!(invitation_still_grants(&admin_offer, Some(Admin)));
+    assert!(invitation_still_grants(&admin_offer, Some(Owner)));
+    assert!(!invitation_still_grants(&admin_offer, Some(Member)));
+    assert!(!invitation_still_grants(&admin_offer, None));
+    assert!(invitation_still_grants(&invitation, Some(Admin)));
 
     assert!(may_administer(Role::Admin));
     assert!(!may_administer(Role::User));
