@@ -69,18 +69,15 @@ async fn invite_only_registration_needs_a_pending_invitation() {
     let server = spawn_in(&tmp, |_| {}).await;
     let owner = server.register().await;
     let team = server.create_team(&owner, "Crew").await;
-    let mut invitation_ids = Vec::new();
+    let mut tokens = Vec::new();
     for email in ["invited@example.com", "revoked@example.com"] {
-        let invite = server
-            .post(
-                "/api/teams/invite",
-                Some(&owner.token),
-                json!({"team_id": team, "email": email, "role": "member"}),
-            )
-            .await;
-        invitation_ids.push(invite.ok()["id"].as_str().unwrap().to_string());
+        let invite = server.invite(&team, &owner, email, "member").await;
+        tokens.push((
+            invite["id"].as_str().unwrap().to_string(),
+            invite["token"].as_str().unwrap().to_string(),
+        ));
     }
-    let revoke = format!("/api/invitations/{}", invitation_ids[1]);
+    let revoke = format!("/api/invitations/{}", tokens[1].0);
     server
         .call(Method::DELETE, &revoke, Some(&owner.token), None)
         .await
@@ -88,18 +85,37 @@ async fn invite_only_registration_needs_a_pending_invitation() {
     server.stop().await;
 
     let server = spawn_in(&tmp, |c| c.registration = Registration::InviteOnly).await;
+    let with_token = |email: &str, token: &str| {
+        let body = json!({"email": email, "name": "New", "password": PASSWORD,
+            "invitation_token": token});
+        let server = &server;
+        async move { server.post("/api/auth/register", None, body).await }
+    };
     register(&server, "stranger@example.com")
         .await
         .problem(403, "invitation_required");
-    register(&server, "revoked@example.com")
+    // The invited address alone is not enough: anyone can type it.
+    register(&server, "invited@example.com")
         .await
         .problem(403, "invitation_required");
-    // The email is matched as stored: lower-cased.
-    let created = register(&server, "Invited@Example.com").await;
+    with_token("revoked@example.com", &tokens[1].1)
+        .await
+        .problem(403, "invitation_required");
+    let real = &tokens[0].1;
+    let last = if real.ends_with('0') { "1" } else { "0" };
+    let forged = format!("{}{last}", &real[..real.len() - 1]);
+    with_token("invited@example.com", &forged)
+        .await
+        .problem(403, "invitation_required");
+    let created = with_token("Invited@Example.com", &tokens[0].1).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    // The new account claimed the invitation: it is listed, and the token registers no one else.
     let token = created.body["token"].as_str().unwrap();
     let pending = server.get("/api/invitations", Some(token)).await;
     assert_eq!(pending.ok()["items"].as_array().unwrap().len(), 1);
+    with_token("second@example.com", &tokens[0].1)
+        .await
+        .problem(403, "invitation_required");
     // Existing accounts still sign in.
     server.login_ok(&owner.email).await;
 }

@@ -167,14 +167,8 @@ async fn invitations_and_removals_are_news() {
     assert_eq!(news["items"][0]["subject"], "Crew");
     assert_eq!(news["items"][0]["team_id"], team.as_str());
 
-    let invitation = invited.body["id"].as_str().unwrap();
-    let accepted = server
-        .post(
-            &format!("/api/invitations/{invitation}/accept"),
-            Some(&guest.token),
-            json!({}),
-        )
-        .await;
+    let token = invited.body["token"].as_str().unwrap();
+    let accepted = server.with_token("accept", &guest, token).await;
     assert!(accepted.status.is_success(), "{}", accepted.body);
     assert_eq!(
         kinds(&inbox(&server, &owner, "").await),

@@ -90,13 +90,22 @@ async fn a_team_is_created_and_an_invitee_accepts_from_the_teams_page() {
             &[("email", &invitee_api.email), ("role", "admin")],
         )
         .await;
-    assert_eq!(invited.status, StatusCode::SEE_OTHER, "{}", invited.html);
+    // The answer shows the accept link, this once, with a copy button.
+    assert_eq!(invited.status, StatusCode::OK, "{}", invited.html);
+    assert_eq!(invited.header("cache-control"), "no-store");
+    let link = invited
+        .attribute_after("id=\"invite-link\"", "value")
+        .expect("the accept link");
+    assert!(link.starts_with("/invitations/accept?token=tki_"), "{link}");
+    assert!(invited.html.contains("data-copy=\"invite-link\""));
+    assert!(invited.html.contains("not shown again"));
     let page = owner.get(&format!("/teams/{team}")).await;
     assert!(
         page.html
             .contains("Pending invitations <span class=\"count-badge\">1</span>")
     );
     assert!(page.html.contains(&invitee_api.email));
+    assert!(!page.html.contains(&link), "the link is shown once");
     let again = owner
         .post(
             &format!("/teams/{team}/invite"),
@@ -106,10 +115,29 @@ async fn a_team_is_created_and_an_invitee_accepts_from_the_teams_page() {
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(again.html.contains("already has a pending invitation"));
 
-    // The invitee sees the invitation, with the team's name, and accepts it.
+    // Holding the invited address shows nothing; the link does: the accept page names the
+    // team, the role and the inviter, and the invitation is the invitee's from then on.
+    assert!(
+        !invitee
+            .get("/teams")
+            .await
+            .html
+            .contains("Invitations for you")
+    );
+    let offer = invitee.get(&link).await;
+    assert_eq!(offer.status, StatusCode::OK, "{}", offer.html);
+    assert!(
+        offer.html.contains("<h1>Join Platform</h1>"),
+        "{}",
+        offer.html
+    );
+    assert!(offer.html.contains("role-admin"));
+    assert!(offer.html.contains("Olga"));
+    assert!(offer.html.contains("signed in as <strong>Ivan</strong>"));
     let mine = invitee.get("/teams").await;
     assert!(mine.html.contains("Invitations for you"), "{}", mine.html);
     assert!(mine.html.contains("<strong>Platform</strong>"));
+    assert!(mine.html.contains("Olga invites you as admin"));
     let invitation = id_after(&mine, "action=\"/invitations/");
     let accepted = invitee
         .post(&format!("/invitations/{invitation}/accept"), &[])
@@ -609,4 +637,119 @@ async fn every_form_of_these_pages_needs_the_csrf_token() {
         .call(Method::GET, "/api/users/me", Some(&api.token), None)
         .await;
     assert_eq!(me.ok()["name"], "Cleo");
+}
+
+#[tokio::test]
+async fn the_accept_link_needs_its_token_and_survives_signing_up() {
+    let server = TestServer::spawn().await;
+    let (mut owner, owner_api) = web_user(&server, "Olga").await;
+    let team = create_team(&mut owner, "Harbor").await;
+    let invite = server
+        .invite(&team, &owner_api, "newcomer@example.com", "member")
+        .await;
+    let link = invite["accept_url"].as_str().unwrap().to_string();
+    let token = invite["token"].as_str().unwrap();
+
+    // Someone with a wrong token, or none, gets the plain 404 page, as for any dead link.
+    let (mut stranger, _) = web_user(&server, "Sam").await;
+    let last = if token.ends_with('0') { "1" } else { "0" };
+    let wrong = format!(
+        "/invitations/accept?token={}{last}",
+        &token[..token.len() - 1]
+    );
+    for path in [
+        wrong.as_str(),
+        "/invitations/accept",
+        "/invitations/accept?token=x",
+    ] {
+        let page = stranger.get(path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!page.html.contains("Harbor"));
+    }
+    let id = invite["id"].as_str().unwrap();
+    let probe = stranger
+        .post(&format!("/invitations/{id}/accept"), &[("token", "")])
+        .await;
+    assert_eq!(probe.status, StatusCode::NOT_FOUND);
+
+    // Signed out, the link goes through sign-in, whose registration link keeps it; the new
+    // account comes back to the accept page and answers there.
+    let mut newcomer = WebClient::new(&server);
+    let signin = newcomer.get(&link).await;
+    assert_eq!(signin.status, StatusCode::SEE_OTHER);
+    let signin = newcomer.get(signin.location()).await;
+    let register = signin
+        .attribute_after("New here?", "href")
+        .expect("a registration link");
+    assert!(register.starts_with("/register?next="), "{register}");
+    let form = newcomer.get(&register.replace("&#38;", "&")).await;
+    let next = form.attribute_after("name=\"next\"", "value").unwrap();
+    let created = newcomer
+        .post(
+            "/register",
+            &[
+                ("name", "Nora"),
+                ("email", "someone-else@example.com"),
+                ("password", PASSWORD),
+                ("next", &next),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.html);
+    assert_eq!(created.location(), link);
+    let offer = newcomer.get(&link).await;
+    assert_eq!(offer.status, StatusCode::OK, "{}", offer.html);
+    assert!(offer.html.contains("<h1>Join Harbor</h1>"));
+    assert!(offer.html.contains(&format!("value=\"{token}\"")));
+    // Claimed by the newcomer, the same link shows the stranger nothing.
+    assert_eq!(stranger.get(&link).await.status, StatusCode::NOT_FOUND);
+    let declined = newcomer
+        .post(&format!("/invitations/{id}/decline"), &[("token", token)])
+        .await;
+    assert_eq!(declined.status, StatusCode::SEE_OTHER, "{}", declined.html);
+    assert_eq!(declined.location(), "/teams");
+    let gone = newcomer.get(&link).await;
+    assert_eq!(gone.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(gone.html.contains("already answered"), "{}", gone.html);
+}
+
+#[tokio::test]
+async fn the_accept_page_refuses_what_the_inviter_may_no_longer_grant() {
+    let server = TestServer::spawn().await;
+    let (mut owner, owner_api) = web_user(&server, "Olga").await;
+    let (_, admin_api) = web_user(&server, "Ada").await;
+    let (mut invitee, _) = web_user(&server, "Ivan").await;
+    let team = create_team(&mut owner, "Guild").await;
+    server
+        .add_member(&team, &owner_api, &admin_api, "admin")
+        .await;
+    let invite = server
+        .invite(&team, &admin_api, "ivan@example.com", "admin")
+        .await;
+    let link = invite["accept_url"].as_str().unwrap();
+    let id = invite["id"].as_str().unwrap();
+    assert_eq!(invitee.get(link).await.status, StatusCode::OK);
+    // The inviter is demoted through the team page before the invitee accepts.
+    let demoted = owner
+        .post(
+            &format!("/teams/{team}/members/{}/role", admin_api.user_id),
+            &[("role", "member")],
+        )
+        .await;
+    assert_eq!(demoted.status, StatusCode::SEE_OTHER);
+    let refused = invitee
+        .post(&format!("/invitations/{id}/accept"), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.html.contains("invite you again"),
+        "{}",
+        refused.html
+    );
+    assert_eq!(
+        invitee.get(&format!("/teams/{team}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // The invitation is still the invitee's, on their Teams page.
+    assert!(invitee.get("/teams").await.html.contains("Guild"));
 }

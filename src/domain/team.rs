@@ -156,7 +156,9 @@ impl InvitationToken {
         let (id, secret) = rest.split_once('_')?;
         let well_formed = id.len() == 32
             && secret.len() == 64
-            && secret.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
         if !well_formed {
             return None;
         }
@@ -214,8 +216,17 @@ mod tests {
         let other = InvitationToken::issue(id, [8; 32]).0;
         assert!(!invitation.opens_with(&InvitationToken::parse(&other).unwrap()));
         invitation.secret_hash = None;
-        assert!(!invitation.opens_with(&parsed), "a token-less invitation opens to nobody");
-        for bad in ["", "tki_", &token[..token.len() - 1], &token.to_uppercase(), "tkr_x"] {
+        assert!(
+            !invitation.opens_with(&parsed),
+            "a token-less invitation opens to nobody"
+        );
+        for bad in [
+            "",
+            "tki_",
+            &token[..token.len() - 1],
+            &token.to_uppercase(),
+            "tkr_x",
+        ] {
             assert!(InvitationToken::parse(bad).is_none(), "{bad}");
         }
     }

@@ -64,7 +64,10 @@ impl Service {
         let password = v.check("password", Password::parse(&input.password));
         v.finish().map_err(Error::Validation)?;
         let (email, name, password) = (email.unwrap(), name.unwrap(), password.unwrap());
-        let token = input.invitation_token.as_deref().and_then(InvitationToken::parse);
+        let token = input
+            .invitation_token
+            .as_deref()
+            .and_then(InvitationToken::parse);
         let invite_only = self.may_register(token.as_ref())?;
 
         // Cheap early answer for the common duplicate case; the insert re-checks atomically.
@@ -82,7 +85,9 @@ impl Service {
         let user = self
             .store
             .run(move |s| {
-                s.write(|tx| super::teams::insert_invited_user(tx, user, token.as_ref(), invite_only))
+                s.write(|tx| {
+                    super::teams::insert_invited_user(tx, user, token.as_ref(), invite_only)
+                })
             })
             .await?;
         tracing::info!(user_id = %user.id, role = ?user.role, "account registered");

@@ -628,7 +628,9 @@ impl Service {
                         let team = s.team_for(invitation.team_id, invitation.invited_by)?;
                         let inviter = s.user(invitation.invited_by)?;
                         Ok(InvitationPreview {
-                            team_name: team.map(|(t, _)| t.name.as_str().to_string()).unwrap_or_default(),
+                            team_name: team
+                                .map(|(t, _)| t.name.as_str().to_string())
+                                .unwrap_or_default(),
                             inviter_name: inviter
                                 .map_or_else(|| "Someone".into(), |u| u.name.as_str().to_string()),
                             invitation,
@@ -680,7 +682,11 @@ impl Service {
     /// Claims the invitation an accept token opens for the caller and shows what it offers:
     /// from now on it is theirs alone (listed in their invitations, answered by id). A wrong
     /// token, or one another account claimed, gets 404.
-    pub async fn claim_invitation(&self, auth: &AuthUser, token: &str) -> Result<InvitationPreview> {
+    pub async fn claim_invitation(
+        &self,
+        auth: &AuthUser,
+        token: &str,
+    ) -> Result<InvitationPreview> {
         let token = InvitationToken::parse(token).ok_or(Error::NotFound("invitation"))?;
         let user = auth.user_id;
         self.store

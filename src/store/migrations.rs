@@ -271,7 +271,9 @@ mod tests {
     /// were; the claimant index exists.
     #[test]
     fn version_9_revokes_pending_invitations_without_a_token() {
-        use crate::domain::team::{Invitation, InvitationStatus, Membership, Team, TeamName, TeamRole};
+        use crate::domain::team::{
+            Invitation, InvitationStatus, Membership, Team, TeamName, TeamRole,
+        };
         use crate::domain::{Email, InvitationId};
         use crate::store::Created;
 
@@ -340,8 +342,18 @@ mod tests {
         assert!(statuses.contains(&(pending.id, InvitationStatus::Revoked)));
         assert!(statuses.contains(&(declined.id, InvitationStatus::Declined)));
         let email = Email::parse("p@example.com").unwrap();
-        assert!(store.pending_invitations_for(&email, None, 10).unwrap().is_empty());
-        assert!(store.claimed_invitations(owner, None, 10).unwrap().is_empty());
+        assert!(
+            store
+                .pending_invitations_for(&email, None, 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .claimed_invitations(owner, None, 10)
+                .unwrap()
+                .is_empty()
+        );
         let check = store.snapshot().unwrap().check().unwrap();
         assert!(check.problems.is_empty(), "{:?}", check.problems);
     }

@@ -286,7 +286,11 @@ async fn create_account(
     settings: &Settings,
     setup: bool,
 ) -> WebResult<Response> {
-    let next = if setup { "/" } else { safe_next(form.next.as_deref()) };
+    let next = if setup {
+        "/"
+    } else {
+        safe_next(form.next.as_deref())
+    };
     let input = Registration {
         email: form.email.clone(),
         name: form.name.clone(),

@@ -161,10 +161,7 @@ async fn teams_view(
                 role: t.role.as_str(),
             })
             .collect(),
-        invitations: invitations
-            .iter()
-            .map(InvitationItem::of_preview)
-            .collect(),
+        invitations: invitations.iter().map(InvitationItem::of_preview).collect(),
         name: form.name,
         description: form.description,
         errors,
@@ -238,7 +235,11 @@ pub async fn accept_page(
         Err(e) => return Err(e.into()),
     };
     let chrome = Chrome::load(&service, user, "teams").await?;
-    let me = chrome.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
+    let me = chrome
+        .user
+        .as_ref()
+        .map(|u| u.name.clone())
+        .unwrap_or_default();
     render(&AcceptPage {
         chrome,
         invitation: InvitationItem::of_preview(&preview),

@@ -265,13 +265,14 @@ impl TestServer {
         reply.body["id"].as_str().unwrap().to_string()
     }
 
-    /// Invites `member` to `team` with `role` (as `by`) and accepts as `member`.
-    pub async fn add_member(&self, team: &str, by: &Account, member: &Account, role: &str) {
+    /// Invites `email` to `team` with `role` as `by`; the answer (201) with the invitation's
+    /// `id`, its one-time accept `token` and `accept_url`.
+    pub async fn invite(&self, team: &str, by: &Account, email: &str, role: &str) -> Value {
         let invite = self
             .post(
                 "/api/teams/invite",
                 Some(&by.token),
-                json!({"team_id": team, "email": member.email, "role": role}),
+                json!({"team_id": team, "email": email, "role": role}),
             )
             .await;
         assert_eq!(
@@ -280,13 +281,26 @@ impl TestServer {
             "invite: {}",
             invite.body
         );
-        let path = format!(
-            "/api/invitations/{}/accept",
-            invite.body["id"].as_str().unwrap()
-        );
-        self.call(Method::POST, &path, Some(&member.token), None)
-            .await
-            .ok();
+        invite.body
+    }
+
+    /// Presents an invitation's accept token as `who`: `POST /api/invitations/{action}`
+    /// (`claim`, `accept` or `decline`) with `{token}`.
+    pub async fn with_token(&self, action: &str, who: &Account, token: &str) -> Reply {
+        self.post(
+            &format!("/api/invitations/{action}"),
+            Some(&who.token),
+            json!({ "token": token }),
+        )
+        .await
+    }
+
+    /// Invites `member` to `team` with `role` (as `by`) and accepts as `member` with the
+    /// invitation's token (what the inviter passes on).
+    pub async fn add_member(&self, team: &str, by: &Account, member: &Account, role: &str) {
+        let invite = self.invite(team, by, &member.email, role).await;
+        let token = invite["token"].as_str().unwrap();
+        self.with_token("accept", member, token).await.ok();
     }
 
     /// Asserts that a session is over: its access token and its refresh token are refused.

@@ -438,16 +438,31 @@ fn invitations_server_admin_and_notifications() {
         presents_token,
     };
     // Unclaimed: the token, or (once addresses are verified) the verified invited address.
-    assert!(!may_answer_invitation(&invitation, &asker(&mine, false, false)));
-    assert!(may_answer_invitation(&invitation, &asker(&mine, true, false)));
-    assert!(!may_answer_invitation(&invitation, &asker(&other, true, false)));
-    assert!(may_answer_invitation(&invitation, &asker(&other, false, true)));
+    assert!(!may_answer_invitation(
+        &invitation,
+        &asker(&mine, false, false)
+    ));
+    assert!(may_answer_invitation(
+        &invitation,
+        &asker(&mine, true, false)
+    ));
+    assert!(!may_answer_invitation(
+        &invitation,
+        &asker(&other, true, false)
+    ));
+    assert!(may_answer_invitation(
+        &invitation,
+        &asker(&other, false, true)
+    ));
     // Claimed: its claimant only, token or not.
     let claimed = Invitation {
         claimed_by: Some(me_asking),
         ..invitation.clone()
     };
-    assert!(may_answer_invitation(&claimed, &asker(&other, false, false)));
+    assert!(may_answer_invitation(
+        &claimed,
+        &asker(&other, false, false)
+    ));
     let someone_else = Invitee {
         user: UserId::new(),
         ..asker(&mine, true, true)
