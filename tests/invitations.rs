@@ -97,6 +97,9 @@ async fn someone_who_registers_the_invited_address_cannot_take_the_role() {
     let server = TestServer::spawn().await;
     let owner = server.register().await;
     let team = server.create_team(&owner, "Target").await;
+    // The attacker registered the address first (nobody's address is verified), so they hear
+    // of the invitation: the notice carries nothing secret.
+    let attacker = server.register_as("victim@example.com", "Mallory").await;
     let invite = server
         .invite(&team, &owner, "victim@example.com", "admin")
         .await;
@@ -104,16 +107,20 @@ async fn someone_who_registers_the_invited_address_cannot_take_the_role() {
         invite["id"].as_str().unwrap(),
         invite["token"].as_str().unwrap(),
     );
-
-    // The attacker registers the invited address: they hear of the invitation (no secret in
-    // it), but cannot see it, accept it, decline it or guess the token.
-    let attacker = server.register_as("victim@example.com", "Mallory").await;
     let news = server
         .get("/api/notifications", Some(&attacker.token))
         .await;
     assert_eq!(news.ok()["items"][0]["kind"], "team_invited");
     assert!(!news.body.to_string().contains(&token[40..]));
-    assert!(my_invitations(&server, &attacker).await.is_empty());
+    // They cannot see it, accept it, decline it or guess the token; registering the address
+    // after the invitation is no different.
+    let late = server.register_as("VICTIM2@example.com", "Eve").await;
+    let _ = server
+        .invite(&team, &owner, "victim2@example.com", "admin")
+        .await;
+    for who in [&attacker, &late] {
+        assert!(my_invitations(&server, who).await.is_empty());
+    }
     for action in ["accept", "decline"] {
         answer_by_id(&server, &attacker, id, action)
             .await
@@ -156,6 +163,11 @@ async fn a_claimed_invitation_is_its_claimants_alone() {
         invite["id"].as_str().unwrap(),
         invite["token"].as_str().unwrap(),
     );
+    // The inviter opening their own link claims nothing.
+    server
+        .with_token("claim", &owner, token)
+        .await
+        .problem(409, "already_member");
     server.with_token("claim", &first, token).await.ok();
     // Claiming again is harmless; anyone else with the same link gets nothing.
     server.with_token("claim", &first, token).await.ok();
@@ -166,11 +178,6 @@ async fn a_claimed_invitation_is_its_claimants_alone() {
             .problem(404, "not_found");
     }
     assert!(my_invitations(&server, &second).await.is_empty());
-    // The inviter opening their own link claims nothing.
-    server
-        .with_token("claim", &owner, token)
-        .await
-        .problem(409, "already_member");
     // Declined by its claimant, it is closed.
     let declined = answer_by_id(&server, &first, id, "decline").await;
     assert_eq!(declined.ok()["status"], "declined");
