@@ -38,16 +38,23 @@ def test_team_invitation_project_and_live_notification(page, problems, new_conte
     bruno_problems = watch(bruno_page)
     register_user(bruno_page, "Bruno", bruno_email)
 
-    # Alma invites Bruno; the invitation waits in her team's list.
+    # Alma invites Bruno; the invitation waits in her team's list, and its link is shown once,
+    # as a full address, with a copy button.
     page.locator("#invite-email").fill(bruno_email)
     page.locator("#invite-role").select_option("member")
     page.get_by_role("button", name="Invite", exact=True).click()
     expect(page.locator("#pending-invitations")).to_contain_text(bruno_email)
+    link = page.locator("#invite-link")
+    expect(link).to_have_value(re.compile(r"^https?://.+/invitations/accept\?token=tki_"))
+    expect(page.get_by_role("button", name="Copy link")).to_be_visible()
     axe_check(page)
+    invitation_link = link.input_value()
 
-    # Bruno accepts from his Teams page and lands in the team.
+    # Without the link Bruno sees nothing; with it he sees the offer and accepts.
     bruno_page.goto("/teams")
-    expect(bruno_page.get_by_role("heading", name=re.compile("Invitations for you"))).to_be_visible()
+    expect(bruno_page.get_by_role("heading", name=re.compile("Invitations for you"))).to_have_count(0)
+    bruno_page.goto(invitation_link)
+    expect(bruno_page.get_by_role("heading", level=1, name="Join Ops Team")).to_be_visible()
     axe_check(bruno_page)
     bruno_page.get_by_role("button", name="Accept the invitation to Ops Team").click()
     expect(bruno_page.get_by_role("heading", level=1, name="Ops Team")).to_be_visible()
