@@ -22,6 +22,7 @@ mod projects;
 mod realtime;
 mod search;
 mod sessions;
+mod soak;
 mod tasks;
 mod teams;
 mod tokens;
