@@ -120,6 +120,8 @@ async fn start(data: &std::path::Path) -> (String, Stop, Running) {
     config.max_upload_bytes = 128 << 20;
     // Many clients from one address: the rate limits would measure themselves.
     config.rate_limits = None;
+    // A thousand WebSockets plus the writers' connections.
+    config.max_connections = 4096;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -104,6 +104,40 @@ pub struct Config {
     #[arg(skip = 1024usize)]
     pub feed_queue: usize,
 
+    /// How long a client may take to send a request's head (its line and headers), counted
+    /// from its first byte, or from the connection's opening for its first request. Past it
+    /// the connection is closed: a client trickling headers holds nothing for long.
+    #[arg(long, env = "TASKER_HEADER_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_ttl)]
+    pub header_timeout: Duration,
+
+    /// How long a kept-alive connection may wait, with no request in flight and nothing
+    /// arriving, before it is closed. Keep a reverse proxy's own upstream keep-alive shorter.
+    #[arg(long, env = "TASKER_IDLE_TIMEOUT", value_name = "DURATION", default_value = "75s", value_parser = parse_ttl)]
+    pub idle_timeout: Duration,
+
+    /// How long a request body (an upload) may stop arriving, or a response stop being taken
+    /// by its client, before the request fails: 408, the connection closed, a partial upload
+    /// removed.
+    #[arg(long, env = "TASKER_BODY_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = parse_ttl)]
+    pub body_timeout: Duration,
+
+    /// The most connections served at once (WebSockets included). At the limit a new
+    /// connection closes the one idle the longest, or is turned away when none is idle. Each
+    /// connection can hold two open files (its socket, and a file it sends or receives): keep
+    /// this under half the open-files limit (`ulimit -n`, systemd's LimitNOFILE).
+    #[arg(long, env = "TASKER_MAX_CONNECTIONS", value_name = "COUNT", default_value_t = 400,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// How long a WebSocket client may take to take a frame, or to answer the server's ping,
+    /// before it is cut off as too slow (close code 4008; it resumes with `?since=`).
+    #[arg(long, env = "TASKER_WS_WRITE_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_ttl)]
+    pub ws_write_timeout: Duration,
+
+    /// How often the server pings each WebSocket. Not a command-line option: for tests.
+    #[arg(skip = Duration::from_secs(30))]
+    pub ws_ping_interval: Duration,
+
     /// Log format. The level comes from LOG_LEVEL or RUST_LOG (default info).
     #[arg(
         long,
@@ -372,6 +406,12 @@ impl std::fmt::Debug for Config {
             .field("notification_retention", &self.notification_retention)
             .field("change_retention", &self.change_retention)
             .field("feed_queue", &self.feed_queue)
+            .field("header_timeout", &self.header_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("ws_write_timeout", &self.ws_write_timeout)
+            .field("ws_ping_interval", &self.ws_ping_interval)
             .field("log_format", &self.log_format)
             .field("registration", &self.registration)
             .field("rate_limits", &self.rate_limits)

@@ -29,6 +29,8 @@ pub mod domain;
 pub mod events;
 /// Attachment blobs on disk: content-addressed storage, sniffing, names, ranges.
 pub mod files;
+/// The connection layer: accepting, timeouts, the connection limit, graceful shutdown.
+pub mod net;
 /// Operator tools: backup and restore, checks, offline account administration.
 pub mod ops;
 /// `tasker export` / `tasker import`: a data directory as one portable JSON file.
@@ -45,8 +47,7 @@ pub mod web;
 use std::future::Future;
 use std::time::Duration;
 
-use poem::Server;
-use poem::listener::TcpAcceptor;
+use poem::EndpointExt;
 
 pub use config::{Config, ConfigError};
 
@@ -127,8 +128,6 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let acceptor =
-            TcpAcceptor::from_tokio(listener).map_err(|e| ServeError::Runtime(e.to_string()))?;
         let (stop_background, stopped) = tokio::sync::watch::channel(false);
         let background = tokio::spawn({
             let (service, stopped) = (self.service.clone(), stopped.clone());
@@ -162,9 +161,10 @@ impl App {
             }
         };
         let site = web::site(&self.config);
-        let app = api::app(self.service, &self.config, site);
-        let served = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(GRACEFUL_SHUTDOWN))
+        let app = api::app(self.service, &self.config, site)
+            .data(api::WsSettings::from_config(&self.config));
+        let limits = net::Limits::from_config(&self.config);
+        let served = net::serve(listener, app, limits, shutdown, GRACEFUL_SHUTDOWN)
             .await
             .map_err(|e| ServeError::Runtime(e.to_string()));
         // Background work finishes its current step, so the store is closed when this returns.

@@ -15,6 +15,7 @@ mod idempotency;
 mod install;
 mod invitations;
 mod limits;
+mod net;
 mod notifications;
 mod ops;
 mod portable;

@@ -50,6 +50,7 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `invitation_closed` | 409 | the invitation was answered, revoked or has expired |
 /// | `inviter_lacks_role` | 409 | the inviter no longer holds a role that may grant the invited one (accepting changed nothing) |
 /// | `project_archived` | 409 | the project is archived (read-only) |
+/// | `request_timeout` | 408 | the request body stopped arriving (`--body-timeout`); the connection closes |
 /// | `payload_too_large` | 413 | the body (or an uploaded file) is over its limit |
 /// | `quota_exceeded` | 413 | the upload would take your attachments over your storage quota |
 /// | `unsupported_media_type` | 415 | the body is not `application/json` (uploads: not `multipart/form-data`) |
@@ -86,6 +87,7 @@ pub enum ErrorCode {
     InvitationClosed,
     InviterLacksRole,
     ProjectArchived,
+    RequestTimeout,
     PayloadTooLarge,
     QuotaExceeded,
     UnsupportedMediaType,

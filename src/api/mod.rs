@@ -51,6 +51,7 @@ mod text;
 mod users;
 /// The real-time feed over a WebSocket.
 mod ws;
+pub use ws::Settings as WsSettings;
 
 use poem::endpoint::make_sync;
 use poem::middleware::CatchPanic;

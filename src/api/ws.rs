@@ -5,6 +5,12 @@
 //! every 30 s, and ends with a close code that says why: 4008 when the client fell behind (it
 //! resumes with `since`), 4001 when its session was signed out or revoked, 1001 when the
 //! server stops.
+//!
+//! A client that stops reading is cut off within seconds, however much the kernel would
+//! buffer for it: every frame must be taken within `--ws-write-timeout`, and every ping
+//! answered within as long (a client that does not read never sees the ping). Both end with
+//! 4008, sent if the socket still takes it; the connection layer also keeps an upgraded
+//! socket's send buffer small.
 
 use std::time::Duration;
 
@@ -33,12 +39,36 @@ use crate::domain::notification::Notification;
 use crate::events::Event;
 use crate::service::{AuthUser, Feed, Service, Start};
 
-/// How often the server pings an idle connection.
-const PING_EVERY: Duration = Duration::from_secs(30);
+/// How long the 4008 close may take to be written after a frame could not be.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Close code: the client fell behind; resume with `since`.
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 /// Close code: the session was signed out or revoked.
 pub const CLOSE_REVOKED: u16 = 4001;
+
+/// How the feed treats slow clients (from `Config`; the app carries it as request data).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// How long a frame may take to be written, and a ping to be answered.
+    pub write_timeout: Duration,
+    /// How often the server pings.
+    pub ping_interval: Duration,
+}
+
+impl Settings {
+    pub fn from_config(config: &crate::Config) -> Self {
+        Self {
+            write_timeout: config.ws_write_timeout,
+            ping_interval: config.ws_ping_interval,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self::from_config(&crate::Config::new(""))
+    }
+}
 
 /// What changed.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,8 +315,26 @@ fn parse_projects(raw: &str) -> Result<Vec<ProjectId>, ApiError> {
         .collect()
 }
 
-async fn send(socket: &mut WebSocketStream, text: String) -> bool {
-    socket.send(Message::Text(text)).await.is_ok()
+/// Sends `message` within the write timeout. A client that does not take it in time is told
+/// 4008 (if the socket still takes that) and dropped: false, like a failed send.
+async fn send(socket: &mut WebSocketStream, message: Message, settings: &Settings) -> bool {
+    match tokio::time::timeout(settings.write_timeout, socket.send(message)).await {
+        Ok(sent) => sent.is_ok(),
+        Err(_) => {
+            close(socket, too_slow(), settings).await;
+            false
+        }
+    }
+}
+
+/// Sends a close frame, best effort: briefly, whether or not the client takes it.
+async fn close(socket: &mut WebSocketStream, message: Message, settings: &Settings) {
+    let grace = CLOSE_GRACE.min(settings.write_timeout);
+    let _ = tokio::time::timeout(grace, socket.send(message)).await;
+}
+
+fn too_slow() -> Message {
+    Message::close_with(CLOSE_TOO_SLOW, "too slow: reconnect with ?since=")
 }
 
 /// Runs one connection: subscribe (only now that the upgrade happened, so nothing is left
@@ -296,12 +344,13 @@ async fn serve(
     auth: AuthUser,
     since: Option<u64>,
     projects: Option<Vec<ProjectId>>,
+    settings: Settings,
     mut socket: WebSocketStream,
 ) {
     let feed = match service.subscribe(&auth, since, projects).await {
         Ok(feed) => feed,
         Err(e) => {
-            let close = match e {
+            let message = match e {
                 crate::service::Error::Unauthenticated(_) => {
                     Message::close_with(CLOSE_REVOKED, "session revoked")
                 }
@@ -310,7 +359,7 @@ async fn serve(
                     Message::close_with(CloseCode::Error, "internal error")
                 }
             };
-            let _ = socket.send(close).await;
+            close(&mut socket, message, &settings).await;
             return;
         }
     };
@@ -327,7 +376,7 @@ async fn serve(
                 kind: "reset".into(),
             };
             let text = reset.to_json().map(|v| v.to_string()).unwrap_or_default();
-            if !send(&mut socket, text).await {
+            if !send(&mut socket, Message::Text(text), &settings).await {
                 service.unsubscribe(subscription.id).await;
                 return;
             }
@@ -336,14 +385,13 @@ async fn serve(
             while after < position {
                 let Ok((events, reached)) = service.replay(&mut viewer, after, position).await
                 else {
-                    let _ = socket
-                        .send(Message::close_with(CloseCode::Error, "replay failed"))
-                        .await;
+                    let failed = Message::close_with(CloseCode::Error, "replay failed");
+                    close(&mut socket, failed, &settings).await;
                     service.unsubscribe(subscription.id).await;
                     return;
                 };
                 for event in &events {
-                    if !send(&mut socket, encode(event)).await {
+                    if !send(&mut socket, Message::Text(encode(event)), &settings).await {
                         service.unsubscribe(subscription.id).await;
                         return;
                     }
@@ -352,36 +400,48 @@ async fn serve(
             }
         }
     }
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut ping = tokio::time::interval(settings.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
+    // When the oldest unanswered ping must have been answered.
+    let mut pong_due: Option<tokio::time::Instant> = None;
     loop {
+        let due = pong_due.unwrap_or_else(|| tokio::time::Instant::now() + settings.ping_interval);
         tokio::select! {
             event = subscription.events.recv() => match event {
                 Some(event) => {
-                    if !send(&mut socket, encode(&event)).await {
+                    if !send(&mut socket, Message::Text(encode(&event)), &settings).await {
                         break;
                     }
                 }
                 None => {
                     let ending = &subscription.ending;
-                    let close = if ending.overflowed.load(std::sync::atomic::Ordering::SeqCst) {
-                        Message::close_with(CLOSE_TOO_SLOW, "too slow: reconnect with ?since=")
+                    let message = if ending.overflowed.load(std::sync::atomic::Ordering::SeqCst) {
+                        too_slow()
                     } else if ending.revoked.load(std::sync::atomic::Ordering::SeqCst) {
                         Message::close_with(CLOSE_REVOKED, "session revoked")
                     } else {
                         Message::close_with(CloseCode::Away, "server stopping")
                     };
-                    let _ = socket.send(close).await;
+                    // The whole write timeout: a client that reads gets its close code.
+                    let _ = tokio::time::timeout(settings.write_timeout, socket.send(message)).await;
                     break;
                 }
             },
             _ = ping.tick() => {
-                if socket.send(Message::Ping(Vec::new())).await.is_err() {
+                if !send(&mut socket, Message::Ping(Vec::new()), &settings).await {
                     break;
                 }
+                pong_due.get_or_insert_with(|| tokio::time::Instant::now() + settings.write_timeout);
+            }
+            _ = tokio::time::sleep_until(due), if pong_due.is_some() => {
+                // It does not read (or is gone without a word): it would only pile up frames.
+                close(&mut socket, too_slow(), &settings).await;
+                break;
             }
             incoming = socket.next() => match incoming {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(Message::Pong(_))) => pong_due = None,
                 Some(Ok(_)) => {}
             },
         }
@@ -410,7 +470,9 @@ impl WsApi {
     /// Remember the last `seq` you handled and reconnect with `?since=` it: you get everything
     /// you missed, in order, then live messages, with no gap and no duplicate. Close codes:
     /// 4008 you fell behind (reconnect with `since`), 4001 your session was signed out or
-    /// revoked, 1001 the server is stopping. The server pings every 30 s.
+    /// revoked, 1001 the server is stopping. The server pings every 30 s; answer within
+    /// `--ws-write-timeout` (default 10 s; browsers do by themselves) and keep reading, or the
+    /// socket is closed with 4008.
     #[oai(path = "/ws", method = "get", operation_id = "realtimeFeed")]
     async fn ws(
         &self,
@@ -446,6 +508,7 @@ impl WsApi {
             None => service.feed_start().await?,
         };
         let (service, since) = (service.0.clone(), Some(since));
+        let settings = req.data::<Settings>().copied().unwrap_or_default();
         // Clients send next to nothing (pongs, a close): small buffers keep an idle socket
         // cheap; the feed's messages are written as they come.
         let config = WebSocketConfig::default()
@@ -455,7 +518,7 @@ impl WsApi {
             .max_frame_size(Some(64 << 10));
         Ok(Upgrade(
             ws.config(config)
-                .on_upgrade(move |socket| serve(service, auth, since, projects, socket))
+                .on_upgrade(move |socket| serve(service, auth, since, projects, settings, socket))
                 .into_response(),
         ))
     }

@@ -115,6 +115,9 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.jwt_secret = Some(TEST_SECRET.to_string());
     // Tests register hundreds of accounts from 127.0.0.1; `limits` turns them on itself.
     config.rate_limits = None;
+    // Tests drive the server and read their WebSockets only afterwards (`realtime`'s slow
+    // consumer for the length of 600 requests): the write timeout is tested in `net`.
+    config.ws_write_timeout = std::time::Duration::from_secs(120);
     config
 }
 
