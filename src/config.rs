@@ -464,7 +464,11 @@ impl Config {
             .map(|origin| parse_origin(origin))
             .collect::<Result<_, _>>()?;
         self.metrics_token = self.metrics_token.filter(|token| !token.is_empty());
-        if self.removed_trust_proxy.is_some() {
+        if self
+            .removed_trust_proxy
+            .as_deref()
+            .is_some_and(|value| !value.is_empty())
+        {
             return Err(ConfigError::new(
                 "--trust-proxy (TASKER_TRUST_PROXY)",
                 "was replaced by --trusted-proxies (TASKER_TRUSTED_PROXIES), the addresses or \

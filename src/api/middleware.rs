@@ -256,6 +256,22 @@ pub async fn observe<E: Endpoint>(
     Ok(response)
 }
 
+/// A panic in a handler becomes a logged 500 problem, never a dropped connection.
+pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
+    let message = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %message, "handler panicked");
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::InternalError,
+        "an internal error occurred; it has been logged",
+    )
+    .as_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::duplicate_key;
@@ -284,20 +300,4 @@ mod tests {
         assert_eq!(found(&"[".repeat(100_000)), None);
         assert_eq!(found(""), None);
     }
-}
-
-/// A panic in a handler becomes a logged 500 problem, never a dropped connection.
-pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
-    let message = err
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| err.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    tracing::error!(panic = %message, "handler panicked");
-    Problem::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorCode::InternalError,
-        "an internal error occurred; it has been logged",
-    )
-    .as_response()
 }
