@@ -127,7 +127,7 @@ pub struct Config {
 
     /// Rate limits, per client address: every request 200 at once then 50/s; login and
     /// register 10 then 1 per 6s; WebSocket upgrades 60 then 10/s. Per account: login and
-    /// current-password checks (by email) 10 then 1 per 20s; WebSocket upgrades 30 then 1/s.
+    /// current-password checks (by email) 10 then 1 per 20s; WebSocket upgrades 30 then 2/s.
     /// Over a limit: 429 with Retry-After. `off` is for benchmarks and trusted networks.
     // `None` turns them all off. The full path keeps clap from reading `Option` as "optional
     // flag": the value is always set, from `on` or `off`.
@@ -249,17 +249,17 @@ impl Default for RateLimits {
                 burst: 10,
                 period: Duration::from_secs(20),
             },
-            // Every page of the web app opens one feed, so an account gets a page's worth of
-            // navigation (1/s) and 30 tabs restored at once; an address gets a busy office's
-            // worth (60 at once, 10/s). A tab's reconnect backoff (0.5 s doubling to 10 s)
-            // stays far below both; a burst of 200 upgrades in a second does not.
+            // Every page of the web app opens one feed, and a tab retries at the fastest
+            // every 0.5 s (doubling to 10 s): an account gets 30 tabs restored at once and
+            // then a feed every 0.5 s; an address a busy office's worth (60 at once, 10/s).
+            // A burst of 200 upgrades in a second gets 429 either way.
             ws_per_ip: Limit {
                 burst: 60,
                 period: Duration::from_millis(100),
             },
             ws_per_account: Limit {
                 burst: 30,
-                period: Duration::from_secs(1),
+                period: Duration::from_millis(500),
             },
         }
     }
@@ -750,6 +750,37 @@ mod tests {
         let config = Config::new("unused");
         assert_eq!(config.trusted_proxies.to_string(), "127.0.0.0/8,::1/128");
         assert!(config.resolve().is_ok());
+    }
+
+    /// The most a limit lets through within `window`: the burst, plus one per period.
+    fn allowed_within(limit: Limit, window: Duration) -> u128 {
+        u128::from(limit.burst) + window.as_millis() / limit.period.as_millis()
+    }
+
+    #[test]
+    fn websocket_defaults_spare_browsers_and_stop_floods() {
+        let limits = RateLimits::default();
+        // 200 upgrades in a second from one address, or for one account: refused.
+        assert!(allowed_within(limits.ws_per_ip, Duration::from_secs(1)) < 200);
+        assert!(allowed_within(limits.ws_per_account, Duration::from_secs(1)) < 200);
+        // One person's 20 tabs reopening at once (a browser restart), then a feed reopened
+        // every 0.5 s for two minutes (the fastest the app retries, or a page a click):
+        // always within both limits.
+        let attempts: Vec<u64> = std::iter::repeat_n(0, 20)
+            .chain((0..=240u64).map(|i| i * 500))
+            .collect();
+        for window in (0..=120_000u64).step_by(100) {
+            let made = attempts.iter().filter(|&&t| t <= window).count() as u128;
+            let window = Duration::from_millis(window);
+            assert!(
+                made <= allowed_within(limits.ws_per_account, window),
+                "{window:?}"
+            );
+            assert!(
+                made <= allowed_within(limits.ws_per_ip, window),
+                "{window:?}"
+            );
+        }
     }
 
     #[test]

@@ -441,15 +441,30 @@ async fn upgrade(
     }
 }
 
+/// WebSocket limits that refill too slowly to matter during a test (the defaults' refill of
+/// 10/s and 1/s would make the counts depend on the machine's speed).
+fn ws_limits(per_ip: u32, per_account: u32) -> RateLimits {
+    let hour = Duration::from_secs(3600);
+    RateLimits {
+        ws_per_ip: Limit {
+            burst: per_ip,
+            period: hour,
+        },
+        ws_per_account: Limit {
+            burst: per_account,
+            period: hour,
+        },
+        ..RateLimits::default()
+    }
+}
+
 #[tokio::test]
 async fn websocket_upgrades_are_limited_per_address() {
-    let (server, _tmp) = spawn(|c| c.rate_limits = Some(RateLimits::default())).await;
-    let limits = RateLimits::default();
+    let limits = ws_limits(12, 5);
+    let (server, _tmp) = spawn(|c| c.rate_limits = Some(limits)).await;
     // Enough accounts that none reaches its own limit first.
-    let per_account = limits.ws_per_account.burst as usize - 1;
-    let wanted = (limits.ws_per_ip.burst as usize).div_ceil(per_account);
     let mut accounts = Vec::new();
-    for _ in 0..wanted {
+    for _ in 0..3 {
         accounts.push(server.register().await);
     }
     for i in 0..limits.ws_per_ip.burst as usize {
@@ -458,7 +473,8 @@ async fn websocket_upgrades_are_limited_per_address() {
             .await
             .unwrap_or_else(|e| panic!("upgrade {i}: {e:?}"));
     }
-    let (status, retry, body) = upgrade(&server, &accounts[0].token, "198.51.100.1")
+    // An unauthenticated attempt counts too, and is refused before anything else.
+    let (status, retry, body) = upgrade(&server, "not-a-token", "198.51.100.1")
         .await
         .unwrap_err();
     assert_eq!(status, 429, "{body}");
@@ -467,6 +483,10 @@ async fn websocket_upgrades_are_limited_per_address() {
         body.contains("rate_limited") && body.contains("address"),
         "{body}"
     );
+    let (status, _, _) = upgrade(&server, &accounts[0].token, "198.51.100.1")
+        .await
+        .unwrap_err();
+    assert_eq!(status, 429);
     // Another client behind the same proxy, another account: unaffected.
     let other = server.register().await;
     upgrade(&server, &other.token, "198.51.100.2")
@@ -476,10 +496,10 @@ async fn websocket_upgrades_are_limited_per_address() {
 
 #[tokio::test]
 async fn websocket_upgrades_are_limited_per_account() {
-    let (server, _tmp) = spawn(|c| c.rate_limits = Some(RateLimits::default())).await;
-    let burst = RateLimits::default().ws_per_account.burst;
+    let limits = ws_limits(100, 5);
+    let (server, _tmp) = spawn(|c| c.rate_limits = Some(limits)).await;
     let (busy, other) = (server.register().await, server.register().await);
-    for i in 0..burst {
+    for i in 0..limits.ws_per_account.burst {
         upgrade(&server, &busy.token, &format!("198.51.100.{i}"))
             .await
             .unwrap_or_else(|e| panic!("upgrade {i}: {e:?}"));
