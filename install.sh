@@ -159,6 +159,9 @@ TASKER_LOG_FORMAT=json
 
 # Address to listen on. Keep it on 127.0.0.1 behind a reverse proxy that terminates TLS.
 #TASKER_LISTEN=127.0.0.1:3000
+# Proxies whose X-Forwarded-For/-Proto/-Host are believed (addresses and CIDRs, or none).
+# The default suits a proxy on this host; list a proxy on another host, e.g. 10.0.0.0/8.
+#TASKER_TRUSTED_PROXIES=127.0.0.0/8,::1
 
 # Lifetime of an access token, and of a session without a refresh.
 #TASKER_TOKEN_TTL=1h

@@ -217,7 +217,8 @@ mod tests {
             "serve",
             "--rate-limit",
             "off",
-            "--trust-proxy",
+            "--trusted-proxies",
+            "10.0.0.0/8,fd00::/8",
             "--metrics",
             "--registration",
             "invite-only",
@@ -231,7 +232,9 @@ mod tests {
         };
         let config = args.resolve().unwrap();
         assert_eq!(config.rate_limits, None);
-        assert!(config.trust_proxy && config.metrics);
+        assert!(config.metrics);
+        assert!(config.trusted_proxies.trusts("10.2.3.4".parse().unwrap()));
+        assert!(!config.trusted_proxies.trusts("127.0.0.1".parse().unwrap()));
         assert_eq!(config.registration, Registration::InviteOnly);
         assert_eq!(
             config.cors_origins,
@@ -241,6 +244,37 @@ mod tests {
             panic!()
         };
         assert!(args.resolve().is_err());
+    }
+
+    #[test]
+    fn bad_trusted_proxies_name_the_option_and_the_entry() {
+        let err = parse(&["serve", "--trusted-proxies", "127.0.0.1,10.0.0.0/33"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--trusted-proxies"), "{err}");
+        assert!(err.contains("'10.0.0.0/33'"), "{err}");
+    }
+
+    #[test]
+    fn the_removed_trust_proxy_points_to_trusted_proxies() {
+        for args in [
+            &["serve", "--trust-proxy"][..],
+            &["serve", "--trust-proxy", "false"][..],
+        ] {
+            let Command::Serve(config) = parse(args).unwrap().command else {
+                panic!()
+            };
+            let err = config.resolve().unwrap_err().to_string();
+            assert!(err.contains("--trust-proxy"), "{err}");
+            assert!(err.contains("--trusted-proxies"), "{err}");
+        }
+        let Command::Serve(config) = parse(&["serve", "--trusted-proxies", "none"])
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert!(config.resolve().unwrap().trusted_proxies.is_empty());
     }
 
     #[test]

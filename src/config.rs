@@ -160,20 +160,26 @@ pub struct Config {
     pub registration: Registration,
 
     /// Rate limits, per client address: every request 200 at once then 50/s; login and
-    /// register 10 then 1 per 6s. Per account (the email): 10 then 1 per 20s. Over a limit:
-    /// 429 with Retry-After. `off` is for benchmarks and trusted networks.
+    /// register 10 then 1 per 6s; WebSocket upgrades 60 then 10/s. Per account: login and
+    /// current-password checks (by email) 10 then 1 per 20s; WebSocket upgrades 30 then 2/s.
+    /// Over a limit: 429 with Retry-After. `off` is for benchmarks and trusted networks.
     // `None` turns them all off. The full path keeps clap from reading `Option` as "optional
     // flag": the value is always set, from `on` or `off`.
     #[arg(long = "rate-limit", env = "TASKER_RATE_LIMIT", value_name = "on|off", default_value = "on", value_parser = parse_rate_limits, action = clap::ArgAction::Set)]
     pub rate_limits: ::std::option::Option<RateLimits>,
 
-    /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry
-    /// (the one the proxy added) instead of the socket, and, for the web app, the scheme and
-    /// host from `X-Forwarded-Proto` and `X-Forwarded-Host` (a `Secure` session cookie over
-    /// https; the same-origin check). Only with a proxy that sets them.
-    #[arg(long, env = "TASKER_TRUST_PROXY", value_name = "BOOL", num_args = 0..=1,
-          default_missing_value = "true", default_value = "false", value_parser = parse_switch, action = clap::ArgAction::Set)]
-    pub trust_proxy: bool,
+    /// Reverse proxies whose `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` are
+    /// believed: comma-separated addresses and CIDRs, e.g. 10.0.0.0/8,fd00::/8. The client is
+    /// the rightmost `X-Forwarded-For` entry that is not one of them. `none` trusts nobody.
+    #[arg(long, env = "TASKER_TRUSTED_PROXIES", value_name = "LIST",
+          default_value = "127.0.0.0/8,::1", value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: TrustedProxies,
+
+    // The removed `--trust-proxy`, still read so that a setup that sets it fails at start
+    // with a pointer to `--trusted-proxies` instead of silently losing its proxy.
+    #[arg(long = "trust-proxy", env = "TASKER_TRUST_PROXY", hide = true, value_name = "BOOL",
+          num_args = 0..=1, default_missing_value = "true")]
+    removed_trust_proxy: Option<String>,
 
     /// Origins allowed to call the API from a browser (CORS), comma-separated, e.g.
     /// https://tasks.example.com. Default: none (same-origin only).
@@ -253,8 +259,13 @@ pub struct RateLimits {
     pub per_ip: Limit,
     /// Login and registration, per client address.
     pub auth_per_ip: Limit,
-    /// Login and registration, per account (the email in the body, lower-cased).
+    /// Login and registration, per account (the email in the body, lower-cased); also the
+    /// current-password checks of a profile change, per account (its email).
     pub auth_per_account: Limit,
+    /// WebSocket upgrades (`GET /api/ws`), per client address.
+    pub ws_per_ip: Limit,
+    /// WebSocket upgrades, per account (the session's user).
+    pub ws_per_account: Limit,
 }
 
 impl Default for RateLimits {
@@ -272,7 +283,138 @@ impl Default for RateLimits {
                 burst: 10,
                 period: Duration::from_secs(20),
             },
+            // Every page of the web app opens one feed, and a tab retries at the fastest
+            // every 0.5 s (doubling to 10 s): an account gets 30 tabs restored at once and
+            // then a feed every 0.5 s; an address a busy office's worth (60 at once, 10/s).
+            // A burst of 200 upgrades in a second gets 429 either way.
+            ws_per_ip: Limit {
+                burst: 60,
+                period: Duration::from_millis(100),
+            },
+            ws_per_account: Limit {
+                burst: 30,
+                period: Duration::from_millis(500),
+            },
         }
+    }
+}
+
+/// A network: an address with a prefix length (`10.0.0.0/8`, `fd00::/8`), or one address (a
+/// /32 or /128). Host bits below the prefix are ignored, as Go's `ParseCIDR` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is in this network; an IPv4-mapped IPv6 address counts as its IPv4 one.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                net.to_bits() & mask == ip.to_bits() & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                net.to_bits() & mask == ip.to_bits() & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let network = address
+            .parse::<IpAddr>()
+            .map_err(|_| format!("'{text}' is not an IP address or a CIDR"))?
+            .to_canonical();
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(prefix) => prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max && prefix.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| format!("'{text}': the prefix length must be 0 to {max}"))?,
+        };
+        Ok(Self { network, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// `--trusted-proxies`: the reverse proxies whose forwarding headers are believed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<Cidr>);
+
+impl TrustedProxies {
+    /// Nobody: every forwarding header is ignored.
+    pub const fn none() -> Self {
+        Self(Vec::new())
+    }
+
+    /// A comma-separated list of addresses and CIDRs; `none` or nothing is the empty list.
+    /// The error names the bad entry.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let entries: Vec<&str> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        if let [only] = entries[..]
+            && only.eq_ignore_ascii_case("none")
+        {
+            return Ok(Self::none());
+        }
+        entries
+            .into_iter()
+            .map(|entry| {
+                entry.parse::<Cidr>().map_err(|e| {
+                    format!("{e}; use addresses and CIDRs such as 127.0.0.1,10.0.0.0/8,fd00::/8, or none")
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    /// Whether `ip` is one of these proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, net) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{net}")?;
+        }
+        Ok(())
     }
 }
 
@@ -343,7 +485,8 @@ impl Config {
 
     /// Checks what clap cannot check field by field, and normalizes: the data directory is
     /// not empty, the CORS origins are origins (lower-cased; empty entries dropped), an empty
-    /// metrics token is none, a session outlives its access token.
+    /// metrics token is none, the removed `--trust-proxy` is not set, a session outlives its
+    /// access token.
     pub fn resolve(mut self) -> Result<Self, ConfigError> {
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::new("--data-dir", "must not be empty"));
@@ -355,6 +498,18 @@ impl Config {
             .map(|origin| parse_origin(origin))
             .collect::<Result<_, _>>()?;
         self.metrics_token = self.metrics_token.filter(|token| !token.is_empty());
+        if self
+            .removed_trust_proxy
+            .as_deref()
+            .is_some_and(|value| !value.is_empty())
+        {
+            return Err(ConfigError::new(
+                "--trust-proxy (TASKER_TRUST_PROXY)",
+                "was replaced by --trusted-proxies (TASKER_TRUSTED_PROXIES), the addresses or \
+                 CIDRs of the proxies to believe (default 127.0.0.0/8,::1: a proxy on this \
+                 host); remove it, and list your proxy there if it runs on another host",
+            ));
+        }
         if self.refresh_ttl < self.token_ttl {
             return Err(ConfigError::new(
                 "--refresh-ttl",
@@ -415,7 +570,7 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("registration", &self.registration)
             .field("rate_limits", &self.rate_limits)
-            .field("trust_proxy", &self.trust_proxy)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("cors_origins", &self.cors_origins)
             .field("metrics", &self.metrics)
             .field(
@@ -582,6 +737,89 @@ mod tests {
             "ftp://x.com",
         ] {
             assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_parse_addresses_and_cidrs() {
+        let proxies = TrustedProxies::parse(" 127.0.0.0/8, ::1 ,10.1.2.3,fd00::/8,").unwrap();
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        for trusted in [
+            "127.0.0.1",
+            "127.255.0.9",
+            "::1",
+            "10.1.2.3",
+            "fd12::7",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(proxies.trusts(ip(trusted)), "{trusted}");
+        }
+        for stranger in ["128.0.0.1", "10.1.2.4", "::2", "fe80::1", "203.0.113.9"] {
+            assert!(!proxies.trusts(ip(stranger)), "{stranger}");
+        }
+        assert_eq!(
+            proxies.to_string(),
+            "127.0.0.0/8,::1/128,10.1.2.3/32,fd00::/8"
+        );
+        // Host bits are ignored; /0 is everything of its family.
+        let net = TrustedProxies::parse("192.168.1.77/24,0.0.0.0/0").unwrap();
+        assert!(net.trusts(ip("192.168.1.1")) && net.trusts(ip("8.8.8.8")));
+        assert!(!net.trusts(ip("2001:db8::1")));
+        for nobody in ["none", "NONE", "", " , "] {
+            assert!(
+                TrustedProxies::parse(nobody).unwrap().is_empty(),
+                "{nobody:?}"
+            );
+        }
+        for (bad, named) in [
+            ("127.0.0.1,10.0.0.0/33", "10.0.0.0/33"),
+            ("localhost", "localhost"),
+            ("::1/129", "::1/129"),
+            ("10.0.0.0/+8", "10.0.0.0/+8"),
+            ("10.0.0.0/", "10.0.0.0/"),
+            ("none,10.0.0.1", "none"),
+            ("fe80::1%eth0", "fe80::1%eth0"),
+        ] {
+            let err = TrustedProxies::parse(bad).unwrap_err();
+            assert!(err.contains(&format!("'{named}'")), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_default_to_loopback() {
+        let config = Config::new("unused");
+        assert_eq!(config.trusted_proxies.to_string(), "127.0.0.0/8,::1/128");
+        assert!(config.resolve().is_ok());
+    }
+
+    /// The most a limit lets through within `window`: the burst, plus one per period.
+    fn allowed_within(limit: Limit, window: Duration) -> u128 {
+        u128::from(limit.burst) + window.as_millis() / limit.period.as_millis()
+    }
+
+    #[test]
+    fn websocket_defaults_spare_browsers_and_stop_floods() {
+        let limits = RateLimits::default();
+        // 200 upgrades in a second from one address, or for one account: refused.
+        assert!(allowed_within(limits.ws_per_ip, Duration::from_secs(1)) < 200);
+        assert!(allowed_within(limits.ws_per_account, Duration::from_secs(1)) < 200);
+        // One person's 20 tabs reopening at once (a browser restart), then a feed reopened
+        // every 0.5 s for two minutes (the fastest the app retries, or a page a click):
+        // always within both limits.
+        let attempts: Vec<u64> = std::iter::repeat_n(0, 20)
+            .chain((0..=240u64).map(|i| i * 500))
+            .collect();
+        for window in (0..=120_000u64).step_by(100) {
+            let made = attempts.iter().filter(|&&t| t <= window).count() as u128;
+            let window = Duration::from_millis(window);
+            assert!(
+                made <= allowed_within(limits.ws_per_account, window),
+                "{window:?}"
+            );
+            assert!(
+                made <= allowed_within(limits.ws_per_ip, window),
+                "{window:?}"
+            );
         }
     }
 

@@ -20,6 +20,7 @@ mod notifications;
 mod ops;
 mod portable;
 mod projects;
+mod proxies;
 mod realtime;
 mod search;
 mod sessions;

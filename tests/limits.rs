@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tasker::Config;
-use tasker::config::{Limit, RateLimits, Registration};
+use tasker::config::{Limit, RateLimits, Registration, TrustedProxies};
 use tempfile::TempDir;
 
 use crate::common::{PASSWORD, Reply, TestServer, test_config};
@@ -159,11 +159,8 @@ async fn sign_in_burst_then_429_with_retry_after() {
 
 #[tokio::test]
 async fn per_account_limit_holds_across_addresses_behind_a_trusted_proxy() {
-    let (server, _tmp) = spawn(|c| {
-        c.rate_limits = Some(RateLimits::default());
-        c.trust_proxy = true;
-    })
-    .await;
+    // The default trusted proxies are loopback: the test client is a trusted proxy.
+    let (server, _tmp) = spawn(|c| c.rate_limits = Some(RateLimits::default())).await;
     let burst = RateLimits::default().auth_per_account.burst;
     for i in 0..burst {
         login_from(&server, "target@example.com", Some(&format!("10.0.0.{i}")))
@@ -186,7 +183,12 @@ async fn per_account_limit_holds_across_addresses_behind_a_trusted_proxy() {
 #[tokio::test]
 async fn sessions_record_the_forwarded_address_only_behind_a_trusted_proxy() {
     for (trust, expected) in [(true, "198.51.100.4"), (false, "127.0.0.1")] {
-        let (server, _tmp) = spawn(|c| c.trust_proxy = trust).await;
+        let (server, _tmp) = spawn(|c| {
+            if !trust {
+                c.trusted_proxies = TrustedProxies::none();
+            }
+        })
+        .await;
         register(&server, "roaming@example.com").await.ok();
         let login = server
             .client
@@ -213,8 +215,13 @@ async fn sessions_record_the_forwarded_address_only_behind_a_trusted_proxy() {
 }
 
 #[tokio::test]
-async fn forwarded_for_is_ignored_without_trust_proxy() {
-    let (server, _tmp) = spawn(|c| c.rate_limits = Some(RateLimits::default())).await;
+async fn forwarded_for_is_ignored_from_an_untrusted_peer() {
+    let (server, _tmp) = spawn(|c| {
+        c.rate_limits = Some(RateLimits::default());
+        // The test client (127.0.0.1) is not one of these.
+        c.trusted_proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
+    })
+    .await;
     let burst = RateLimits::default().auth_per_ip.burst;
     for i in 0..burst {
         login_from(
@@ -229,6 +236,296 @@ async fn forwarded_for_is_ignored_without_trust_proxy() {
     login_from(&server, "last@example.com", Some("10.0.9.9"))
         .await
         .problem(429, "rate_limited");
+}
+
+// --- duplicate JSON keys, password checks ---
+
+/// A login with `email` twice: a decoy for the limiter, the victim for the handler (which
+/// keeps the last). Refused outright, so the per-account limit cannot be sidestepped.
+#[tokio::test]
+async fn a_duplicate_email_cannot_sidestep_the_per_account_limit() {
+    let (server, _tmp) = spawn(|c| c.rate_limits = Some(RateLimits::default())).await;
+    register(&server, "victim@example.com").await.ok();
+    // Registering counted once.
+    let burst = RateLimits::default().auth_per_account.burst;
+    for i in 1..burst {
+        login_from(&server, "victim@example.com", Some(&format!("10.0.0.{i}")))
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    let twice = format!(
+        r#"{{"email":"decoy-{}@example.com","email":"victim@example.com","password":"{PASSWORD}"}}"#,
+        uuid::Uuid::now_v7().simple()
+    );
+    let refused = server
+        .client
+        .post(server.url("/api/auth/login"))
+        .header("x-forwarded-for", "10.0.1.1")
+        .header("content-type", "application/json")
+        .body(twice)
+        .send()
+        .await
+        .unwrap();
+    let refused = TestServer::reply(refused).await;
+    let body = refused.problem(422, "validation_failed");
+    assert_eq!(refused.invalid_fields(), ["email"], "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("email"), "{body}");
+    // The account is still limited, even with the right password.
+    let right = server
+        .client
+        .post(server.url("/api/auth/login"))
+        .header("x-forwarded-for", "10.0.1.2")
+        .json(&json!({"email": "victim@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    TestServer::reply(right).await.problem(429, "rate_limited");
+}
+
+/// A key twice in a nested object of a task creation: 422 naming its path, nothing written.
+#[tokio::test]
+async fn duplicate_keys_anywhere_in_a_json_body_are_refused() {
+    let server = TestServer::spawn().await;
+    let owner = server.register().await;
+    let team = server.create_team(&owner, "Keys").await;
+    let project = server
+        .post(
+            "/api/projects",
+            Some(&owner.token),
+            json!({"team_id": team, "name": "Keys"}),
+        )
+        .await;
+    let project = project.ok()["id"].as_str().unwrap().to_string();
+    let bodies = [
+        (
+            format!(r#"{{"project_id":"{project}","title":"first","title":"second"}}"#),
+            "title",
+        ),
+        (
+            format!(
+                r#"{{"project_id":"{project}","title":"t","extra":{{"list":[{{"a":1,"a":2}}]}}}}"#
+            ),
+            "extra.list[0].a",
+        ),
+    ];
+    for (body, path) in bodies {
+        let reply = server
+            .raw(
+                Method::POST,
+                "/api/tasks",
+                Some(&owner.token),
+                "application/json; charset=utf-8",
+                body,
+            )
+            .await;
+        reply.problem(422, "validation_failed");
+        assert_eq!(reply.invalid_fields(), [path]);
+    }
+    let tasks = server.get("/api/tasks?scope=all", Some(&owner.token)).await;
+    assert_eq!(tasks.ok()["items"].as_array().unwrap().len(), 0);
+    // The same keys in different objects are fine.
+    let fine = format!(r#"{{"project_id":"{project}","title":"t","extra":{{"title":1}}}}"#);
+    let created = server
+        .raw(
+            Method::POST,
+            "/api/tasks",
+            Some(&owner.token),
+            "application/json",
+            fine,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+}
+
+/// Guessing the current password on a profile change counts against the account's login
+/// limit: the 11th guess in a row is refused before it is checked.
+#[tokio::test]
+async fn current_password_guesses_count_against_the_account() {
+    let (server, _tmp) = spawn(|c| c.rate_limits = Some(RateLimits::default())).await;
+    let account = server.register().await;
+    // Registering counted once; alternate the two routes that check the password.
+    let burst = RateLimits::default().auth_per_account.burst;
+    for i in 1..burst {
+        let (method, path) = if i % 2 == 0 {
+            (Method::PUT, "/api/auth/profile")
+        } else {
+            (Method::PATCH, "/api/users/me")
+        };
+        let body = json!({"password": "a new password", "current_password": format!("guess {i}")});
+        let reply = server
+            .call(method, path, Some(&account.token), Some(body))
+            .await;
+        reply.problem(422, "validation_failed");
+        assert_eq!(reply.invalid_fields(), ["current_password"]);
+    }
+    let body = json!({"password": "a new password", "current_password": "guess 11"});
+    let limited = server
+        .call(
+            Method::PUT,
+            "/api/auth/profile",
+            Some(&account.token),
+            Some(body),
+        )
+        .await;
+    limited.problem(429, "rate_limited");
+    assert!(retry_after(&limited) >= 1);
+    // A change that checks no password is not limited; a login is (the same bucket).
+    server
+        .call(
+            Method::PUT,
+            "/api/auth/profile",
+            Some(&account.token),
+            Some(json!({"name": "Still me"})),
+        )
+        .await
+        .ok();
+    server
+        .login(&account.email, PASSWORD)
+        .await
+        .problem(429, "rate_limited");
+}
+
+/// The web app's password form counts the same way.
+#[tokio::test]
+async fn web_current_password_guesses_count_against_the_account() {
+    let (server, _tmp) = spawn(|c| c.rate_limits = Some(RateLimits::default())).await;
+    let mut web = crate::common::web::WebClient::new(&server);
+    web.register("Guesser").await;
+    web.get("/profile").await;
+    let burst = RateLimits::default().auth_per_account.burst;
+    for i in 1..burst {
+        let guess = format!("guess {i}");
+        let page = web
+            .post(
+                "/profile/password",
+                &[
+                    ("current_password", &guess),
+                    ("password", "a new password"),
+                    ("confirm", "a new password"),
+                ],
+            )
+            .await;
+        assert_ne!(page.status, StatusCode::TOO_MANY_REQUESTS, "attempt {i}");
+        assert!(
+            page.status.is_client_error(),
+            "attempt {i}: {}",
+            page.status
+        );
+    }
+    let page = web
+        .post(
+            "/profile/password",
+            &[
+                ("current_password", "guess 11"),
+                ("password", "a new password"),
+                ("confirm", "a new password"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.html);
+}
+
+// --- WebSocket upgrades ---
+
+/// Opens the feed as `token` from `forwarded_for`: `Ok` on 101, else the refusal's status,
+/// `Retry-After` and body.
+async fn upgrade(
+    server: &TestServer,
+    token: &str,
+    forwarded_for: &str,
+) -> Result<(), (u16, Option<String>, String)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!(
+        "{}/api/ws?token={token}",
+        server.url("").replacen("http", "ws", 1)
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("x-forwarded-for", forwarded_for.parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => Ok(()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err((
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string()),
+            String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned(),
+        )),
+        Err(other) => panic!("upgrade failed: {other}"),
+    }
+}
+
+/// WebSocket limits that refill too slowly to matter during a test (the defaults' refill of
+/// 10/s and 1/s would make the counts depend on the machine's speed).
+fn ws_limits(per_ip: u32, per_account: u32) -> RateLimits {
+    let hour = Duration::from_secs(3600);
+    RateLimits {
+        ws_per_ip: Limit {
+            burst: per_ip,
+            period: hour,
+        },
+        ws_per_account: Limit {
+            burst: per_account,
+            period: hour,
+        },
+        ..RateLimits::default()
+    }
+}
+
+#[tokio::test]
+async fn websocket_upgrades_are_limited_per_address() {
+    let limits = ws_limits(12, 5);
+    let (server, _tmp) = spawn(|c| c.rate_limits = Some(limits)).await;
+    // Enough accounts that none reaches its own limit first.
+    let mut accounts = Vec::new();
+    for _ in 0..3 {
+        accounts.push(server.register().await);
+    }
+    for i in 0..limits.ws_per_ip.burst as usize {
+        let account = &accounts[i % accounts.len()];
+        upgrade(&server, &account.token, "198.51.100.1")
+            .await
+            .unwrap_or_else(|e| panic!("upgrade {i}: {e:?}"));
+    }
+    // An unauthenticated attempt counts too, and is refused before anything else.
+    let (status, retry, body) = upgrade(&server, "not-a-token", "198.51.100.1")
+        .await
+        .unwrap_err();
+    assert_eq!(status, 429, "{body}");
+    assert!(retry.is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
+    assert!(
+        body.contains("rate_limited") && body.contains("address"),
+        "{body}"
+    );
+    let (status, _, _) = upgrade(&server, &accounts[0].token, "198.51.100.1")
+        .await
+        .unwrap_err();
+    assert_eq!(status, 429);
+    // Another client behind the same proxy, another account: unaffected.
+    let other = server.register().await;
+    upgrade(&server, &other.token, "198.51.100.2")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn websocket_upgrades_are_limited_per_account() {
+    let limits = ws_limits(100, 5);
+    let (server, _tmp) = spawn(|c| c.rate_limits = Some(limits)).await;
+    let (busy, other) = (server.register().await, server.register().await);
+    for i in 0..limits.ws_per_account.burst {
+        upgrade(&server, &busy.token, &format!("198.51.100.{i}"))
+            .await
+            .unwrap_or_else(|e| panic!("upgrade {i}: {e:?}"));
+    }
+    let (status, _, body) = upgrade(&server, &busy.token, "203.0.113.1")
+        .await
+        .unwrap_err();
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("account"), "{body}");
+    upgrade(&server, &other.token, "203.0.113.2").await.unwrap();
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ mod health;
 /// Invitations to teams.
 mod invitations;
 /// Rate limits per client address and per account.
-mod limits;
+pub(crate) mod limits;
 /// Route labels and Prometheus metrics (`/metrics`).
 mod metrics;
 /// Middleware: request id, request log, body limit, panic guard.
@@ -202,11 +202,11 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
         routes,
         metrics: metrics.clone(),
     });
+    let proxies = Arc::new(config.trusted_proxies.clone());
     let limiter = config
         .rate_limits
-        .map(|limits| Arc::new(limits::Limiter::new(&limits, config.trust_proxy)));
-    let sign_in_limiter = limiter.clone();
-    let trust_proxy = config.trust_proxy;
+        .map(|limits| Arc::new(limits::Limiter::new(&limits, proxies.clone())));
+    let (account_limiter, limited_service) = (limiter.clone(), service.clone());
     let cors = cors::Cors::new(&config.cors_origins);
     let spec_body = published;
     let site = Arc::new(site);
@@ -234,8 +234,11 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
         .at("/", site.clone())
         .nest("/", site)
         .data(service)
-        .around(move |next, req| limits::note_client(next, req, trust_proxy))
-        .around(move |next, req| limits::limit_sign_in(next, req, sign_in_limiter.clone()))
+        .around(move |next, req| limits::note_client(next, req, proxies.clone()))
+        .around(move |next, req| {
+            let (limiter, service) = (account_limiter.clone(), limited_service.clone());
+            limits::limit_per_account(next, req, limiter, service)
+        })
         .around(middleware::limit_body)
         .catch_all_error(|err| async move { error::render_error(err) })
         .with(CatchPanic::new().with_handler(middleware::panic_response))

@@ -3,7 +3,8 @@
 //! Every operation returns the one `ApiError` type, so poem-openapi lists all of its statuses
 //! on every operation (a 409 on `/health`). The published spec keeps, per operation, only the
 //! errors it can answer with: 400, 429 (the per-client rate limit applies to every request;
-//! its `Retry-After` header is documented here) and 500 always; 413 and 415 when it takes a body; 401 and
+//! its `Retry-After` header is documented here) and 500 always; 413, 415 and 422 (a JSON key
+//! given twice is refused before the handler) when it takes a body; 401 and
 //! 403 when it needs a token; 404 when its path names a resource; plus the statuses each API
 //! `*Api` struct declares next to its handlers ([`Documented::ERRORS`]). schemathesis'
 //! status-code conformance check in CI fails if a handler answers with a status its
@@ -145,7 +146,7 @@ fn retry_after_header() -> Value {
 fn allowed_errors(path: &str, operation: &Value) -> BTreeSet<u16> {
     let mut allowed = BTreeSet::from([400, 429, 500]);
     if operation.get("requestBody").is_some() {
-        allowed.extend([413, 415]);
+        allowed.extend([413, 415, 422]);
     }
     if operation
         .get("security")

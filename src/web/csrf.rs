@@ -17,6 +17,8 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::error::WebError;
 use super::session::WebUser;
+use crate::api::limits::forwarded;
+use crate::config::TrustedProxies;
 
 /// The largest form body the token check reads (uploads send the header instead).
 const MAX_FORM_BYTES: usize = 256 * 1024;
@@ -29,8 +31,9 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Whether the browser says this request comes from one of our own pages.
-pub fn same_origin(req: &Request, trust_proxy: bool) -> bool {
+/// Whether the browser says this request comes from one of our own pages. Our host is the
+/// `Host` header, or `X-Forwarded-Host` from one of the trusted proxies.
+pub fn same_origin(req: &Request, proxies: &TrustedProxies) -> bool {
     if let Some(site) = req.header("sec-fetch-site") {
         return site.eq_ignore_ascii_case("same-origin");
     }
@@ -40,9 +43,7 @@ pub fn same_origin(req: &Request, trust_proxy: bool) -> bool {
     let Some((_, host)) = origin.split_once("://") else {
         return false;
     };
-    let ours = trust_proxy
-        .then(|| req.header("x-forwarded-host"))
-        .flatten()
+    let ours = forwarded(req, "x-forwarded-host", proxies)
         .or_else(|| req.header(header::HOST))
         .or_else(|| req.uri().authority().map(|a| a.as_str()));
     ours.is_some_and(|ours| ours.eq_ignore_ascii_case(host.trim_end_matches('/')))
@@ -53,12 +54,12 @@ pub fn same_origin(req: &Request, trust_proxy: bool) -> bool {
 pub async fn guard<E: Endpoint>(
     next: Arc<E>,
     mut req: Request,
-    trust_proxy: bool,
+    proxies: Arc<TrustedProxies>,
 ) -> poem::Result<Response> {
     if is_safe(req.method()) {
         return next.call(req).await.map(IntoResponse::into_response);
     }
-    if !same_origin(&req, trust_proxy) {
+    if !same_origin(&req, &proxies) {
         return Err(WebError::Forbidden("This request came from another site.".into()).into());
     }
     if let Some(user) = WebUser::of(&req).await {
@@ -106,30 +107,28 @@ mod tests {
     use super::*;
 
     fn request(headers: &[(&str, &str)]) -> Request {
-        let mut builder = Request::builder().method(Method::POST).uri_str("/tasks");
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        builder.finish()
+        crate::api::limits::request_from("127.0.0.1:40000", headers)
     }
+
+    const NONE: &TrustedProxies = &TrustedProxies::none();
 
     #[test]
     fn fetch_metadata_decides_when_present() {
         assert!(same_origin(
             &request(&[("sec-fetch-site", "same-origin")]),
-            false
+            NONE
         ));
         assert!(!same_origin(
             &request(&[("sec-fetch-site", "cross-site")]),
-            false
+            NONE
         ));
         assert!(!same_origin(
             &request(&[("sec-fetch-site", "same-site")]),
-            false
+            NONE
         ));
         assert!(!same_origin(
             &request(&[("sec-fetch-site", "none"), ("host", "a.example")]),
-            false
+            NONE
         ));
     }
 
@@ -138,22 +137,26 @@ mod tests {
         let host = ("host", "tasks.example:3000");
         assert!(same_origin(
             &request(&[host, ("origin", "http://tasks.example:3000")]),
-            false
+            NONE
         ));
         assert!(!same_origin(
             &request(&[host, ("origin", "http://evil.example")]),
-            false
+            NONE
         ));
-        assert!(!same_origin(&request(&[host, ("origin", "null")]), false));
+        assert!(!same_origin(&request(&[host, ("origin", "null")]), NONE));
         // Not a browser at all: the token check decides.
-        assert!(same_origin(&request(&[host]), false));
+        assert!(same_origin(&request(&[host]), NONE));
         // Behind a trusted proxy, the forwarded host is ours.
         let proxied = [
             ("host", "127.0.0.1:3000"),
             ("x-forwarded-host", "tasks.example"),
             ("origin", "https://tasks.example"),
         ];
-        assert!(same_origin(&request(&proxied), true));
-        assert!(!same_origin(&request(&proxied), false));
+        let loopback = TrustedProxies::parse("127.0.0.0/8").unwrap();
+        assert!(same_origin(&request(&proxied), &loopback));
+        assert!(!same_origin(&request(&proxied), NONE));
+        // From a peer that is not a trusted proxy, the forwarded host is not ours.
+        let elsewhere = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        assert!(!same_origin(&request(&proxied), &elsewhere));
     }
 }

@@ -46,7 +46,7 @@ use std::sync::Arc;
 use poem::http::header;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, post};
 
-use crate::config::{Config, Registration};
+use crate::config::{Config, Registration, TrustedProxies};
 use crate::service::Service;
 use error::{WebError, WebResult};
 use session::WebUser;
@@ -58,19 +58,20 @@ style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
 object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Settings the pages need from the [`Config`].
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Settings {
-    pub trust_proxy: bool,
+    /// `--trusted-proxies`: whose `X-Forwarded-Proto` and `X-Forwarded-Host` are believed.
+    pub proxies: Arc<TrustedProxies>,
     pub registration: Registration,
 }
 
 /// The web app's routes, to be nested at `/` beside the API.
 pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
     let settings = Settings {
-        trust_proxy: config.trust_proxy,
+        proxies: Arc::new(config.trusted_proxies.clone()),
         registration: config.registration,
     };
-    let trust_proxy = settings.trust_proxy;
+    let proxies = settings.proxies.clone();
     let route = Route::new()
         .at("/", get(pages_home::my_work))
         .at(
@@ -99,7 +100,7 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))
         .data(settings)
-        .around(move |next, req| csrf::guard(next, req, trust_proxy))
+        .around(move |next, req| csrf::guard(next, req, proxies.clone()))
         .around(security_headers)
 }
 

@@ -141,7 +141,7 @@ fn client_info(req: &Request) -> ClientInfo {
 
 /// Signed in: the cookie is set and the browser goes on to `next`.
 fn signed_in(req: &Request, settings: &Settings, session: &BrowserSession, next: &str) -> Response {
-    let cookie = session::set_cookie(session, session::over_https(req, settings.trust_proxy));
+    let cookie = session::set_cookie(session, session::over_https(req, &settings.proxies));
     see_other(next)
         .with_header("set-cookie", cookie)
         .into_response()
@@ -328,7 +328,7 @@ pub async fn signout(
     settings: Data<&Settings>,
 ) -> WebResult<Response> {
     service.logout(&user.0).await?;
-    let cookie = session::clear_cookie(session::over_https(req, settings.trust_proxy));
+    let cookie = session::clear_cookie(session::over_https(req, &settings.proxies));
     Ok(see_other("/signin")
         .with_header("set-cookie", cookie)
         .into_response())

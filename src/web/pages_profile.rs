@@ -299,7 +299,7 @@ pub async fn revoke_session(
     if id != user.0.session_id {
         return Ok(see_other("/profile#sessions"));
     }
-    let cookie = session::clear_cookie(session::over_https(req, settings.trust_proxy));
+    let cookie = session::clear_cookie(session::over_https(req, &settings.proxies));
     Ok(see_other("/signin")
         .with_header("set-cookie", cookie)
         .into_response())

@@ -4,6 +4,8 @@ use poem::http::header;
 use poem::{FromRequest, Request, RequestBody};
 
 use super::error::WebError;
+use crate::api::limits::forwarded;
+use crate::config::TrustedProxies;
 use crate::service::{AuthUser, BrowserSession, Service};
 
 /// The cookie naming the browser's server-side session.
@@ -21,14 +23,12 @@ pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value.trim_matches('"'))
 }
 
-/// Whether the browser reached us over https: directly, or through a trusted proxy that says so.
-pub fn over_https(req: &Request, trust_proxy: bool) -> bool {
+/// Whether the browser reached us over https: directly, or through one of the trusted proxies
+/// that says so in `X-Forwarded-Proto`.
+pub fn over_https(req: &Request, proxies: &TrustedProxies) -> bool {
     req.uri().scheme_str() == Some("https")
-        || (trust_proxy
-            && req
-                .header("x-forwarded-proto")
-                .and_then(|v| v.split(',').next())
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https")))
+        || forwarded(req, "x-forwarded-proto", proxies)
+            .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
 }
 
 /// `Set-Cookie` for a new session: `HttpOnly`, `SameSite=Lax`, `Secure` over https, lasting
