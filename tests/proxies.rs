@@ -215,3 +215,41 @@ fn bad_or_removed_proxy_settings_exit_with_2() {
         assert!(stderr.contains("--trusted-proxies"), "{stderr}");
     }
 }
+
+/// The live feed's cookie check knows our host as the browser does: from `X-Forwarded-Host`
+/// when a trusted proxy sends it (a proxy that rewrites `Host` would otherwise refuse every
+/// browser feed), and never from anyone else.
+#[tokio::test]
+async fn the_live_feed_behind_a_proxy_takes_our_host_from_it() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    async fn upgrade(server: &TestServer, cookie: &str) -> u16 {
+        let url = format!("{}/api/ws", server.base.replace("http://", "ws://"));
+        let mut request = url.into_client_request().unwrap();
+        for (name, value) in [
+            ("origin", "https://tasks.example"),
+            ("x-forwarded-host", "tasks.example"),
+            ("x-forwarded-proto", "https"),
+            ("cookie", cookie),
+        ] {
+            request.headers_mut().insert(name, value.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok(_) => 101,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    let (trusting, _a) = spawn(|_| {}).await;
+    let cookie = register_cookie(&trusting, &[]).await;
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    assert_eq!(upgrade(&trusting, &cookie).await, 101);
+    let (elsewhere, _b) = spawn(|c| {
+        c.trusted_proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
+    })
+    .await;
+    let cookie = register_cookie(&elsewhere, &[]).await;
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    assert_eq!(upgrade(&elsewhere, &cookie).await, 403);
+}

@@ -234,6 +234,7 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
         .at("/", site.clone())
         .nest("/", site)
         .data(service)
+        .data(proxies.clone())
         .around(move |next, req| limits::note_client(next, req, proxies.clone()))
         .around(move |next, req| {
             let (limiter, service) = (account_limiter.clone(), limited_service.clone());

@@ -12,6 +12,7 @@
 //! 4008, sent if the socket still takes it; the connection layer also keeps an upgraded
 //! socket's send buffer small.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -33,6 +34,7 @@ use super::error::{ApiError, ApiResult, ErrorCode, PROBLEM_JSON, Problem};
 use super::notifications::NotificationBody;
 use super::spec::{Documented, OperationErrors};
 use super::tasks::{ChangeActionBody, FieldChangeBody};
+use crate::config::TrustedProxies;
 use crate::domain::ProjectId;
 use crate::domain::change::{Change, ChangeAction, EntityKind};
 use crate::domain::notification::Notification;
@@ -280,7 +282,12 @@ async fn browser_session(req: &Request, service: &Service) -> Result<AuthUser, A
     else {
         return Err(unauthenticated().into());
     };
-    let same_origin = match (req.header("origin"), req.header("host")) {
+    // Our host as the browser knows it: behind a trusted proxy, the one it forwarded.
+    let ours = req
+        .data::<Arc<TrustedProxies>>()
+        .and_then(|proxies| super::limits::forwarded(req, "x-forwarded-host", proxies))
+        .or_else(|| req.header("host"));
+    let same_origin = match (req.header("origin"), ours) {
         (Some(origin), Some(host)) => origin
             .split_once("://")
             .is_some_and(|(_, origin_host)| origin_host.eq_ignore_ascii_case(host)),
