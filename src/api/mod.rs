@@ -54,7 +54,6 @@ mod ws;
 
 use poem::endpoint::make_sync;
 use poem::middleware::CatchPanic;
-use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get};
 use poem_openapi::{ApiResponse, OpenApiService, Tags};
 
@@ -189,7 +188,7 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
     site: Site,
 ) -> impl Endpoint<Output = Response> + use<Site> {
     let published = spec::published();
-    let docs = Html(spec::swagger_ui_html(&published));
+    let docs = spec::docs(&published);
     let routes = Arc::new(metrics::Routes::from_spec(&published));
     let metrics = config.metrics.then(|| {
         Arc::new(metrics::Metrics::new(
@@ -221,7 +220,7 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
         );
     }
     route
-        .at("/docs", get(make_sync(move |_| docs.clone())))
+        .at("/docs", get(docs))
         .at(
             "/api/openapi.json",
             get(make_sync(move |_| {
