@@ -101,7 +101,12 @@ pub struct Config {
 
     /// The most change-log entries one `?since=` replay of the WebSocket feed may read; a
     /// client further behind gets `{"type": "reset"}` (refetch, then live) instead.
-    #[arg(long, env = "TASKER_REPLAY_BUDGET", value_name = "ENTRIES", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "TASKER_REPLAY_BUDGET",
+        value_name = "ENTRIES",
+        default_value_t = 10_000
+    )]
     pub replay_budget: u64,
 
     /// Events one WebSocket connection may have queued before it is cut off as too slow

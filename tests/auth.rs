@@ -363,11 +363,7 @@ async fn a_disabled_account_answers_the_same_whatever_the_password() {
         let server = &server;
         async move {
             server
-                .post(
-                    "/api/auth/refresh",
-                    None,
-                    json!({"refresh_token": token}),
-                )
+                .post("/api/auth/refresh", None, json!({"refresh_token": token}))
                 .await
         }
     };
@@ -391,5 +387,9 @@ async fn a_disabled_account_answers_the_same_whatever_the_password() {
     assert_eq!(pages[0].status, 422, "{}", pages[0].html);
     assert_eq!(pages[0].status, pages[1].status);
     assert_eq!(pages[0].html, pages[1].html);
-    assert!(pages[0].html.contains("The email or password is incorrect."));
+    assert!(
+        pages[0]
+            .html
+            .contains("The email or password is incorrect.")
+    );
 }

@@ -255,7 +255,10 @@ fn assert_html_headers(what: &str, headers: &reqwest::header::HeaderMap) {
             .to_string()
     };
     let csp = header("content-security-policy");
-    assert!(csp.contains("frame-ancestors 'none'"), "{what}: CSP {csp:?}");
+    assert!(
+        csp.contains("frame-ancestors 'none'"),
+        "{what}: CSP {csp:?}"
+    );
     assert!(csp.contains("default-src"), "{what}: CSP {csp:?}");
     assert!(
         !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
@@ -286,7 +289,10 @@ async fn every_html_response_carries_the_security_headers() {
         .post(server.url("/signin"))
         .header("origin", "https://evil.example")
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("email=a%40example.com&password={}", PASSWORD.replace(' ', "+")))
+        .body(format!(
+            "email=a%40example.com&password={}",
+            PASSWORD.replace(' ', "+")
+        ))
         .send()
         .await
         .unwrap();
@@ -400,7 +406,11 @@ async fn bidirectional_controls_are_refused_in_names_and_titles() {
         .await;
     assert_eq!(labelled.invalid_fields(), ["labels"]);
     let created = server
-        .post("/api/tasks", Some(&me.token), json!({"title": "invoicefdp.exe"}))
+        .post(
+            "/api/tasks",
+            Some(&me.token),
+            json!({"title": "invoicefdp.exe"}),
+        )
         .await;
     let id = created.ok()["id"].as_str().unwrap().to_string();
     let renamed = server

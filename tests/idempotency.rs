@@ -183,7 +183,10 @@ async fn a_retry_after_the_created_thing_was_deleted_is_gone() {
 
     // Before the deletes, retries replay the first response.
     let again = post(&server, &me, "/api/tasks", "task-key", &task).await;
-    assert_eq!((again.status.as_u16(), &again.body["id"]), (201, &json!(task_id)));
+    assert_eq!(
+        (again.status.as_u16(), &again.body["id"]),
+        (201, &json!(task_id))
+    );
 
     delete(format!("/api/teams/{team_id}")).await;
     delete(format!("/api/projects/{project_id}")).await;

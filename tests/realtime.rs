@@ -652,16 +652,25 @@ async fn a_replay_past_its_budget_gets_a_reset_and_goes_on_live() {
     marker(&server, &other).await;
     let second = marker(&server, &me).await;
     let mut socket = connect(&server, &me, &format!("?since={since}")).await;
-    let replayed = [next(&mut socket).await.unwrap(), next(&mut socket).await.unwrap()];
+    let replayed = [
+        next(&mut socket).await.unwrap(),
+        next(&mut socket).await.unwrap(),
+    ];
     assert_eq!(
-        replayed.iter().map(|m| m["data"]["id"].clone()).collect::<Vec<_>>(),
+        replayed
+            .iter()
+            .map(|m| m["data"]["id"].clone())
+            .collect::<Vec<_>>(),
         [json!(first), json!(second)],
         "{replayed:?}"
     );
     let last = replayed[1]["seq"].as_u64().unwrap();
     assert_eq!(last - since, 3, "exactly three entries were missed");
     let live = marker(&server, &me).await;
-    assert_eq!(next(&mut socket).await.unwrap()["data"]["id"], live.as_str());
+    assert_eq!(
+        next(&mut socket).await.unwrap()["data"]["id"],
+        live.as_str()
+    );
     drop(socket);
 
     // Past the budget: entries of someone else's, none of which this user would be sent.
@@ -673,7 +682,11 @@ async fn a_replay_past_its_budget_gets_a_reset_and_goes_on_live() {
     assert_eq!(first["type"], "reset", "{first}");
     let live = marker(&server, &me).await;
     let after = next(&mut socket).await.unwrap();
-    assert_eq!(after["data"]["id"], live.as_str(), "live after the reset: {after}");
+    assert_eq!(
+        after["data"]["id"],
+        live.as_str(),
+        "live after the reset: {after}"
+    );
 
     // Exactly at the budget still replays.
     let since = after["seq"].as_u64().unwrap();

@@ -154,7 +154,12 @@ fn inline_element_hashes(html: &str) -> (Vec<String>, Vec<String>) {
             "'sha256-{}'",
             base64::engine::general_purpose::STANDARD.encode(digest)
         );
-        if tag == "script" { &mut scripts } else { &mut styles }.push(source);
+        if tag == "script" {
+            &mut scripts
+        } else {
+            &mut styles
+        }
+        .push(source);
         rest = &body[end + close.len()..];
     }
     (scripts, styles)

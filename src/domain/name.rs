@@ -106,7 +106,10 @@ mod tests {
                 c as u32
             );
         }
-        assert_eq!(Name::<Long>::parse("فريق التصميم").unwrap().as_str(), "فريق التصميم");
+        assert_eq!(
+            Name::<Long>::parse("فريق التصميم").unwrap().as_str(),
+            "فريق التصميم"
+        );
         assert_eq!(Name::<Long>::parse("צוות א׳").unwrap().as_str(), "צוות א׳");
     }
 

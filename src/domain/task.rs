@@ -428,7 +428,10 @@ mod tests {
         );
         assert!(parse_labels(&["a\u{2060}b".into()]).is_err());
         // Right-to-left text itself is welcome.
-        assert_eq!(TaskTitle::parse("تحديث الصفحة").unwrap().as_str(), "تحديث الصفحة");
+        assert_eq!(
+            TaskTitle::parse("تحديث الصفحة").unwrap().as_str(),
+            "تحديث الصفحة"
+        );
     }
 
     #[test]

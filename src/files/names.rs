@@ -160,8 +160,15 @@ mod tests {
     #[test]
     fn drops_zero_width_characters() {
         assert_eq!(clean("pay\u{200B}roll.pdf"), "payroll.pdf");
-        assert_eq!(clean("\u{FEFF}report\u{200C}\u{200D}.txt\u{2060}"), "report.txt");
-        assert_eq!(clean("a.exe\u{200B}"), "a.exe", "nothing hides after the extension");
+        assert_eq!(
+            clean("\u{FEFF}report\u{200C}\u{200D}.txt\u{2060}"),
+            "report.txt"
+        );
+        assert_eq!(
+            clean("a.exe\u{200B}"),
+            "a.exe",
+            "nothing hides after the extension"
+        );
         assert_eq!(clean("\u{200B}\u{FEFF}"), "file");
     }
 
