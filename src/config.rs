@@ -99,6 +99,16 @@ pub struct Config {
     #[arg(long, env = "TASKER_CHANGE_RETENTION", value_name = "DURATION", default_value = "7d", value_parser = parse_ttl)]
     pub change_retention: Duration,
 
+    /// The most change-log entries one `?since=` replay of the WebSocket feed may read; a
+    /// client further behind gets `{"type": "reset"}` (refetch, then live) instead.
+    #[arg(
+        long,
+        env = "TASKER_REPLAY_BUDGET",
+        value_name = "ENTRIES",
+        default_value_t = 10_000
+    )]
+    pub replay_budget: u64,
+
     /// Events one WebSocket connection may have queued before it is cut off as too slow
     /// (close code 4008). Not a command-line option: for embedders and tests.
     #[arg(skip = 1024usize)]
@@ -560,6 +570,7 @@ impl std::fmt::Debug for Config {
             .field("user_quota_bytes", &self.user_quota_bytes)
             .field("notification_retention", &self.notification_retention)
             .field("change_retention", &self.change_retention)
+            .field("replay_budget", &self.replay_budget)
             .field("feed_queue", &self.feed_queue)
             .field("header_timeout", &self.header_timeout)
             .field("idle_timeout", &self.idle_timeout)

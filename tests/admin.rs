@@ -550,7 +550,7 @@ async fn the_user_commands_manage_accounts_offline() {
     server
         .login("second@example.com", PASSWORD)
         .await
-        .problem(403, "account_disabled");
+        .problem(401, "invalid_credentials");
     server.stop().await;
 
     let output = tasker(

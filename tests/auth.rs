@@ -330,3 +330,66 @@ async fn a_password_hashed_at_an_old_cost_is_upgraded_at_login() {
     assert_eq!(user.password_hash.cost(), Some(4));
     assert_eq!(user.version, 1, "an upgrade is not a change the owner made");
 }
+
+/// Issue 14: a disabled account answered 403 `account_disabled` to its right password and 401
+/// `invalid_credentials` to a wrong one: a password oracle. Now login, refresh and the web
+/// sign-in answer a disabled account exactly as they answer a wrong password or token (the
+/// password is still checked, so the time does not tell either).
+#[tokio::test]
+async fn a_disabled_account_answers_the_same_whatever_the_password() {
+    use crate::common::web::WebClient;
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::spawn_with(test_config(tmp.path())).await;
+    server.register().await;
+    let gone = server.register_as("gone@example.com", "Gone").await;
+    server.stop().await;
+    tasker::ops::users::set_disabled(tmp.path(), "gone@example.com", true).unwrap();
+    let server = TestServer::spawn_with(test_config(tmp.path())).await;
+
+    let right = server.login("gone@example.com", PASSWORD).await;
+    let wrong = server.login("gone@example.com", "not the password").await;
+    let nobody = server.login("nobody@example.com", PASSWORD).await;
+    right.problem(401, "invalid_credentials");
+    for other in [&wrong, &nobody] {
+        assert_eq!(right.status, other.status);
+        assert_eq!(right.body, other.body);
+        assert_eq!(
+            right.headers.get("www-authenticate"),
+            other.headers.get("www-authenticate")
+        );
+    }
+
+    let refresh = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .post("/api/auth/refresh", None, json!({"refresh_token": token}))
+                .await
+        }
+    };
+    let disabled = refresh(gone.refresh_token.clone()).await;
+    let unknown = refresh(format!("tkr_{}", "0".repeat(43))).await;
+    disabled.problem(401, "invalid_refresh_token");
+    assert_eq!(disabled.body, unknown.body);
+
+    let mut web = WebClient::new(&server);
+    let mut pages = Vec::new();
+    for password in [PASSWORD, "not the password"] {
+        let page = web
+            .post(
+                "/signin",
+                &[("email", "gone@example.com"), ("password", password)],
+            )
+            .await;
+        assert!(web.cookie.is_none(), "no session for a disabled account");
+        pages.push(page);
+    }
+    assert_eq!(pages[0].status, 422, "{}", pages[0].html);
+    assert_eq!(pages[0].status, pages[1].status);
+    assert_eq!(pages[0].html, pages[1].html);
+    assert!(
+        pages[0]
+            .html
+            .contains("The email or password is incorrect.")
+    );
+}

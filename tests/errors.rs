@@ -244,3 +244,213 @@ async fn every_body_endpoint_rejects_malformed_json() {
             .problem(415, "unsupported_media_type");
     }
 }
+
+/// The four headers every HTML response carries.
+fn assert_html_headers(what: &str, headers: &reqwest::header::HeaderMap) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let csp = header("content-security-policy");
+    assert!(
+        csp.contains("frame-ancestors 'none'"),
+        "{what}: CSP {csp:?}"
+    );
+    assert!(csp.contains("default-src"), "{what}: CSP {csp:?}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{what}: CSP {csp:?}"
+    );
+    assert_eq!(header("x-frame-options"), "DENY", "{what}");
+    assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+}
+
+/// Issue 14: `/docs` carried no security headers at all (it could be framed), and the web
+/// app's pages sent `Referrer-Policy: same-origin`. Every kind of HTML response: the home
+/// page (a redirect when signed out), a page, a web 404 and a web 403 error page, and Swagger
+/// UI, whose inline script and style are allowed by their hashes only.
+#[tokio::test]
+async fn every_html_response_carries_the_security_headers() {
+    let server = TestServer::spawn().await;
+    server.register().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/", "/signin", "/no-such-page", "/tasks/not-a-task"] {
+        let response = client.get(server.url(path)).send().await.unwrap();
+        assert_html_headers(path, response.headers());
+    }
+    let refused = client
+        .post(server.url("/signin"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "email=a%40example.com&password={}",
+            PASSWORD.replace(' ', "+")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_html_headers("a refused cross-site form", refused.headers());
+
+    let docs = client.get(server.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert_html_headers("/docs", docs.headers());
+    let csp = docs.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let html = docs.text().await.unwrap();
+    // Each inline element of the page is allowed by its hash, and nothing else inline. The
+    // scripts are cut out first: the bundle's text mentions `<style`.
+    let (scripts, outside) = inline_hashes(&html, "script");
+    let (styles, _) = inline_hashes(&outside, "style");
+    for (directive, hashes) in [("script-src", scripts), ("style-src", styles)] {
+        let sources = csp
+            .split(';')
+            .map(str::trim)
+            .find_map(|d| d.strip_prefix(directive))
+            .unwrap_or_else(|| panic!("{directive} in {csp}"));
+        assert!(!hashes.is_empty());
+        let allowed: Vec<&str> = sources.split_whitespace().collect();
+        assert_eq!(allowed, hashes, "{directive}");
+    }
+}
+
+/// The CSP hashes of the `<tag>` elements of `html`, and the page without their contents.
+fn inline_hashes(html: &str, tag: &str) -> (Vec<String>, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let (open, close) = (format!("<{tag}"), format!("</{tag}>"));
+    let (mut hashes, mut outside) = (Vec::new(), String::new());
+    let mut rest = html;
+    while let Some(at) = rest.find(&open) {
+        let after = &rest[at..];
+        let body_start = after.find('>').unwrap() + 1;
+        let body = &after[body_start..];
+        let end = body.find(&close).unwrap();
+        let digest = sha2::Sha256::digest(&body.as_bytes()[..end]);
+        hashes.push(format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        ));
+        outside.push_str(&rest[..at + body_start]);
+        rest = &body[end..];
+    }
+    outside.push_str(rest);
+    (hashes, outside)
+}
+
+/// Issue 14: bidirectional controls (U+202E and friends) were accepted in names and titles, so
+/// a title could display as something it is not. Each kind of name and title is refused with
+/// 422 naming its field; the same text without the control is accepted.
+#[tokio::test]
+async fn bidirectional_controls_are_refused_in_names_and_titles() {
+    let server = TestServer::spawn().await;
+    let me = server.register().await;
+    let hostile = "invoice\u{202E}fdp.exe";
+    let register = server
+        .post(
+            REGISTER,
+            None,
+            json!({"email": "rlo@example.com", "name": hostile, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(register.invalid_fields(), ["name"]);
+    let profile = server
+        .call(
+            Method::PATCH,
+            "/api/users/me",
+            Some(&me.token),
+            Some(json!({"name": "a\u{2066}b\u{2069}"})),
+        )
+        .await;
+    assert_eq!(profile.invalid_fields(), ["name"]);
+    let team = server
+        .post("/api/teams", Some(&me.token), json!({"name": hostile}))
+        .await;
+    assert_eq!(team.invalid_fields(), ["name"]);
+    let team = server.create_team(&me, "Plain").await;
+    let project = server
+        .post(
+            "/api/projects",
+            Some(&me.token),
+            json!({"team_id": team, "name": hostile}),
+        )
+        .await;
+    assert_eq!(project.invalid_fields(), ["name"]);
+    let task = server
+        .post("/api/tasks", Some(&me.token), json!({"title": hostile}))
+        .await;
+    assert_eq!(task.invalid_fields(), ["title"]);
+    assert!(
+        task.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bidirectional"),
+        "{}",
+        task.body
+    );
+    let labelled = server
+        .post(
+            "/api/tasks",
+            Some(&me.token),
+            json!({"title": "fine", "labels": ["ok", "b\u{202E}ug"]}),
+        )
+        .await;
+    assert_eq!(labelled.invalid_fields(), ["labels"]);
+    let created = server
+        .post(
+            "/api/tasks",
+            Some(&me.token),
+            json!({"title": "invoicefdp.exe"}),
+        )
+        .await;
+    let id = created.ok()["id"].as_str().unwrap().to_string();
+    let renamed = server
+        .call(
+            Method::PATCH,
+            &format!("/api/tasks/{id}"),
+            Some(&me.token),
+            Some(json!({"title": hostile})),
+        )
+        .await;
+    assert_eq!(renamed.invalid_fields(), ["title"]);
+}
+
+/// Issue 14: zero-width characters survived in attachment file names, so two files could
+/// look alike or hide what follows an extension. They are stripped (bidi controls already
+/// were).
+#[tokio::test]
+async fn zero_width_characters_are_stripped_from_file_names() {
+    let server = TestServer::spawn().await;
+    let me = server.register().await;
+    let task = server
+        .post("/api/tasks", Some(&me.token), json!({"title": "files"}))
+        .await;
+    let task = task.ok()["id"].as_str().unwrap().to_string();
+    let reply = server
+        .upload(
+            &task,
+            &me.token,
+            &[
+                ("pay\u{200B}roll\u{FEFF}.pdf", b"one".as_slice()),
+                ("\u{2060}notes\u{200D}.txt\u{200C}", b"two".as_slice()),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let names: Vec<&str> = reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["payroll.pdf", "notes.txt"]);
+}

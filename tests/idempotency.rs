@@ -145,3 +145,73 @@ async fn keys_are_forgotten_after_a_day() {
     let tomorrow = chrono::Utc::now() + chrono::Duration::hours(25);
     assert_eq!(store.sweep_idempotency_keys(tomorrow, 10).unwrap(), 1);
 }
+
+/// Issue 14: a retry of a create whose resource was deleted since answered 201 with the dead
+/// id. It now says so: 410 `idempotent_resource_gone`, and creates nothing. For a task, a
+/// comment, a project and a team; a new key creates again.
+#[tokio::test]
+async fn a_retry_after_the_created_thing_was_deleted_is_gone() {
+    use reqwest::Method;
+    let server = TestServer::spawn().await;
+    let me = server.register().await;
+    let delete = |path: String| {
+        let server = &server;
+        let token = me.token.clone();
+        async move {
+            let reply = server.call(Method::DELETE, &path, Some(&token), None).await;
+            assert_eq!(reply.status, 204, "{path}: {}", reply.body);
+        }
+    };
+
+    let team = json!({"name": "Gone team"});
+    let first = post(&server, &me, "/api/teams", "team-key", &team).await;
+    let team_id = first.ok()["id"].as_str().unwrap().to_string();
+    let keep = server.create_team(&me, "Kept").await;
+    let project = json!({"team_id": keep, "name": "Gone project"});
+    let first = post(&server, &me, "/api/projects", "project-key", &project).await;
+    let project_id = first.ok()["id"].as_str().unwrap().to_string();
+    let task = json!({"title": "Gone task"});
+    let first = post(&server, &me, "/api/tasks", "task-key", &task).await;
+    let task_id = first.ok()["id"].as_str().unwrap().to_string();
+    let host = json!({"title": "Host"});
+    let host = post(&server, &me, "/api/tasks", "host-key", &host).await;
+    let host = host.ok()["id"].as_str().unwrap().to_string();
+    let comments = format!("/api/tasks/{host}/comments");
+    let comment = json!({"body": "Gone comment"});
+    let first = post(&server, &me, &comments, "comment-key", &comment).await;
+    let comment_id = first.ok()["id"].as_str().unwrap().to_string();
+
+    // Before the deletes, retries replay the first response.
+    let again = post(&server, &me, "/api/tasks", "task-key", &task).await;
+    assert_eq!(
+        (again.status.as_u16(), &again.body["id"]),
+        (201, &json!(task_id))
+    );
+
+    delete(format!("/api/teams/{team_id}")).await;
+    delete(format!("/api/projects/{project_id}")).await;
+    delete(format!("/api/tasks/{task_id}")).await;
+    delete(format!("/api/comments/{comment_id}")).await;
+
+    for (path, key, body) in [
+        ("/api/teams", "team-key", &team),
+        ("/api/projects", "project-key", &project),
+        ("/api/tasks", "task-key", &task),
+        (comments.as_str(), "comment-key", &comment),
+    ] {
+        let retry = post(&server, &me, path, key, body).await;
+        retry.problem(410, "idempotent_resource_gone");
+    }
+    // Nothing was created by the refused retries.
+    let tasks = server
+        .get("/api/tasks?scope=created", Some(&me.token))
+        .await
+        .ok()
+        .clone();
+    assert_eq!(tasks["items"].as_array().unwrap().len(), 1, "only the host");
+    let listed = server.get(&comments, Some(&me.token)).await.ok().clone();
+    assert!(listed["items"].as_array().unwrap().is_empty());
+    // A new key creates again.
+    let anew = post(&server, &me, "/api/tasks", "task-key-2", &task).await;
+    assert_eq!(anew.status, 201, "{}", anew.body);
+}

@@ -627,3 +627,75 @@ async fn a_replay_hides_a_teams_past_however_many_memberships_came_before_the_jo
     );
     assert!(kinds.contains(&("membership", "created")), "{kinds:?}");
 }
+
+/// Issue 14: a replay read the whole log after `since`, whoever it concerned, so 200
+/// connections replaying from the oldest entry cost tens of seconds of CPU. Now a connection
+/// more than `replay_budget` entries behind is told to refetch (`reset`) before anything is
+/// read, even when it would have been sent none of them, and goes on live; one within the
+/// budget replays exactly as before.
+#[tokio::test]
+async fn a_replay_past_its_budget_gets_a_reset_and_goes_on_live() {
+    const BUDGET: u64 = 6;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = test_config(tmp.path());
+    config.replay_budget = BUDGET;
+    let server = TestServer::spawn_with(config).await;
+    let me = server.register().await;
+    let other = server.register().await;
+    let mut socket = connect(&server, &me, "").await;
+    marker(&server, &me).await;
+    let since = next(&mut socket).await.unwrap()["seq"].as_u64().unwrap();
+    drop(socket);
+
+    // Within the budget: two of mine and one I may not see, replayed exactly.
+    let first = marker(&server, &me).await;
+    marker(&server, &other).await;
+    let second = marker(&server, &me).await;
+    let mut socket = connect(&server, &me, &format!("?since={since}")).await;
+    let replayed = [
+        next(&mut socket).await.unwrap(),
+        next(&mut socket).await.unwrap(),
+    ];
+    assert_eq!(
+        replayed
+            .iter()
+            .map(|m| m["data"]["id"].clone())
+            .collect::<Vec<_>>(),
+        [json!(first), json!(second)],
+        "{replayed:?}"
+    );
+    let last = replayed[1]["seq"].as_u64().unwrap();
+    assert_eq!(last - since, 3, "exactly three entries were missed");
+    let live = marker(&server, &me).await;
+    assert_eq!(
+        next(&mut socket).await.unwrap()["data"]["id"],
+        live.as_str()
+    );
+    drop(socket);
+
+    // Past the budget: entries of someone else's, none of which this user would be sent.
+    for _ in 0..BUDGET {
+        marker(&server, &other).await;
+    }
+    let mut socket = connect(&server, &me, &format!("?since={last}")).await;
+    let first = next(&mut socket).await.unwrap();
+    assert_eq!(first["type"], "reset", "{first}");
+    let live = marker(&server, &me).await;
+    let after = next(&mut socket).await.unwrap();
+    assert_eq!(
+        after["data"]["id"],
+        live.as_str(),
+        "live after the reset: {after}"
+    );
+
+    // Exactly at the budget still replays.
+    let since = after["seq"].as_u64().unwrap();
+    for _ in 0..BUDGET - 1 {
+        marker(&server, &other).await;
+    }
+    let mine = marker(&server, &me).await;
+    let mut socket = connect(&server, &me, &format!("?since={since}")).await;
+    let replayed = next(&mut socket).await.unwrap();
+    assert_eq!(replayed["data"]["id"], mine.as_str(), "{replayed}");
+    assert_eq!(replayed["seq"].as_u64().unwrap() - since, BUDGET);
+}

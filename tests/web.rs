@@ -257,7 +257,7 @@ async fn pages_carry_a_strict_policy_and_escape_what_users_write() {
     }
     assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
     assert_eq!(page.header("x-content-type-options"), "nosniff");
-    assert_eq!(page.header("referrer-policy"), "same-origin");
+    assert_eq!(page.header("referrer-policy"), "no-referrer");
     assert_eq!(page.header("x-frame-options"), "DENY");
     // No inline script or style anywhere in the page.
     for inline in [

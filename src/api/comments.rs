@@ -129,7 +129,8 @@ impl CommentsApi {
         /// The task.
         id: Path<Uuid>,
         /// Makes a retried create safe: the same key and body within 24 hours return the
-        /// first response instead of posting twice (1 to 255 visible ASCII characters).
+        /// first response instead of posting twice (1 to 255 visible ASCII characters); 410
+        /// `idempotent_resource_gone` if what the first created has since been deleted.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: Json<CommentRequest>,
@@ -225,7 +226,7 @@ impl CommentsApi {
 impl Documented for CommentsApi {
     const ERRORS: &'static [OperationErrors] = &[
         ("listComments", &[422]),
-        ("createComment", &[409, 422]),
+        ("createComment", &[409, 410, 422]),
         ("updateComment", &[409, 422]),
         ("deleteComment", &[409]),
     ];

@@ -58,6 +58,7 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `upgrade_required` | 426 | `/ws` was called without a WebSocket upgrade |
 /// | `validation_failed` | 422 | fields break the rules; see `errors[]` |
 /// | `idempotency_key_reused` | 422 | the `Idempotency-Key` was used for a different request |
+/// | `idempotent_resource_gone` | 410 | a retry with this `Idempotency-Key`: what its first request created has since been deleted |
 /// | `rate_limited` | 429 | too many requests; see `Retry-After` |
 /// | `internal_error` | 500 | a bug or a storage failure; it is logged |
 /// | `service_unavailable` | 503 | the server is busy; retry shortly |
@@ -95,6 +96,7 @@ pub enum ErrorCode {
     UpgradeRequired,
     ValidationFailed,
     IdempotencyKeyReused,
+    IdempotentResourceGone,
     RateLimited,
     InternalError,
     ServiceUnavailable,
@@ -268,6 +270,10 @@ pub enum ApiError {
     /// Conflicts with existing data (`email_taken`).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
+    /// A retry with an `Idempotency-Key` whose first request created something since deleted
+    /// (`idempotent_resource_gone`): send a new key to create it again.
+    #[oai(status = 410, content_type = "application/problem+json")]
+    Gone(Json<Problem>),
     /// The body is over its limit (`payload_too_large`).
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
@@ -297,6 +303,7 @@ impl From<Problem> for ApiError {
             403 => ApiError::Forbidden(body),
             404 => ApiError::NotFound(body),
             409 => ApiError::Conflict(body),
+            410 => ApiError::Gone(body),
             413 => ApiError::PayloadTooLarge(body),
             415 => ApiError::UnsupportedMediaType(body),
             422 => ApiError::Unprocessable(body),
@@ -366,6 +373,9 @@ impl From<ServiceError> for Problem {
                 ErrorCode::IdempotencyKeyReused,
                 err.to_string(),
             ),
+            ServiceError::IdempotentResourceGone => {
+                Problem::new(S::GONE, ErrorCode::IdempotentResourceGone, err.to_string())
+            }
             ServiceError::RegistrationClosed => {
                 Problem::new(S::FORBIDDEN, ErrorCode::RegistrationClosed, err.to_string())
             }

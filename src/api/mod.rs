@@ -55,7 +55,6 @@ pub use ws::Settings as WsSettings;
 
 use poem::endpoint::make_sync;
 use poem::middleware::CatchPanic;
-use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get};
 use poem_openapi::{ApiResponse, OpenApiService, Tags};
 
@@ -190,7 +189,7 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
     site: Site,
 ) -> impl Endpoint<Output = Response> + use<Site> {
     let published = spec::published();
-    let docs = Html(spec::swagger_ui_html(&published));
+    let docs = spec::docs(&published);
     let routes = Arc::new(metrics::Routes::from_spec(&published));
     let metrics = config.metrics.then(|| {
         Arc::new(metrics::Metrics::new(
@@ -222,7 +221,7 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
         );
     }
     route
-        .at("/docs", get(make_sync(move |_| docs.clone())))
+        .at("/docs", get(docs))
         .at(
             "/api/openapi.json",
             get(make_sync(move |_| {

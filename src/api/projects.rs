@@ -153,7 +153,8 @@ impl ProjectsApi {
         service: Data<&Service>,
         auth: BearerAuth,
         /// Makes a retried create safe: the same key and body within 24 hours return the
-        /// first response instead of creating a duplicate (1 to 255 visible ASCII characters).
+        /// first response instead of creating a duplicate (1 to 255 visible ASCII characters); 410
+        /// `idempotent_resource_gone` if what the first created has since been deleted.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: Json<CreateProjectRequest>,
@@ -285,7 +286,7 @@ impl ProjectsApi {
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
 impl Documented for ProjectsApi {
     const ERRORS: &'static [OperationErrors] = &[
-        ("createProject", &[404, 422]),
+        ("createProject", &[404, 410, 422]),
         ("listProjects", &[422]),
         ("replaceProject", &[409, 422]),
         ("updateProject", &[409, 422]),

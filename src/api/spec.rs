@@ -15,6 +15,10 @@
 
 use std::collections::BTreeSet;
 
+use poem::endpoint::make_sync;
+use poem::http::header;
+use poem::web::Html;
+use poem::{Endpoint, IntoResponse, Response};
 use serde_json::Value;
 
 use super::{Apis, openapi};
@@ -82,6 +86,84 @@ pub fn swagger_ui_html(published: &str) -> String {
     let api = openapi();
     // The generated page embeds the generated spec once; swap in the published one.
     api.swagger_ui_html().replacen(&api.spec(), published, 1)
+}
+
+/// `/docs`: Swagger UI for the published spec, with the security headers every HTML page of
+/// the server carries and a Content-Security-Policy of its own ([`docs_policy`]).
+pub fn docs(published: &str) -> impl Endpoint<Output = Response> + use<> {
+    let html = swagger_ui_html(published);
+    let policy = header::HeaderValue::from_str(&docs_policy(&html))
+        .expect("hashes and keywords are valid header text");
+    make_sync(move |_| {
+        let mut response = Html(html.clone()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
+        for (name, value) in [
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ] {
+            headers.insert(name, header::HeaderValue::from_static(value));
+        }
+        response
+    })
+}
+
+/// The Content-Security-Policy of the Swagger UI page. poem-openapi serves Swagger UI as one
+/// page whose script bundle, style sheet and start-up code are inline elements, so the policy
+/// allows exactly those elements, by the SHA-256 of their text, and no other script or style;
+/// requests go only to this server ("Try it out"), and no one may frame the page.
+pub fn docs_policy(html: &str) -> String {
+    let (scripts, styles) = inline_element_hashes(html);
+    format!(
+        "default-src 'none'; script-src {}; style-src {}; img-src 'self' data:; \
+         font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'",
+        scripts.join(" "),
+        styles.join(" ")
+    )
+}
+
+/// The CSP hash sources (`'sha256-…'`) of the inline `<script>` and `<style>` elements of
+/// `html`, in document order. Elements are read one after the other, each to its own end tag,
+/// so text inside a script (the bundle mentions `<style`) is never taken for an element.
+fn inline_element_hashes(html: &str) -> (Vec<String>, Vec<String>) {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let (mut scripts, mut styles) = (Vec::new(), Vec::new());
+    let mut rest = html;
+    loop {
+        let next = ["<script", "<style"]
+            .iter()
+            .filter_map(|open| rest.find(open).map(|at| (at, *open)))
+            .min();
+        let Some((at, open)) = next else {
+            break;
+        };
+        let tag = &rest[at + 1..at + open.len()];
+        let close = format!("</{tag}>");
+        let after = &rest[at + open.len()..];
+        let Some(body_start) = after.find('>') else {
+            break;
+        };
+        let body = &after[body_start + 1..];
+        let Some(end) = body.find(&close) else {
+            break;
+        };
+        let digest = Sha256::digest(&body.as_bytes()[..end]);
+        let source = format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        );
+        if tag == "script" {
+            &mut scripts
+        } else {
+            &mut styles
+        }
+        .push(source);
+        rest = &body[end + close.len()..];
+    }
+    (scripts, styles)
 }
 
 /// Gives the operations whose handlers read their bodies themselves (the multipart upload)
@@ -192,6 +274,32 @@ mod tests {
         let statuses: Vec<&str> = responses.keys().map(String::as_str).collect();
         assert_eq!(statuses, ["200", "400", "429", "500"]);
         assert!(responses["429"]["headers"]["Retry-After"].is_object());
+    }
+
+    #[test]
+    fn the_docs_policy_allows_exactly_the_pages_inline_elements() {
+        use base64::Engine;
+        use sha2::{Digest, Sha256};
+        let hash = |text: &str| {
+            format!(
+                "'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text))
+            )
+        };
+        let page = "<html><head><style a=\"1\">b{}</style><script>let x = '<style>';</script>\
+                    </head><body><script>go()</script></body></html>";
+        let (scripts, styles) = inline_element_hashes(page);
+        assert_eq!(scripts, [hash("let x = '<style>';"), hash("go()")]);
+        assert_eq!(styles, [hash("b{}")]);
+
+        // The real page: its bundle and start-up script, and its style sheet.
+        let html = swagger_ui_html(&published());
+        let (scripts, styles) = inline_element_hashes(&html);
+        assert_eq!((scripts.len(), styles.len()), (2, 1));
+        let policy = docs_policy(&html);
+        assert!(policy.contains(&format!("script-src {} {};", scripts[0], scripts[1])));
+        assert!(policy.contains("frame-ancestors 'none'"));
+        assert!(!policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"));
     }
 
     #[test]

@@ -434,7 +434,8 @@ impl TasksApi {
         service: Data<&Service>,
         auth: BearerAuth,
         /// Makes a retried create safe: the same key and body within 24 hours return the
-        /// first response instead of creating a duplicate (1 to 255 visible ASCII characters).
+        /// first response instead of creating a duplicate (1 to 255 visible ASCII characters); 410
+        /// `idempotent_resource_gone` if what the first created has since been deleted.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: Json<CreateTaskRequest>,
@@ -702,7 +703,7 @@ impl TasksApi {
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
 impl Documented for TasksApi {
     const ERRORS: &'static [OperationErrors] = &[
-        ("createTask", &[404, 409, 422]),
+        ("createTask", &[404, 409, 410, 422]),
         ("listTasks", &[404, 422]),
         ("searchTasks", &[404, 422, 503]),
         ("replaceTask", &[409, 422]),

@@ -170,7 +170,8 @@ impl TeamsApi {
         service: Data<&Service>,
         auth: BearerAuth,
         /// Makes a retried create safe: the same key and body within 24 hours return the
-        /// first response instead of creating a duplicate (1 to 255 visible ASCII characters).
+        /// first response instead of creating a duplicate (1 to 255 visible ASCII characters); 410
+        /// `idempotent_resource_gone` if what the first created has since been deleted.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: Json<CreateTeamRequest>,
@@ -359,7 +360,7 @@ pub struct MemberRoleBody {
 /// Errors of these operations beyond those their shape implies (see `spec.rs`).
 impl Documented for TeamsApi {
     const ERRORS: &'static [OperationErrors] = &[
-        ("createTeam", &[422]),
+        ("createTeam", &[410, 422]),
         ("listTeams", &[422]),
         ("updateTeam", &[422]),
         ("listMembers", &[422]),

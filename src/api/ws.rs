@@ -141,8 +141,9 @@ pub struct NotificationMessage {
     pub notification: NotificationBody,
 }
 
-/// `{"type": "reset"}`: `since` is older than what the server keeps (or unknown to it):
-/// refetch what you show, then carry on with the messages that follow.
+/// `{"type": "reset"}`: `since` is older than what the server keeps, too far behind to
+/// replay (`--replay-budget`), or unknown to it: refetch what you show, then carry on with
+/// the messages that follow.
 #[derive(Object)]
 pub struct ResetMessage {
     /// Always `reset`.
@@ -472,7 +473,8 @@ impl WsApi {
     /// - `{"type": "notification", "seq", "notification"}` for each new entry in your inbox
     ///   (`NotificationMessage`);
     /// - `{"type": "reset"}` when `since` is older than the server keeps
-    ///   (`--change-retention`, default 7 days): refetch, then carry on (`ResetMessage`).
+    ///   (`--change-retention`, default 7 days) or more entries behind than one replay may
+    ///   read (`--replay-budget`, default 10,000): refetch, then carry on (`ResetMessage`).
     ///
     /// Remember the last `seq` you handled and reconnect with `?since=` it: you get everything
     /// you missed, in order, then live messages, with no gap and no duplicate. Close codes:

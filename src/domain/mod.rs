@@ -87,11 +87,37 @@ impl Validator {
     }
 }
 
-/// True for characters that must never appear in a single-line text field.
+/// True for characters that must never appear in a single-line text field: controls,
+/// bidirectional controls ([`is_bidi_control`]), invisible characters (zero-width space,
+/// joiners, word joiner, byte-order mark) and line and paragraph separators.
 pub(crate) fn is_forbidden_char(c: char) -> bool {
     c.is_control()
+        || is_bidi_control(c)
         || matches!(
             c,
-            '\u{200B}'..='\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}'
+            '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}'
         )
+}
+
+/// True for the bidirectional formatting characters, which change how the text around them is
+/// displayed (a name that shows as `txt.exe` but is `exe.txt`, "Trojan Source"): embeddings
+/// and overrides (U+202A-U+202E), isolates (U+2066-U+2069) and the direction marks (U+200E,
+/// U+200F, U+061C). A name in a right-to-left script needs none of them.
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+    )
+}
+
+/// Why a one-line text (a name, a title) may not be kept, naming bidirectional controls apart
+/// from other forbidden characters so the message says what to remove.
+pub(crate) fn single_line_problem(text: &str) -> Option<&'static str> {
+    if text.chars().any(is_bidi_control) {
+        Some("must not contain bidirectional control characters")
+    } else if text.chars().any(is_forbidden_char) {
+        Some("must not contain control characters")
+    } else {
+        None
+    }
 }

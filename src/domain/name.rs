@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
 
-use super::is_forbidden_char;
+use super::single_line_problem;
 
 /// What a [`Name`] names, and how long such a name may be.
 pub trait Named {
@@ -14,7 +14,8 @@ pub trait Named {
     const NAME_MAX_CHARS: usize;
 }
 
-/// A name: trimmed, 1 to `K::NAME_MAX_CHARS` characters, no control characters. Not
+/// A name: trimmed, 1 to `K::NAME_MAX_CHARS` characters, no control, bidirectional control
+/// or invisible characters ([`super::is_forbidden_char`]). Not
 /// re-validated when read back from the store.
 #[derive(Serialize, Deserialize)]
 // `bound = ""`: `K` is only a label; it needs no serde traits of its own.
@@ -36,8 +37,8 @@ impl<K: Named> Name<K> {
         if name.is_empty() {
             return Err("must not be empty".into());
         }
-        if name.chars().any(is_forbidden_char) {
-            return Err("must not contain control characters".into());
+        if let Some(problem) = single_line_problem(name) {
+            return Err(problem.into());
         }
         Ok(Self {
             text: name.to_string(),
@@ -86,6 +87,32 @@ impl<K> From<Name<K>> for String {
 mod tests {
     use super::*;
 
+    struct Long;
+    impl Named for Long {
+        const NAME_MAX_CHARS: usize = 50;
+    }
+
+    #[test]
+    fn bidirectional_controls_are_refused_and_right_to_left_text_is_not() {
+        let bidi = [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
+        ];
+        for c in bidi {
+            assert_eq!(
+                Name::<Long>::parse(&format!("invoice{c}fdp.exe")).unwrap_err(),
+                "must not contain bidirectional control characters",
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        assert_eq!(
+            Name::<Long>::parse("فريق التصميم").unwrap().as_str(),
+            "فريق التصميم"
+        );
+        assert_eq!(Name::<Long>::parse("צוות א׳").unwrap().as_str(), "צוות א׳");
+    }
+
     struct Short;
     impl Named for Short {
         const NAME_MAX_CHARS: usize = 3;
@@ -106,6 +133,12 @@ mod tests {
             Name::<Short>::parse("a\nb").unwrap_err(),
             "must not contain control characters"
         );
+        for invisible in ['\u{200B}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{2028}'] {
+            assert_eq!(
+                Name::<Short>::parse(&format!("a{invisible}b")).unwrap_err(),
+                "must not contain control characters"
+            );
+        }
         let json = serde_json::to_string(&Name::<Short>::parse("ab").unwrap()).unwrap();
         assert_eq!(json, "\"ab\"");
         let back: Name<Short> = serde_json::from_str(&json).unwrap();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{ProjectId, TaskId, TeamId};
 use super::rank::Rank;
-use super::{Cursor, UserId, is_forbidden_char};
+use super::{Cursor, UserId, is_forbidden_char, single_line_problem};
 
 pub const TITLE_MAX_CHARS: usize = 200;
 pub const DESCRIPTION_MAX_CHARS: usize = 20_000;
@@ -15,7 +15,8 @@ pub const MAX_LABELS: usize = 20;
 pub const LABEL_MAX_CHARS: usize = 40;
 pub const MAX_ASSIGNEES: usize = 20;
 
-/// A task title: trimmed, 1 to 200 characters, no control characters.
+/// A task title: trimmed, 1 to 200 characters, no control, bidirectional control or
+/// invisible characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TaskTitle(String);
@@ -29,8 +30,8 @@ impl TaskTitle {
         if title.is_empty() {
             return Err("must not be empty".into());
         }
-        if title.chars().any(is_forbidden_char) {
-            return Err("must not contain control characters".into());
+        if let Some(problem) = single_line_problem(title) {
+            return Err(problem.into());
         }
         Ok(Self(title.to_string()))
     }
@@ -71,7 +72,10 @@ pub fn parse_labels(raw: &[String]) -> Result<Vec<String>, String> {
         }
         let label = label.trim();
         if label.is_empty() || label.chars().any(is_forbidden_char) {
-            return Err("labels must not be empty or contain control characters".into());
+            return Err(
+                "labels must not be empty or contain control, bidirectional control or invisible characters"
+                    .into(),
+            );
         }
         if seen.insert(label.to_string()) {
             labels.push(label.to_string());
@@ -407,6 +411,27 @@ mod tests {
         assert!(parse_labels(&["x".repeat(41)]).is_err());
         assert!(parse_labels(&["".into()]).is_err());
         assert!(parse_task_description(&"x".repeat(20_001)).is_err());
+    }
+
+    #[test]
+    fn titles_and_labels_refuse_bidirectional_controls() {
+        for c in ['\u{202E}', '\u{2066}', '\u{2069}', '\u{200F}', '\u{061C}'] {
+            assert_eq!(
+                TaskTitle::parse(&format!("Pay invoice{c}exe.pdf")).unwrap_err(),
+                "must not contain bidirectional control characters"
+            );
+            assert!(parse_labels(&[format!("bug{c}")]).is_err());
+        }
+        assert_eq!(
+            TaskTitle::parse("a\u{200B}b").unwrap_err(),
+            "must not contain control characters"
+        );
+        assert!(parse_labels(&["a\u{2060}b".into()]).is_err());
+        // Right-to-left text itself is welcome.
+        assert_eq!(
+            TaskTitle::parse("تحديث الصفحة").unwrap().as_str(),
+            "تحديث الصفحة"
+        );
     }
 
     #[test]

@@ -14,9 +14,9 @@ const MAX_EXTENSION_BYTES: usize = 16;
 
 /// A safe display name from what the client sent (`None` when it sent none).
 ///
-/// Keeps the last path component (`/` or `\` separated), drops control and bidi-control
-/// characters, trims whitespace and dots at both ends, and caps the result at 255 bytes while
-/// keeping a short extension. Gives `"file"` when nothing is left.
+/// Keeps the last path component (`/` or `\` separated), drops control, bidi-control and
+/// zero-width characters, trims whitespace and dots at both ends, and caps the result at 255
+/// bytes while keeping a short extension. Gives `"file"` when nothing is left.
 pub fn sanitize_filename(raw: Option<&str>) -> String {
     let last = raw
         .unwrap_or_default()
@@ -43,12 +43,14 @@ pub fn content_disposition(filename: &str) -> String {
     )
 }
 
-/// Characters that have no place in a name: controls (C0, DEL, C1) and the bidi controls
-/// that can reorder how the rest of the name is displayed.
+/// Characters that have no place in a name: controls (C0, DEL, C1), the bidi controls that
+/// can reorder how the rest of the name is displayed, and the zero-width characters that make
+/// two names look alike (zero-width space, non-joiner and joiner, word joiner, byte-order
+/// mark) or hide where a name really ends.
 fn is_hidden_control(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
+        || crate::domain::is_bidi_control(c)
+        || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
 fn trim_name(name: &str) -> &str {
@@ -153,6 +155,21 @@ mod tests {
         assert_eq!(clean("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
         assert_eq!(clean("\u{2066}a\u{2069}.txt"), "a.txt");
         assert_eq!(clean("\u{202A}\u{202B}\u{202C}\u{202D}x"), "x");
+    }
+
+    #[test]
+    fn drops_zero_width_characters() {
+        assert_eq!(clean("pay\u{200B}roll.pdf"), "payroll.pdf");
+        assert_eq!(
+            clean("\u{FEFF}report\u{200C}\u{200D}.txt\u{2060}"),
+            "report.txt"
+        );
+        assert_eq!(
+            clean("a.exe\u{200B}"),
+            "a.exe",
+            "nothing hides after the extension"
+        );
+        assert_eq!(clean("\u{200B}\u{FEFF}"), "file");
     }
 
     #[test]

@@ -107,8 +107,10 @@ impl Service {
         }
     }
 
-    /// Exchanges email and password for a new session. Unknown email and wrong password are
-    /// indistinguishable, in answer and in time.
+    /// Exchanges email and password for a new session. Unknown email, wrong password and a
+    /// disabled account (whatever the password) are indistinguishable, in answer and in time:
+    /// the password is checked in every case, and a disabled account never learns whether it
+    /// was right.
     pub async fn login(&self, input: Credentials, client: ClientInfo) -> Result<SessionTokens> {
         let user = match Email::parse(&input.email) {
             Ok(email) => self.store.run(move |s| s.user_by_email(&email)).await?,
@@ -118,12 +120,9 @@ impl Service {
             .passwords
             .verify(&input.password, user.as_ref().map(|u| &u.password_hash))
             .await?;
-        let Some(user) = user.filter(|_| verified != Verified::No) else {
+        let Some(user) = user.filter(|u| verified != Verified::No && !u.disabled) else {
             return Err(AuthError::InvalidCredentials.into());
         };
-        if user.disabled {
-            return Err(AuthError::AccountDisabled.into());
-        }
         if let Verified::YesRehashed(new_hash) = verified {
             let (id, old_hash) = (user.id, user.password_hash.clone());
             self.store

@@ -1,5 +1,15 @@
 //! The real-time feed (DESIGN.md section 4): subscribing with an optional `since`, the replay
 //! of what was missed, and the dispatcher that feeds live connections.
+//!
+//! What a replay costs is bounded before it starts. It reads every entry after `since` (and
+//! judges each for the viewer), so a connection whose `since` is more than
+//! `--replay-budget` entries behind gets `reset` at once, having read nothing: the log's `seq`
+//! has no gaps inside the retained window, so the entries a replay would read are known from
+//! `since` and the subscription's position alone. Within the budget, the replay reads in
+//! steps of [`REPLAY_BATCH`] entries on the blocking pool, and at most [`replay_slots`] steps
+//! of all connections run at once (in turn, first come first served): however many clients
+//! replay together, they share those slots, and the other requests keep the rest of the
+//! machine.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,7 +27,8 @@ pub enum Start {
     Live,
     /// Replay what came after this `seq`, up to the subscription's position.
     Replay { after: u64 },
-    /// `since` is out of the retained window (or from the future): refetch, then live.
+    /// `since` is out of the retained window, more than the replay budget behind, or from
+    /// the future: refetch, then live.
     Reset,
 }
 
@@ -40,6 +51,13 @@ pub const MEMBERSHIP_PAGE: usize = 100;
 
 /// How many entries one replay step reads.
 const REPLAY_BATCH: usize = 500;
+
+/// How many replay steps may run at once, across all connections: half the cores, at least
+/// one. A step is one short read on the blocking pool; waiting for a slot costs a replaying
+/// client a little latency instead of costing everyone else their CPU.
+pub(super) fn replay_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
 
 impl Service {
     /// Registers a connection for the caller. `since` asks for everything after that `seq`;
@@ -64,6 +82,8 @@ impl Service {
             None => Start::Live,
             Some(since) if since == position => Start::Live,
             Some(since) if since > position => Start::Reset,
+            // Further behind than a replay may read: nothing is read, the client refetches.
+            Some(since) if position - since > self.config.replay_budget => Start::Reset,
             Some(since) => {
                 let oldest = Utc::now()
                     - chrono::Duration::from_std(self.config.change_retention)
@@ -119,26 +139,31 @@ impl Service {
 
     /// The next events a connection missed: after `after`, up to `upto`, that `viewer` may
     /// see (its changes and its own notifications, in `seq` order). Returns them and where
-    /// the next step starts; done when that is `upto`.
+    /// the next step starts; done when that is `upto`. One step reads at most
+    /// [`REPLAY_BATCH`] entries, on the blocking pool, holding one of the replay slots.
     pub async fn replay(
         &self,
         viewer: &mut Viewer,
         after: u64,
         upto: u64,
     ) -> Result<(Vec<Event>, u64)> {
-        let changes = self
-            .store
-            .run(move |s| s.changes_between(after, upto, REPLAY_BATCH))
-            .await?;
-        let reached = if changes.len() < REPLAY_BATCH {
-            upto
-        } else {
-            changes.last().map_or(upto, |c| c.seq)
-        };
+        // The semaphore is never closed, so a slot always comes.
+        let _slot = self.replays.acquire().await.ok();
         let user = viewer.user();
-        let notifications = self
+        let (changes, notifications, reached) = self
             .store
-            .run(move |s| s.notifications_of_user_between(user, after, reached, usize::MAX))
+            .run(move |s| {
+                let changes = s.changes_between(after, upto, REPLAY_BATCH)?;
+                let reached = if changes.len() < REPLAY_BATCH {
+                    upto
+                } else {
+                    changes.last().map_or(upto, |c| c.seq)
+                };
+                // At most one per `seq` (they are keyed by user and seq): bounded by the step.
+                let notifications =
+                    s.notifications_of_user_between(user, after, reached, usize::MAX)?;
+                Ok::<_, crate::store::StoreError>((changes, notifications, reached))
+            })
             .await?;
         let mut notifications = notifications.into_iter().peekable();
         let mut events = Vec::new();

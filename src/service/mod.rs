@@ -86,6 +86,8 @@ pub struct ServiceConfig {
     pub notification_retention: Duration,
     /// How far back the real-time feed replays.
     pub change_retention: Duration,
+    /// The most change-log entries one replay may read before it answers `reset` instead.
+    pub replay_budget: u64,
     /// Events one connection may have queued before it is cut off.
     pub feed_queue: usize,
     /// The data directory (backups read the secret file there and stage their snapshot).
@@ -108,6 +110,7 @@ impl ServiceConfig {
             user_quota_bytes: config.user_quota_bytes,
             notification_retention: config.notification_retention,
             change_retention: config.change_retention,
+            replay_budget: config.replay_budget,
             feed_queue: config.feed_queue.max(1),
             data_dir: config.data_dir.clone(),
             registration: config.registration,
@@ -173,6 +176,10 @@ pub enum Error {
     ProjectArchived,
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
+    #[error(
+        "the first request with this Idempotency-Key created something that has since been deleted; send a new key to create it again"
+    )]
+    IdempotentResourceGone,
     #[error("the server is busy; try again shortly")]
     Busy,
     #[error("this upload would take your attachments over your storage quota of {0} bytes")]
@@ -237,6 +244,7 @@ pub(crate) fn page_args(
 pub(crate) fn create_error(e: StoreError, not_found: &'static str) -> Error {
     match e {
         StoreError::IdempotencyKeyReused => Error::IdempotencyKeyReused,
+        StoreError::IdempotentResourceGone => Error::IdempotentResourceGone,
         StoreError::NotFound => Error::NotFound(not_found),
         StoreError::Archived => Error::ProjectArchived,
         StoreError::NotAMember => Error::invalid(
@@ -273,6 +281,8 @@ pub struct Service {
     passwords: Arc<Passwords>,
     config: Arc<ServiceConfig>,
     search: Arc<crate::search::SearchIndex>,
+    /// Replay steps that may read the change log at once ([`feed::replay_slots`]).
+    replays: Arc<tokio::sync::Semaphore>,
     started_at: Instant,
 }
 
@@ -298,6 +308,7 @@ impl Service {
             )),
             store,
             config: Arc::new(config),
+            replays: Arc::new(tokio::sync::Semaphore::new(feed::replay_slots())),
             started_at: Instant::now(),
         }
     }

@@ -40,6 +40,7 @@ fn store_error(e: StoreError) -> Error {
         StoreError::NotFound => Error::NotFound("project"),
         StoreError::Archived => Error::ProjectArchived,
         StoreError::IdempotencyKeyReused => Error::IdempotencyKeyReused,
+        StoreError::IdempotentResourceGone => Error::IdempotentResourceGone,
         other => Error::Internal(other),
     }
 }

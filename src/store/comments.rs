@@ -53,7 +53,11 @@ impl Tx<'_> {
         comment: &Comment,
         idempotency: Option<&Idempotency>,
     ) -> Result<Created<Comment>, StoreError> {
-        if let Some(first) = self.replayed::<Comment>(idempotency, comment.created_at)? {
+        if let Some(first) =
+            self.replayed(idempotency, comment.created_at, |tx, first: &Comment| {
+                Ok(tx.comment(first.id)?.is_some())
+            })?
+        {
             return Ok(Created::Replayed(first));
         }
         let task = self.task_to_write_on(comment.task_id)?;

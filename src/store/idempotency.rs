@@ -41,11 +41,15 @@ struct Record {
 
 impl Tx<'_> {
     /// Looks the key up inside the create's transaction: the earlier result when it is a retry
-    /// of the same request, an error when the key was used for a different one.
+    /// of the same request, an error when the key was used for a different one, and
+    /// [`StoreError::IdempotentResourceGone`] when what the first request created has since
+    /// been deleted (`exists` says, reading through this transaction): a retry is not told
+    /// "created" with the id of something that is gone.
     pub(super) fn replayed<T: DeserializeOwned>(
         &self,
         idempotency: Option<&Idempotency>,
         now: DateTime<Utc>,
+        exists: impl FnOnce(&Self, &T) -> Result<bool, StoreError>,
     ) -> Result<Option<T>, StoreError> {
         let Some(idem) = idempotency else {
             return Ok(None);
@@ -61,9 +65,12 @@ impl Tx<'_> {
         if record.request_hash != idem.request_hash {
             return Err(StoreError::IdempotencyKeyReused);
         }
-        serde_json::from_value(record.result)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("idempotency record: {e}")))
+        let first: T = serde_json::from_value(record.result)
+            .map_err(|e| StoreError::Corrupt(format!("idempotency record: {e}")))?;
+        if !exists(self, &first)? {
+            return Err(StoreError::IdempotentResourceGone);
+        }
+        Ok(Some(first))
     }
 
     /// Records a create's result under its key, inside the create's transaction.

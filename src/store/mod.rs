@@ -110,6 +110,8 @@ pub enum StoreError {
     Archived,
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
+    #[error("what the first request with this Idempotency-Key created has since been deleted")]
+    IdempotentResourceGone,
 
     #[error("blocking task failed: {0}")]
     Join(String),

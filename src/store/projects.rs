@@ -75,7 +75,11 @@ impl Tx<'_> {
         project: &Project,
         idempotency: Option<&Idempotency>,
     ) -> Result<Created<Project>, StoreError> {
-        if let Some(first) = self.replayed::<Project>(idempotency, project.created_at)? {
+        if let Some(first) =
+            self.replayed(idempotency, project.created_at, |tx, first: &Project| {
+                Ok(tx.project(first.id)?.is_some())
+            })?
+        {
             // Committed empty, so the answer waits for the flush that covers the first write.
             return Ok(Created::Replayed(first));
         }

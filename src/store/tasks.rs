@@ -609,7 +609,9 @@ impl Tx<'_> {
         task: &Task,
         idempotency: Option<&Idempotency>,
     ) -> Result<Created<Task>, StoreError> {
-        if let Some(first) = self.replayed::<Task>(idempotency, task.created_at)? {
+        if let Some(first) = self.replayed(idempotency, task.created_at, |tx, first: &Task| {
+            Ok(tx.task(first.id)?.is_some())
+        })? {
             // Committed empty, so the answer waits for the flush that covers the first write.
             return Ok(Created::Replayed(first));
         }

@@ -65,7 +65,9 @@ impl Store {
         idempotency: Option<&Idempotency>,
     ) -> Result<Created<Team>, StoreError> {
         self.write(|tx| {
-            if let Some(first) = tx.replayed::<Team>(idempotency, team.created_at)? {
+            if let Some(first) = tx.replayed(idempotency, team.created_at, |tx, first: &Team| {
+                Ok(tx.team(first.id)?.is_some())
+            })? {
                 // Committed empty, so the answer waits for the flush that covers the first write.
                 return Ok(Created::Replayed(first));
             }

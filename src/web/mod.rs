@@ -127,7 +127,7 @@ async fn security_headers<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Resu
     );
     headers.insert(
         header::REFERRER_POLICY,
-        header::HeaderValue::from_static("same-origin"),
+        header::HeaderValue::from_static("no-referrer"),
     );
     headers.insert(
         header::X_FRAME_OPTIONS,

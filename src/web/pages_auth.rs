@@ -186,11 +186,9 @@ pub async fn submit_signin(
     };
     let errors = match service.browser_login(credentials, client_info(req)).await {
         Ok(session) => return Ok(signed_in(req, &settings, &session, next)),
+        // A disabled account gets this answer too, right password or not (no oracle).
         Err(Error::Unauthenticated(AuthError::InvalidCredentials)) => {
             FormErrors::of_form("The email or password is incorrect.")
-        }
-        Err(Error::Unauthenticated(AuthError::AccountDisabled)) => {
-            FormErrors::of_form("This account is disabled. Ask an admin of this server.")
         }
         Err(other) => return Err(other.into()),
     };

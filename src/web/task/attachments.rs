@@ -37,6 +37,7 @@ fn refused(error: ApiError) -> Response {
         | ApiError::Forbidden(p)
         | ApiError::NotFound(p)
         | ApiError::Conflict(p)
+        | ApiError::Gone(p)
         | ApiError::PayloadTooLarge(p)
         | ApiError::UnsupportedMediaType(p)
         | ApiError::Unprocessable(p)
