@@ -178,6 +178,18 @@ TASKER_LOG_FORMAT=json
 # How long notifications are kept, and how far back a WebSocket client may resume (?since=).
 #TASKER_NOTIFICATION_RETENTION=90d
 #TASKER_CHANGE_RETENTION=7d
+# The most change-log entries one ?since= replay reads; a client further behind gets reset.
+#TASKER_REPLAY_BUDGET=10000
+
+# Connections: a request head must arrive within the header timeout, an idle kept-alive
+# connection closes after the idle timeout, a stalled request body fails after the body
+# timeout, a WebSocket that does not take a frame (or answer a ping) in time is closed.
+# The connection cap counts WebSockets; raise it together with LimitNOFILE in the unit.
+#TASKER_HEADER_TIMEOUT=10s
+#TASKER_IDLE_TIMEOUT=75s
+#TASKER_BODY_TIMEOUT=30s
+#TASKER_MAX_CONNECTIONS=400
+#TASKER_WS_WRITE_TIMEOUT=10s
 EOF
   )
   chmod 0600 "$tmp"

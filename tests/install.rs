@@ -160,6 +160,13 @@ fn stages_binary_settings_unit_and_data_dir() {
         "TASKER_USER_QUOTA_BYTES",
         "TASKER_NOTIFICATION_RETENTION",
         "TASKER_CHANGE_RETENTION",
+        "TASKER_REPLAY_BUDGET",
+        "TASKER_TRUSTED_PROXIES",
+        "TASKER_HEADER_TIMEOUT",
+        "TASKER_IDLE_TIMEOUT",
+        "TASKER_BODY_TIMEOUT",
+        "TASKER_MAX_CONNECTIONS",
+        "TASKER_WS_WRITE_TIMEOUT",
     ] {
         let commented = format!("#{name}=");
         assert!(
