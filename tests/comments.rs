@@ -198,9 +198,9 @@ async fn only_the_author_edits_and_a_stale_edit_gets_412() {
         .await
         .unwrap();
     let stale = TestServer::reply(stale).await;
-    assert_eq!(stale.status, 412);
+    let problem = stale.problem(412, "precondition_failed");
     assert_eq!(
-        stale.body["body"], "final",
+        problem["current"]["body"], "final",
         "412 carries the current comment"
     );
 

@@ -119,10 +119,8 @@ fn every_operation_is_documented() {
                     "{name}: {status} problem response"
                 );
             }
-            // Every error is a problem, except a 412, which carries the current representation.
-            let errors = responses
-                .iter()
-                .filter(|(s, _)| s.starts_with(['4', '5']) && *s != "412");
+            // Every error is a problem (a 412's also carries the current representation).
+            let errors = responses.iter().filter(|(s, _)| s.starts_with(['4', '5']));
             for (status, response) in errors {
                 assert!(
                     response["content"]["application/problem+json"].is_object(),
@@ -133,6 +131,26 @@ fn every_operation_is_documented() {
                 responses.keys().any(|s| s.starts_with('2') || s == "101"),
                 "{name}: a success response (or the WebSocket upgrade)"
             );
+            if let Some(created) = responses.get("201") {
+                assert!(
+                    created["headers"]["LOCATION"].is_object(),
+                    "{name}: a 201 documents its Location"
+                );
+            }
+            if let Some(stale) = responses.get("412") {
+                let schema = stale["content"]["application/problem+json"]["schema"]["$ref"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{name}: 412 schema"));
+                let name_of = schema.trim_start_matches("#/components/schemas/");
+                let properties = &spec["components"]["schemas"][name_of]["properties"];
+                let current = &properties["current"];
+                assert!(
+                    current["$ref"].is_string() || current["allOf"][0]["$ref"].is_string(),
+                    "{name}: a 412 types its `current`: {current}"
+                );
+                assert!(properties["code"].is_object() && properties["detail"].is_object());
+                assert!(stale["headers"]["ETAG"].is_object(), "{name}: 412 ETag");
+            }
         }
     }
     assert!(
@@ -195,4 +213,88 @@ fn a_database_from_a_newer_version_is_refused() {
         .expect("newer schema must be refused");
     let message = err.to_string();
     assert!(message.contains("newer tasker"), "{message}");
+}
+
+#[tokio::test]
+async fn every_create_names_its_resource_in_location() {
+    let server = TestServer::spawn().await;
+    let location = |reply: &crate::common::Reply| {
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.headers["location"].to_str().unwrap().to_string()
+    };
+    let email = format!("loc-{}@example.com", uuid::Uuid::now_v7().simple());
+    let registered = server
+        .post(
+            "/api/auth/register",
+            None,
+            serde_json::json!({"email": email, "name": "Loc", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(location(&registered), "/api/users/me");
+    let bearer = registered.body["token"].as_str().unwrap().to_string();
+    let token = Some(bearer.as_str());
+
+    let mut created = Vec::new();
+    let team = server
+        .post("/api/teams", token, serde_json::json!({"name": "Loc"}))
+        .await;
+    created.push((location(&team), team.body.clone()));
+    let team_id = team.body["id"].as_str().unwrap();
+    let project = server
+        .post(
+            "/api/projects",
+            token,
+            serde_json::json!({"team_id": team_id, "name": "Loc"}),
+        )
+        .await;
+    created.push((location(&project), project.body.clone()));
+    let task = server
+        .post(
+            "/api/tasks",
+            token,
+            serde_json::json!({"title": "Loc", "project_id": project.body["id"]}),
+        )
+        .await;
+    created.push((location(&task), task.body.clone()));
+    let task_id = task.body["id"].as_str().unwrap();
+    let comment = server
+        .post(
+            &format!("/api/tasks/{task_id}/comments"),
+            token,
+            serde_json::json!({"body": "Loc"}),
+        )
+        .await;
+    created.push((location(&comment), comment.body.clone()));
+    let upload = server
+        .upload(task_id, &bearer, &[("a.txt", b"one"), ("b.txt", b"two")])
+        .await;
+    created.push((location(&upload), upload.body["items"][0].clone()));
+    for (url, body) in created {
+        let id = body["id"].as_str().unwrap();
+        assert!(url.starts_with("/api/") && url.ends_with(id), "{url}");
+        let read = server.get(&url, token).await;
+        assert_eq!(read.ok()["id"], id, "{url} is the new resource");
+    }
+
+    let invited = server
+        .post(
+            "/api/teams/invite",
+            token,
+            serde_json::json!({"team_id": team_id, "email": "x@example.com", "role": "member"}),
+        )
+        .await;
+    let url = location(&invited);
+    assert_eq!(
+        url,
+        format!("/api/invitations/{}", invited.body["id"].as_str().unwrap())
+    );
+    // Its URL is where it is revoked.
+    let revoked = server
+        .client
+        .delete(server.url(&url))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
 }

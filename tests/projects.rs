@@ -260,8 +260,12 @@ async fn stale_if_match_and_not_modified() {
     statuses.sort();
     assert_eq!(statuses, [200, 412]);
     let stale = TestServer::reply(save("\"1\"", "C").await.unwrap()).await;
-    assert_eq!(stale.status, 412);
-    assert_eq!(stale.body["version"], 2, "412 carries the current project");
+    let problem = stale.problem(412, "precondition_failed");
+    assert_eq!(
+        problem["current"]["version"], 2,
+        "412 carries the current project"
+    );
+    assert_eq!(stale.headers["etag"], "\"2\"");
     let cached = server
         .client
         .get(&url)

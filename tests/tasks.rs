@@ -685,7 +685,12 @@ async fn concurrent_saves_with_the_same_if_match() {
     statuses.sort();
     assert_eq!(statuses, [200, 412]);
     let loser = if a.status == 412 { &a } else { &b };
-    assert_eq!(loser.body["version"], 2, "412 carries the current task");
+    let problem = loser.problem(412, "precondition_failed");
+    assert_eq!(
+        problem["current"]["version"], 2,
+        "412 carries the current task"
+    );
+    assert!(loser.headers["etag"].to_str().unwrap().starts_with("\"2."));
     let cached = server
         .client
         .get(&url)

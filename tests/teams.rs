@@ -381,14 +381,22 @@ async fn stale_if_match_gets_412_and_the_current_team() {
     assert_eq!(statuses, [200, 412]);
     let loser = if a.status == 412 { &a } else { &b };
     let winner = if a.status == 200 { &a } else { &b };
+    let problem = loser.problem(412, "precondition_failed");
     assert_eq!(
-        loser.body["name"], winner.body["name"],
+        problem["current"]["name"], winner.body["name"],
         "412 carries the current team"
     );
+    assert_eq!(problem["current"]["version"], 2);
     assert_eq!(loser.headers["etag"], "\"2\"");
 
     let unchanged = TestServer::reply(patch("Whatever", "garbage").await.unwrap()).await;
-    assert_eq!(unchanged.status, 412);
+    unchanged.problem(412, "precondition_failed");
+    // If-Match compares strongly: a weak tag of the current version never matches.
+    let weak = TestServer::reply(patch("Weak", "W/\"2\"").await.unwrap()).await;
+    assert_eq!(
+        weak.problem(412, "precondition_failed")["current"]["version"],
+        2
+    );
     let current = TestServer::reply(patch("Fresh", "\"2\"").await.unwrap()).await;
     assert_eq!(current.ok()["version"], 3);
 
@@ -419,7 +427,12 @@ async fn stale_if_match_gets_412_and_the_current_team() {
         .send()
         .await
         .unwrap();
-    assert_eq!(stale_delete.status(), 412);
+    let stale_delete = TestServer::reply(stale_delete).await;
+    assert_eq!(
+        stale_delete.problem(412, "precondition_failed")["current"]["version"],
+        3
+    );
+    assert_eq!(stale_delete.headers["etag"], "\"3\"");
     server
         .get(&format!("/api/teams/{}", c.team), Some(&c.owner.token))
         .await

@@ -167,7 +167,12 @@ impl PageItem for SessionBody {
 pub enum RegisterResponse {
     /// The account was created and is signed in.
     #[oai(status = 201)]
-    Created(Json<AuthResponse>),
+    Created(
+        Json<AuthResponse>,
+        /// The new account's URL: `/api/users/me`.
+        #[oai(header = "Location")]
+        String,
+    ),
 }
 
 fn client_info(req: &Request) -> ClientInfo {
@@ -191,7 +196,8 @@ impl AuthApi {
     /// Creates the account and signs it in. The first account of a server becomes its admin.
     /// Servers may restrict registration: `invitation_required` (403) when only holders of a
     /// pending invitation's accept token (`invitation_token`) may register,
-    /// `registration_closed` (403) when nobody may.
+    /// `registration_closed` (403) when nobody may. The 201's `Location` is the account's URL,
+    /// `/api/users/me`.
     #[oai(path = "/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
@@ -206,7 +212,10 @@ impl AuthApi {
             invitation_token: body.0.invitation_token.map(|t| t.0),
         };
         let tokens = service.register(input, client_info(req)).await?;
-        Ok(RegisterResponse::Created(Json(tokens.into())))
+        Ok(RegisterResponse::Created(
+            Json(tokens.into()),
+            "/api/users/me".to_string(),
+        ))
     }
 
     /// Sign in

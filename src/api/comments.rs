@@ -8,7 +8,7 @@ use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
-use super::conditional::{Created, Deleted, Read, Versioned, Written, if_match};
+use super::conditional::{Created, Deleted, Located, Read, Versioned, Written, if_match};
 use super::error::ApiResult;
 use super::page::{Page, PageItem};
 use super::security::BearerAuth;
@@ -45,6 +45,12 @@ pub struct CommentBody {
     pub can_edit: bool,
     /// Whether the caller may delete it (its author, the task's creator, team owners and admins).
     pub can_delete: bool,
+}
+
+impl Located for CommentBody {
+    fn location(&self) -> String {
+        format!("/api/comments/{}", self.id)
+    }
 }
 
 impl Versioned for CommentBody {
@@ -116,7 +122,8 @@ impl CommentsApi {
     /// Comment on a task
     ///
     /// The task's creator and assignees, and its team's owners and admins (others who can see
-    /// the task get 403). Not in an archived project (409).
+    /// the task get 403). Not in an archived project (409). The 201 names the new
+    /// comment's URL in `Location`.
     #[oai(
         path = "/tasks/:id/comments",
         method = "post",
@@ -166,8 +173,9 @@ impl CommentsApi {
 
     /// Edit a comment
     ///
-    /// Its author only; sets `edited_at`. Send `If-Match` with the `ETag` you read: a stale
-    /// one gets 412 and the current comment.
+    /// Its author only; sets `edited_at`. Send `If-Match` with the `ETag` you read:
+    /// a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
+    /// `precondition_failed` whose `current` is the current comment, with its `ETag`; nothing changed.
     #[oai(
         path = "/comments/:id",
         method = "patch",
@@ -198,7 +206,9 @@ impl CommentsApi {
 
     /// Delete a comment
     ///
-    /// Its author, the task's creator, or a team owner or admin.
+    /// Its author, the task's creator, or a team owner or admin. With `If-Match`,
+    /// a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
+    /// `precondition_failed` whose `current` is the current comment, with its `ETag`; nothing is deleted.
     #[oai(
         path = "/comments/:id",
         method = "delete",

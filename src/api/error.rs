@@ -51,6 +51,7 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `inviter_lacks_role` | 409 | the inviter no longer holds a role that may grant the invited one (accepting changed nothing) |
 /// | `project_archived` | 409 | the project is archived (read-only) |
 /// | `request_timeout` | 408 | the request body stopped arriving (`--body-timeout`); the connection closes |
+/// | `precondition_failed` | 412 | `If-Match` names an older version: nothing changed; the problem's `current` is the resource as it is now (its tag in `ETag`) |
 /// | `payload_too_large` | 413 | the body (or an uploaded file) is over its limit |
 /// | `quota_exceeded` | 413 | the upload would take your attachments over your storage quota |
 /// | `unsupported_media_type` | 415 | the body is not `application/json` (uploads: not `multipart/form-data`) |
@@ -89,6 +90,7 @@ pub enum ErrorCode {
     InviterLacksRole,
     ProjectArchived,
     RequestTimeout,
+    PreconditionFailed,
     PayloadTooLarge,
     QuotaExceeded,
     UnsupportedMediaType,

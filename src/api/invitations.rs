@@ -152,7 +152,12 @@ impl From<page::Page<Invitation>> for InvitationPage {
 pub enum InvitationCreated {
     /// The invitation with its accept token (shown only here); it expires after 7 days.
     #[oai(status = 201)]
-    Created(Json<IssuedInvitationBody>),
+    Created(
+        Json<IssuedInvitationBody>,
+        /// The invitation's URL, `/api/invitations/{id}` (where it is revoked).
+        #[oai(header = "Location")]
+        String,
+    ),
 }
 
 pub struct InvitationsApi;
@@ -165,7 +170,7 @@ impl InvitationsApi {
     /// email and team. The answer carries the accept `token` and `accept_url`, this once:
     /// pass the link on to the invitee. Whoever presents the token first may join (the email
     /// only names who it is for, and who is notified); accepting needs the inviter to still
-    /// hold a role that may grant the invited one.
+    /// hold a role that may grant the invited one. The 201's `Location` is the invitation's URL.
     #[oai(path = "/teams/invite", method = "post", operation_id = "inviteToTeam")]
     async fn invite(
         &self,
@@ -181,7 +186,9 @@ impl InvitationsApi {
         let invitation = service
             .invite(&auth.0, TeamId::from_uuid(team_id), &email.0, role.into())
             .await?;
-        Ok(InvitationCreated::Created(Json(invitation.into())))
+        let body = IssuedInvitationBody::from(invitation);
+        let location = format!("/api/invitations/{}", body.invitation.id);
+        Ok(InvitationCreated::Created(Json(body), location))
     }
 
     /// List a team's invitations

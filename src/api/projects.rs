@@ -8,7 +8,7 @@ use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
-use super::conditional::{Created, Deleted, Read, Versioned, Written, if_match};
+use super::conditional::{Created, Deleted, Located, Read, Versioned, Written, if_match};
 use super::error::ApiResult;
 use super::page::{Page, PageItem};
 use super::security::BearerAuth;
@@ -89,6 +89,12 @@ pub struct ProjectBody {
     pub can_edit: bool,
 }
 
+impl Located for ProjectBody {
+    fn location(&self) -> String {
+        format!("/api/projects/{}", self.id)
+    }
+}
+
 impl Versioned for ProjectBody {
     fn version(&self) -> u64 {
         self.version
@@ -146,7 +152,7 @@ pub struct ProjectsApi;
 impl ProjectsApi {
     /// Create a project
     ///
-    /// In a team you are a member of.
+    /// In a team you are a member of. The 201 names the new project's URL in `Location`.
     #[oai(path = "/", method = "post", operation_id = "createProject")]
     async fn create(
         &self,
@@ -214,7 +220,8 @@ impl ProjectsApi {
     /// Update a project
     ///
     /// Its creator and the team's owners and admins. Same as `PATCH`. Send `If-Match` with the
-    /// `ETag` you read: a stale one gets 412 and the current project.
+    /// `ETag` you read: a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
+    /// `precondition_failed` whose `current` is the current project, with its `ETag`; nothing changed.
     #[oai(path = "/:id", method = "put", operation_id = "replaceProject")]
     async fn put(
         &self,
@@ -239,7 +246,9 @@ impl ProjectsApi {
     /// Update a project (partial)
     ///
     /// Its creator and the team's owners and admins. Archive with `status: archived`;
-    /// reactivate with `status: active`.
+    /// reactivate with `status: active`. Send `If-Match` with the `ETag` you read:
+    /// a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
+    /// `precondition_failed` whose `current` is the current project, with its `ETag`; nothing changed.
     #[oai(path = "/:id", method = "patch", operation_id = "updateProject")]
     async fn patch(
         &self,
@@ -263,7 +272,8 @@ impl ProjectsApi {
 
     /// Delete a project
     ///
-    /// Its creator and the team's owners and admins.
+    /// Its creator and the team's owners and admins. With `If-Match`, a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
+    /// `precondition_failed` whose `current` is the current project, with its `ETag`; nothing is deleted.
     #[oai(path = "/:id", method = "delete", operation_id = "deleteProject")]
     async fn delete(
         &self,

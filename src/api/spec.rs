@@ -199,11 +199,10 @@ fn prune_error_responses(spec: &mut Value) {
             let allowed = allowed_errors(path, operation);
             if let Some(responses) = operation["responses"].as_object_mut() {
                 // Only the shared problem responses are pruned; an operation's own error
-                // responses (a 412 with the current state) always stay.
+                // responses (a 412 problem with the current state) always stay.
                 responses.retain(|status, response| {
-                    let problem = response["content"]
-                        .get(super::error::PROBLEM_JSON)
-                        .is_some();
+                    let problem = response["content"][super::error::PROBLEM_JSON]["schema"]["$ref"]
+                        == "#/components/schemas/Problem";
                     status
                         .parse::<u16>()
                         .map_or(true, |s| s < 400 || !problem || allowed.contains(&s))

@@ -9,7 +9,7 @@ use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
-use super::conditional::{Created, Deleted, Read, Versioned, Written, if_match};
+use super::conditional::{Created, Deleted, Located, Read, Versioned, Written, if_match};
 use super::error::ApiResult;
 use super::page::{Page, PageItem};
 use super::security::BearerAuth;
@@ -242,6 +242,12 @@ pub struct TaskBody {
     pub rank: String,
 }
 
+impl Located for TaskBody {
+    fn location(&self) -> String {
+        format!("/api/tasks/{}", self.id)
+    }
+}
+
 impl Versioned for TaskBody {
     fn version(&self) -> u64 {
         self.version
@@ -427,7 +433,8 @@ pub struct TasksApi;
 impl TasksApi {
     /// Create a task
     ///
-    /// In a project of one of your teams, or personal (no `project_id`).
+    /// In a project of one of your teams, or personal (no `project_id`). The 201 names the
+    /// new task's URL in `Location`.
     #[oai(path = "/", method = "post", operation_id = "createTask")]
     async fn create(
         &self,
@@ -598,7 +605,8 @@ impl TasksApi {
     ///
     /// The task's creator and assignees, and the team's owners and admins. Only the fields
     /// present change; `null` leaves a field unchanged. Send `If-Match` with the `ETag` you
-    /// read: a stale one gets 412 and the current task.
+    /// read: a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
+    /// `precondition_failed` whose `current` is the current task, with its `ETag`; nothing changed.
     #[oai(path = "/:id", method = "put", operation_id = "replaceTask")]
     async fn put(
         &self,
@@ -626,7 +634,9 @@ impl TasksApi {
 
     /// Update a task (partial, `null` clears)
     ///
-    /// Like `PUT`, except that `null` clears a field.
+    /// Like `PUT`, except that `null` clears a field. Send `If-Match` with the `ETag` you
+    /// read: a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
+    /// `precondition_failed` whose `current` is the current task, with its `ETag`; nothing changed.
     #[oai(path = "/:id", method = "patch", operation_id = "updateTask")]
     async fn patch(
         &self,
@@ -654,7 +664,8 @@ impl TasksApi {
 
     /// Delete a task
     ///
-    /// The task's creator, and the team's owners and admins.
+    /// The task's creator, and the team's owners and admins. With `If-Match`, a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
+    /// `precondition_failed` whose `current` is the current task, with its `ETag`; nothing is deleted.
     #[oai(path = "/:id", method = "delete", operation_id = "deleteTask")]
     async fn delete(
         &self,

@@ -7,7 +7,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::conditional::{Created, Deleted, Read, Versioned, Written, if_match};
+use super::conditional::{Created, Deleted, Located, Read, Versioned, Written, if_match};
 use super::error::ApiResult;
 use super::page::{Page, PageItem};
 use super::security::BearerAuth;
@@ -91,6 +91,12 @@ pub struct TeamBody {
     pub version: u64,
 }
 
+impl Located for TeamBody {
+    fn location(&self) -> String {
+        format!("/api/teams/{}", self.id)
+    }
+}
+
 impl Versioned for TeamBody {
     fn version(&self) -> u64 {
         self.version
@@ -163,7 +169,7 @@ pub struct TeamsApi;
 impl TeamsApi {
     /// Create a team
     ///
-    /// You become its owner.
+    /// You become its owner. The 201 names the new team's URL in `Location`.
     #[oai(path = "/", method = "post", operation_id = "createTeam")]
     async fn create(
         &self,
@@ -223,7 +229,8 @@ impl TeamsApi {
     /// Update a team
     ///
     /// Owners and admins. Send `If-Match` with the `ETag` you read to avoid overwriting
-    /// someone else's change: a stale one gets 412 and the current team.
+    /// someone else's change: a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
+    /// `precondition_failed` whose `current` is the current team, with its `ETag`; nothing changed.
     #[oai(path = "/:id", method = "patch", operation_id = "updateTeam")]
     async fn update(
         &self,
@@ -249,7 +256,8 @@ impl TeamsApi {
 
     /// Delete a team
     ///
-    /// Owners only. Deletes its memberships and invitations too.
+    /// Owners only. Deletes its memberships and invitations too. With `If-Match`, a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
+    /// `precondition_failed` whose `current` is the current team, with its `ETag`; nothing is deleted.
     #[oai(path = "/:id", method = "delete", operation_id = "deleteTeam")]
     async fn delete(
         &self,

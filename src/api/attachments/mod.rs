@@ -101,7 +101,12 @@ pub struct UploadedAttachments {
 pub enum Uploaded {
     /// Stored and recorded, every file of the request.
     #[oai(status = 201)]
-    Created(Json<UploadedAttachments>),
+    Created(
+        Json<UploadedAttachments>,
+        /// The first (or only) new attachment's URL, `/api/attachments/{id}`.
+        #[oai(header = "Location")]
+        String,
+    ),
 }
 
 pub type AttachmentPage = Page<AttachmentBody>;
@@ -122,6 +127,7 @@ impl AttachmentsApi {
     /// kept). The task's creator and assignees and its team's owners and admins (others who
     /// can see the task get 403). Identical files are stored once. With a per-user quota,
     /// going over it is a 413 `quota_exceeded`. All files of a request are kept, or none.
+    /// The 201's `Location` is the first (or only) new attachment's URL.
     #[oai(
         path = "/tasks/:id/attachments",
         method = "post",
@@ -142,9 +148,15 @@ impl AttachmentsApi {
         service.check_may_attach(&auth.0, task).await?;
         let files = upload::receive(&service, req, body, cap).await?;
         let stored = service.attach(&auth.0, task, files).await?;
-        Ok(Uploaded::Created(Json(UploadedAttachments {
-            items: stored.into_iter().map(AttachmentBody::from).collect(),
-        })))
+        let items: Vec<AttachmentBody> = stored.into_iter().map(AttachmentBody::from).collect();
+        let location = match items.first() {
+            Some(first) => format!("/api/attachments/{}", first.id),
+            None => format!("/api/tasks/{}/attachments", id.0),
+        };
+        Ok(Uploaded::Created(
+            Json(UploadedAttachments { items }),
+            location,
+        ))
     }
 
     /// List a task's attachments
