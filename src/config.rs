@@ -531,6 +531,20 @@ impl Config {
 
     /// The address to listen on: `--listen`, else 127.0.0.1 with `--port`, else
     /// [`DEFAULT_LISTEN`].
+    /// Settings that are allowed but almost certainly not what was meant: one line each, for
+    /// the log at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.metrics_token.is_some() && !self.metrics {
+            warnings.push(
+                "--metrics-token (TASKER_METRICS_TOKEN) is set but --metrics (TASKER_METRICS) is \
+                 off: /metrics is not served and the token is unused; add --metrics"
+                    .to_string(),
+            );
+        }
+        warnings
+    }
+
     pub fn listen_addr(&self) -> SocketAddr {
         match (self.listen, self.port) {
             (Some(listen), _) => listen,
@@ -694,6 +708,18 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_metrics_token_without_metrics_is_warned_about() {
+        let mut config = Config::new("data");
+        assert!(config.warnings().is_empty());
+        config.metrics_token = Some("secret".to_string());
+        let warnings = config.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("--metrics-token") && warnings[0].contains("--metrics ("));
+        config.metrics = true;
+        assert!(config.warnings().is_empty());
+    }
 
     #[test]
     fn generated_secret_is_private_and_reused() {

@@ -30,10 +30,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(config) => serve(config),
-        Command::Openapi => {
-            println!("{}", tasker::api::spec_json());
-            ExitCode::SUCCESS
-        }
+        Command::Openapi => print_spec(),
         Command::Reindex(args) => reindex(&args.data_dir),
         Command::Export(args) => export(args),
         Command::Import(args) => import(args),
@@ -41,6 +38,18 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e.code, &e.message),
         },
+    }
+}
+
+/// `tasker openapi`: the spec on stdout. A reader that stops early (`tasker openapi | head`)
+/// closes the pipe: that is its choice, not a failure, so the command ends quietly.
+fn print_spec() -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", tasker::api::spec_json()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(1, &format!("cannot write the spec: {e}")),
     }
 }
 
@@ -103,6 +112,9 @@ fn serve(config: Config) -> ExitCode {
     };
     if let Err(message) = init_logging(log_format) {
         return fail(2, &message);
+    }
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

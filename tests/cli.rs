@@ -126,6 +126,46 @@ fn openapi_command_prints_the_spec() {
     assert_eq!(printed, built);
 }
 
+#[test]
+fn openapi_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = tasker(tmp.path())
+        .arg("openapi")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tasker runs");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut start = [0u8; 16];
+    stdout.read_exact(&mut start).unwrap();
+    assert_eq!(start[0], b'{');
+    // Like `| head`: the reader is gone while the spec (far more than a pipe holds) is written.
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert!(stderr.trim().is_empty(), "stderr: {stderr}");
+    assert!(output.status.success(), "{:?}", output.status);
+}
+
+#[test]
+fn a_metrics_token_without_metrics_is_warned_about_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["--listen", "127.0.0.1:0", "--metrics-token", "s3cret"];
+    let (server, lines, _) = spawn_server_lines(tmp.path(), &args, &[]);
+    let warning = lines
+        .iter()
+        .find(|line| line.contains("WARN"))
+        .unwrap_or_else(|| panic!("no warning in {lines:?}"));
+    assert!(
+        warning.contains("--metrics-token") && warning.contains("--metrics ("),
+        "{warning}"
+    );
+    assert!(!warning.contains("s3cret"), "the token is never logged");
+    drop(server);
+}
+
 /// A child `tasker serve` that is killed when dropped.
 struct Child(std::process::Child);
 
@@ -139,6 +179,16 @@ impl Drop for Child {
 /// Starts `tasker serve` with `args` and waits for its "listening" log line; returns the child,
 /// that line, and the address it reports (so tests never guess a free port).
 fn spawn_server(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> (Child, String, SocketAddr) {
+    let (child, mut lines, address) = spawn_server_lines(cwd, args, envs);
+    (child, lines.pop().unwrap(), address)
+}
+
+/// [`spawn_server`], returning every log line up to and including the "listening" one.
+fn spawn_server_lines(
+    cwd: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Child, Vec<String>, SocketAddr) {
     let mut command = tasker(cwd);
     command
         .arg("serve")
@@ -154,14 +204,20 @@ fn spawn_server(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> (Child, Str
     std::thread::spawn(move || {
         // Keep draining after the line is found, so the server never blocks on a full pipe.
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("listening") {
-                let _ = tx.send(line);
-            }
+            let _ = tx.send(line);
         }
     });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server reports that it listens");
+    let mut lines = Vec::new();
+    while !lines
+        .last()
+        .is_some_and(|line: &String| line.contains("listening"))
+    {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server reports that it listens");
+        lines.push(line);
+    }
+    let line = lines.last().unwrap();
     let address = line
         .split(|c: char| c.is_whitespace() || c == '"' || c == ',')
         .find_map(|word| {
@@ -170,7 +226,7 @@ fn spawn_server(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> (Child, Str
         })
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("no address in {line:?}"));
-    (child, line, address)
+    (child, lines, address)
 }
 
 fn get_health(address: SocketAddr) -> String {
