@@ -77,14 +77,14 @@ pub struct BoardApi;
 impl BoardApi {
     /// Move a task on its board
     ///
-    /// Sets the task's status and its place in that status's column of its board (its
-    /// project's; for a personal task, its creator's personal tasks), in one write that
-    /// changes only this task (its `rank`, `status`, `version`). Who may edit the task may
-    /// move it. Name a neighbour in the target column (`after_id`, `before_id` or both), or
-    /// an end (`position`, default `top`); a neighbour not in that column is a 422. Send
-    /// `If-Match` with the `ETag` you read: a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
-    /// `precondition_failed` whose `current` is the current task, with its `ETag`; nothing changed.
-    /// Watchers see a task `updated` change with the `status` and `rank` fields.
+    /// Sets the task's status and its place in that status's column of its board (its project's;
+    /// for a personal task, its creator's personal tasks), in one write that changes only this task
+    /// (its `rank`, `status`, `version`). Who may edit the task may move it. Name a neighbour in
+    /// the target column (`after_id`, `before_id` or both), or an end (`position`, default `top`);
+    /// a neighbour not in that column is a 422. Send `If-Match` with the `ETag` you read: a stale
+    /// one (or a weak `W/` tag: the comparison is strong) gets 412, a problem `precondition_failed`
+    /// whose `current` is the current task, with its `ETag`; nothing changed. Watchers see a task
+    /// `updated` change with the `status` and `rank` fields.
     #[oai(path = "/tasks/:id/move", method = "post", operation_id = "moveTask")]
     async fn move_task(
         &self,

@@ -173,9 +173,9 @@ impl CommentsApi {
 
     /// Edit a comment
     ///
-    /// Its author only; sets `edited_at`. Send `If-Match` with the `ETag` you read:
-    /// a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
-    /// `precondition_failed` whose `current` is the current comment, with its `ETag`; nothing changed.
+    /// Its author only; sets `edited_at`. Send `If-Match` with the `ETag` you read: a stale one (or
+    /// a weak `W/` tag: the comparison is strong) gets 412, a problem `precondition_failed` whose
+    /// `current` is the current comment, with its `ETag`; nothing changed.
     #[oai(
         path = "/comments/:id",
         method = "patch",
@@ -206,9 +206,9 @@ impl CommentsApi {
 
     /// Delete a comment
     ///
-    /// Its author, the task's creator, or a team owner or admin. With `If-Match`,
-    /// a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
-    /// `precondition_failed` whose `current` is the current comment, with its `ETag`; nothing is deleted.
+    /// Its author, the task's creator, or a team owner or admin. A stale `If-Match` (or a
+    /// weak `W/` tag: the comparison is strong) gets 412, a problem `precondition_failed` whose
+    /// `current` is the current comment, with its `ETag`; nothing is deleted.
     #[oai(
         path = "/comments/:id",
         method = "delete",

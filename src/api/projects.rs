@@ -220,8 +220,9 @@ impl ProjectsApi {
     /// Update a project
     ///
     /// Its creator and the team's owners and admins. Same as `PATCH`. Send `If-Match` with the
-    /// `ETag` you read: a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
-    /// `precondition_failed` whose `current` is the current project, with its `ETag`; nothing changed.
+    /// `ETag` you read: a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a
+    /// problem `precondition_failed` whose `current` is the current project, with its `ETag`;
+    /// nothing changed.
     #[oai(path = "/:id", method = "put", operation_id = "replaceProject")]
     async fn put(
         &self,
@@ -245,10 +246,10 @@ impl ProjectsApi {
 
     /// Update a project (partial)
     ///
-    /// Its creator and the team's owners and admins. Archive with `status: archived`;
-    /// reactivate with `status: active`. Send `If-Match` with the `ETag` you read:
-    /// a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
-    /// `precondition_failed` whose `current` is the current project, with its `ETag`; nothing changed.
+    /// Its creator and the team's owners and admins. Archive with `status: archived`; reactivate
+    /// with `status: active`. Send `If-Match` with the `ETag` you read: a stale one (or a weak `W/`
+    /// tag: the comparison is strong) gets 412, a problem `precondition_failed` whose `current` is
+    /// the current project, with its `ETag`; nothing changed.
     #[oai(path = "/:id", method = "patch", operation_id = "updateProject")]
     async fn patch(
         &self,
@@ -272,8 +273,9 @@ impl ProjectsApi {
 
     /// Delete a project
     ///
-    /// Its creator and the team's owners and admins. With `If-Match`, a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
-    /// `precondition_failed` whose `current` is the current project, with its `ETag`; nothing is deleted.
+    /// Its creator and the team's owners and admins. A stale `If-Match` (or a weak `W/`
+    /// tag: the comparison is strong) gets 412, a problem `precondition_failed` whose `current` is
+    /// the current project, with its `ETag`; nothing is deleted.
     #[oai(path = "/:id", method = "delete", operation_id = "deleteProject")]
     async fn delete(
         &self,

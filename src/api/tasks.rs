@@ -664,8 +664,9 @@ impl TasksApi {
 
     /// Delete a task
     ///
-    /// The task's creator, and the team's owners and admins. With `If-Match`, a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
-    /// `precondition_failed` whose `current` is the current task, with its `ETag`; nothing is deleted.
+    /// The task's creator, and the team's owners and admins. A stale `If-Match` (or a
+    /// weak `W/` tag: the comparison is strong) gets 412, a problem `precondition_failed` whose
+    /// `current` is the current task, with its `ETag`; nothing is deleted.
     #[oai(path = "/:id", method = "delete", operation_id = "deleteTask")]
     async fn delete(
         &self,

@@ -228,9 +228,10 @@ impl TeamsApi {
 
     /// Update a team
     ///
-    /// Owners and admins. Send `If-Match` with the `ETag` you read to avoid overwriting
-    /// someone else's change: a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
-    /// `precondition_failed` whose `current` is the current team, with its `ETag`; nothing changed.
+    /// Owners and admins. Send `If-Match` with the `ETag` you read to avoid overwriting someone
+    /// else's change: a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a
+    /// problem `precondition_failed` whose `current` is the current team, with its `ETag`; nothing
+    /// changed.
     #[oai(path = "/:id", method = "patch", operation_id = "updateTeam")]
     async fn update(
         &self,
@@ -256,8 +257,9 @@ impl TeamsApi {
 
     /// Delete a team
     ///
-    /// Owners only. Deletes its memberships and invitations too. With `If-Match`, a stale one (or a weak `W/` tag: the comparison is strong) gets 412, a problem
-    /// `precondition_failed` whose `current` is the current team, with its `ETag`; nothing is deleted.
+    /// Owners only. Deletes its memberships and invitations too. A stale `If-Match` (or a
+    /// weak `W/` tag: the comparison is strong) gets 412, a problem `precondition_failed` whose
+    /// `current` is the current team, with its `ETag`; nothing is deleted.
     #[oai(path = "/:id", method = "delete", operation_id = "deleteTeam")]
     async fn delete(
         &self,
