@@ -777,25 +777,8 @@ pub(super) mod tests {
     pub(in crate::service) fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
-        let (owner, now) = (UserId::new(), Utc::now());
-        let team = Team {
-            id: TeamId::new(),
-            name: TeamName::parse("T").unwrap(),
-            description: String::new(),
-            created_by: owner,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        let membership = Membership {
-            team_id: team.id,
-            user_id: owner,
-            role: TeamRole::Owner,
-            joined_at: now,
-        };
-        let team = match store.create_team(&team, &membership, None).unwrap() {
-            Created::New(team) | Created::Replayed(team) => team.id,
-        };
+        let (team, membership) = crate::store::owned_team(&store);
+        let (team, owner, now) = (team.id, membership.user_id, Utc::now());
         let join = |email: &str, role: TeamRole| {
             let invitation = invitation(team, owner, email, role);
             let user = UserId::new();

@@ -277,29 +277,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::team::TeamName;
 
     #[test]
     fn a_team_keeps_its_last_owner_and_a_refused_write_leaves_it_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
-        let (owner, now) = (UserId::new(), Utc::now());
-        let team = Team {
-            id: TeamId::new(),
-            name: TeamName::parse("T").unwrap(),
-            description: String::new(),
-            created_by: owner,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        let membership = Membership {
-            team_id: team.id,
-            user_id: owner,
-            role: TeamRole::Owner,
-            joined_at: now,
-        };
-        store.create_team(&team, &membership, None).unwrap();
+        let (team, membership) = super::super::owned_team(&store);
+        let (owner, now) = (membership.user_id, Utc::now());
         let seq = store.last_seq().unwrap();
 
         let demote =

@@ -271,34 +271,14 @@ mod tests {
     /// were; the claimant index exists.
     #[test]
     fn version_9_revokes_pending_invitations_without_a_token() {
-        use crate::domain::team::{
-            Invitation, InvitationStatus, Membership, Team, TeamName, TeamRole,
-        };
+        use crate::domain::team::{Invitation, InvitationStatus, TeamRole};
         use crate::domain::{Email, InvitationId};
-        use crate::store::Created;
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.redb");
         let store = Store::open(&path).unwrap();
-        let (owner, now) = (UserId::new(), Utc::now());
-        let team = Team {
-            id: TeamId::new(),
-            name: TeamName::parse("T").unwrap(),
-            description: String::new(),
-            created_by: owner,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        let membership = Membership {
-            team_id: team.id,
-            user_id: owner,
-            role: TeamRole::Owner,
-            joined_at: now,
-        };
-        let team = match store.create_team(&team, &membership, None).unwrap() {
-            Created::New(team) | Created::Replayed(team) => team.id,
-        };
+        let (team, membership) = crate::store::owned_team(&store);
+        let (team, owner, now) = (team.id, membership.user_id, Utc::now());
         let old = |email: &str| Invitation {
             id: InvitationId::new(),
             team_id: team,

@@ -74,6 +74,8 @@ pub use snapshot::{Snapshot, SnapshotStats};
 pub use task_lists::{SCAN_BUDGET, TaskIndex, TaskOrder, TaskScan};
 pub use tasks::{BoardColumn, Misplaced, Place};
 pub use teams::TeamChanges;
+#[cfg(test)]
+pub(crate) use teams::owned_team;
 pub use tx::Tx;
 pub use users::UserChanges;
 

@@ -206,3 +206,28 @@ impl Tx<'_> {
         self.delete_memberships_of_team(id, actor, now)
     }
 }
+
+/// A fixture for unit tests here and in the service: a team "T" created in `store` by a new
+/// user, its owner, with the membership that makes them so.
+#[cfg(test)]
+pub(crate) fn owned_team(store: &Store) -> (Team, Membership) {
+    use crate::domain::team::TeamRole;
+    let (owner, now) = (UserId::new(), Utc::now());
+    let team = Team {
+        id: TeamId::new(),
+        name: TeamName::parse("T").unwrap(),
+        description: String::new(),
+        created_by: owner,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let membership = Membership {
+        team_id: team.id,
+        user_id: owner,
+        role: TeamRole::Owner,
+        joined_at: now,
+    };
+    store.create_team(&team, &membership, None).unwrap();
+    (team, membership)
+}
