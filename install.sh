@@ -162,6 +162,17 @@ TASKER_LOG_FORMAT=json
 # Proxies whose X-Forwarded-For/-Proto/-Host are believed (addresses and CIDRs, or none).
 # The default suits a proxy on this host; list a proxy on another host, e.g. 10.0.0.0/8.
 #TASKER_TRUSTED_PROXIES=127.0.0.0/8,::1
+# Origins allowed to call the API from a browser (CORS), comma-separated exact origins.
+#CORS_ORIGINS=https://tasks.example.com
+
+# Who may create an account: open, invite-only (with an invitation's token) or closed.
+#TASKER_REGISTRATION=open
+# Request rate limits per address and per account (off for benchmarks and trusted networks).
+#TASKER_RATE_LIMIT=on
+
+# Prometheus metrics at /metrics, optionally behind a bearer token.
+#TASKER_METRICS=false
+#TASKER_METRICS_TOKEN=
 
 # Lifetime of an access token, and of a session without a refresh.
 #TASKER_TOKEN_TTL=1h

@@ -167,6 +167,11 @@ fn stages_binary_settings_unit_and_data_dir() {
         "TASKER_BODY_TIMEOUT",
         "TASKER_MAX_CONNECTIONS",
         "TASKER_WS_WRITE_TIMEOUT",
+        "CORS_ORIGINS",
+        "TASKER_REGISTRATION",
+        "TASKER_RATE_LIMIT",
+        "TASKER_METRICS",
+        "TASKER_METRICS_TOKEN",
     ] {
         let commented = format!("#{name}=");
         assert!(
