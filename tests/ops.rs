@@ -49,6 +49,77 @@ async fn swagger_ui_is_served_with_the_spec() {
         html.contains("bearerAuth") || html.contains("BearerAuth"),
         "the UI knows the bearer scheme"
     );
+    assert!(
+        html.contains("persistAuthorization: true"),
+        "a reload keeps the token given to Authorize"
+    );
+}
+
+/// `/docs` is about 2 MB: it goes gzip-compressed to a client that takes it, and a reload
+/// revalidates with its `ETag` and gets 304 instead of the page again.
+#[tokio::test]
+async fn swagger_ui_is_compressed_and_revalidated() {
+    use std::io::Read;
+    let server = TestServer::spawn().await;
+    let plain = server.client.get(server.url("/docs")).send().await.unwrap();
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    let etag = plain.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(plain.headers()["cache-control"], "no-cache");
+    let html = plain.text().await.unwrap();
+
+    let packed = server
+        .client
+        .get(server.url("/docs"))
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(packed.status(), 200);
+    assert_eq!(packed.headers()["content-encoding"], "gzip");
+    assert_eq!(packed.headers()["vary"], "Accept-Encoding");
+    assert_eq!(packed.headers()["etag"].to_str().unwrap(), etag);
+    assert!(packed.headers().get("content-security-policy").is_some());
+    let bytes = packed.bytes().await.unwrap();
+    assert!(
+        bytes.len() * 2 < html.len(),
+        "{} bytes packed from {}",
+        bytes.len(),
+        html.len()
+    );
+    let mut unpacked = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut unpacked)
+        .unwrap();
+    assert_eq!(unpacked, html);
+
+    let refused = server
+        .client
+        .get(server.url("/docs"))
+        .header("accept-encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+
+    let again = server
+        .client
+        .get(server.url("/docs"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    assert!(again.bytes().await.unwrap().is_empty());
+    let stale = server
+        .client
+        .get(server.url("/docs"))
+        .header("if-none-match", "\"0\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 200);
 }
 
 #[tokio::test]

@@ -117,7 +117,8 @@ pub fn gzipped_script_and_style_bytes() -> usize {
         .sum()
 }
 
-fn accepts_gzip(req: &Request) -> bool {
+/// Whether the client takes a gzip-compressed body (`Accept-Encoding`, not refused by `q=0`).
+pub(crate) fn accepts_gzip(req: &Request) -> bool {
     req.headers()
         .get_all(header::ACCEPT_ENCODING)
         .iter()
