@@ -65,6 +65,19 @@ pub fn forwarded<'a>(req: &'a Request, name: &str, proxies: &TrustedProxies) -> 
         .filter(|v| !v.is_empty())
 }
 
+/// Whether an `Origin` header value names this server as the browser reached it: our host
+/// is `X-Forwarded-Host` from one of the trusted proxies, else the `Host` header (or the
+/// request's authority).
+pub fn origin_is_ours(req: &Request, origin: &str, proxies: &TrustedProxies) -> bool {
+    let Some((_, host)) = origin.split_once("://") else {
+        return false;
+    };
+    let ours = forwarded(req, "x-forwarded-host", proxies)
+        .or_else(|| req.header(header::HOST))
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    ours.is_some_and(|ours| ours.eq_ignore_ascii_case(host.trim_end_matches('/')))
+}
+
 /// The client's address: the socket peer, or behind trusted proxies the address they vouch
 /// for (see [`walk_forwarded`]).
 pub fn client_address(req: &Request, proxies: &TrustedProxies) -> IpAddr {

@@ -19,6 +19,8 @@ mod comments;
 mod conditional;
 /// CORS for the configured origins.
 mod cors;
+/// gzip for large bodies (assets, Swagger UI).
+pub(crate) mod encoding;
 /// The problem+json error type and its codes.
 pub mod error;
 /// `/health`.

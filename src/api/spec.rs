@@ -15,12 +15,14 @@
 
 use std::collections::BTreeSet;
 
+use bytes::Bytes;
 use poem::endpoint::make_sync;
-use poem::http::header;
-use poem::web::Html;
+use poem::http::{StatusCode, header};
 use poem::{Endpoint, IntoResponse, Response};
 use serde_json::Value;
 
+use super::conditional::none_match_hits;
+use super::encoding::{accepts_gzip, gzip};
 use super::{Apis, openapi};
 
 /// Error statuses of one operation beyond those its shape implies.
@@ -138,36 +140,28 @@ pub fn docs(published: &str) -> impl Endpoint<Output = Response> + use<> {
         .expect("hashes and keywords are valid header text");
     let digest = Sha256::digest(html.as_bytes());
     let tag: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    let etag =
-        header::HeaderValue::from_str(&format!("\"{tag}\"")).expect("hex is valid header text");
-    let html = Arc::new(html);
-    let packed: Arc<OnceLock<Option<Vec<u8>>>> = Arc::new(OnceLock::new());
+    let etag = format!("\"{tag}\"");
+    let etag_value = header::HeaderValue::from_str(&etag).expect("hex is valid header text");
+    let html = Bytes::from(html);
+    let packed: Arc<OnceLock<Option<Bytes>>> = Arc::new(OnceLock::new());
     make_sync(move |req| {
-        let fresh = req
-            .headers()
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|candidate| {
-                let candidate = candidate.trim();
-                candidate == "*" || candidate.trim_start_matches("W/") == etag
-            });
-        let mut response = if fresh {
-            poem::http::StatusCode::NOT_MODIFIED.into_response()
-        } else if crate::web::assets::accepts_gzip(&req)
-            && let Some(packed) = packed.get_or_init(|| gzip(html.as_bytes()))
-        {
-            Response::builder()
-                .content_type("text/html; charset=utf-8")
-                .header(header::CONTENT_ENCODING, "gzip")
-                .body(packed.clone())
+        let mut response = if none_match_hits(req.header(header::IF_NONE_MATCH), &etag) {
+            StatusCode::NOT_MODIFIED.into_response()
         } else {
-            Html(html.as_str().to_owned()).into_response()
+            let packed = accepts_gzip(&req)
+                .then(|| packed.get_or_init(|| gzip(&html).map(Bytes::from)))
+                .and_then(Option::as_ref);
+            let builder = Response::builder().content_type("text/html; charset=utf-8");
+            match packed {
+                Some(packed) => builder
+                    .header(header::CONTENT_ENCODING, "gzip")
+                    .body(packed.clone()),
+                None => builder.body(html.clone()),
+            }
         };
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
-        headers.insert(header::ETAG, etag.clone());
+        headers.insert(header::ETAG, etag_value.clone());
         for (name, value) in [
             (header::CACHE_CONTROL, "no-cache"),
             (header::VARY, "Accept-Encoding"),
@@ -179,13 +173,6 @@ pub fn docs(published: &str) -> impl Endpoint<Output = Response> + use<> {
         }
         response
     })
-}
-
-fn gzip(raw: &[u8]) -> Option<Vec<u8>> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(raw).ok()?;
-    encoder.finish().ok()
 }
 
 /// The Content-Security-Policy of the Swagger UI page. poem-openapi serves Swagger UI as one

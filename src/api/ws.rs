@@ -283,17 +283,14 @@ async fn browser_session(req: &Request, service: &Service) -> Result<AuthUser, A
     else {
         return Err(unauthenticated().into());
     };
-    // Our host as the browser knows it: behind a trusted proxy, the one it forwarded.
-    let ours = req
+    const NOBODY: &TrustedProxies = &TrustedProxies::none();
+    let proxies = req
         .data::<Arc<TrustedProxies>>()
-        .and_then(|proxies| super::limits::forwarded(req, "x-forwarded-host", proxies))
-        .or_else(|| req.header("host"));
-    let same_origin = match (req.header("origin"), ours) {
-        (Some(origin), Some(host)) => origin
-            .split_once("://")
-            .is_some_and(|(_, origin_host)| origin_host.eq_ignore_ascii_case(host)),
-        _ => false,
-    };
+        .map_or(NOBODY, |proxies| proxies.as_ref());
+    // Browsers always send `Origin` on a WebSocket: without one, it is no page of ours.
+    let same_origin = req
+        .header("origin")
+        .is_some_and(|origin| super::limits::origin_is_ours(req, origin, proxies));
     if !same_origin {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,

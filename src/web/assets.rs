@@ -3,16 +3,15 @@
 //! browser accepts it. Templates ask [`url`] for a file's current name.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::OnceLock;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use poem::http::{StatusCode, header};
 use poem::web::Path;
 use poem::{IntoResponse, Request, Response, handler};
 use rust_embed::Embed;
 use sha2::{Digest, Sha256};
+
+use crate::api::encoding::{accepts_gzip, gzip};
 
 #[derive(Embed)]
 #[folder = "assets/"]
@@ -58,13 +57,6 @@ fn hashed_name(name: &str, hash: &str) -> String {
         Some((stem, ext)) => format!("{stem}.{hash}.{ext}"),
         None => format!("{name}.{hash}"),
     }
-}
-
-fn gzip(raw: &[u8]) -> Option<Vec<u8>> {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
-    encoder.write_all(raw).ok()?;
-    let packed = encoder.finish().ok()?;
-    (packed.len() < raw.len()).then_some(packed)
 }
 
 fn catalog() -> &'static Catalog {
@@ -115,21 +107,6 @@ pub fn gzipped_script_and_style_bytes() -> usize {
         .filter(|(name, _)| name.ends_with(".js") || name.ends_with(".css"))
         .map(|(_, asset)| asset.gzip.as_ref().map_or(asset.raw.len(), Vec::len))
         .sum()
-}
-
-/// Whether the client takes a gzip-compressed body (`Accept-Encoding`, not refused by `q=0`).
-pub(crate) fn accepts_gzip(req: &Request) -> bool {
-    req.headers()
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';');
-            let name = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
 }
 
 /// `GET /assets/{name}`: a hashed name is immutable, so it is cached for a year.

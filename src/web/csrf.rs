@@ -17,7 +17,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::error::WebError;
 use super::session::WebUser;
-use crate::api::limits::forwarded;
+use crate::api::limits::origin_is_ours;
 use crate::config::TrustedProxies;
 
 /// The largest form body the token check reads (uploads send the header instead).
@@ -37,16 +37,8 @@ pub fn same_origin(req: &Request, proxies: &TrustedProxies) -> bool {
     if let Some(site) = req.header("sec-fetch-site") {
         return site.eq_ignore_ascii_case("same-origin");
     }
-    let Some(origin) = req.header(header::ORIGIN) else {
-        return true;
-    };
-    let Some((_, host)) = origin.split_once("://") else {
-        return false;
-    };
-    let ours = forwarded(req, "x-forwarded-host", proxies)
-        .or_else(|| req.header(header::HOST))
-        .or_else(|| req.uri().authority().map(|a| a.as_str()));
-    ours.is_some_and(|ours| ours.eq_ignore_ascii_case(host.trim_end_matches('/')))
+    req.header(header::ORIGIN)
+        .is_none_or(|origin| origin_is_ours(req, origin, proxies))
 }
 
 /// The middleware: lets safe requests through, checks unsafe ones, and keeps the signed-in user
