@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_BCRYPT_COST, DEFAULT_DATA_DIR};
 
@@ -58,6 +58,48 @@ pub enum Command {
     Export(ExportArgs),
     /// Load a portable JSON export into a new, empty data directory (server stopped).
     Import(ImportArgs),
+}
+
+/// The command line as `main` parses it: [`Cli`]'s, where an empty variable for a setting
+/// without a default (`TASKER_LISTEN=`, `PORT=`, `TASKER_USER_QUOTA_BYTES=`, ...) counts as
+/// unset, as in the env file install.sh writes. (An empty value of a setting with a default is
+/// still checked: `TASKER_TRUSTED_PROXIES=` means none.)
+pub fn command() -> clap::Command {
+    unset_empty_variables(Cli::command())
+}
+
+fn unset_empty_variables(command: clap::Command) -> clap::Command {
+    let subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .collect();
+    let mut command = command.mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|value| value.is_empty());
+        if empty && arg.get_default_values().is_empty() {
+            arg.env(None::<&str>)
+        } else {
+            arg
+        }
+    });
+    for name in subcommands {
+        command = command.mut_subcommand(name, unset_empty_variables);
+    }
+    command
+}
+
+/// The first argument of `command` or its subcommands with the long name `long`.
+pub fn find_arg<'a>(command: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
+    command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .or_else(|| {
+            command
+                .get_subcommands()
+                .find_map(|sub| find_arg(sub, long))
+        })
 }
 
 #[derive(Debug, Args)]
@@ -144,7 +186,7 @@ pub enum UserCommand {
         #[command(flatten)]
         bcrypt: BcryptArg,
     },
-    /// List every account: id, email, name, role, disabled, created.
+    /// List every account: id, email, name, role (admin or user), disabled, created.
     List {
         #[command(flatten)]
         data: DataDirArg,

@@ -2,8 +2,11 @@
 //! the seed's `PORT`, `JWT_SECRET` and `CORS_ORIGINS`) > `.env` (loaded into the environment
 //! by `main` before parsing) > defaults. Each default is written once, in its `#[arg]`
 //! attribute; [`Config::new`] reads them from there. Every path is derived from the data
-//! directory.
+//! directory. [`DotEnv`] and [`Source`] tell where a value came from, so that `--listen` and
+//! `--port` obey the same order and an error names the flag, variable or `.env` line that set a
+//! bad value.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -21,6 +24,8 @@ pub const DEFAULT_DATA_DIR: &str = "./tasker-data";
 pub const DEFAULT_BCRYPT_COST: u32 = 12;
 /// The shortest JWT secret accepted (HS256 wants at least 256 bits).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// The log level without `LOG_LEVEL` or `RUST_LOG`.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// The generated secret's file inside the data directory.
 pub const SECRET_FILE: &str = "jwt-secret";
 
@@ -28,7 +33,8 @@ pub const SECRET_FILE: &str = "jwt-secret";
 pub const SOURCES_HELP: &str = "\
 Each option can also be set by the environment variable shown, or by a line VARIABLE=value in \
 ./.env (the working directory's). A flag wins over the environment, the environment over .env, \
-and .env over the default.";
+and .env over the default; --listen and --port follow that order too (at the same level, \
+--listen wins). An empty variable for a setting without a default counts as unset.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -49,7 +55,8 @@ pub struct Config {
     #[arg(long, env = "TASKER_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
-    /// Port to listen on when --listen is not given (the host stays 127.0.0.1).
+    /// Port to listen on, on 127.0.0.1, when --listen is not given at the same or a higher
+    /// level (a --port flag wins over TASKER_LISTEN).
     #[arg(long, env = "PORT", value_name = "PORT")]
     pub port: Option<u16>,
 
@@ -158,8 +165,8 @@ pub struct Config {
     )]
     pub log_format: LogFormat,
 
-    /// Who may create an account: `open` (anyone), `invite-only` (an email with a pending
-    /// invitation to a team), `closed` (nobody; an admin creates accounts).
+    /// Who may create an account: `open` (anyone), `invite-only` (with the accept token of a
+    /// pending team invitation), `closed` (nobody; an admin creates accounts).
     #[arg(
         long,
         env = "TASKER_REGISTRATION",
@@ -233,7 +240,7 @@ pub(crate) fn parse_switch(text: &str) -> Result<bool, String> {
     match text.to_ascii_lowercase().as_str() {
         "on" | "true" | "yes" | "1" => Ok(true),
         "off" | "false" | "no" | "0" => Ok(false),
-        _ => Err("use on or off".into()),
+        _ => Err("expected one of on, off (or true, false, yes, no, 1, 0)".into()),
     }
 }
 
@@ -433,7 +440,7 @@ impl std::fmt::Display for TrustedProxies {
 pub fn parse_origin(text: &str) -> Result<String, ConfigError> {
     let invalid = |why: &str| {
         ConfigError::new(
-            "--cors-origins (CORS_ORIGINS)",
+            "--cors-origins",
             format!("'{text}' is not an origin: {why}; use e.g. https://tasks.example.com"),
         )
     };
@@ -529,8 +536,35 @@ impl Config {
         Ok(self)
     }
 
-    /// The address to listen on: `--listen`, else 127.0.0.1 with `--port`, else
-    /// [`DEFAULT_LISTEN`].
+    /// `--listen` and `--port` both choose the address: the one set at the higher level wins
+    /// (a flag over a variable over `.env`), at the same level `--listen`. Drops `--listen`
+    /// when `--port` outranks it, and returns a warning naming the value ignored (`listen` and
+    /// `port` name them as their setter wrote them).
+    pub fn settle_listen_and_port(
+        &mut self,
+        (listen, listen_named): (Source, &str),
+        (port, port_named): (Source, &str),
+    ) -> Option<String> {
+        if self.listen.is_none() || self.port.is_none() {
+            return None;
+        }
+        if port > listen {
+            self.listen = None;
+            Some(format!(
+                "{listen_named} is ignored: {port_named} wins ({port} over {listen})"
+            ))
+        } else {
+            Some(format!(
+                "{port_named} is ignored: {listen_named} wins ({})",
+                if port == listen {
+                    format!("both {listen}: --listen goes first")
+                } else {
+                    format!("{listen} over {port}")
+                }
+            ))
+        }
+    }
+
     /// Settings that are allowed but almost certainly not what was meant: one line each, for
     /// the log at start.
     pub fn warnings(&self) -> Vec<String> {
@@ -545,6 +579,8 @@ impl Config {
         warnings
     }
 
+    /// The address to listen on: `--listen`, else 127.0.0.1 with `--port`, else
+    /// [`DEFAULT_LISTEN`] (after [`Config::settle_listen_and_port`]).
     pub fn listen_addr(&self) -> SocketAddr {
         match (self.listen, self.port) {
             (Some(listen), _) => listen,
@@ -606,6 +642,117 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// Where a setting's value came from, lowest precedence first (so `Flag` is the greatest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    Default,
+    DotEnv,
+    Environment,
+    Flag,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Default => "the default",
+            Source::DotEnv => ".env",
+            Source::Environment => "the environment",
+            Source::Flag => "a flag",
+        })
+    }
+}
+
+/// The variables `./.env` set (those the environment did not have already), each with the
+/// line it came from.
+#[derive(Debug, Clone, Default)]
+pub struct DotEnv {
+    lines: HashMap<String, usize>,
+}
+
+impl DotEnv {
+    /// Loads `./.env`, the working directory's, if there is one: every variable it sets that
+    /// the environment does not have (the environment wins; the first line of a variable
+    /// repeated wins), remembering its line.
+    pub fn load() -> Result<Self, String> {
+        let path = Path::new(".env");
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(format!(".env: {e}")),
+        };
+        let mut lines = HashMap::new();
+        for item in dotenvy::from_path_iter(path).map_err(|e| format!(".env: {e}"))? {
+            let (key, _) = item.map_err(|e| format!(".env: {e}"))?;
+            if std::env::var_os(&key).is_none() && !lines.contains_key(&key) {
+                let line = line_of(&text, &key);
+                lines.insert(key, line);
+            }
+        }
+        dotenvy::from_path(path).map_err(|e| format!(".env: {e}"))?;
+        Ok(Self { lines })
+    }
+
+    /// The line of `.env` that set `variable`, if `.env` set it.
+    pub fn line(&self, variable: &str) -> Option<usize> {
+        self.lines.get(variable).copied()
+    }
+
+    /// Where the value of `variable` in the environment came from.
+    pub fn source(&self, variable: &str) -> Source {
+        match self.line(variable) {
+            Some(_) => Source::DotEnv,
+            None if std::env::var_os(variable).is_some() => Source::Environment,
+            None => Source::Default,
+        }
+    }
+}
+
+/// The 1-based line of `text` (a `.env` file) that assigns `key`, `export KEY=` included.
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start();
+            let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(0, |i| i + 1)
+}
+
+/// Names a setting the way its value was given, for an error or a warning: `--listen x` for a
+/// flag, `TASKER_LISTEN=x (from .env line 3, for --listen)` for a variable. Secret values
+/// (`hide_env_values`) are never shown. `value` is the flag's value when known.
+pub fn describe_setting(
+    arg: &clap::Arg,
+    from_flag: bool,
+    value: Option<&str>,
+    dotenv: &DotEnv,
+) -> String {
+    let flag = match arg.get_long() {
+        Some(long) => format!("--{long}"),
+        None => arg.get_id().to_string(),
+    };
+    let hidden = arg.is_hide_env_values_set();
+    let variable = arg.get_env().and_then(|name| name.to_str());
+    match variable.and_then(|name| Some((name, std::env::var(name).ok()?))) {
+        Some((name, env_value)) if !from_flag => {
+            let from = match dotenv.line(name) {
+                Some(line) => format!("from .env line {line}"),
+                None => "from the environment".to_string(),
+            };
+            if hidden {
+                format!("{name} ({from}, for {flag})")
+            } else {
+                format!("{name}={env_value} ({from}, for {flag})")
+            }
+        }
+        _ => match value {
+            Some(value) if !hidden && !value.is_empty() => format!("{flag} {value}"),
+            _ => flag,
+        },
+    }
+}
+
 /// A bad setting, named by its option, e.g. `--data-dir ./x: permission denied`.
 #[derive(Debug, thiserror::Error)]
 #[error("{option}: {message}")]
@@ -647,7 +794,7 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), ConfigError> {
 pub fn configured_jwt_secret(config: &Config) -> Result<Option<Vec<u8>>, ConfigError> {
     match &config.jwt_secret {
         Some(secret) if secret.len() < MIN_JWT_SECRET_BYTES => Err(ConfigError::new(
-            "--jwt-secret (JWT_SECRET)",
+            "--jwt-secret",
             format!("must be at least {MIN_JWT_SECRET_BYTES} bytes; e.g. `openssl rand -hex 32`"),
         )),
         Some(secret) => Ok(Some(secret.as_bytes().to_vec())),

@@ -1,35 +1,52 @@
 //! The `tasker` binary: parse the command line, set up logging, dispatch.
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
+use clap::parser::ValueSource;
 use tasker::Config;
-use tasker::cli::{Cli, Command, ExportArgs, ImportArgs};
-use tasker::config::LogFormat;
+use tasker::cli::{Cli, Command, ExportArgs, ImportArgs, find_arg};
+use tasker::config::{ConfigError, DEFAULT_LOG_LEVEL, DotEnv, LogFormat, Source, describe_setting};
 use tasker::{App, ServeError};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    if let Err(e) = dotenvy::dotenv()
-        && !e.not_found()
-    {
-        return fail(2, &format!(".env: {e}"));
-    }
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let dotenv = match DotEnv::load() {
+        Ok(dotenv) => dotenv,
+        Err(e) => return fail(2, &e),
+    };
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let mut command = tasker::cli::command();
+    let parsed = command
+        .try_get_matches_from_mut(&args)
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            let rendered = e.to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            return fail(2, first.trim_start_matches("error: "));
-        }
+        Err(e) => return fail(2, &clap_error(&e, &command, &args, &dotenv)),
     };
     match cli.command {
-        Command::Serve(config) => serve(config),
+        Command::Serve(config) => {
+            let (Some(command), Some(matches)) = (
+                command.find_subcommand("serve"),
+                matches.subcommand_matches("serve"),
+            ) else {
+                return fail(2, "the serve command is missing");
+            };
+            serve(
+                config,
+                &Settings {
+                    command,
+                    matches,
+                    dotenv: &dotenv,
+                },
+            )
+        }
         Command::Openapi => print_spec(),
         Command::Reindex(args) => reindex(&args.data_dir),
         Command::Export(args) => export(args),
@@ -38,6 +55,125 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e.code, &e.message),
         },
+    }
+}
+
+/// One line for a command-line error. A bad value names where it was set (the flag, or the
+/// variable and its `.env` line) and, for a choice, lists the valid values:
+/// `TASKER_REGISTRATION=foo (from .env line 3, for --registration): expected one of open,
+/// invite-only, closed`. Other errors keep clap's first line.
+fn clap_error(
+    error: &clap::Error,
+    command: &clap::Command,
+    args: &[OsString],
+    dotenv: &DotEnv,
+) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let rendered = error.to_string();
+    let first_line = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_string();
+    let (Some(ContextValue::String(invalid_arg)), Some(ContextValue::String(value))) = (
+        error.get(ContextKind::InvalidArg),
+        error.get(ContextKind::InvalidValue),
+    ) else {
+        return first_line;
+    };
+    let valid = match error.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(valid)) if !valid.is_empty() => Some(valid.join(", ")),
+        _ => None,
+    };
+    let reason = match (error.kind(), valid) {
+        (ErrorKind::InvalidValue, Some(valid)) if value.is_empty() => {
+            format!("a value is required: one of {valid}")
+        }
+        (ErrorKind::InvalidValue, Some(valid)) => format!("expected one of {valid}"),
+        (ErrorKind::InvalidValue, None) if value.is_empty() => "a value is required".to_string(),
+        (ErrorKind::ValueValidation, _) => match std::error::Error::source(error) {
+            Some(source) => source.to_string(),
+            None => return first_line,
+        },
+        _ => return first_line,
+    };
+    let long = invalid_arg
+        .trim_start_matches("--")
+        .split([' ', '='])
+        .next()
+        .unwrap_or_default();
+    let Some(arg) = find_arg(command, long) else {
+        return first_line;
+    };
+    let flag = format!("--{long}");
+    let from_flag = args.iter().skip(1).any(|given| {
+        given
+            .to_str()
+            .is_some_and(|given| given == flag || given.starts_with(&format!("{flag}=")))
+    });
+    format!(
+        "{}: {reason}",
+        describe_setting(arg, from_flag, Some(value), dotenv)
+    )
+}
+
+/// `tasker serve`'s arguments as given: where each value came from.
+struct Settings<'a> {
+    command: &'a clap::Command,
+    matches: &'a clap::ArgMatches,
+    dotenv: &'a DotEnv,
+}
+
+impl Settings<'_> {
+    fn arg(&self, id: &str) -> Option<&clap::Arg> {
+        self.command.get_arguments().find(|arg| arg.get_id() == id)
+    }
+
+    fn source(&self, id: &str) -> Source {
+        match self.matches.value_source(id) {
+            Some(ValueSource::CommandLine) => Source::Flag,
+            Some(ValueSource::EnvVariable) => self
+                .arg(id)
+                .and_then(|arg| arg.get_env())
+                .and_then(|name| name.to_str())
+                .map_or(Source::Environment, |name| self.dotenv.source(name)),
+            _ => Source::Default,
+        }
+    }
+
+    /// The setting `id` named as it was given (flag, variable, `.env` line).
+    fn describe(&self, id: &str) -> String {
+        let value = self
+            .matches
+            .get_raw(id)
+            .and_then(|mut values| values.next())
+            .and_then(|value| value.to_str());
+        match self.arg(id) {
+            Some(arg) => describe_setting(arg, self.source(id) == Source::Flag, value, self.dotenv),
+            None => id.to_string(),
+        }
+    }
+
+    /// A [`ConfigError`] names the flag (`--data-dir ...`); when a variable set the value,
+    /// name the variable and where it came from instead.
+    fn name_source(&self, mut error: ConfigError) -> ConfigError {
+        let long = error
+            .option
+            .strip_prefix("--")
+            .and_then(|rest| rest.split([' ', '(']).next())
+            .unwrap_or_default();
+        let id = self
+            .command
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some(long))
+            .map(|arg| arg.get_id().to_string());
+        if let Some(id) = id
+            && matches!(self.source(&id), Source::Environment | Source::DotEnv)
+        {
+            error.option = self.describe(&id);
+        }
+        error
     }
 }
 
@@ -104,16 +240,20 @@ fn import(args: ImportArgs) -> ExitCode {
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(mut config: Config, settings: &Settings) -> ExitCode {
     let log_format = config.log_format;
+    let settled = config.settle_listen_and_port(
+        (settings.source("listen"), &settings.describe("listen")),
+        (settings.source("port"), &settings.describe("port")),
+    );
     let config = match config.resolve() {
         Ok(config) => config,
-        Err(e) => return fail(2, &e.to_string()),
+        Err(e) => return fail(2, &settings.name_source(e).to_string()),
     };
-    if let Err(message) = init_logging(log_format) {
+    if let Err(message) = init_logging(log_format, settings.dotenv) {
         return fail(2, &message);
     }
-    for warning in config.warnings() {
+    for warning in settled.into_iter().chain(config.warnings()) {
         tracing::warn!("{warning}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -126,6 +266,7 @@ fn serve(config: Config) -> ExitCode {
     // Opening the store (redb, migrations) is blocking work: done before the executor starts.
     let app = match App::open(&config) {
         Ok(app) => app,
+        Err(ServeError::Config(e)) => return fail(2, &settings.name_source(e).to_string()),
         Err(e) => return exit_with(e),
     };
     let result = runtime.block_on(async {
@@ -160,18 +301,24 @@ fn fail(code: u8, message: &str) -> ExitCode {
 }
 
 /// Log level from RUST_LOG (a full filter) or LOG_LEVEL (a level), default `info`.
-fn init_logging(format: LogFormat) -> Result<(), String> {
+fn init_logging(format: LogFormat, dotenv: &DotEnv) -> Result<(), String> {
+    let level_source = |name: &str| match dotenv.line(name) {
+        Some(line) => format!("from .env line {line}"),
+        None => "from the environment".to_string(),
+    };
     let filter = match (std::env::var("RUST_LOG"), std::env::var("LOG_LEVEL")) {
-        (Ok(spec), _) if !spec.is_empty() => {
-            EnvFilter::try_new(&spec).map_err(|e| format!("RUST_LOG: {e}"))?
-        }
+        (Ok(spec), _) if !spec.is_empty() => EnvFilter::try_new(&spec)
+            .map_err(|e| format!("RUST_LOG={spec} ({}): {e}", level_source("RUST_LOG")))?,
         (_, Ok(level)) if !level.is_empty() => {
             let level: tracing::Level = level.parse().map_err(|_| {
-                format!("LOG_LEVEL: '{level}' is not one of error, warn, info, debug, trace")
+                format!(
+                    "LOG_LEVEL={level} ({}): expected one of error, warn, info, debug, trace",
+                    level_source("LOG_LEVEL")
+                )
             })?;
             EnvFilter::new(level.to_string())
         }
-        _ => EnvFilter::new("info"),
+        _ => EnvFilter::new(DEFAULT_LOG_LEVEL),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -21,6 +21,7 @@ mod ops;
 mod portable;
 mod projects;
 mod proxies;
+mod readme;
 mod realtime;
 mod search;
 mod sessions;

@@ -606,3 +606,229 @@ async fn sigterm_stops_cleanly_with_the_index_committed() {
         "Written just before the stop"
     );
 }
+
+/// The one `error:` line of a failed `tasker serve` (exit code 2), without the prefix.
+fn config_error(output: &Output, option: &str) -> String {
+    assert_config_error(output, option);
+    String::from_utf8_lossy(&output.stderr)
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+#[test]
+fn bad_values_list_the_valid_ones_and_name_the_flag_variable_or_env_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let serve = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut command = tasker(tmp.path());
+        command.arg("serve").args(args);
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        run(&mut command)
+    };
+    let error = config_error(&serve(&["--registration", "maybe"], &[]), "--registration");
+    assert_eq!(
+        error,
+        "--registration maybe: expected one of open, invite-only, closed"
+    );
+    let error = config_error(&serve(&["--log-format=xml"], &[]), "--log-format");
+    assert_eq!(error, "--log-format xml: expected one of text, json");
+    let error = config_error(&serve(&["--rate-limit", "maybe"], &[]), "--rate-limit");
+    assert!(error.contains("expected one of on, off"), "{error}");
+    let error = config_error(
+        &serve(&[], &[("TASKER_REGISTRATION", "maybe")]),
+        "TASKER_REGISTRATION",
+    );
+    assert_eq!(
+        error,
+        "TASKER_REGISTRATION=maybe (from the environment, for --registration): expected one of \
+         open, invite-only, closed"
+    );
+    // A flag wins over the bad variable: no error about it.
+    let output = serve(
+        &["--registration", "closed", "--jwt-secret", "short"],
+        &[("TASKER_REGISTRATION", "maybe")],
+    );
+    assert_config_error(&output, "--jwt-secret");
+
+    // .env: the line is named; the variable's value is shown, a secret's never.
+    std::fs::write(
+        tmp.path().join(".env"),
+        "# settings\nTASKER_BCRYPT_COST=4\nexport TASKER_REGISTRATION=maybe\n",
+    )
+    .unwrap();
+    let error = config_error(&serve(&[], &[]), "TASKER_REGISTRATION");
+    assert_eq!(
+        error,
+        "TASKER_REGISTRATION=maybe (from .env line 3, for --registration): expected one of \
+         open, invite-only, closed"
+    );
+    std::fs::write(
+        tmp.path().join(".env"),
+        "TASKER_TOKEN_TTL=soon\nCORS_ORIGINS=*\nJWT_SECRET=short-secret\n",
+    )
+    .unwrap();
+    let error = config_error(&serve(&[], &[]), "TASKER_TOKEN_TTL=soon (from .env line 1");
+    assert!(error.contains("for --token-ttl"), "{error}");
+    let error = config_error(
+        &serve(&["--token-ttl", "1h"], &[]),
+        "CORS_ORIGINS=* (from .env line 2, for --cors-origins)",
+    );
+    assert!(error.contains("is not an origin"), "{error}");
+    let error = config_error(
+        &serve(&["--token-ttl", "1h", "--cors-origins", ""], &[]),
+        "JWT_SECRET (from .env line 3, for --jwt-secret)",
+    );
+    assert!(
+        !error.contains("short-secret"),
+        "a secret was shown: {error}"
+    );
+    let error = config_error(
+        &serve(
+            &["--token-ttl", "1h", "--cors-origins", "", "--jwt-secret"],
+            &[],
+        ),
+        "--jwt-secret",
+    );
+    assert!(error.contains("a value is required"), "{error}");
+    std::fs::write(tmp.path().join(".env"), "\nLOG_LEVEL=loud\n").unwrap();
+    let error = config_error(&serve(&[], &[]), "LOG_LEVEL=loud (from .env line 2)");
+    assert!(
+        error.contains("expected one of error, warn, info"),
+        "{error}"
+    );
+}
+
+/// Where `tasker serve` listens, with `args`, `envs` and a `.env` of `dotenv`, and the
+/// warnings it logged first.
+fn listening(args: &[&str], envs: &[(&str, &str)], dotenv: &str) -> (SocketAddr, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join(".env"), dotenv).unwrap();
+    let mut args = args.to_vec();
+    args.extend(["--bcrypt-cost", "4"]);
+    let (server, lines, address) = spawn_server_lines(tmp.path(), &args, envs);
+    drop(server);
+    (address, lines.join("\n"))
+}
+
+#[test]
+fn listen_and_port_follow_flag_then_environment_then_dotenv() {
+    // 127.0.0.2 is loopback too (all of 127.0.0.0/8 on Linux): it tells --listen's address
+    // from the 127.0.0.1 that --port keeps.
+    let other = "127.0.0.2:0";
+    let (address, log) = listening(&["--port", "0"], &[("TASKER_LISTEN", other)], "");
+    assert_eq!(
+        address.ip().to_string(),
+        "127.0.0.1",
+        "--port beats TASKER_LISTEN"
+    );
+    assert!(
+        log.contains("TASKER_LISTEN=127.0.0.2:0 (from the environment, for --listen) is ignored"),
+        "{log}"
+    );
+    let (address, _) = listening(&[], &[("PORT", "0")], "TASKER_LISTEN=127.0.0.2:0\n");
+    assert_eq!(address.ip().to_string(), "127.0.0.1", "PORT beats .env");
+    let (address, log) = listening(&[], &[("TASKER_LISTEN", other), ("PORT", "0")], "");
+    assert_eq!(
+        address.ip().to_string(),
+        "127.0.0.2",
+        "same level: --listen"
+    );
+    assert!(
+        log.contains("PORT=0 (from the environment, for --port) is ignored"),
+        "{log}"
+    );
+    let (address, _) = listening(&["--listen", other], &[("PORT", "0")], "");
+    assert_eq!(address.ip().to_string(), "127.0.0.2", "--listen beats PORT");
+    let (address, _) = listening(&[], &[], "PORT=0\nTASKER_LISTEN=127.0.0.2:0\n");
+    assert_eq!(address.ip().to_string(), "127.0.0.2", "same level in .env");
+    // The environment beats .env for the same variable; an empty one counts as unset.
+    let (address, _) = listening(&[], &[("TASKER_LISTEN", other)], "TASKER_LISTEN=nonsense\n");
+    assert_eq!(address.ip().to_string(), "127.0.0.2");
+    let (address, _) = listening(&[], &[("TASKER_LISTEN", ""), ("PORT", "0")], "");
+    assert_eq!(
+        address.ip().to_string(),
+        "127.0.0.1",
+        "an empty TASKER_LISTEN is unset"
+    );
+}
+
+/// Runs `tasker ARGS` in `cwd` with `input` on standard input.
+fn run_with_input(cwd: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = tasker(cwd)
+        .args(args)
+        .env("TASKER_BCRYPT_COST", "4")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_server_role_is_user_in_the_listing_and_import_reads_the_old_member() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    for (email, admin) in [("root@example.com", true), ("plain@example.com", false)] {
+        let mut args = vec![
+            "user",
+            "create",
+            "--data-dir",
+            d,
+            "--email",
+            email,
+            "--name",
+            "X",
+        ];
+        if admin {
+            args.push("--admin");
+        }
+        let output = run_with_input(tmp.path(), &args, "correct horse battery\n");
+        assert!(output.status.success(), "{output:?}");
+    }
+    let roles = |data_dir: &str| {
+        let output = run(tasker(tmp.path()).args(["user", "list", "--data-dir", data_dir]));
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let cells: Vec<&str> = line.split_whitespace().collect();
+                format!("{} {}", cells[1], cells[3])
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        roles(d),
+        ["root@example.com admin", "plain@example.com user"]
+    );
+
+    let file = tmp.path().join("export.json");
+    let output = run(tasker(tmp.path())
+        .args(["export", "--data-dir", d, "--out"])
+        .arg(&file));
+    assert!(output.status.success(), "{output:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let old = text.replace("\"role\":\"user\"", "\"role\":\"member\"");
+    assert_ne!(old, text, "the export names the role: {text}");
+    std::fs::write(&file, old).unwrap();
+    let copy = tmp.path().join("copy");
+    let output = run(tasker(tmp.path())
+        .args(["import", "--data-dir", copy.to_str().unwrap(), "--from"])
+        .arg(&file));
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        roles(copy.to_str().unwrap()),
+        ["root@example.com admin", "plain@example.com user"]
+    );
+}

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/install.sh");
 const UNIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/tasker.service");
+const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
 
 const BIN: &str = "usr/local/bin/tasker";
 const ENV: &str = "etc/tasker/tasker.env";
@@ -150,36 +151,6 @@ fn stages_binary_settings_unit_and_data_dir() {
             "{line} missing from:\n{env}"
         );
     }
-    // Every setting of `tasker serve` is there, commented out with its default.
-    for name in [
-        "TASKER_LISTEN",
-        "TASKER_TOKEN_TTL",
-        "TASKER_REFRESH_TTL",
-        "TASKER_BCRYPT_COST",
-        "TASKER_MAX_UPLOAD_BYTES",
-        "TASKER_USER_QUOTA_BYTES",
-        "TASKER_NOTIFICATION_RETENTION",
-        "TASKER_CHANGE_RETENTION",
-        "TASKER_REPLAY_BUDGET",
-        "TASKER_TRUSTED_PROXIES",
-        "TASKER_HEADER_TIMEOUT",
-        "TASKER_IDLE_TIMEOUT",
-        "TASKER_BODY_TIMEOUT",
-        "TASKER_MAX_CONNECTIONS",
-        "TASKER_WS_WRITE_TIMEOUT",
-        "CORS_ORIGINS",
-        "TASKER_REGISTRATION",
-        "TASKER_RATE_LIMIT",
-        "TASKER_METRICS",
-        "TASKER_METRICS_TOKEN",
-    ] {
-        let commented = format!("#{name}=");
-        assert!(
-            env.lines().any(|l| l.starts_with(&commented)),
-            "{commented} missing from:\n{env}"
-        );
-    }
-
     // A second install gets a secret of its own.
     let other = Stage::new();
     other.install();
@@ -346,4 +317,134 @@ fn refuses_to_install_for_real_without_root() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("needs root"), "{stderr}");
     assert!(stderr.contains("--root"), "{stderr}");
+}
+
+/// Every variable `tasker serve` reads, with its true default (`None`: not set), taken from
+/// clap's definition of the command, where each default is written once and which
+/// `Config::new` parses; `--listen`'s default is applied after `--port`, and the log level is
+/// read outside clap.
+fn serve_variables() -> BTreeMap<String, Option<String>> {
+    use clap::CommandFactory;
+    let command = tasker::cli::Cli::command();
+    let serve = command.find_subcommand("serve").expect("tasker serve");
+    let mut variables: BTreeMap<String, Option<String>> = serve
+        .get_arguments()
+        .filter(|arg| !arg.is_hide_set())
+        .filter_map(|arg| {
+            let name = arg.get_env()?.to_str()?.to_string();
+            let defaults: Vec<String> = arg
+                .get_default_values()
+                .iter()
+                .map(|value| value.to_string_lossy().into_owned())
+                .collect();
+            let default = if arg.get_id() == "listen" {
+                Some(tasker::config::DEFAULT_LISTEN.to_string())
+            } else if defaults.is_empty() {
+                None
+            } else {
+                Some(defaults.join(","))
+            };
+            Some((name, default))
+        })
+        .collect();
+    variables.insert(
+        "LOG_LEVEL".into(),
+        Some(tasker::config::DEFAULT_LOG_LEVEL.into()),
+    );
+    variables.insert("RUST_LOG".into(), None);
+    assert!(variables.len() > 20, "{variables:?}");
+    variables
+}
+
+/// The `code` spans of a Markdown table cell.
+fn code_spans(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(String::from)
+        .collect()
+}
+
+/// README.md's configuration table: each variable with the default it shows (the first code
+/// span of the default column; none when it shows none, e.g. "none" or "generated").
+fn readme_variables() -> BTreeMap<String, Option<String>> {
+    let readme = fs::read_to_string(README).unwrap();
+    let section = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .expect("a Configuration section");
+    let mut variables = BTreeMap::new();
+    for row in section
+        .lines()
+        .skip_while(|line| !line.starts_with("| flag |"))
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+    {
+        let row = row.replace("\\|", "\u{1}");
+        let cells: Vec<&str> = row.split('|').collect();
+        assert!(cells.len() >= 5, "a row of four cells: {row}");
+        let names = code_spans(cells[2]);
+        assert_eq!(names.len(), 1, "one variable per row: {row}");
+        let default = code_spans(cells[3]).into_iter().next();
+        let name = names.into_iter().next().unwrap();
+        assert!(
+            variables.insert(name.clone(), default).is_none(),
+            "{name} twice"
+        );
+    }
+    variables
+}
+
+#[test]
+fn env_file_readme_and_code_agree_on_every_variable_and_default() {
+    let truth = serve_variables();
+    assert_eq!(
+        readme_variables(),
+        truth,
+        "README.md's configuration table (left) against tasker serve's variables and defaults"
+    );
+
+    let stage = Stage::new();
+    stage.install();
+    let env = fs::read_to_string(stage.path(ENV)).unwrap();
+    let is_name =
+        |name: &str| !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+    let mut commented = BTreeMap::new();
+    let mut set = BTreeMap::new();
+    for line in env.lines() {
+        let (target, rest) = match line.strip_prefix('#') {
+            Some(rest) => (&mut commented, rest),
+            None => (&mut set, line),
+        };
+        if let Some((name, value)) = rest.split_once('=')
+            && is_name(name)
+        {
+            assert!(truth.contains_key(name), "{name} is not a setting: {line}");
+            target.insert(name.to_string(), value.to_string());
+        }
+    }
+    for (name, default) in &truth {
+        let shown = default.as_deref().unwrap_or("");
+        match (commented.get(name), set.get(name)) {
+            (Some(value), None) => {
+                assert_eq!(value, shown, "#{name}= must show the default in:\n{env}")
+            }
+            // Set on purpose for the service; the comment above says what it replaces.
+            (None, Some(_)) => {
+                let said = match default {
+                    Some(default) => format!("(Default: {default}.)"),
+                    None => "(Default: none".to_string(),
+                };
+                assert!(
+                    env.contains(&said),
+                    "{said} missing for {name} from:\n{env}"
+                );
+            }
+            _ => panic!("{name} must be listed once in:\n{env}"),
+        }
+    }
+    assert_eq!(
+        set.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["JWT_SECRET", "TASKER_DATA_DIR", "TASKER_LOG_FORMAT"]
+    );
 }

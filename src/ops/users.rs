@@ -124,7 +124,7 @@ pub fn render_table(users: &[User]) -> String {
                 u.name.as_str().to_string(),
                 match u.role {
                     Role::Admin => "admin".into(),
-                    Role::User => "member".into(),
+                    Role::User => "user".into(),
                 },
                 if u.disabled { "yes" } else { "no" }.into(),
                 u.created_at.format("%Y-%m-%d %H:%M:%SZ").to_string(),

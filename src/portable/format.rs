@@ -198,7 +198,9 @@ impl UserRecord {
     pub fn parse(self) -> Result<User, String> {
         let role = match self.role.as_str() {
             "admin" => Role::Admin,
-            "user" => Role::User,
+            // `member` is what `tasker user list` called the role before it said `user`
+            // everywhere; a file written by hand from that listing still loads.
+            "user" | "member" => Role::User,
             other => return Err(format!("role: unknown role {other:?}: use admin or user")),
         };
         timestamps(self.created_at, self.updated_at)?;
