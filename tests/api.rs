@@ -30,6 +30,7 @@ mod tasks;
 mod teams;
 mod tokens;
 mod users;
+mod validation;
 mod web;
 mod web_board;
 mod web_lists;

@@ -294,7 +294,7 @@ async fn comment_input_is_checked() {
     server
         .post(&path, token, json!({"body": 42}))
         .await
-        .problem(400, "invalid_body");
+        .problem(422, "validation_failed");
     server
         .raw(
             Method::POST,

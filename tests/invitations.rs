@@ -400,7 +400,7 @@ async fn who_may_invite() {
         .problem(422, "validation_failed");
     invite(&owner.token, "e@example.com", "boss")
         .await
-        .problem(400, "invalid_body");
+        .problem(422, "validation_failed");
     let unknown_team =
         json!({"team_id": uuid::Uuid::now_v7(), "email": "f@example.com", "role": "member"});
     server

@@ -185,7 +185,7 @@ async fn an_archived_project_is_read_only_until_reactivated() {
             Some(json!({"status": "paused"})),
         )
         .await
-        .problem(400, "invalid_body");
+        .problem(422, "validation_failed");
 }
 
 #[tokio::test]
@@ -330,7 +330,7 @@ async fn project_input_is_validated() {
             json!({"team_id": "nope", "name": "x"}),
         )
         .await
-        .problem(400, "invalid_body");
+        .problem(422, "validation_failed");
     server
         .get("/api/projects/nope", Some(&c.member.token))
         .await

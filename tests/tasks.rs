@@ -753,15 +753,16 @@ async fn task_input_is_validated() {
         .invalid_fields();
     fields.sort();
     assert_eq!(fields, ["description", "labels", "title"]);
-    for bad in [
-        json!({"title": "x", "status": "doing"}),
-        json!({"title": "x", "due_date": "tomorrow"}),
-        json!({"title": "x", "assignee_ids": ["nope"]}),
+    for (bad, field) in [
+        (json!({"title": "x", "status": "doing"}), "status"),
+        (json!({"title": "x", "due_date": "tomorrow"}), "due_date"),
+        (
+            json!({"title": "x", "assignee_ids": ["nope"]}),
+            "assignee_ids[0]",
+        ),
     ] {
-        server
-            .post("/api/tasks", Some(&c.creator.token), bad)
-            .await
-            .problem(400, "invalid_body");
+        let reply = server.post("/api/tasks", Some(&c.creator.token), bad).await;
+        assert_eq!(reply.invalid_fields(), [field]);
     }
     server
         .get("/api/tasks/nope", Some(&c.creator.token))

@@ -225,7 +225,7 @@ async fn roles_are_granted_up_to_your_own_and_the_last_owner_stays() {
             role("boss"),
         )
         .await
-        .problem(400, "invalid_body");
+        .problem(422, "validation_failed");
 
     let promoted = server
         .call(
@@ -456,7 +456,7 @@ async fn team_input_is_validated() {
     server
         .post("/api/teams", Some(&owner.token), json!({"name": 5}))
         .await
-        .problem(400, "invalid_body");
+        .problem(422, "validation_failed");
     server
         .get("/api/teams/not-a-uuid", Some(&owner.token))
         .await

@@ -31,6 +31,7 @@ use crate::service::{
 };
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Email address; stored lower-cased, at most 254 characters, unique.
     pub email: EmailText,
@@ -47,6 +48,7 @@ pub struct RegisterRequest {
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: Text,
     #[oai(write_only)]
@@ -54,6 +56,7 @@ pub struct LoginRequest {
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh. Each one works once.
     #[oai(write_only)]
@@ -62,6 +65,7 @@ pub struct RefreshRequest {
 
 /// A profile change: only the fields present change; `null` leaves a field unchanged.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
     /// New display name, 1 to 100 characters.
     #[oai(nullable)]

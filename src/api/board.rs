@@ -18,6 +18,7 @@ use crate::service::{Board, BoardColumn, Position, Service, TaskMove};
 
 /// Where a task goes: a status, and a place in that status's column of its board.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct MoveTaskRequest {
     /// The column (status) the task goes to; its own for a move within its column.
     pub status: TaskStatusBody,

@@ -21,6 +21,7 @@ use crate::service::{CommentView, Service};
 type BodyText = Text<1, BODY_MAX_CHARS>;
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct CommentRequest {
     /// 1 to 10,000 characters of plain text (Markdown is rendered by clients, if at all);
     /// not only whitespace.

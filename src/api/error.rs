@@ -28,8 +28,8 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 ///
 /// | code | status | meaning |
 /// |---|---|---|
-/// | `bad_request` | 400 | the request could not be understood |
-/// | `invalid_body` | 400 | the body is not valid JSON, or a field has the wrong type or is missing |
+/// | `bad_request` | 400 | the request could not be understood (e.g. a header with bytes HTTP forbids) |
+/// | `invalid_body` | 400 | the body is empty, not valid JSON, or not a JSON object |
 /// | `invalid_parameter` | 400 | a path or query parameter is malformed (e.g. not a UUID) or out of range |
 /// | `unauthenticated` | 401 | no bearer token was sent |
 /// | `invalid_token` | 401 | the token is malformed, tampered, or not HS256 |
@@ -53,14 +53,16 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `request_timeout` | 408 | the request body stopped arriving (`--body-timeout`); the connection closes |
 /// | `precondition_failed` | 412 | `If-Match` names an older version: nothing changed; the problem's `current` is the resource as it is now (its tag in `ETag`) |
 /// | `payload_too_large` | 413 | the body (or an uploaded file) is over its limit |
+/// | `uri_too_long` | 414 | the request's URI is too long; the connection closes |
 /// | `quota_exceeded` | 413 | the upload would take your attachments over your storage quota |
 /// | `unsupported_media_type` | 415 | the body is not `application/json` (uploads: not `multipart/form-data`) |
 /// | `range_not_satisfiable` | 416 | the `Range` starts past the end of the file |
 /// | `upgrade_required` | 426 | `/ws` was called without a WebSocket upgrade |
-/// | `validation_failed` | 422 | fields break the rules; see `errors[]` |
+/// | `validation_failed` | 422 | fields break the rules, or are missing, `null`, of the wrong type or unknown to the schema; see `errors[]` |
 /// | `idempotency_key_reused` | 422 | the `Idempotency-Key` was used for a different request |
 /// | `idempotent_resource_gone` | 410 | a retry with this `Idempotency-Key`: what its first request created has since been deleted |
 /// | `rate_limited` | 429 | too many requests; see `Retry-After` |
+/// | `headers_too_large` | 431 | the request's headers are too large or too many; the connection closes |
 /// | `internal_error` | 500 | a bug or a storage failure; it is logged |
 /// | `service_unavailable` | 503 | the server is busy; retry shortly |
 /// | `index_rebuilding` | 503 | the search index is being rebuilt; retry shortly |
@@ -92,6 +94,7 @@ pub enum ErrorCode {
     RequestTimeout,
     PreconditionFailed,
     PayloadTooLarge,
+    UriTooLong,
     QuotaExceeded,
     UnsupportedMediaType,
     RangeNotSatisfiable,
@@ -100,6 +103,7 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     IdempotentResourceGone,
     RateLimited,
+    HeadersTooLarge,
     InternalError,
     ServiceUnavailable,
     IndexRebuilding,
@@ -108,7 +112,7 @@ pub enum ErrorCode {
 /// One invalid field.
 #[derive(Object, Debug, Clone)]
 pub struct FieldProblem {
-    /// The field's name in the request, e.g. `email`.
+    /// The field's JSON path in the request body, e.g. `email` or `labels[2]`.
     pub field: String,
     /// What is wrong with it, e.g. `must be at most 100 characters`.
     pub message: String,
@@ -167,8 +171,13 @@ impl Problem {
             Err(err) => err,
         };
         let status = err.status();
-        let (code, detail) = if err.is::<ParseRequestPayloadError>() {
-            (ErrorCode::InvalidBody, err.to_string())
+        let (code, detail) = if let Some(payload) = err.downcast_ref::<ParseRequestPayloadError>() {
+            // A JSON body's fields are named by `validation` before this; what is left is
+            // another kind of body (a multipart upload) that does not parse.
+            (
+                ErrorCode::InvalidBody,
+                format!("the body cannot be read: {}", payload.reason),
+            )
         } else if let Some(path) = err.downcast_ref::<ParsePathError>() {
             // The path error names poem's internal route parameter; the reason is what helps.
             (
@@ -255,8 +264,8 @@ impl ResponseError for Problem {
 /// operation lists the same complete set and the spec never misses a status it can return.
 #[derive(ApiResponse, Debug)]
 pub enum ApiError {
-    /// Malformed request: invalid JSON, a wrong type, a bad id or parameter (`bad_request`,
-    /// `invalid_body`, `invalid_parameter`).
+    /// Malformed request: a body that is empty, not JSON or not a JSON object, a bad id or
+    /// parameter (`bad_request`, `invalid_body`, `invalid_parameter`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// Missing, invalid, expired or revoked credentials.
@@ -282,7 +291,8 @@ pub enum ApiError {
     /// The body is not JSON (`unsupported_media_type`).
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Json<Problem>),
-    /// Fields break the rules; each is listed in `errors` (`validation_failed`).
+    /// Fields break the rules, or are missing, `null`, of the wrong type or unknown; each is
+    /// listed in `errors` by its JSON path (`validation_failed`).
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
     /// Too many requests (`rate_limited`).

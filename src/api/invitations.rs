@@ -38,6 +38,7 @@ pub enum InvitationStatusBody {
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct InviteRequest {
     pub team_id: Uuid,
     /// Who to invite. They need not have an account yet: the invitation waits for them.
@@ -129,6 +130,7 @@ impl From<InvitationPreview> for InvitationPreviewBody {
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct InvitationTokenRequest {
     /// The accept token (`token` of `POST /teams/invite`, the `token` of the accept link).
     #[oai(write_only)]

@@ -62,24 +62,7 @@ impl Routes {
             .collect();
         if let Some(paths) = spec["paths"].as_object() {
             for path in paths.keys() {
-                let (mut pattern, mut label) = (String::from("/api"), String::from("/api"));
-                let mut params = 0;
-                for segment in path.split('/').filter(|s| !s.is_empty()) {
-                    match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                        Some(name) => {
-                            pattern.push_str(&format!("/:param{params}"));
-                            label.push_str(&format!("/:{name}"));
-                            params += 1;
-                        }
-                        None => {
-                            pattern.push('/');
-                            pattern.push_str(segment);
-                            label.push('/');
-                            label.push_str(segment);
-                        }
-                    }
-                }
-                routes.push((pattern, label));
+                routes.push(spec_route(path));
             }
         }
         routes.push((String::new(), UNMATCHED.to_string()));
@@ -104,6 +87,35 @@ impl Routes {
             .and_then(|p| self.index.get(p).copied())
             .unwrap_or(self.labels.len() - 1)
     }
+}
+
+/// poem's pattern for a path of the spec and its label: `/tasks/{id}` is matched as
+/// `/api/tasks/:param0` (poem-openapi numbers path parameters by position) and labelled
+/// `/api/tasks/:id`.
+fn spec_route(path: &str) -> (String, String) {
+    let (mut pattern, mut label) = (String::from("/api"), String::from("/api"));
+    let mut params = 0;
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => {
+                pattern.push_str(&format!("/:param{params}"));
+                label.push_str(&format!("/:{name}"));
+                params += 1;
+            }
+            None => {
+                pattern.push('/');
+                pattern.push_str(segment);
+                label.push('/');
+                label.push_str(segment);
+            }
+        }
+    }
+    (pattern, label)
+}
+
+/// poem's route pattern for a path of the spec (`/tasks/{id}` -> `/api/tasks/:param0`).
+pub(super) fn poem_pattern(path: &str) -> String {
+    spec_route(path).0
 }
 
 /// One (route, method) series.

@@ -1,5 +1,6 @@
-//! Cross-cutting request handling: request ids, the request log and metrics, the body limit
-//! and the duplicate-key check, the panic guard.
+//! Cross-cutting request handling: request ids, the request log and metrics, the body limit,
+//! the duplicate-key check and the naming of fields in a body that does not parse, the panic
+//! guard.
 
 use std::any::Any;
 use std::collections::HashSet;
@@ -11,11 +12,13 @@ use poem::PathPattern;
 use poem::error::{ReadBodyError, ResponseError};
 use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::error::ParseRequestPayloadError;
 use tracing::Instrument;
 
 use super::MAX_JSON_BODY_BYTES;
 use super::error::{ErrorCode, Problem};
 use super::metrics::{Metrics, Routes};
+use super::validation::BodySchemas;
 use crate::domain::FieldError;
 
 fn too_large() -> poem::Error {
@@ -29,8 +32,14 @@ fn too_large() -> poem::Error {
 
 /// Refuses bodies over the JSON limit with 413: by `Content-Length` before reading anything,
 /// and while reading for chunked bodies, so an oversize body is never buffered whole. Then
-/// refuses a JSON body with a key twice in one object (see [`duplicate_key`]).
-pub async fn limit_body<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+/// refuses a JSON body with a key twice in one object (see [`duplicate_key`]). A JSON body
+/// the operation then fails to parse is answered with the fields at fault (see
+/// [`BodySchemas::explain`]).
+pub async fn limit_body<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    schemas: Arc<BodySchemas>,
+) -> poem::Result<Response> {
     if super::attachments::is_upload(&req) {
         // Streamed to disk by the handler, under its own per-file limit.
         return next.call(req).await.map(IntoResponse::into_response);
@@ -64,6 +73,24 @@ pub async fn limit_body<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Re
             )]);
             problem.detail = format!("the JSON body has the key `{path}` more than once");
             return Err(problem.into());
+        }
+        if is_json(&req) {
+            let method = req.method().clone();
+            req.set_body(body.clone());
+            return match next.call(req).await {
+                Err(err) if err.is::<ParseRequestPayloadError>() => {
+                    tracing::debug!(error = %err, "a JSON body does not parse");
+                    let pattern = err.data::<PathPattern>().cloned();
+                    let problem = schemas.explain(&method, pattern.as_ref().map(|p| &*p.0), &body);
+                    let mut err = poem::Error::from(problem);
+                    if let Some(pattern) = pattern {
+                        // For the request log and metrics, as poem's own errors carry it.
+                        err.set_data(pattern);
+                    }
+                    Err(err)
+                }
+                other => other.map(IntoResponse::into_response),
+            };
         }
         req.set_body(body);
     }
@@ -99,12 +126,13 @@ pub fn duplicate_key(body: &[u8]) -> Option<String> {
 }
 
 /// One step of the path to a JSON value: an object's key or an array's index.
-enum Step {
+pub(super) enum Step {
     Key(String),
     Index(usize),
 }
 
-fn render(path: &[Step]) -> String {
+/// A JSON path as the API names fields: `labels[2]`, `a.b[1].c`.
+pub(super) fn render(path: &[Step]) -> String {
     let mut out = String::new();
     for step in path {
         match step {

@@ -51,6 +51,8 @@ mod teams;
 mod text;
 /// `/users`.
 mod users;
+/// Names the fields at fault when a JSON body does not parse.
+mod validation;
 /// The real-time feed over a WebSocket.
 mod ws;
 pub use ws::Settings as WsSettings;
@@ -130,6 +132,8 @@ UTC, ids UUIDv7.
 
 **Errors** are `application/problem+json`: `{status, code, title, detail, errors[]}`. Branch on \
 `code` (see the `ErrorCode` schema for the list); `errors[]` names each invalid field.
+A body field the schema does not have is refused like a missing, `null` or mistyped one: \
+422 `validation_failed`, its JSON path (e.g. `labels[2]`) in `errors[].field`.
 
 **Lists** are cursor-paginated: `?limit=` (1-200, default 50) and `?cursor=` from the previous \
 page's `next_cursor` (null on the last page).";
@@ -209,6 +213,7 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
         .map(|limits| Arc::new(limits::Limiter::new(&limits, proxies.clone())));
     let (account_limiter, limited_service) = (limiter.clone(), service.clone());
     let cors = cors::Cors::new(&config.cors_origins);
+    let schemas = Arc::new(validation::BodySchemas::from_spec(&published));
     let spec_body = published;
     let site = Arc::new(site);
     let mut route = Route::new();
@@ -241,7 +246,7 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
             let (limiter, service) = (account_limiter.clone(), limited_service.clone());
             limits::limit_per_account(next, req, limiter, service)
         })
-        .around(middleware::limit_body)
+        .around(move |next, req| middleware::limit_body(next, req, schemas.clone()))
         .catch_all_error(|err| async move { error::render_error(err) })
         .with(CatchPanic::new().with_handler(middleware::panic_response))
         .around(move |next, req| limits::limit_requests(next, req, limiter.clone()))

@@ -50,6 +50,7 @@ type NameText = Text<1, PROJECT_NAME_MAX_CHARS>;
 type DescriptionText = Text<0, PROJECT_DESCRIPTION_MAX_CHARS>;
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct CreateProjectRequest {
     /// A team you are a member of.
     pub team_id: Uuid,
@@ -63,6 +64,7 @@ pub struct CreateProjectRequest {
 /// Only the fields present change; `null` leaves a field unchanged. While a project is
 /// archived, only `status: active` is accepted (with or without other fields).
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct UpdateProjectRequest {
     #[oai(nullable)]
     pub name: Option<NameText>,

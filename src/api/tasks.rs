@@ -132,6 +132,7 @@ type DescriptionText = Text<0, DESCRIPTION_MAX_CHARS>;
 type LabelText = Text<1, LABEL_MAX_CHARS>;
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct CreateTaskRequest {
     /// 1 to 200 characters.
     pub title: TitleText,
@@ -163,6 +164,7 @@ pub struct CreateTaskRequest {
 
 /// `PUT`: only the fields present change; `null` leaves a field unchanged.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct ReplaceTaskRequest {
     #[oai(nullable)]
     pub title: Option<TitleText>,
@@ -187,6 +189,7 @@ pub struct ReplaceTaskRequest {
 /// `due_date`, `labels`, `assignee_ids`; `project_id: null` makes it a personal task).
 /// `title`, `status` and `priority` cannot be cleared.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct PatchTaskRequest {
     pub title: MaybeUndefined<TitleText>,
     #[oai(nullable)]

@@ -51,6 +51,7 @@ type TeamNameText = Text<1, TEAM_NAME_MAX_CHARS>;
 type DescriptionText = Text<0, TEAM_DESCRIPTION_MAX_CHARS>;
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct CreateTeamRequest {
     /// 1 to 100 characters.
     pub name: TeamNameText,
@@ -62,6 +63,7 @@ pub struct CreateTeamRequest {
 /// Only the fields present change; `null` leaves a field unchanged and an empty
 /// `description` clears it.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct UpdateTeamRequest {
     #[oai(nullable)]
     pub name: Option<TeamNameText>,
@@ -70,6 +72,7 @@ pub struct UpdateTeamRequest {
 }
 
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
     /// The new role; never above your own.
     pub role: TeamRoleBody,

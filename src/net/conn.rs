@@ -1,6 +1,11 @@
 //! One connection: its state ([`Conn`]), its socket ([`Io`]), its requests (bodies that time
 //! out, responses that mark the end of a request) and the task that serves it and closes it
 //! when it overstays ([`serve_connection`]).
+//!
+//! A request head hyper cannot parse never reaches the app: hyper answers it itself, with a
+//! bare status (400 for bytes HTTP forbids, 431 for too large or too many headers, 414 for
+//! too long a URI) and no body, and closes the connection. [`Io`] recognizes that answer as
+//! it is written and writes a `problem+json` one in its place ([`head_error_answer`]).
 
 use std::convert::Infallible;
 use std::io;
@@ -163,6 +168,15 @@ pub(super) struct Io {
     stall: Pin<Box<Sleep>>,
     stalled: bool,
     small_buffer: bool,
+    /// The problem being written in place of hyper's answer to a head it could not parse.
+    replacing: Option<Replacement>,
+}
+
+/// Bytes written in place of a write of `claimed` bytes.
+struct Replacement {
+    bytes: Bytes,
+    written: usize,
+    claimed: usize,
 }
 
 impl Io {
@@ -180,6 +194,49 @@ impl Io {
             stall: Box::pin(tokio::time::sleep(Duration::ZERO)),
             stalled: false,
             small_buffer: false,
+            replacing: None,
+        }
+    }
+
+    /// Starts replacing `buf` when it is hyper's own answer to a request head it could not
+    /// parse: written while no request is in flight and a head has begun to arrive, so never
+    /// a piece of a response of the app.
+    fn replace_head_error(&mut self, buf: &[u8]) {
+        if self.replacing.is_none()
+            && self.conn.is_idle()
+            && self.conn.head_start.load(Ordering::SeqCst) != 0
+            && let Some(bytes) = head_error_answer(buf)
+        {
+            self.replacing = Some(Replacement {
+                bytes,
+                written: 0,
+                claimed: buf.len(),
+            });
+        }
+    }
+
+    /// Writes the replacement; once it is all out, reports the write it replaced as done.
+    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        loop {
+            let Some(replacement) = &self.replacing else {
+                return Poll::Ready(Ok(0));
+            };
+            if replacement.written == replacement.bytes.len() {
+                let claimed = replacement.claimed;
+                self.replacing = None;
+                return Poll::Ready(Ok(claimed));
+            }
+            let rest = replacement.bytes.slice(replacement.written..);
+            let polled = Pin::new(&mut self.stream).poll_write(cx, &rest);
+            match ready!(self.progress(cx, polled)) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    if let Some(replacement) = &mut self.replacing {
+                        replacement.written += n;
+                    }
+                }
+                Err(error) => return Poll::Ready(Err(error)),
+            }
         }
     }
 
@@ -251,6 +308,10 @@ impl AsyncWrite for Io {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.before_write();
+        this.replace_head_error(buf);
+        if this.replacing.is_some() {
+            return this.poll_replacement(cx);
+        }
         let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
         this.progress(cx, polled)
     }
@@ -262,6 +323,12 @@ impl AsyncWrite for Io {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.before_write();
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            this.replace_head_error(first);
+        }
+        if this.replacing.is_some() {
+            return this.poll_replacement(cx);
+        }
         let polled = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
         this.progress(cx, polled)
     }
@@ -389,6 +456,60 @@ impl HttpBody for Progressing {
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
     }
+}
+
+/// A `problem+json` answer in place of `written` when that is hyper's answer to a request
+/// head it could not parse: exactly a status line of 400, 414 or 431 and no headers but
+/// `content-length: 0`, `date` and `connection`. The answer keeps the status and the date and
+/// says `Connection: close` (hyper closes the connection after it).
+fn head_error_answer(written: &[u8]) -> Option<Bytes> {
+    let head = written.strip_suffix(b"\r\n\r\n")?;
+    let head = std::str::from_utf8(head).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.strip_prefix("HTTP/1.1 ")?;
+    let (code, detail) = match status.split_once(' ')?.0 {
+        "400" => (
+            ErrorCode::BadRequest,
+            "the request head is malformed (e.g. a header name or value with bytes HTTP forbids)",
+        ),
+        "414" => (ErrorCode::UriTooLong, "the request's URI is too long"),
+        "431" => (
+            ErrorCode::HeadersTooLarge,
+            "the request's headers are too large or too many",
+        ),
+        _ => return None,
+    };
+    let mut date = None;
+    let mut empty = false;
+    for line in lines {
+        let (name, value) = line.split_once(": ")?;
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => empty = value == "0",
+            "date" => date = Some(value),
+            "connection" => {}
+            _ => return None,
+        }
+    }
+    if !empty {
+        return None;
+    }
+    let problem = Problem::new(
+        status.split_once(' ')?.0.parse::<StatusCode>().ok()?,
+        code,
+        detail,
+    );
+    let body = poem_openapi::types::ToJSON::to_json_string(&problem);
+    let mut answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        crate::api::error::PROBLEM_JSON,
+        body.len()
+    );
+    if let Some(date) = date {
+        answer.push_str(&format!("date: {date}\r\n"));
+    }
+    answer.push_str("\r\n");
+    answer.push_str(&body);
+    Some(Bytes::from(answer))
 }
 
 /// The answer to a request whose body stopped arriving.
