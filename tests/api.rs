@@ -22,6 +22,7 @@ mod portable;
 mod projects;
 mod proxies;
 mod realtime;
+mod scenario;
 mod search;
 mod sessions;
 mod soak;
