@@ -23,6 +23,7 @@ mod projects;
 mod proxies;
 mod readme;
 mod realtime;
+mod scenario;
 mod search;
 mod sessions;
 mod soak;

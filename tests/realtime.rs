@@ -1,6 +1,7 @@
 //! The WebSocket feed: who receives what (and who nothing), notifications never for the
-//! actor, resume with `since` (no gap, no duplicate), `reset`, revocation and slow consumers
-//! closing the socket, leaving a team, and many sockets under a burst.
+//! actor, resume after any frame's `cursor` or with `since` (no gap, no duplicate), a first
+//! connection starting live, `reset` (with its own position), revocation and slow consumers
+//! closing the socket, leaving a team, many sockets under a burst, and the messages' schemas.
 
 use std::time::Duration;
 
@@ -397,7 +398,7 @@ async fn a_slow_consumer_is_cut_off_with_4008() {
             .unwrap();
         assert_eq!(reply.status(), 201);
     }
-    let mut last_seq = 0;
+    let (mut last_seq, mut last_cursor) = (0, String::new());
     let code = loop {
         let frame = tokio::time::timeout(PATIENCE, socket.next())
             .await
@@ -406,6 +407,7 @@ async fn a_slow_consumer_is_cut_off_with_4008() {
             Some(Ok(Message::Text(text))) => {
                 let message: Value = serde_json::from_str(&text).unwrap();
                 last_seq = message["seq"].as_u64().unwrap();
+                last_cursor = message["cursor"].as_str().unwrap().to_string();
             }
             Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
             Some(Ok(_)) => {}
@@ -415,7 +417,7 @@ async fn a_slow_consumer_is_cut_off_with_4008() {
     assert_eq!(code, 4008);
     assert!(last_seq < 600, "it was cut off before the end");
     // It resumes from where it got to and receives the rest.
-    let mut resumed = connect(&server, &me, &format!("?since={last_seq}")).await;
+    let mut resumed = connect(&server, &me, &format!("?after={last_cursor}")).await;
     let mut count = 0;
     let mine = marker(&server, &me).await;
     loop {
@@ -698,4 +700,251 @@ async fn a_replay_past_its_budget_gets_a_reset_and_goes_on_live() {
     let replayed = next(&mut socket).await.unwrap();
     assert_eq!(replayed["data"]["id"], mine.as_str(), "{replayed}");
     assert_eq!(replayed["seq"].as_u64().unwrap() - since, BUDGET);
+}
+
+/// A message's position.
+fn cursor(message: &Value) -> &str {
+    message["cursor"]
+        .as_str()
+        .expect("every message has a cursor")
+}
+
+/// Reads messages until the one about `marker` (a task id), which it leaves out.
+async fn until_marker(socket: &mut Socket, marker: &str) -> Vec<Value> {
+    let mut got = Vec::new();
+    loop {
+        let message = next(socket).await.expect("the socket stays open");
+        if message["type"] == "change" && message["data"]["id"] == marker {
+            return got;
+        }
+        got.push(message);
+    }
+}
+
+#[tokio::test]
+async fn resuming_after_any_frame_sends_exactly_the_frames_after_it() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    let mut socket = connect(&server, &c.member, "").await;
+    // One entry, two frames for the member: the change and the notification it caused.
+    new_task(
+        &server,
+        &c.creator,
+        json!({"title": "both", "project_id": c.project, "assignee_ids": [c.member.user_id]}),
+    )
+    .await;
+    // A notification whose change the member does not see: an invitation to another team.
+    let elsewhere = server.create_team(&c.outsider, "Elsewhere").await;
+    server
+        .invite(&elsewhere, &c.outsider, &c.member.email, "member")
+        .await;
+    // And one more change of the shared project.
+    new_task(
+        &server,
+        &c.creator,
+        json!({"title": "after", "project_id": c.project}),
+    )
+    .await;
+    let end = marker(&server, &c.member).await;
+    let frames = until_marker(&mut socket, &end).await;
+    let kinds: Vec<_> = frames.iter().map(kind).collect();
+    assert_eq!(
+        kinds[..2],
+        [("task", "created"), ("notification", "task_assigned")]
+    );
+    assert!(
+        kinds.contains(&("notification", "team_invited")),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last(), Some(&("task", "created")));
+    let seq = frames[0]["seq"].as_u64().unwrap();
+    assert_eq!(
+        frames[1]["seq"].as_u64(),
+        Some(seq),
+        "one entry, two frames"
+    );
+    assert_eq!(cursor(&frames[0]), format!("{seq}.0"));
+    assert_eq!(cursor(&frames[1]), format!("{seq}.1"));
+    let positions: Vec<&str> = frames.iter().map(cursor).collect();
+    let mut unique = positions.clone();
+    unique.dedup();
+    assert_eq!(unique, positions, "every frame has its own position");
+
+    // Resuming after each frame: exactly the frames after it, each once, in order, then live.
+    // The markers written since `end` (by earlier rounds) are among what was missed.
+    let mut later = vec![end];
+    for (i, handled) in frames.iter().enumerate() {
+        let after = cursor(handled);
+        let mut resumed = connect(&server, &c.member, &format!("?after={after}")).await;
+        let live = marker(&server, &c.member).await;
+        let got = until_marker(&mut resumed, &live).await;
+        let missed = frames.len() - (i + 1);
+        assert_eq!(got.len(), missed + later.len(), "after {after}: {got:?}");
+        assert_eq!(
+            got[..missed],
+            frames[i + 1..],
+            "after {after}: the frames after it"
+        );
+        let markers: Vec<&str> = got[missed..]
+            .iter()
+            .map(|m| m["data"]["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(markers, later, "after {after}: then what followed, once");
+        // The next live frame follows with nothing repeated.
+        let again = marker(&server, &c.member).await;
+        assert_eq!(
+            next(&mut resumed).await.unwrap()["data"]["id"],
+            again.as_str(),
+            "after {after}: live, no duplicate"
+        );
+        later.extend([live, again]);
+    }
+
+    // `since=<seq>` is after every frame of that entry: the change's seq skips its
+    // notification too (which is why clients store the cursor), and is `after=<seq>.1`.
+    for query in [format!("?since={seq}"), format!("?after={seq}.1")] {
+        let mut resumed = connect(&server, &c.member, &query).await;
+        let live = marker(&server, &c.member).await;
+        let got = until_marker(&mut resumed, &live).await;
+        assert_eq!(got[..frames.len() - 2], frames[2..], "{query}");
+        later.push(live);
+    }
+}
+
+#[tokio::test]
+async fn a_first_connection_without_a_position_starts_live() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    // History the member could see, a notification among it.
+    new_task(
+        &server,
+        &c.creator,
+        json!({"title": "old", "project_id": c.project, "assignee_ids": [c.member.user_id]}),
+    )
+    .await;
+    marker(&server, &c.member).await;
+    let mut socket = connect(&server, &c.member, "").await;
+    let mine = marker(&server, &c.member).await;
+    let first = next(&mut socket).await.unwrap();
+    assert_eq!(
+        first["data"]["id"],
+        mine.as_str(),
+        "nothing from before the connection: {first}"
+    );
+}
+
+#[tokio::test]
+async fn a_position_must_be_a_cursor_and_comes_once() {
+    let server = TestServer::spawn().await;
+    let me = server.register().await;
+    for query in [
+        "?after=12",
+        "?after=x.1",
+        "?after=1.2.3",
+        "?after=",
+        "?after=1.0&since=1",
+    ] {
+        let reply = server
+            .get(&format!("/api/ws{query}&token={}", me.token), None)
+            .await;
+        assert_eq!(reply.invalid_fields(), ["after"], "{query}");
+    }
+}
+
+#[tokio::test]
+async fn a_reset_carries_a_position_to_resume_after() {
+    // Room for the three entries the resume after the reset reads (the last of which may be
+    // written before the connection subscribes).
+    const BUDGET: u64 = 3;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = test_config(tmp.path());
+    config.replay_budget = BUDGET;
+    let server = TestServer::spawn_with(config).await;
+    let me = server.register().await;
+    let other = server.register().await;
+    let mut socket = connect(&server, &me, "").await;
+    marker(&server, &me).await;
+    let seen = cursor(&next(&mut socket).await.unwrap()).to_string();
+    drop(socket);
+    for _ in 0..=BUDGET {
+        marker(&server, &other).await;
+    }
+    let mut socket = connect(&server, &me, &format!("?after={seen}")).await;
+    let reset = next(&mut socket).await.unwrap();
+    assert_eq!(reset["type"], "reset", "{reset}");
+    let seq = reset["seq"].as_u64().expect("a reset has a seq");
+    assert_eq!(cursor(&reset), format!("{seq}.1"), "the end of its seq");
+    let first = marker(&server, &me).await;
+    let live = next(&mut socket).await.unwrap();
+    assert_eq!(live["data"]["id"], first.as_str());
+    assert!(live["seq"].as_u64().unwrap() > seq);
+    drop(socket);
+
+    // Cut off right after the reset: resuming after it sends what followed it, once.
+    let second = marker(&server, &me).await;
+    let mut socket = connect(&server, &me, &format!("?after={}", cursor(&reset))).await;
+    let third = marker(&server, &me).await;
+    let got = until_marker(&mut socket, &third).await;
+    assert_eq!(
+        got.iter()
+            .map(|m| m["data"]["id"].clone())
+            .collect::<Vec<_>>(),
+        [json!(first), json!(second)],
+        "{got:?}"
+    );
+    assert_eq!(got[0], live);
+}
+
+#[tokio::test]
+async fn the_spec_types_every_message_and_the_feeds_security() {
+    let server = TestServer::spawn().await;
+    let spec = server.get("/api/openapi.json", None).await.ok().clone();
+    let schemas = &spec["components"]["schemas"];
+    let union = &schemas["RealtimeMessage"];
+    assert_eq!(union["discriminator"]["propertyName"], "type");
+    let members = union["oneOf"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    for (value, name) in [
+        ("change", "ChangeMessage"),
+        ("notification", "NotificationMessage"),
+        ("reset", "ResetMessage"),
+    ] {
+        let reference = format!("#/components/schemas/{name}");
+        assert_eq!(union["discriminator"]["mapping"][value], reference.as_str());
+        assert!(members.iter().any(|m| m["$ref"] == reference.as_str()));
+        let message = &schemas[name];
+        let required = message["required"].as_array().unwrap();
+        for field in ["type", "seq", "cursor"] {
+            assert!(
+                required.contains(&json!(field)),
+                "{name}.{field} is required"
+            );
+        }
+        // `type` is a plain reference to an enum of that one value (no allOf wrapper).
+        let tag = &message["properties"]["type"];
+        assert_eq!(tag.as_object().unwrap().len(), 1, "{name}.type: {tag}");
+        let tag_name = tag["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+        assert_eq!(schemas[tag_name]["enum"], json!([value]), "{name}.type");
+    }
+    let feed = &spec["paths"]["/ws"]["get"];
+    assert_eq!(
+        feed["responses"]["101"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/RealtimeMessage"
+    );
+    assert_eq!(
+        feed["security"],
+        json!([{"BearerAuth": []}, {"TokenQuery": []}])
+    );
+    let token = &spec["components"]["securitySchemes"]["TokenQuery"];
+    assert_eq!(
+        (&token["type"], &token["in"], &token["name"]),
+        (&json!("apiKey"), &json!("query"), &json!("token"))
+    );
+    let parameters: Vec<&str> = feed["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(parameters, ["after", "since", "projects"]);
 }

@@ -1,16 +1,20 @@
 // The live connection of a signed-in page: one WebSocket to /api/ws, authenticated by the
-// session cookie (no token in the URL), resumed from the change-log position the page was
-// rendered at (body[data-since]), so nothing between render and connect is lost and nothing
-// is seen twice. Every message becomes a DOM event on `document`:
-//   tasker:change        detail = {seq, entity, action, data}
-//   tasker:notification  detail = {seq, notification}
+// session cookie (no token in the URL), first opened from the change-log position the page
+// was rendered at (body[data-since]: after every frame of that seq), then reopened after the
+// `cursor` of the last message handled, so nothing between render and connect, or between two
+// frames of one seq, is lost and nothing is seen twice. Every message becomes a DOM event on
+// `document`:
+//   tasker:change        detail = {seq, cursor, entity, action, data}
+//   tasker:notification  detail = {seq, cursor, notification}
 // Regions marked data-live-src="URL" refetch themselves (outerHTML, by id) when a change
 // arrives whose entity is listed in data-live-entities (default "task"). On `reset` (we were
 // away longer than the server keeps history) the page reloads to show the truth.
 
 const body = document.body;
 const status = document.getElementById("live-status");
-let since = Number(body.dataset.since || 0);
+const since = Number(body.dataset.since || 0);
+// The position of the last message handled (its `cursor`); none yet: `since`.
+let after = null;
 let delay = 500;
 let shownReconnecting = false;
 // Set once the page is being left (a link, a form post): the socket closing then is expected.
@@ -56,7 +60,6 @@ function onChange(change) {
 }
 
 function handle(message) {
-  if (typeof message.seq === "number" && message.seq > since) since = message.seq;
   switch (message.type) {
     case "change":
       emit("tasker:change", message);
@@ -71,11 +74,14 @@ function handle(message) {
       location.reload();
       break;
   }
+  // Handled: a reconnection resumes right after it.
+  if (typeof message.cursor === "string") after = message.cursor;
 }
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/api/ws?since=${since}`);
+  const position = after === null ? `since=${since}` : `after=${encodeURIComponent(after)}`;
+  const socket = new WebSocket(`${scheme}://${location.host}/api/ws?${position}`);
   socket.addEventListener("open", () => {
     delay = 500;
     if (shownReconnecting) {

@@ -1,10 +1,12 @@
 //! `GET /ws`: the real-time feed over a WebSocket.
 //!
 //! The token is checked before the upgrade (401 otherwise). Then the connection replays what
-//! the client missed (`since`), switches to its live queue with no gap and no duplicate, pings
-//! every 30 s, and ends with a close code that says why: 4008 when the client fell behind (it
-//! resumes with `since`), 4001 when its session was signed out or revoked, 1001 when the
-//! server stops.
+//! the client missed (the frames after `?after=`, the position of the last frame it handled,
+//! or after every frame of `?since=`'s `seq`), switches to its live queue with no gap and no
+//! duplicate, pings every 30 s, and ends with a close code that says why: 4008 when the client
+//! fell behind (it resumes with `after`), 4001 when its session was signed out or revoked,
+//! 1001 when the server stops. Every frame carries its position (`cursor`, see
+//! [`crate::events::Cursor`]), a `reset` too.
 //!
 //! A client that stops reading is cut off within seconds, however much the kernel would
 //! buffer for it: every frame must be taken within `--ws-write-timeout`, and every ping
@@ -23,27 +25,31 @@ use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSo
 use poem::{Body, FromRequest, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::param::Query;
 use poem_openapi::registry::{
-    MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+    MetaDiscriminatorObject, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef,
+    MetaSecurityScheme, Registry,
 };
 use poem_openapi::types::{ToJSON, Type};
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ApiResponse, Enum, ExtractParamOptions, Object, OpenApi,
+};
 use uuid::Uuid;
 
 use super::ApiTags;
 use super::error::{ApiError, ApiResult, ErrorCode, PROBLEM_JSON, Problem};
 use super::notifications::NotificationBody;
+use super::security::BearerAuth;
 use super::spec::{Documented, OperationErrors};
 use super::tasks::{ChangeActionBody, FieldChangeBody};
 use crate::config::TrustedProxies;
 use crate::domain::ProjectId;
 use crate::domain::change::{Change, ChangeAction, EntityKind};
 use crate::domain::notification::Notification;
-use crate::events::Event;
+use crate::events::{Cursor, Event};
 use crate::service::{AuthUser, Feed, Service, Start};
 
 /// How long the 4008 close may take to be written after a frame could not be.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
-/// Close code: the client fell behind; resume with `since`.
+/// Close code: the client fell behind; resume with `after`.
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 /// Close code: the session was signed out or revoked.
 pub const CLOSE_REVOKED: u16 = 4001;
@@ -117,14 +123,37 @@ pub struct ChangeData {
     pub changes: Vec<FieldChangeBody>,
 }
 
+/// The `type` of a `ChangeMessage`: always `change`.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum ChangeMessageType {
+    Change,
+}
+
+/// The `type` of a `NotificationMessage`: always `notification`.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum NotificationMessageType {
+    Notification,
+}
+
+/// The `type` of a `ResetMessage`: always `reset`.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum ResetMessageType {
+    Reset,
+}
+
 /// `{"type": "change", ...}`: a change to something you may see.
 #[derive(Object)]
 pub struct ChangeMessage {
-    /// Always `change`.
     #[oai(rename = "type")]
-    pub kind: String,
-    /// Position in the change log; resume after it with `?since=`.
+    pub kind: ChangeMessageType,
+    /// The change-log entry (a notification it caused carries the same `seq`).
     pub seq: u64,
+    /// This frame's position, `<seq>.<slot>` (a change is slot 0 of its `seq`): store the
+    /// cursor of the last frame you handled and reconnect with `?after=` it.
+    pub cursor: String,
     pub entity: EntityBody,
     pub action: ChangeActionBody,
     pub data: ChangeData,
@@ -133,29 +162,88 @@ pub struct ChangeMessage {
 /// `{"type": "notification", ...}`: a new entry in your inbox.
 #[derive(Object)]
 pub struct NotificationMessage {
-    /// Always `notification`.
     #[oai(rename = "type")]
-    pub kind: String,
-    /// The change that caused it.
+    pub kind: NotificationMessageType,
+    /// The change-log entry that caused it (the change frame, if you may see it, came just
+    /// before with the same `seq`).
     pub seq: u64,
+    /// This frame's position, `<seq>.<slot>` (a notification is slot 1 of its `seq`): store
+    /// the cursor of the last frame you handled and reconnect with `?after=` it.
+    pub cursor: String,
     pub notification: NotificationBody,
 }
 
-/// `{"type": "reset"}`: `since` is older than what the server keeps, too far behind to
-/// replay (`--replay-budget`), or unknown to it: refetch what you show, then carry on with
-/// the messages that follow.
+/// `{"type": "reset", ...}`: the position asked for is older than what the server keeps,
+/// too far behind to replay (`--replay-budget`), or unknown to it: refetch what you show,
+/// then carry on with the messages that follow.
 #[derive(Object)]
 pub struct ResetMessage {
-    /// Always `reset`.
     #[oai(rename = "type")]
-    pub kind: String,
+    pub kind: ResetMessageType,
+    /// The change-log entry the feed carries on after: what you refetch reflects at least
+    /// everything up to it.
+    pub seq: u64,
+    /// This frame's position, the end of `seq` (`<seq>.1`): reconnecting with `?after=` it
+    /// gets the frames after the reset, like any other frame's.
+    pub cursor: String,
+}
+
+impl ResetMessage {
+    fn at(seq: u64) -> Self {
+        Self {
+            kind: ResetMessageType::Reset,
+            seq,
+            cursor: Cursor::end_of(seq).to_string(),
+        }
+    }
+}
+
+/// The name of the union of the messages in the spec.
+const MESSAGE_UNION: &str = "RealtimeMessage";
+
+/// The union of the messages, told apart by `type` (the spec's `RealtimeMessage`).
+struct RealtimeMessage;
+
+impl RealtimeMessage {
+    fn register(registry: &mut Registry) {
+        <ChangeMessage as Type>::register(registry);
+        <NotificationMessage as Type>::register(registry);
+        <ResetMessage as Type>::register(registry);
+        let members: [(&str, MetaSchemaRef); 3] = [
+            ("change", <ChangeMessage as Type>::schema_ref()),
+            ("notification", <NotificationMessage as Type>::schema_ref()),
+            ("reset", <ResetMessage as Type>::schema_ref()),
+        ];
+        registry.create_schema::<Self, _>(MESSAGE_UNION.to_string(), |_| MetaSchema {
+            description: Some(
+                "One WebSocket text frame of `GET /ws`: a `ChangeMessage`, a \
+                 `NotificationMessage` or a `ResetMessage`, told apart by `type`. Every one \
+                 carries `seq` and its position `cursor`.",
+            ),
+            discriminator: Some(MetaDiscriminatorObject {
+                property_name: "type",
+                mapping: members
+                    .iter()
+                    .filter_map(|(value, schema)| match schema {
+                        MetaSchemaRef::Reference(name) => {
+                            Some((value.to_string(), format!("#/components/schemas/{name}")))
+                        }
+                        MetaSchemaRef::Inline(_) => None,
+                    })
+                    .collect(),
+            }),
+            one_of: members.into_iter().map(|(_, schema)| schema).collect(),
+            ..MetaSchema::ANY
+        });
+    }
 }
 
 fn change_message(change: &Change) -> ChangeMessage {
     let c = &change.change;
     ChangeMessage {
-        kind: "change".into(),
+        kind: ChangeMessageType::Change,
         seq: change.seq,
+        cursor: Cursor::new(change.seq, Cursor::CHANGE).to_string(),
         entity: c.entity.into(),
         action: match c.action {
             ChangeAction::Created => ChangeActionBody::Created,
@@ -187,8 +275,9 @@ pub fn encode(event: &Event) -> String {
     let value = match event {
         Event::Change(change) => change_message(change).to_json(),
         Event::Notification(n) => NotificationMessage {
-            kind: "notification".into(),
+            kind: NotificationMessageType::Notification,
             seq: n.seq,
+            cursor: event.cursor().to_string(),
             notification: NotificationBody::from(Notification::clone(n)),
         }
         .to_json(),
@@ -215,14 +304,7 @@ impl ApiResponse for Upgrade {
                     status_range: None,
                     content: vec![MetaMediaType {
                         content_type: "application/json",
-                        schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
-                            one_of: vec![
-                                <ChangeMessage as Type>::schema_ref(),
-                                <NotificationMessage as Type>::schema_ref(),
-                                <ResetMessage as Type>::schema_ref(),
-                            ],
-                            ..MetaSchema::ANY
-                        })),
+                        schema: MetaSchemaRef::Reference(MESSAGE_UNION.to_string()),
                     }],
                     headers: vec![],
                 },
@@ -242,14 +324,74 @@ impl ApiResponse for Upgrade {
 
     fn register(registry: &mut Registry) {
         <Problem as Type>::register(registry);
-        <ChangeMessage as Type>::register(registry);
-        <NotificationMessage as Type>::register(registry);
-        <ResetMessage as Type>::register(registry);
+        RealtimeMessage::register(registry);
+    }
+}
+
+/// The security scheme of `?token=`: the access token in the query, for clients that cannot
+/// set headers on a WebSocket (browsers).
+const TOKEN_QUERY: &str = "TokenQuery";
+
+/// Who opens the feed: the access token of `Authorization: Bearer` (`BearerAuth`), else of
+/// `?token=` (`TokenQuery`), else the web app's session cookie from a page of this server.
+/// The spec lists the first two as the operation's security; the cookie is the web app's
+/// own. Checked before the upgrade: a bad token is a 401.
+pub struct FeedAuth(pub AuthUser);
+
+#[derive(serde::Deserialize)]
+struct TokenParam {
+    token: Option<String>,
+}
+
+impl<'a> ApiExtractor<'a> for FeedAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <BearerAuth as ApiExtractor<'a>>::register(registry);
+        registry.create_security_scheme(
+            TOKEN_QUERY,
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some(
+                    "The access token as `?token=<token>`, for `GET /ws` only (browsers cannot \
+                     set headers on a WebSocket).",
+                ),
+                name: Some("token"),
+                key_in: Some("query"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        let mut schemes = <BearerAuth as ApiExtractor<'a>>::security_schemes();
+        schemes.push(TOKEN_QUERY);
+        schemes
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _options: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let service = req
+            .data::<Service>()
+            .expect("the service is attached to every request");
+        let user = match bearer(req) {
+            Some(token) => service.authenticate(&token).await.map_err(Problem::from),
+            None => browser_session(req, service).await,
+        };
+        user.map(FeedAuth).map_err(Into::into)
     }
 }
 
 /// The bearer token of a WebSocket request: the `Authorization` header, else `?token=`.
-fn bearer(req: &Request, query: Option<&str>) -> Option<String> {
+fn bearer(req: &Request) -> Option<String> {
     let header = req
         .header("authorization")
         .and_then(|v| {
@@ -257,13 +399,13 @@ fn bearer(req: &Request, query: Option<&str>) -> Option<String> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::to_owned);
-    header.or_else(|| query.map(str::to_owned))
+    header.or_else(|| req.params::<TokenParam>().ok().and_then(|p| p.token))
 }
 
 /// The signed-in browser of a WebSocket request: the web app's session cookie, accepted only
 /// from a page of this server (browsers always send `Origin` on a WebSocket; a page of another
 /// site must not ride on the cookie).
-async fn browser_session(req: &Request, service: &Service) -> Result<AuthUser, ApiError> {
+async fn browser_session(req: &Request, service: &Service) -> Result<AuthUser, Problem> {
     let unauthenticated = || {
         Problem::new(
             StatusCode::UNAUTHORIZED,
@@ -281,7 +423,7 @@ async fn browser_session(req: &Request, service: &Service) -> Result<AuthUser, A
         .find(|(name, _)| *name == crate::service::SESSION_COOKIE)
         .map(|(_, value)| value.to_string())
     else {
-        return Err(unauthenticated().into());
+        return Err(unauthenticated());
     };
     const NOBODY: &TrustedProxies = &TrustedProxies::none();
     let proxies = req
@@ -296,10 +438,40 @@ async fn browser_session(req: &Request, service: &Service) -> Result<AuthUser, A
             StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,
             "a browser session may open the feed only from this server's own pages",
-        )
-        .into());
+        ));
     }
-    Ok(service.authenticate_cookie(&cookie).await?)
+    service
+        .authenticate_cookie(&cookie)
+        .await
+        .map_err(Problem::from)
+}
+
+/// Where a connection starts: after `after` (a frame's `cursor`), after every frame of
+/// `since`, or (neither) live, after every frame of the log's newest entry now.
+async fn starting_position(
+    service: &Service,
+    after: Option<&str>,
+    since: Option<u64>,
+) -> Result<Cursor, ApiError> {
+    match (after, since) {
+        (Some(_), Some(_)) => Err(crate::service::Error::invalid(
+            "after",
+            "give `after` (a frame's `cursor`) or `since`, not both",
+        )
+        .into()),
+        (Some(after), None) => after.parse::<Cursor>().map_err(|_| {
+            crate::service::Error::invalid(
+                "after",
+                "the `cursor` of a frame, `<seq>.<slot>` such as `42.1`",
+            )
+            .into()
+        }),
+        (None, Some(since)) => Ok(Cursor::end_of(since)),
+        // Without a position, the feed starts where the log is now, before the upgrade is
+        // answered: whatever happens between the client seeing 101 and this connection
+        // joining the hub is replayed, not lost; nothing older is.
+        (None, None) => Ok(Cursor::end_of(service.feed_start().await?)),
+    }
 }
 
 fn parse_projects(raw: &str) -> Result<Vec<ProjectId>, ApiError> {
@@ -339,7 +511,7 @@ async fn close(socket: &mut WebSocketStream, message: Message, settings: &Settin
 }
 
 fn too_slow() -> Message {
-    Message::close_with(CLOSE_TOO_SLOW, "too slow: reconnect with ?since=")
+    Message::close_with(CLOSE_TOO_SLOW, "too slow: reconnect with ?after=")
 }
 
 /// Runs one connection: subscribe (only now that the upgrade happened, so nothing is left
@@ -347,12 +519,12 @@ fn too_slow() -> Message {
 async fn serve(
     service: Service,
     auth: AuthUser,
-    since: Option<u64>,
+    after: Cursor,
     projects: Option<Vec<ProjectId>>,
     settings: Settings,
     mut socket: WebSocketStream,
 ) {
-    let feed = match service.subscribe(&auth, since, projects).await {
+    let feed = match service.subscribe(&auth, Some(after), projects).await {
         Ok(feed) => feed,
         Err(e) => {
             let message = match e {
@@ -377,31 +549,32 @@ async fn serve(
     match start {
         Start::Live => {}
         Start::Reset => {
-            let reset = ResetMessage {
-                kind: "reset".into(),
-            };
+            let reset = ResetMessage::at(position);
             let text = reset.to_json().map(|v| v.to_string()).unwrap_or_default();
             if !send(&mut socket, Message::Text(text), &settings).await {
                 service.unsubscribe(subscription.id).await;
                 return;
             }
         }
-        Start::Replay { mut after } => {
-            while after < position {
-                let Ok((events, reached)) = service.replay(&mut viewer, after, position).await
+        Start::Replay { after } => {
+            // The log is read from the last entry all of whose frames the client has; of the
+            // first entry read, the frames at or before `after` are not sent again.
+            let mut read = after.done_through();
+            while read < position {
+                let Ok((events, reached)) = service.replay(&mut viewer, read, position).await
                 else {
                     let failed = Message::close_with(CloseCode::Error, "replay failed");
                     close(&mut socket, failed, &settings).await;
                     service.unsubscribe(subscription.id).await;
                     return;
                 };
-                for event in &events {
+                for event in events.iter().filter(|event| event.cursor() > after) {
                     if !send(&mut socket, Message::Text(encode(event)), &settings).await {
                         service.unsubscribe(subscription.id).await;
                         return;
                     }
                 }
-                after = reached;
+                read = reached;
             }
         }
     }
@@ -460,44 +633,59 @@ pub struct WsApi;
 impl WsApi {
     /// Real-time feed (WebSocket)
     ///
-    /// Upgrade to a WebSocket (`ws://host/api/ws`). Authenticate with
-    /// `Authorization: Bearer <token>` or, from a browser, `?token=<token>`; a bad token is a
-    /// 401 before the upgrade. The server then sends JSON text messages, each with a `seq`:
+    /// Upgrade to a WebSocket (`ws://host/api/ws`, `wss://` behind https). Authenticate with
+    /// `Authorization: Bearer <token>` or, from a browser (which cannot set headers on a
+    /// WebSocket), `?token=<token>`; a bad token is a 401 before the upgrade. The server then
+    /// sends JSON text messages (`RealtimeMessage`, told apart by `type`), each with the
+    /// change-log entry it comes from (`seq`) and its own position (`cursor`):
     ///
-    /// - `{"type": "change", "seq", "entity", "action", "data"}` for every change to a team,
-    ///   membership, invitation, project, task, comment or attachment you may see
+    /// - `{"type": "change", "seq", "cursor", "entity", "action", "data"}` for every change to
+    ///   a team, membership, invitation, project, task, comment or attachment you may see
     ///   (`ChangeMessage`);
-    /// - `{"type": "notification", "seq", "notification"}` for each new entry in your inbox
-    ///   (`NotificationMessage`);
-    /// - `{"type": "reset"}` when `since` is older than the server keeps
-    ///   (`--change-retention`, default 7 days) or more entries behind than one replay may
-    ///   read (`--replay-budget`, default 10,000): refetch, then carry on (`ResetMessage`).
+    /// - `{"type": "notification", "seq", "cursor", "notification"}` for each new entry in
+    ///   your inbox (`NotificationMessage`); it shares its `seq` with the change that caused
+    ///   it, and comes right after that change's frame when you may see the change;
+    /// - `{"type": "reset", "seq", "cursor"}` when the position you resume from is older than
+    ///   the server keeps (`--change-retention`, default 7 days), more entries behind than
+    ///   one replay may read (`--replay-budget`, default 10,000) or unknown to it: refetch,
+    ///   then carry on (`ResetMessage`).
     ///
-    /// Remember the last `seq` you handled and reconnect with `?since=` it: you get everything
-    /// you missed, in order, then live messages, with no gap and no duplicate. Close codes:
-    /// 4008 you fell behind (reconnect with `since`), 4001 your session was signed out or
-    /// revoked, 1001 the server is stopping. The server pings every 30 s; answer within
-    /// `--ws-write-timeout` (default 10 s; browsers do by themselves) and keep reading, or the
-    /// socket is closed with 4008.
+    /// **Resume exactly.** Store the `cursor` of the last message you handled, whatever its
+    /// `type`, and reconnect with `?after=<cursor>`: you get every message after that one, in
+    /// order, then live messages, with no gap and no duplicate. A cursor is
+    /// `<seq>.<slot>` (a change is slot 0 of its `seq`, its notification slot 1, a reset the
+    /// end of its `seq`); treat it as an opaque string. `?since=<seq>` still works and
+    /// means "after every message of that `seq`" (the same as `after=<seq>.1`): a client that
+    /// stored the `seq` of a change and lost the connection before the notification of the
+    /// same `seq` would not get that notification, so store `cursor`. Without `after` or
+    /// `since`, the feed starts live: nothing older than the connection is sent.
+    ///
+    /// Close codes: 4008 you fell behind (reconnect with `after`), 4001 your session was
+    /// signed out or revoked, 1001 the server is stopping. The server pings every 30 s;
+    /// answer within `--ws-write-timeout` (default 10 s; browsers do by themselves) and keep
+    /// reading, or the socket is closed with 4008.
     #[oai(path = "/ws", method = "get", operation_id = "realtimeFeed")]
     async fn ws(
         &self,
         service: Data<&Service>,
         req: &Request,
-        /// The access token, for clients that cannot set headers (browsers).
-        token: Query<Option<String>>,
-        /// Replay everything after this `seq` first.
+        auth: FeedAuth,
+        /// Resume after this message: the `cursor` of the last message you handled (of any
+        /// `type`). You get exactly the messages after it, then live ones.
+        after: Query<Option<String>>,
+        /// Resume after every message of this `seq` (the same as `after=<seq>.1`); kept for
+        /// clients that store `seq`. Not with `after`.
         since: Query<Option<u64>>,
         /// Comma-separated project ids: only changes of these projects (notifications are
         /// not filtered).
         projects: Query<Option<String>>,
     ) -> ApiResult<Upgrade> {
-        let auth = match bearer(req, token.0.as_deref()) {
-            Some(token) => service.authenticate(&token).await?,
-            None => browser_session(req, &service).await?,
-        };
+        let auth = auth.0;
         let projects = projects.0.as_deref().map(parse_projects).transpose()?;
-        let upgrade = WebSocket::from_request(req, &mut RequestBody::new(Body::empty())).await;
+        let after = starting_position(&service, after.0.as_deref(), since.0).await?;
+        let upgrade =
+            <WebSocket as FromRequest>::from_request(req, &mut RequestBody::new(Body::empty()))
+                .await;
         let Ok(ws) = upgrade else {
             let problem = Problem::new(
                 StatusCode::UPGRADE_REQUIRED,
@@ -506,14 +694,7 @@ impl WsApi {
             );
             return Ok(Upgrade(poem::error::ResponseError::as_response(&problem)));
         };
-        // Without `since`, the feed starts where the log is now, before the upgrade is
-        // answered: whatever happens between the client seeing 101 and this connection
-        // joining the hub is replayed, not lost.
-        let since = match since.0 {
-            Some(since) => since,
-            None => service.feed_start().await?,
-        };
-        let (service, since) = (service.0.clone(), Some(since));
+        let service = service.0.clone();
         let settings = req.data::<Settings>().copied().unwrap_or_default();
         // Clients send next to nothing (pongs, a close): small buffers keep an idle socket
         // cheap; the feed's messages are written as they come.
@@ -524,7 +705,7 @@ impl WsApi {
             .max_frame_size(Some(64 << 10));
         Ok(Upgrade(
             ws.config(config)
-                .on_upgrade(move |socket| serve(service, auth, since, projects, settings, socket))
+                .on_upgrade(move |socket| serve(service, auth, after, projects, settings, socket))
                 .into_response(),
         ))
     }

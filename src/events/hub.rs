@@ -11,6 +11,8 @@ use crate::domain::notification::Notification;
 use crate::domain::{ProjectId, SessionId, TeamId, UserId};
 use crate::store::{Store, StoreError};
 
+use super::Cursor;
+
 /// How many change-log entries one dispatch step reads.
 const BATCH: usize = 500;
 
@@ -35,6 +37,14 @@ impl Event {
         match self {
             Event::Change(c) => c.seq,
             Event::Notification(n) => n.seq,
+        }
+    }
+
+    /// Its position in the feed: a client that handled it resumes after it.
+    pub fn cursor(&self) -> Cursor {
+        match self {
+            Event::Change(c) => Cursor::new(c.seq, Cursor::CHANGE),
+            Event::Notification(n) => Cursor::new(n.seq, Cursor::NOTIFICATION),
         }
     }
 }
@@ -110,9 +120,10 @@ struct Connection {
 }
 
 impl Connection {
-    /// Queues the events of one `seq` together, or none of them; false when the connection
-    /// must go (its queue is full, or it is gone). All or none, so a client that resumes
-    /// after the last `seq` it received has received all of that `seq`.
+    /// Queues the events of one `seq` together (in slot order: the change, then the
+    /// notification), or none of them; false when the connection must go (its queue is full,
+    /// or it is gone). A client resumes after the position of the last frame it handled, so
+    /// a connection cut between the two frames of one `seq` still gets the second.
     fn offer(&self, events: &[Event]) -> bool {
         if events.is_empty() {
             return true;

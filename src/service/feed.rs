@@ -1,15 +1,19 @@
-//! The real-time feed (DESIGN.md section 4): subscribing with an optional `since`, the replay
-//! of what was missed, and the dispatcher that feeds live connections.
+//! The real-time feed (DESIGN.md section 4): subscribing from an optional position, the
+//! replay of what was missed, and the dispatcher that feeds live connections.
 //!
-//! What a replay costs is bounded before it starts. It reads every entry after `since` (and
-//! judges each for the viewer), so a connection whose `since` is more than
-//! `--replay-budget` entries behind gets `reset` at once, having read nothing: the log's `seq`
-//! has no gaps inside the retained window, so the entries a replay would read are known from
-//! `since` and the subscription's position alone. Within the budget, the replay reads in
-//! steps of [`REPLAY_BATCH`] entries on the blocking pool, and at most [`replay_slots`] steps
-//! of all connections run at once (in turn, first come first served): however many clients
-//! replay together, they share those slots, and the other requests keep the rest of the
-//! machine.
+//! Every frame has a position ([`Cursor`]: its `seq` and its slot within that `seq`), and a
+//! client resumes after the position of the last frame it handled: it is sent exactly the
+//! frames after it, whichever kind that last frame was. A connection without a position
+//! starts live, from where the log is when it connects.
+//!
+//! What a replay costs is bounded before it starts. It reads every entry after the position
+//! (and judges each for the viewer), so a connection more than `--replay-budget` entries
+//! behind gets `reset` at once, having read nothing: the log's `seq` has no gaps inside the
+//! retained window, so the entries a replay would read are known from the position and the
+//! subscription's own alone. Within the budget, the replay reads in steps of
+//! [`REPLAY_BATCH`] entries on the blocking pool, and at most [`replay_slots`] steps of all
+//! connections run at once (in turn, first come first served): however many clients replay
+//! together, they share those slots, and the other requests keep the rest of the machine.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,16 +23,19 @@ use chrono::Utc;
 use super::{AuthError, AuthUser, Error, Result, Service};
 use crate::domain::access::Rewind;
 use crate::domain::{ProjectId, TeamId};
-use crate::events::{Event, Refused, Subscription, Viewer};
+use crate::events::{Cursor, Event, Refused, Subscription, Viewer};
 
 /// How a new connection starts.
 pub enum Start {
     /// Nothing to replay: live from the subscription's position.
     Live,
-    /// Replay what came after this `seq`, up to the subscription's position.
-    Replay { after: u64 },
-    /// `since` is out of the retained window, more than the replay budget behind, or from
-    /// the future: refetch, then live.
+    /// Replay the frames after this position, up to the end of the subscription's position
+    /// (the log is read from `after.done_through()`, and the frames at or before `after`
+    /// of its first `seq` are not sent again).
+    Replay { after: Cursor },
+    /// The position is out of the retained window, more than the replay budget behind, or
+    /// from the future: refetch, then live. The reset frame's own position is the end of the
+    /// subscription's position ([`Cursor::end_of`]).
     Reset,
 }
 
@@ -60,12 +67,12 @@ pub(super) fn replay_slots() -> usize {
 }
 
 impl Service {
-    /// Registers a connection for the caller. `since` asks for everything after that `seq`;
-    /// `projects` narrows changes to those projects.
+    /// Registers a connection for the caller. `after` asks for every frame after that
+    /// position (none: live); `projects` narrows changes to those projects.
     pub async fn subscribe(
         &self,
         auth: &AuthUser,
-        since: Option<u64>,
+        after: Option<Cursor>,
         projects: Option<Vec<ProjectId>>,
     ) -> Result<Feed> {
         let projects: Option<HashSet<ProjectId>> = projects.map(|p| p.into_iter().collect());
@@ -78,28 +85,38 @@ impl Service {
                 Refused::Store(e) => Error::Internal(e),
             })?;
         let position = subscription.position;
-        let start = match since {
+        let start = match after {
             None => Start::Live,
-            Some(since) if since == position => Start::Live,
-            Some(since) if since > position => Start::Reset,
-            // Further behind than a replay may read: nothing is read, the client refetches.
-            Some(since) if position - since > self.config.replay_budget => Start::Reset,
-            Some(since) => {
-                let oldest = Utc::now()
-                    - chrono::Duration::from_std(self.config.change_retention)
-                        .unwrap_or(chrono::Duration::days(7));
-                let next = self.store.run(move |s| s.change(since + 1)).await?;
-                match next {
-                    Some(change) if change.change.at >= oldest => Start::Replay { after: since },
-                    _ => Start::Reset,
+            // Past the end of the log: not a position this log gave.
+            Some(after) if after.seq > position => Start::Reset,
+            Some(after) => {
+                let since = after.done_through();
+                if since == position {
+                    Start::Live
+                } else if position - since > self.config.replay_budget {
+                    // Further behind than a replay may read: nothing is read, the client
+                    // refetches.
+                    Start::Reset
+                } else {
+                    let oldest = Utc::now()
+                        - chrono::Duration::from_std(self.config.change_retention)
+                            .unwrap_or(chrono::Duration::days(7));
+                    let next = self.store.run(move |s| s.change(since + 1)).await?;
+                    match next {
+                        Some(change) if change.change.at >= oldest => Start::Replay { after },
+                        _ => Start::Reset,
+                    }
                 }
             }
         };
-        // The replay sees each entry as the user could then: their teams as of `since`, which
-        // are today's with every one of their own membership changes since undone.
+        // The replay sees each entry as the user could then: their teams as of where it
+        // starts reading, which are today's with every one of their own membership changes
+        // since undone.
         let mut teams = subscription.teams.clone();
         if let Start::Replay { after } = start {
-            teams = self.teams_at(auth, after, position, teams).await?;
+            teams = self
+                .teams_at(auth, after.done_through(), position, teams)
+                .await?;
         }
         let viewer = Viewer::new(auth.user_id, teams, projects);
         Ok(Feed {
@@ -137,8 +154,8 @@ impl Service {
         Ok(rewind.teams(later))
     }
 
-    /// The next events a connection missed: after `after`, up to `upto`, that `viewer` may
-    /// see (its changes and its own notifications, in `seq` order). Returns them and where
+    /// The next events a connection missed: of the entries after `after`, up to `upto`, those
+    /// `viewer` may see (its changes and its own notifications, in position order). Returns them and where
     /// the next step starts; done when that is `upto`. One step reads at most
     /// [`REPLAY_BATCH`] entries, on the blocking pool, holding one of the replay slots.
     pub async fn replay(
