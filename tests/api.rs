@@ -10,6 +10,7 @@ mod board;
 mod browser;
 mod cli;
 mod comments;
+mod contract;
 mod errors;
 mod idempotency;
 mod install;

@@ -183,20 +183,22 @@ fn every_operation_is_documented() {
             if op.get("requestBody").is_some() {
                 errors.extend(["413", "415"]);
             }
-            for status in errors {
+            // Every error is a problem (a 412's also carries the current representation);
+            // a HEAD answers none of its bodies.
+            let body = |status: &str| {
                 let content = &responses[status]["content"];
-                assert!(
-                    content["application/problem+json"].is_object(),
-                    "{name}: {status} problem response"
-                );
+                if method == "head" {
+                    content.is_null()
+                } else {
+                    content["application/problem+json"].is_object()
+                }
+            };
+            for status in errors {
+                assert!(body(status), "{name}: {status} problem response");
             }
-            // Every error is a problem (a 412's also carries the current representation).
-            let errors = responses.iter().filter(|(s, _)| s.starts_with(['4', '5']));
-            for (status, response) in errors {
-                assert!(
-                    response["content"]["application/problem+json"].is_object(),
-                    "{name}: {status} is a problem"
-                );
+            let errors = responses.keys().filter(|s| s.starts_with(['4', '5']));
+            for status in errors {
+                assert!(body(status), "{name}: {status} is a problem");
             }
             assert!(
                 responses.keys().any(|s| s.starts_with('2') || s == "101"),
@@ -216,7 +218,7 @@ fn every_operation_is_documented() {
                 let properties = &spec["components"]["schemas"][name_of]["properties"];
                 let current = &properties["current"];
                 assert!(
-                    current["$ref"].is_string() || current["allOf"][0]["$ref"].is_string(),
+                    current["$ref"].is_string(),
                     "{name}: a 412 types its `current`: {current}"
                 );
                 assert!(properties["code"].is_object() && properties["detail"].is_object());

@@ -340,4 +340,15 @@ impl Documented for AuthApi {
         ("updateProfile", &[404, 409, 422, 503]),
         ("listSessions", &[422]),
     ];
+
+    fn examples() -> Vec<(&'static str, serde_json::Value)> {
+        vec![(
+            "RegisterRequest",
+            serde_json::json!({
+                "email": "ada@example.com",
+                "name": "Ada Lovelace",
+                "password": "correct horse battery"
+            }),
+        )]
+    }
 }

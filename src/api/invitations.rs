@@ -28,6 +28,8 @@ use crate::service::{InvitationPreview, IssuedInvitation, Service};
 /// The longest accept token accepted (they are 101 characters).
 const TOKEN_MAX_CHARS: usize = 200;
 
+/// Where an invitation stands: `pending` until answered or revoked (an expired one stays
+/// `pending` but cannot be accepted).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "InvitationStatus", rename_all = "snake_case")]
 pub enum InvitationStatusBody {
@@ -54,8 +56,6 @@ pub struct InvitationBody {
     pub team_id: Uuid,
     pub email: String,
     pub role: TeamRoleBody,
-    /// `pending` until answered or revoked (an expired one stays `pending` but cannot be
-    /// accepted).
     pub status: InvitationStatusBody,
     pub invited_by: Uuid,
     pub created_at: DateTime<Utc>,

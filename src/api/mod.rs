@@ -126,6 +126,13 @@ const DESCRIPTION: &str = "\
 The tasker HTTP API. All paths are under `/api`; bodies are JSON (UTF-8), timestamps RFC 3339 \
 UTC, ids UUIDv7.
 
+**Server URL.** The one server listed, `/api`, is relative: it resolves against the address \
+this document was fetched from, so for `https://tasks.example.com/api/openapi.json` the base \
+URL is `https://tasks.example.com/api` (Swagger UI resolves it itself). A generated client \
+needs that absolute base URL: `Client(base_url=\"https://tasks.example.com/api\")` \
+(openapi-python-client), `createClient({ baseUrl: \"https://tasks.example.com/api\" })` \
+(openapi-fetch).
+
 **Authentication.** `POST /auth/register` or `POST /auth/login` returns an access `token` \
 (send it as `Authorization: Bearer <token>`, valid for `expires_at`) and a single-use \
 `refresh_token` for `POST /auth/refresh`. In Swagger UI, press *Authorize* and paste the token.

@@ -8,7 +8,12 @@ use poem_openapi::auth::Bearer;
 use super::error::Problem;
 use crate::service::{AuthUser, Service};
 
-/// `Authorization: Bearer <access token>` from `POST /auth/login`.
+/// The access `token` that `POST /auth/register` and `POST /auth/login` answer (not the
+/// `refresh_token`). In Swagger UI press *Authorize* and paste the token alone: it is sent as
+/// `Authorization: Bearer <token>`. It lasts until its `expires_at` (`--token-ttl`, 1 hour by
+/// default); then get a new one with `POST /auth/refresh`, or sign in again. Swagger UI keeps
+/// the token across reloads, in the browser's local storage: sign out (`POST /auth/logout`) or
+/// clear it on a shared computer.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
 pub struct BearerAuth(pub AuthUser);

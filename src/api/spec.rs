@@ -33,15 +33,41 @@ pub trait Documented {
     /// Error statuses of its operations beyond those their shape implies.
     const ERRORS: &'static [OperationErrors] = &[];
 
+    /// Query parameters a handler takes as optional only to answer their absence with a 422
+    /// naming them (rather than poem-openapi's 400), but which every request must carry:
+    /// (operation id, parameter name). The spec marks them required.
+    const REQUIRED_PARAMETERS: &'static [(&'static str, &'static str)] = &[];
+
+    /// `GET` operations that also answer `HEAD` (poem routes a `HEAD` to the `GET` handler and
+    /// drops the body): (the `GET`'s operation id, the `HEAD`'s). The spec lists the `HEAD`
+    /// as an operation of its own, with the same parameters and headers and no bodies.
+    const HEAD_OPERATIONS: &'static [(&'static str, &'static str)] = &[];
+
     /// Request bodies poem-openapi cannot see (a handler that reads its body itself), by
     /// operation id.
     fn request_bodies() -> Vec<(&'static str, Value)> {
         Vec::new()
     }
 
+    /// Examples of request schemas, by schema name: what Swagger UI fills in for "Try it
+    /// out". Each must succeed as given (`tests/contract.rs` sends them).
+    fn examples() -> Vec<(&'static str, Value)> {
+        Vec::new()
+    }
+
     /// Every declared error: [`Self::ERRORS`], or for a tuple those of all its members.
     fn declared_errors() -> Vec<OperationErrors> {
         Self::ERRORS.to_vec()
+    }
+
+    /// [`Self::REQUIRED_PARAMETERS`], or for a tuple those of all its members.
+    fn required_parameters() -> Vec<(&'static str, &'static str)> {
+        Self::REQUIRED_PARAMETERS.to_vec()
+    }
+
+    /// [`Self::HEAD_OPERATIONS`], or for a tuple those of all its members.
+    fn head_operations() -> Vec<(&'static str, &'static str)> {
+        Self::HEAD_OPERATIONS.to_vec()
     }
 }
 
@@ -58,9 +84,27 @@ macro_rules! documented_tuples {
                 all
             }
 
+            fn examples() -> Vec<(&'static str, Value)> {
+                let mut all = $head::examples();
+                $(all.extend($tail::examples());)*
+                all
+            }
+
             fn declared_errors() -> Vec<OperationErrors> {
                 let mut all = $head::declared_errors();
                 $(all.extend($tail::declared_errors());)*
+                all
+            }
+
+            fn required_parameters() -> Vec<(&'static str, &'static str)> {
+                let mut all = $head::required_parameters();
+                $(all.extend($tail::required_parameters());)*
+                all
+            }
+
+            fn head_operations() -> Vec<(&'static str, &'static str)> {
+                let mut all = $head::head_operations();
+                $(all.extend($tail::head_operations());)*
                 all
             }
         }
@@ -80,6 +124,10 @@ pub fn published() -> String {
     let mut spec: Value = serde_json::from_str(&openapi().spec()).expect("poem-openapi emits JSON");
     document_request_bodies(&mut spec);
     prune_error_responses(&mut spec);
+    document_head_operations(&mut spec);
+    require_parameters(&mut spec);
+    add_examples(&mut spec);
+    unwrap_single_refs(&mut spec);
     order_tags(&mut spec);
     serde_json::to_string_pretty(&spec).expect("a JSON value serializes")
 }
@@ -232,6 +280,179 @@ fn inline_element_hashes(html: &str) -> (Vec<String>, Vec<String>) {
     (scripts, styles)
 }
 
+/// The keywords that may sit next to a `$ref` (annotations, which change nothing about what
+/// the value may be) and `nullable`.
+const ANNOTATIONS: &[&str] = &[
+    "description",
+    "nullable",
+    "default",
+    "example",
+    "title",
+    "readOnly",
+    "writeOnly",
+    "deprecated",
+];
+
+/// Replaces every `allOf` wrapped around a single `$ref`, as poem-openapi writes it for a
+/// field with a description, `nullable` or a default, with what generators read:
+///
+/// - `{"$ref": R, "description": …}` when the value is never `null` (OpenAPI 3.0 tools
+///   ignore a `$ref`'s siblings or show them as the property's annotations; the referenced
+///   schema is unchanged);
+/// - `{"anyOf": [{"$ref": R}], "nullable": true, …}` when it may be: openapi-python-client
+///   reads that as `R | None`, openapi-typescript as `R | null`, and JSON Schema validators
+///   (schemathesis) accept `null` there, as the server does.
+///
+/// An `allOf` that combines schemas (more than one `$ref`, or constraints) stays.
+fn unwrap_single_refs(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            if let Some(unwrapped) = unwrapped_ref(object) {
+                *object = unwrapped;
+            }
+            object.values_mut().for_each(unwrap_single_refs);
+        }
+        Value::Array(items) => items.iter_mut().for_each(unwrap_single_refs),
+        _ => {}
+    }
+}
+
+/// The plain form of `object` if it is an `allOf` around one `$ref` plus annotations.
+fn unwrapped_ref(
+    object: &serde_json::Map<String, Value>,
+) -> Option<serde_json::Map<String, Value>> {
+    let parts = object.get("allOf")?.as_array()?;
+    let is_ref = |part: &Value| {
+        part.as_object()
+            .is_some_and(|p| p.len() == 1 && p.contains_key("$ref"))
+    };
+    let only_annotations = |part: &serde_json::Map<String, Value>| {
+        part.keys().all(|k| ANNOTATIONS.contains(&k.as_str()))
+    };
+    let mut refs = parts.iter().filter(|part| is_ref(part));
+    let reference = refs.next()?.clone();
+    if refs.next().is_some()
+        || !object
+            .keys()
+            .all(|k| k == "allOf" || ANNOTATIONS.contains(&k.as_str()))
+    {
+        return None;
+    }
+    let mut annotations = serde_json::Map::new();
+    for part in parts.iter().filter(|part| !is_ref(part)) {
+        let part = part.as_object().filter(|p| only_annotations(p))?;
+        annotations.extend(part.clone());
+    }
+    // The wrapper's own keywords win over those inside it (poem-openapi repeats them).
+    annotations.extend(
+        object
+            .iter()
+            .filter(|(k, _)| *k != "allOf")
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    let nullable = annotations.remove("nullable") == Some(Value::Bool(true));
+    let mut plain = serde_json::Map::new();
+    if nullable {
+        plain.insert("anyOf".to_string(), Value::Array(vec![reference]));
+        plain.insert("nullable".to_string(), Value::Bool(true));
+    } else {
+        plain.extend(reference.as_object().cloned().unwrap_or_default());
+    }
+    plain.extend(annotations);
+    Some(plain)
+}
+
+/// Marks the parameters of [`Documented::REQUIRED_PARAMETERS`] required.
+fn require_parameters(spec: &mut Value) {
+    let required = Apis::required_parameters();
+    for operation in operations_mut(spec) {
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let Some(parameters) = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for parameter in parameters {
+            if required
+                .iter()
+                .any(|(op, name)| *op == id && parameter["name"] == *name)
+            {
+                parameter["required"] = Value::Bool(true);
+            }
+        }
+    }
+}
+
+/// Puts the examples of [`Documented::examples`] on their schemas.
+fn add_examples(spec: &mut Value) {
+    for (name, example) in Apis::examples() {
+        if let Some(schema) = spec["components"]["schemas"]
+            .get_mut(name)
+            .and_then(Value::as_object_mut)
+        {
+            schema.insert("example".to_string(), example);
+        }
+    }
+}
+
+/// Adds the `HEAD` operations of [`Documented::HEAD_OPERATIONS`]: the `GET`'s parameters and
+/// response headers (its `Content-Type` too: OpenAPI does not list that one as a header), no
+/// response bodies, and the `Content-Length` the `GET` would send.
+fn document_head_operations(spec: &mut Value) {
+    let Some(paths) = spec["paths"].as_object_mut() else {
+        return;
+    };
+    for (get_id, head_id) in Apis::head_operations() {
+        let Some(item) = paths
+            .values_mut()
+            .find(|item| item["get"]["operationId"] == get_id)
+        else {
+            continue;
+        };
+        let mut head = item["get"].clone();
+        head["operationId"] = Value::from(head_id);
+        let summary = head["summary"].as_str().unwrap_or_default();
+        head["summary"] = Value::from(format!("{summary}: headers only"));
+        head["description"] = Value::from(format!(
+            "The headers `{get_id}` would answer, without its body: the size \
+             (`Content-Length`), type and `ETag` of the content before downloading it."
+        ));
+        if let Some(responses) = head["responses"].as_object_mut() {
+            for (status, response) in responses.iter_mut() {
+                let Some(response) = response.as_object_mut() else {
+                    continue;
+                };
+                let had_body = response.remove("content").is_some();
+                if had_body && (status == "200" || status == "206") {
+                    let headers = response
+                        .entry("headers")
+                        .or_insert_with(|| Value::Object(Default::default()));
+                    headers["Content-Length"] = serde_json::json!({
+                        "description": "The size of the body a `GET` would send, in bytes.",
+                        "required": true,
+                        "schema": {"type": "integer", "format": "int64", "minimum": 0}
+                    });
+                }
+            }
+        }
+        item["head"] = head;
+    }
+}
+
+/// Every operation of the spec.
+fn operations_mut(spec: &mut Value) -> impl Iterator<Item = &mut Value> {
+    spec["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+}
+
 /// Gives the operations whose handlers read their bodies themselves (the multipart upload)
 /// the request body poem-openapi cannot see.
 fn document_request_bodies(spec: &mut Value) {
@@ -343,6 +564,33 @@ mod tests {
             names, TAG_ORDER,
             "every tag is listed in TAG_ORDER, in order"
         );
+    }
+
+    #[test]
+    fn an_all_of_around_one_ref_becomes_a_ref_or_a_nullable_any_of() {
+        use serde_json::json;
+        let r = json!({"$ref": "#/components/schemas/TaskStatus"});
+        let mut spec = json!({
+            "plain": {"allOf": [r, {"description": "Mine."}], "description": "Mine."},
+            "nullable": {"allOf": [r, {"nullable": true, "description": "Or null."}],
+                         "nullable": true, "description": "Or null."},
+            "items": [{"allOf": [r]}],
+            // Compositions stay.
+            "two": {"allOf": [r, {"$ref": "#/components/schemas/Priority"}]},
+            "constrained": {"allOf": [r, {"maxLength": 3}]},
+        });
+        unwrap_single_refs(&mut spec);
+        assert_eq!(
+            spec["plain"],
+            json!({"$ref": r["$ref"], "description": "Mine."})
+        );
+        assert_eq!(
+            spec["nullable"],
+            json!({"anyOf": [r], "nullable": true, "description": "Or null."})
+        );
+        assert_eq!(spec["items"][0], r);
+        assert_eq!(spec["two"]["allOf"].as_array().unwrap().len(), 2);
+        assert_eq!(spec["constrained"]["allOf"][1]["maxLength"], 3);
     }
 
     #[test]

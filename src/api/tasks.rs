@@ -24,6 +24,7 @@ use crate::service::{
     Edit, NewTask, Position, Scope, SearchQuery, Service, TaskPatch, TaskQuery, TaskView,
 };
 
+/// A task's status, which is also its board column.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "TaskStatus", rename_all = "snake_case")]
 pub enum TaskStatusBody {
@@ -33,6 +34,7 @@ pub enum TaskStatusBody {
     Done,
 }
 
+/// A task's priority, from `low` to `urgent`.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "Priority", rename_all = "snake_case")]
 pub enum PriorityBody {
@@ -726,4 +728,21 @@ impl Documented for TasksApi {
         ("deleteTask", &[409]),
         ("taskActivity", &[422]),
     ];
+
+    const REQUIRED_PARAMETERS: &'static [(&'static str, &'static str)] = &[("searchTasks", "q")];
+
+    fn examples() -> Vec<(&'static str, serde_json::Value)> {
+        // A personal task: it names no project or people, so it succeeds for anyone.
+        vec![(
+            "CreateTaskRequest",
+            serde_json::json!({
+                "title": "Write the release notes",
+                "description": "List what changed since the last release and who helped.",
+                "status": "todo",
+                "priority": "high",
+                "due_date": "2027-01-15T17:00:00Z",
+                "labels": ["docs", "release"]
+            }),
+        )]
+    }
 }

@@ -307,6 +307,9 @@ impl Documented for AttachmentsApi {
         ("downloadAttachment", &[416]),
     ];
 
+    const HEAD_OPERATIONS: &'static [(&'static str, &'static str)] =
+        &[("downloadAttachment", "headAttachmentContent")];
+
     fn request_bodies() -> Vec<(&'static str, serde_json::Value)> {
         vec![("uploadAttachments", upload_request_body())]
     }
