@@ -7,7 +7,8 @@
 #    uploads), which it cannot type (generator_warnings.py reads its output).
 # 2. With a tasker binary (TASKER_BIN, default target/debug/tasker; with CI=true it must
 #    exist), a server is started and smoke.py calls it through that client: the spec's
-#    examples succeed and the answers parse into their documented types.
+#    examples succeed and the answers parse into their documented types. Then scenario.py
+#    walks the whole product scenario through the same client, typed calls only.
 # 3. With Node, openapi-typescript (pinned in package.json and package-lock.json, installed
 #    with `npm ci`) generates the TypeScript types, and `tsc --strict --noEmit` compiles them
 #    with usage.ts (typed calls through openapi-fetch). Without Node this is skipped, saying so.
@@ -81,6 +82,7 @@ sys.exit("the server did not start:\n" + open(sys.argv[1]).read())
 PY
 )"
   PYTHONPATH="$work/py${PYTHONPATH:+:$PYTHONPATH}" "$py" "$here/smoke.py" "$base" "$spec"
+  PYTHONPATH="$work/py${PYTHONPATH:+:$PYTHONPATH}" "$py" "$here/scenario.py" "$base"
 elif [ "${CI:-}" = "true" ]; then
   echo "no tasker binary at $bin (build it first, or set TASKER_BIN)"
   exit 1

@@ -1,7 +1,8 @@
 """A smoke test of the Python client generated from the spec, against a live server: typed
 calls only, and every answer parses into its documented type (no field left over in
 `additional_properties`, which is where the client puts fields the spec does not name).
-The whole product scenario is tests/scenario.rs; this checks the generated code itself.
+The whole product scenario is scenario.py (and tests/scenario.rs); this checks the spec's
+examples and the generated code itself.
 
 Usage: python3 smoke.py BASE_URL SPEC   (BASE_URL without `/api`; the package `tasker_client`
 must be importable)
