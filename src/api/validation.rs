@@ -167,7 +167,13 @@ impl Check<'_> {
             }
         }
         for key in ["anyOf", "oneOf"] {
-            if let Some(branches) = schema[key].as_array()
+            // One branch (the spec's form of a nullable `$ref`): its own complaint says more.
+            if let Some([branch]) = schema[key].as_array().map(Vec::as_slice) {
+                self.value(value, branch);
+                if self.errors.len() > before {
+                    return;
+                }
+            } else if let Some(branches) = schema[key].as_array()
                 && !branches.iter().any(|branch| self.fits(value, branch))
             {
                 self.fail("does not have any of the allowed forms");
