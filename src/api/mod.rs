@@ -13,6 +13,8 @@ pub(crate) mod attachments;
 mod auth;
 /// Board order: moving a task, a project's board.
 mod board;
+/// The calendar feed: `/auth/calendar` and the feed itself, `/ical/{token}.ics`.
+pub(crate) mod calendar;
 /// Comments on tasks.
 mod comments;
 /// ETag, If-Match and If-None-Match.
@@ -106,6 +108,7 @@ pub enum NoContent {
 
 type Apis = (
     auth::AuthApi,
+    calendar::CalendarApi,
     users::UsersApi,
     teams::TeamsApi,
     invitations::InvitationsApi,
@@ -139,6 +142,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             auth::AuthApi,
+            calendar::CalendarApi,
             users::UsersApi,
             teams::TeamsApi,
             invitations::InvitationsApi,
@@ -231,6 +235,7 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
             })),
         )
         .nest("/api", openapi())
+        .at("/ical/:file", get(calendar::serve_feed))
         // poem's nest at "/" matches every path below it but not "/" itself.
         .at("/", site.clone())
         .nest("/", site)
