@@ -8,6 +8,7 @@ mod attachments;
 mod auth;
 mod board;
 mod browser;
+mod calendar;
 mod cli;
 mod comments;
 mod contract;

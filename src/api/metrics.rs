@@ -30,6 +30,7 @@ const OTHER_ROUTES: &[&str] = &[
     "/docs",
     "/api/openapi.json",
     "/metrics",
+    "/ical/:file",
 ];
 
 /// Methods with their own series; any other is counted as `OTHER`.

@@ -13,6 +13,8 @@ pub(crate) mod attachments;
 mod auth;
 /// Board order: moving a task, a project's board.
 mod board;
+/// The calendar feed: `/auth/calendar` and the feed itself, `/ical/{token}.ics`.
+pub(crate) mod calendar;
 /// Comments on tasks.
 mod comments;
 /// ETag, If-Match and If-None-Match.
@@ -108,6 +110,7 @@ pub enum NoContent {
 
 type Apis = (
     auth::AuthApi,
+    calendar::CalendarApi,
     users::UsersApi,
     teams::TeamsApi,
     invitations::InvitationsApi,
@@ -150,6 +153,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             auth::AuthApi,
+            calendar::CalendarApi,
             users::UsersApi,
             teams::TeamsApi,
             invitations::InvitationsApi,
@@ -243,6 +247,7 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
             })),
         )
         .nest("/api", openapi())
+        .at("/ical/:file", get(calendar::serve_feed))
         // poem's nest at "/" matches every path below it but not "/" itself.
         .at("/", site.clone())
         .nest("/", site)

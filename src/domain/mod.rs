@@ -7,6 +7,8 @@
 pub mod access;
 /// Attachments: metadata of files uploaded to tasks.
 pub mod attachment;
+/// Calendar feeds: secret tokens and the iCalendar they serve.
+pub mod calendar;
 /// Change-log entries: what changed, by whom, field by field.
 pub mod change;
 /// Comments on tasks.

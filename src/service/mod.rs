@@ -11,6 +11,8 @@ mod attachments;
 mod board;
 /// Browser sessions: signed session cookies and CSRF tokens.
 mod browser;
+/// The calendar feed: issue, revoke, and what a feed token opens.
+mod calendar;
 /// Comments on tasks, with their permission rules.
 mod comments;
 /// The real-time feed: subscriptions, replay, the dispatcher.
@@ -50,6 +52,7 @@ pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, Session
 pub use attachments::{AttachmentView, IncomingFile, MAX_FILES_PER_UPLOAD};
 pub use board::{Board, BoardColumn, DEFAULT_PER_COLUMN, MAX_PER_COLUMN, TaskMove};
 pub use browser::{BrowserSession, SESSION_COOKIE};
+pub use calendar::{FeedTasks, IssuedFeed};
 pub use comments::CommentView;
 pub use feed::{Feed, MEMBERSHIP_PAGE, Start};
 pub use gauges::Gauge;

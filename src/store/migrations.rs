@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "index invitations by claimant; revoke pending invitations made without an accept token",
         apply: invitation_tokens,
     },
+    Migration {
+        version: 10,
+        name: "create the calendar feed tables",
+        apply: create_calendar_tables,
+    },
 ];
 
 /// The schema version this build writes.
@@ -140,6 +145,12 @@ fn create_notification_tables(txn: &WriteTransaction) -> Result<(), StoreError> 
     txn.open_table(NOTIFICATION_UNREAD_COUNTS)?;
     txn.open_table(NOTIFICATIONS_BY_SEQ)?;
     txn.open_table(NOTIFICATIONS_BY_TIME)?;
+    Ok(())
+}
+
+fn create_calendar_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(CALENDAR_FEEDS)?;
+    txn.open_table(CALENDAR_FEEDS_BY_HASH)?;
     Ok(())
 }
 
@@ -312,7 +323,7 @@ mod tests {
         drop(store);
 
         let store = Store::open(&path).unwrap();
-        assert_eq!(current_version(store.db()).unwrap(), 9);
+        assert_eq!(current_version(store.db()).unwrap(), latest_version());
         let statuses: Vec<_> = store
             .invitations_of_team(team, None, 10)
             .unwrap()

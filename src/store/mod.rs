@@ -14,6 +14,8 @@
 mod attachments;
 /// Blob reference counts (the files live under `DATA_DIR/blobs/`).
 mod blobs;
+/// Calendar feeds: one per user, found by the hash of their token.
+mod calendar;
 /// Appending to and reading the change log.
 mod changes;
 /// Consistency checks of rows and indexes (`tasker check`).

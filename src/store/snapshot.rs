@@ -61,7 +61,9 @@ macro_rules! for_each_table {
             NOTIFICATIONS_UNREAD,
             NOTIFICATION_UNREAD_COUNTS,
             NOTIFICATIONS_BY_SEQ,
-            NOTIFICATIONS_BY_TIME
+            NOTIFICATIONS_BY_TIME,
+            CALENDAR_FEEDS,
+            CALENDAR_FEEDS_BY_HASH
         )
     };
 }

@@ -170,3 +170,10 @@ pub const NOTIFICATIONS_BY_SEQ: TableDefinition<(u64, u128), ()> =
 /// `(created_at as Unix seconds, user id, seq) -> ()`: notifications by age, for retention.
 pub const NOTIFICATIONS_BY_TIME: TableDefinition<(i64, u128, u64), ()> =
     TableDefinition::new("notifications_by_time-1");
+
+/// `user id -> JSON domain::calendar::CalendarFeed`: a user's calendar feed (at most one).
+pub const CALENDAR_FEEDS: TableDefinition<u128, &[u8]> = TableDefinition::new("calendar_feeds-1");
+
+/// `calendar token SHA-256 (hex) -> user id`: how a feed request finds its user, one read.
+pub const CALENDAR_FEEDS_BY_HASH: TableDefinition<&str, u128> =
+    TableDefinition::new("calendar_feeds_by_hash-1");

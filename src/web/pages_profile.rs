@@ -1,6 +1,7 @@
 //! The profile (`/profile`): name, email (needs the current password), password (current,
-//! new, confirmed; signs out the other sessions), and the sessions list with Revoke (revoking
-//! this browser's own session signs it out). A refused form is shown again with its messages
+//! new, confirmed; signs out the other sessions), the calendar feed (create or regenerate, the
+//! URL shown once; turn off), and the sessions list with Revoke (revoking this browser's own
+//! session signs it out). A refused form is shown again with its messages
 //! (422) and nothing written.
 
 use askama::Template;
@@ -14,6 +15,7 @@ use super::pages_notifications::Stamp;
 use super::pages_teams::{parse_id, unprocessable};
 use super::session::{self, WebUser};
 use super::{Chrome, Settings, render, see_other};
+use crate::api::calendar;
 use crate::domain::session::Session;
 use crate::domain::{FieldError, SessionId};
 use crate::service::{Error, ProfileUpdate, Service};
@@ -25,6 +27,14 @@ pub fn routes(route: Route) -> Route {
         .at("/profile/email", post(change_email))
         .at("/profile/password", post(change_password))
         .at("/profile/sessions/:id/revoke", post(revoke_session))
+        .at("/profile/calendar", post(create_calendar_feed))
+        .at("/profile/calendar/revoke", post(revoke_calendar_feed))
+}
+
+/// A calendar feed URL just made, shown this once: as to-dos, and as events.
+pub struct IssuedCalendar {
+    pub url: String,
+    pub event_url: String,
 }
 
 pub struct SessionItem {
@@ -96,12 +106,16 @@ struct ProfilePage {
     password_errors: FormErrors,
     sessions: Vec<SessionItem>,
     more_sessions: bool,
+    /// When the current calendar feed URL was made; none without a feed.
+    calendar_since: Option<Stamp>,
+    calendar_issued: Option<IssuedCalendar>,
 }
 
 async fn profile_view(service: &Service, user: WebUser) -> WebResult<ProfilePage> {
     let auth = &user.0;
     let me = service.profile(auth).await?;
     let sessions = service.sessions(auth, None, Some(200)).await?;
+    let calendar = service.calendar_feed(auth).await?;
     Ok(ProfilePage {
         chrome: Chrome::load(service, user, "profile").await?,
         name: me.name.as_str().to_string(),
@@ -116,6 +130,8 @@ async fn profile_view(service: &Service, user: WebUser) -> WebResult<ProfilePage
             .map(|s| SessionItem::new(s, auth.session_id))
             .collect(),
         more_sessions: sessions.next_cursor.is_some(),
+        calendar_since: calendar.map(|f| Stamp::new(f.created_at)),
+        calendar_issued: None,
     })
 }
 
@@ -136,6 +152,7 @@ pub async fn profile_page(
         Some("name") => Some("Your name was changed."),
         Some("email") => Some("Your email was changed."),
         Some("password") => Some("Your password was changed. Your other sessions were signed out."),
+        Some("calendar") => Some("Your calendar feed was turned off: its URL no longer works."),
         _ => None,
     };
     render(&page)
@@ -282,6 +299,35 @@ pub async fn change_password(
         )])
     };
     apply(&service, user, Part::Password, update, (None, None)).await
+}
+
+/// `POST /profile/calendar`: makes a new calendar feed URL (the old one stops working). The
+/// answer is the profile page showing it this once; not a redirect, so the secret URL is
+/// never in a location or a reload.
+#[handler]
+pub async fn create_calendar_feed(
+    req: &Request,
+    user: WebUser,
+    service: Data<&Service>,
+    settings: Data<&Settings>,
+) -> WebResult<Response> {
+    let issued = service.issue_calendar_feed(&user.0).await?;
+    let origin = calendar::site_origin(req, &settings.proxies);
+    let (url, event_url) = calendar::feed_urls(&origin, &issued.path());
+    let mut page = profile_view(&service, user).await?;
+    page.calendar_issued = Some(IssuedCalendar { url, event_url });
+    Ok(render(&page)?
+        .with_header("cache-control", "no-store")
+        .into_response())
+}
+
+/// `POST /profile/calendar/revoke`: turns the calendar feed off (already off: nothing to do).
+#[handler]
+pub async fn revoke_calendar_feed(user: WebUser, service: Data<&Service>) -> WebResult<Response> {
+    match service.revoke_calendar_feed(&user.0).await {
+        Ok(()) | Err(Error::NotFound(_)) => Ok(see_other("/profile?saved=calendar#calendar")),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// `POST /profile/sessions/{id}/revoke`: signs that session out; this browser's own session
