@@ -166,6 +166,7 @@ fn stages_binary_settings_unit_and_data_dir() {
         "TASKER_IDLE_TIMEOUT",
         "TASKER_BODY_TIMEOUT",
         "TASKER_MAX_CONNECTIONS",
+        "TASKER_DB_CACHE",
         "TASKER_WS_WRITE_TIMEOUT",
         "CORS_ORIGINS",
         "TASKER_REGISTRATION",
