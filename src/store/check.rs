@@ -311,7 +311,7 @@ fn check_tasks(txn: &ReadTransaction, problems: &mut Problems) -> Result<(), Sto
             None => None,
         })
     };
-    let pair_indexes: [(&Table2, fn(&IndexKeys) -> &BTreeSet<(u128, u128)>, &str); 4] = [
+    let pair_indexes: [(&Table2, PairKeys, &str); 4] = [
         (&assignee, |k| &k.assignee, "tasks_by_assignee"),
         (&creator, |k| &k.creator, "tasks_by_creator"),
         (&project, |k| &k.project, "tasks_by_project"),
@@ -373,6 +373,8 @@ fn check_tasks(txn: &ReadTransaction, problems: &mut Problems) -> Result<(), Sto
 
 /// A `(u128, u128) -> ()` index table, read-only.
 type Table2 = redb::ReadOnlyTable<(u128, u128), ()>;
+/// The keys of one such table among a task's [`IndexKeys`].
+type PairKeys = fn(&IndexKeys) -> &BTreeSet<(u128, u128)>;
 
 /// Rows that belong to a task (comments, attachments) and their `(task id, row id)` index
 /// agree, and their tasks exist; `each` sees every row that decodes. In bounded memory, like
