@@ -208,6 +208,8 @@ TASKER_LOG_FORMAT=json
 #TASKER_BODY_TIMEOUT=30s
 #TASKER_MAX_CONNECTIONS=400
 #TASKER_WS_WRITE_TIMEOUT=10s
+# The database cache in MiB: more helps reads on a large store when memory allows.
+#TASKER_DB_CACHE=64
 EOF
   )
   chmod 0600 "$tmp"

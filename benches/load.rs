@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
+/// Zipf-distributed words, shared with `benches/synthetic.rs`.
+#[path = "common/zipf.rs"]
+#[allow(dead_code)]
+mod zipf;
+
 const PASSWORD: &str = "correct horse battery";
 
 struct Row {
@@ -456,7 +461,8 @@ async fn login_token(client: &reqwest::Client, base: &str) -> String {
     auth["token"].as_str().unwrap().to_string()
 }
 
-/// Searches over `tasks` seeded tasks: a word, two words with the last typed halfway
+/// Searches over `tasks` seeded tasks: the commonest word, a word (uniform over the
+/// vocabulary: mostly rare ones), two words with the last typed halfway
 /// (typeahead), a word with a typo, a quoted phrase; 20 results each.
 async fn search_rows(
     client: &reqwest::Client,
@@ -486,7 +492,8 @@ async fn search_rows(
         }
     };
     type MakeQuery = fn(&[String], usize) -> String;
-    let kinds: [(&str, MakeQuery); 4] = [
+    let kinds: [(&str, MakeQuery); 5] = [
+        ("the commonest word", |v, _| format!("{} ", v[0])),
         ("one word", |v, n| format!("{} ", v[(n * 7919) % v.len()])),
         ("typeahead: a word and a prefix", |v, n| {
             let second = &v[(n * 104_729) % v.len()];
@@ -593,30 +600,12 @@ fn rebuild_row(data: &std::path::Path) -> String {
     )
 }
 
-/// Words the seeded tasks are written in: 5,000 made-up words of 2 to 4 syllables.
+/// Words the seeded tasks are written in: 30,000 made-up words, commonest first.
 fn vocabulary() -> Vec<String> {
-    const SYLLABLES: [&str; 20] = [
-        "ka", "lo", "mi", "ren", "sa", "to", "vel", "du", "pra", "ne", "qui", "bor", "ta", "shi",
-        "gon", "fe", "lu", "dar", "mo", "zen",
-    ];
-    let mut words = Vec::with_capacity(5_000);
-    let mut n: u64 = 1;
-    while words.len() < 5_000 {
-        n = n
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let syllables = 2 + (n >> 60) as usize % 3;
-        let word: String = (0..syllables)
-            .map(|i| SYLLABLES[((n >> (8 * i + 8)) % 20) as usize])
-            .collect();
-        if !words.contains(&word) {
-            words.push(word);
-        }
-    }
-    words
+    zipf::zipf().words().to_vec()
 }
 
-/// `count` words of `vocabulary`, picked by a generator seeded with `seed`.
+/// `count` words of `vocabulary` drawn by Zipf's law, by a generator seeded with `seed`.
 fn words(vocabulary: &[String], seed: u64, count: usize) -> String {
     let mut n = seed
         .wrapping_mul(2_862_933_555_777_941_757)
@@ -626,14 +615,15 @@ fn words(vocabulary: &[String], seed: u64, count: usize) -> String {
             n = n
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
-            vocabulary[(n >> 33) as usize % vocabulary.len()].as_str()
+            let u = (n >> 11) as f64 / (1u64 << 53) as f64;
+            vocabulary[zipf::zipf().rank(u) % vocabulary.len()].as_str()
         })
         .collect::<Vec<_>>()
         .join(" ")
 }
 
 /// Writes `count` tasks (assigned to the user, in the project, a quarter of them done, with a
-/// title of 4 and a description of 30 made-up words) straight into the store, in batches,
+/// title of 4 and a description of 30 Zipf-drawn words) straight into the store, in batches,
 /// numbered from `first`; returns their ids.
 fn seed(
     data: &std::path::Path,

@@ -146,6 +146,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
+    /// The database cache, in MiB: recently read pages, and pages a write has not yet written
+    /// to the file. The main part of the server's memory that a setting controls; more helps
+    /// reads on a large store when memory allows.
+    #[arg(long, env = "TASKER_DB_CACHE", value_name = "MIB", default_value_t = crate::store::DEFAULT_CACHE_MIB,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(4..=65_536))]
+    pub db_cache: usize,
+
     /// How long a WebSocket client may take to take a frame, or to answer the server's ping,
     /// before it is cut off as too slow (close code 4008; it resumes with `?since=`).
     #[arg(long, env = "TASKER_WS_WRITE_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_ttl)]
@@ -626,6 +633,7 @@ impl std::fmt::Debug for Config {
             .field("idle_timeout", &self.idle_timeout)
             .field("body_timeout", &self.body_timeout)
             .field("max_connections", &self.max_connections)
+            .field("db_cache", &self.db_cache)
             .field("ws_write_timeout", &self.ws_write_timeout)
             .field("ws_ping_interval", &self.ws_ping_interval)
             .field("log_format", &self.log_format)

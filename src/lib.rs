@@ -86,12 +86,13 @@ impl App {
         config::configured_jwt_secret(config)?;
         let data_dir = || format!("--data-dir {}", config.data_dir.display());
         // Opening the store takes the data directory's lock: from here on it is ours alone.
-        let store = Store::open_with_group_commit(&config.db_path()).map_err(|e| match e {
-            StoreError::Locked | StoreError::NewerSchema { .. } => {
-                ConfigError::new(data_dir(), e.to_string())
-            }
-            other => ConfigError::new(data_dir(), format!("cannot open the database: {other}")),
-        })?;
+        let store = Store::open_with_group_commit(&config.db_path(), config.db_cache << 20)
+            .map_err(|e| match e {
+                StoreError::Locked | StoreError::NewerSchema { .. } => {
+                    ConfigError::new(data_dir(), e.to_string())
+                }
+                other => ConfigError::new(data_dir(), format!("cannot open the database: {other}")),
+            })?;
         let jwt_secret = config::jwt_secret(config)?;
         let blobs = open_blobs(config, &store)?;
         let position = store.last_seq().map_err(|e| {

@@ -513,3 +513,89 @@ fn seed_timing() {
     let size = std::fs::metadata(&out).unwrap().len();
     println!("{report} ({} MB)", size >> 20);
 }
+
+/// A file that fails after tens of thousands of rows were written (more than the database
+/// cache holds: the import's pages have gone to the file by then) leaves the data directory as
+/// it was: the database a server created is still there, still empty, and a good file then
+/// imports into it.
+#[tokio::test]
+async fn an_import_that_fails_late_leaves_the_data_dir_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    // A data directory a server made: database, secret, index.
+    let mut config = test_config(&dir);
+    config.db_cache = 4;
+    let server = TestServer::spawn_with(config).await;
+    server.stop().await;
+    let listing = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing(&dir);
+
+    let path = tmp.path().join("synthetic.json");
+    let spec = Synthetic {
+        users: 20,
+        projects: 4,
+        tasks: 20_000,
+        comment_every: 10,
+    };
+    write_synthetic(&path, spec).unwrap();
+    let mut file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    // The last comment names a task that is not in the file.
+    let last = file["comments"].as_array().unwrap().len() - 1;
+    file["comments"][last]["task_id"] = json!(uuid::Uuid::now_v7());
+    let bad = write(tmp.path(), "bad.json", &file);
+    let out = import(&dir, &bad);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("comments[{last}]")), "{stderr}");
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert_eq!(listing(&dir), before, "no file was added or removed");
+    {
+        let store = Store::open(&dir.join(DB_FILE)).unwrap();
+        assert_eq!(store.task_count().unwrap(), 0);
+    }
+
+    let out = import(&dir, &path);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let store = Store::open(&dir.join(DB_FILE)).unwrap();
+    assert_eq!(store.task_count().unwrap(), 20_000);
+}
+
+/// `--db-cache` (`TASKER_DB_CACHE`) sizes the database cache in MiB: the default is the
+/// store's, too small a cache is refused, and a server runs with a small one.
+#[tokio::test]
+async fn the_database_cache_is_configurable() {
+    assert_eq!(
+        tasker::Config::new("data").db_cache,
+        tasker::store::DEFAULT_CACHE_MIB
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().display().to_string();
+    let out = tasker(&["serve", "--data-dir", &data, "--db-cache", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--db-cache"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut config = test_config(tmp.path());
+    config.db_cache = 4;
+    let server = TestServer::spawn_with(config).await;
+    let account = server.register().await;
+    let task = server
+        .post(
+            "/api/tasks",
+            Some(&account.token),
+            json!({"title": "cached"}),
+        )
+        .await;
+    assert_eq!(task.ok()["title"], "cached");
+    server.stop().await;
+}

@@ -207,6 +207,10 @@ pub struct SearchIndex {
     applied: AtomicU64,
     /// Whether searches may run: false from an open that needs a rebuild until it is done.
     ready: AtomicBool,
+    /// Set from [`SearchIndex::begin_rebuild`] until the next commit: the writer holds no
+    /// document, so an upsert adds without deleting first. (Each delete is queued until the
+    /// commit: a million of them held the rebuild's memory.)
+    emptied: AtomicBool,
     /// Progress of a running rebuild: tasks done, of how many.
     rebuilt: AtomicU64,
     rebuild_total: AtomicU64,
@@ -283,6 +287,7 @@ impl SearchIndex {
             fields,
             applied: AtomicU64::new(0),
             ready: AtomicBool::new(false),
+            emptied: AtomicBool::new(false),
             rebuilt: AtomicU64::new(0),
             rebuild_total: AtomicU64::new(0),
         })
@@ -328,11 +333,12 @@ impl SearchIndex {
     }
 
     /// Starts a rebuild: empties the index (uncommitted until [`SearchIndex::commit`]) and
-    /// notes how many tasks are to come.
+    /// notes how many tasks are to come. Until the commit, each task must be upserted once.
     pub fn begin_rebuild(&self, total: u64) -> Result<(), SearchError> {
         self.rebuilt.store(0, Ordering::SeqCst);
         self.rebuild_total.store(total, Ordering::SeqCst);
         self.writer().delete_all_documents()?;
+        self.emptied.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -378,7 +384,9 @@ impl SearchIndex {
             }
         }
         let writer = self.writer();
-        writer.delete_term(Term::from_field_text(f.id, &id));
+        if !self.emptied.load(Ordering::SeqCst) {
+            writer.delete_term(Term::from_field_text(f.id, &id));
+        }
         writer.add_document(doc)?;
         Ok(())
     }
@@ -402,6 +410,7 @@ impl SearchIndex {
             let mut prepared = writer.prepare_commit()?;
             prepared.set_payload(&payload);
             prepared.commit()?;
+            self.emptied.store(false, Ordering::SeqCst);
         }
         self.reader.reload()?;
         self.applied.store(seq, Ordering::SeqCst);

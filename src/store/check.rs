@@ -117,21 +117,19 @@ impl Snapshot {
             COMMENTS_BY_TASK,
             "comments",
             |c| c.task_id.as_u128(),
+            |_| {},
             &mut problems,
         )?;
-        let attachments = check_children::<Attachment>(
+        let mut expected: HashMap<[u8; 32], u64> = HashMap::new();
+        check_children::<Attachment>(
             txn,
             ATTACHMENTS,
             ATTACHMENTS_BY_TASK,
             "attachments",
             |a| a.task_id.as_u128(),
+            |a| *expected.entry(a.sha256).or_default() += 1,
             &mut problems,
         )?;
-
-        let mut expected: HashMap<[u8; 32], u64> = HashMap::new();
-        for attachment in &attachments {
-            *expected.entry(attachment.sha256).or_default() += 1;
-        }
         let mut blob_refs = HashMap::new();
         for entry in txn.open_table(BLOBS)?.iter()? {
             let (hash, refs) = entry?;
@@ -192,165 +190,253 @@ fn rows_of<T: DeserializeOwned>(
     Ok(rows)
 }
 
+/// Like [`rows_of`], keeping nothing.
 fn decode_all<T: DeserializeOwned>(
     txn: &ReadTransaction,
     table: TableDefinition<u128, &'static [u8]>,
     name: &str,
     problems: &mut Problems,
 ) -> Result<(), StoreError> {
-    rows_of::<T>(txn, table, name, problems).map(|_| ())
-}
-
-/// Every task has its index entries, and every index entry points at a task that says so.
-fn check_tasks(txn: &ReadTransaction, problems: &mut Problems) -> Result<(), StoreError> {
-    let tasks: Vec<Task> = rows_of(txn, TASKS, "tasks", problems)?;
-    let mut want: [BTreeSet<(u128, u128)>; 4] = Default::default();
-    let mut want_status = BTreeSet::new();
-    for task in &tasks {
-        let id = task.id.as_u128();
-        for assignee in &task.assignee_ids {
-            want[0].insert((assignee.as_u128(), id));
+    for entry in txn.open_table(table)?.iter()? {
+        let (id, row) = entry?;
+        if let Err(e) = decode::<T>(name, row.value()) {
+            problems.push(format!("{e} (id {})", uuid::Uuid::from_u128(id.value())));
         }
-        want[1].insert((task.created_by.as_u128(), id));
-        if let Some(project) = task.project_id {
-            want[2].insert((project.as_u128(), id));
-            want_status.insert((project.as_u128(), task.status as u8, id));
-        }
-        if let Some(team) = task.team_id {
-            want[3].insert((team.as_u128(), id));
-        }
-    }
-    let indexes = [
-        (TASKS_BY_ASSIGNEE, "tasks_by_assignee"),
-        (TASKS_BY_CREATOR, "tasks_by_creator"),
-        (TASKS_BY_PROJECT, "tasks_by_project"),
-        (TASKS_BY_TEAM, "tasks_by_team"),
-    ];
-    for ((table, name), want) in indexes.into_iter().zip(want) {
-        let mut have = BTreeSet::new();
-        for entry in txn.open_table(table)?.iter()? {
-            have.insert(entry?.0.value());
-        }
-        for (key, task) in have.difference(&want) {
-            problems.push(format!(
-                "{name}: entry ({}, task {}) matches no task",
-                uuid::Uuid::from_u128(*key),
-                uuid::Uuid::from_u128(*task)
-            ));
-        }
-        for (key, task) in want.difference(&have) {
-            problems.push(format!(
-                "{name}: task {} has no entry under {}",
-                uuid::Uuid::from_u128(*task),
-                uuid::Uuid::from_u128(*key)
-            ));
-        }
-    }
-    let mut have = BTreeSet::new();
-    for entry in txn.open_table(TASKS_BY_PROJECT_STATUS)?.iter()? {
-        have.insert(entry?.0.value());
-    }
-    for (_, _, task) in have.symmetric_difference(&want_status) {
-        problems.push(format!(
-            "tasks_by_project_status: entries for task {} do not match its project and status",
-            uuid::Uuid::from_u128(*task)
-        ));
-    }
-    check_board_and_sorts(txn, &tasks, problems)
-}
-
-/// Every task has a rank, distinct in its column, and its `tasks_by_rank` and `tasks_sorted`
-/// entries are exactly those its row implies.
-fn check_board_and_sorts(
-    txn: &ReadTransaction,
-    tasks: &[Task],
-    problems: &mut Problems,
-) -> Result<(), StoreError> {
-    let (mut want_rank, mut want_sorted) = (BTreeSet::new(), BTreeSet::new());
-    let mut ranks = BTreeSet::new();
-    for task in tasks {
-        if task.rank.is_unplaced() {
-            problems.push(format!("tasks: task {} has no rank", task.id));
-        } else if !ranks.insert((task.column().key(), task.rank.clone())) {
-            problems.push(format!(
-                "tasks: task {} shares its rank {} with another task of its column",
-                task.id, task.rank
-            ));
-        }
-        let keys = IndexKeys::of(task);
-        want_rank.extend(keys.rank);
-        want_sorted.extend(keys.sorted);
-    }
-    let mut have = BTreeSet::new();
-    for entry in txn.open_table(TASKS_BY_RANK)?.iter()? {
-        let (key, _) = entry?;
-        let (kind, board, status, rank, task) = key.value();
-        have.insert((kind, board, status, rank.to_string(), task));
-    }
-    for (_, _, _, rank, task) in have.symmetric_difference(&want_rank) {
-        problems.push(format!(
-            "tasks_by_rank: entry {rank} for task {} does not match its column and rank",
-            uuid::Uuid::from_u128(*task)
-        ));
-    }
-    let mut have = BTreeSet::new();
-    for entry in txn.open_table(TASKS_SORTED)?.iter()? {
-        have.insert(entry?.0.value());
-    }
-    for (_, _, sort, _, task) in have.symmetric_difference(&want_sorted) {
-        problems.push(format!(
-            "tasks_sorted: entry (sort {sort}) for task {} does not match its lists and fields",
-            uuid::Uuid::from_u128(*task)
-        ));
     }
     Ok(())
 }
 
+/// Every task has its index entries, and every index entry points at a task that says so.
+///
+/// In bounded memory, whatever the number of tasks: each task's entries are looked up
+/// (forward), and each index holds exactly as many entries as the rows imply; only when it
+/// holds more is it walked entry by entry, each checked against its task's row (backward).
+fn check_tasks(txn: &ReadTransaction, problems: &mut Problems) -> Result<(), StoreError> {
+    let tasks = txn.open_table(TASKS)?;
+    let (assignee, creator, project, team, status, rank, sorted) = (
+        txn.open_table(TASKS_BY_ASSIGNEE)?,
+        txn.open_table(TASKS_BY_CREATOR)?,
+        txn.open_table(TASKS_BY_PROJECT)?,
+        txn.open_table(TASKS_BY_TEAM)?,
+        txn.open_table(TASKS_BY_PROJECT_STATUS)?,
+        txn.open_table(TASKS_BY_RANK)?,
+        txn.open_table(TASKS_SORTED)?,
+    );
+    // Entries the rows imply, per index, in the order of `expected` below.
+    let mut implied = [0u64; 7];
+    for entry in tasks.iter()? {
+        let (id, row) = entry?;
+        let task: Task = match decode("tasks", row.value()) {
+            Ok(task) => task,
+            Err(e) => {
+                problems.push(format!("{e} (id {})", uuid::Uuid::from_u128(id.value())));
+                continue;
+            }
+        };
+        if task.rank.is_unplaced() {
+            problems.push(format!("tasks: task {} has no rank", task.id));
+        }
+        let keys = IndexKeys::of(&task);
+        let pairs = [
+            (&assignee, &keys.assignee, "tasks_by_assignee"),
+            (&creator, &keys.creator, "tasks_by_creator"),
+            (&project, &keys.project, "tasks_by_project"),
+            (&team, &keys.team, "tasks_by_team"),
+        ];
+        for (i, (table, want, name)) in pairs.into_iter().enumerate() {
+            implied[i] += want.len() as u64;
+            for (key, task) in want {
+                if table.get((*key, *task))?.is_none() {
+                    problems.push(format!(
+                        "{name}: task {} has no entry under {}",
+                        uuid::Uuid::from_u128(*task),
+                        uuid::Uuid::from_u128(*key)
+                    ));
+                }
+            }
+        }
+        implied[4] += keys.project_status.len() as u64;
+        for key in &keys.project_status {
+            if status.get(*key)?.is_none() {
+                problems.push(format!(
+                    "tasks_by_project_status: entries for task {} do not match its project and status",
+                    task.id
+                ));
+            }
+        }
+        implied[5] += keys.rank.len() as u64;
+        for (kind, board, column, at, id) in &keys.rank {
+            if rank
+                .get((*kind, *board, *column, at.as_str(), *id))?
+                .is_none()
+            {
+                problems.push(format!(
+                    "tasks_by_rank: entry {at} for task {} does not match its column and rank",
+                    task.id
+                ));
+            }
+        }
+        implied[6] += keys.sorted.len() as u64;
+        for key in &keys.sorted {
+            if sorted.get(*key)?.is_none() {
+                problems.push(format!(
+                    "tasks_sorted: entry (sort {}) for task {} does not match its lists and fields",
+                    key.2, task.id
+                ));
+            }
+        }
+    }
+
+    // Two tasks of one column with the same rank are neighbours in `tasks_by_rank`.
+    let mut previous: Option<(u8, u128, u8, String)> = None;
+    for entry in rank.iter()? {
+        let (key, _) = entry?;
+        let (kind, board, column, at, task) = key.value();
+        let here = (kind, board, column, at.to_string());
+        if previous.as_ref() == Some(&here) {
+            problems.push(format!(
+                "tasks: task {} shares its rank {at} with another task of its column",
+                uuid::Uuid::from_u128(task)
+            ));
+        }
+        previous = Some(here);
+    }
+
+    // Entries no row implies: only looked for when an index holds more than the rows imply.
+    let row_of = |id: u128| -> Result<Option<IndexKeys>, StoreError> {
+        Ok(match tasks.get(id)? {
+            Some(row) => decode::<Task>("tasks", row.value())
+                .ok()
+                .map(|t| IndexKeys::of(&t)),
+            None => None,
+        })
+    };
+    let pair_indexes: [(&Table2, PairKeys, &str); 4] = [
+        (&assignee, |k| &k.assignee, "tasks_by_assignee"),
+        (&creator, |k| &k.creator, "tasks_by_creator"),
+        (&project, |k| &k.project, "tasks_by_project"),
+        (&team, |k| &k.team, "tasks_by_team"),
+    ];
+    for (i, (table, keys_of, name)) in pair_indexes.into_iter().enumerate() {
+        if table.len()? <= implied[i] {
+            continue;
+        }
+        for entry in table.iter()? {
+            let (key, task) = entry?.0.value();
+            if !row_of(task)?.is_some_and(|keys| keys_of(&keys).contains(&(key, task))) {
+                problems.push(format!(
+                    "{name}: entry ({}, task {}) matches no task",
+                    uuid::Uuid::from_u128(key),
+                    uuid::Uuid::from_u128(task)
+                ));
+            }
+        }
+    }
+    if status.len()? > implied[4] {
+        for entry in status.iter()? {
+            let key = entry?.0.value();
+            if !row_of(key.2)?.is_some_and(|keys| keys.project_status.contains(&key)) {
+                problems.push(format!(
+                    "tasks_by_project_status: entries for task {} do not match its project and status",
+                    uuid::Uuid::from_u128(key.2)
+                ));
+            }
+        }
+    }
+    if rank.len()? > implied[5] {
+        for entry in rank.iter()? {
+            let entry = entry?;
+            let (kind, board, column, at, task) = entry.0.value();
+            let key = (kind, board, column, at.to_string(), task);
+            if !row_of(task)?.is_some_and(|keys| keys.rank.contains(&key)) {
+                problems.push(format!(
+                    "tasks_by_rank: entry {at} for task {} does not match its column and rank",
+                    uuid::Uuid::from_u128(task)
+                ));
+            }
+        }
+    }
+    if sorted.len()? > implied[6] {
+        for entry in sorted.iter()? {
+            let key = entry?.0.value();
+            if !row_of(key.4)?.is_some_and(|keys| keys.sorted.contains(&key)) {
+                problems.push(format!(
+                    "tasks_sorted: entry (sort {}) for task {} does not match its lists and fields",
+                    key.2,
+                    uuid::Uuid::from_u128(key.4)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `(u128, u128) -> ()` index table, read-only.
+type Table2 = redb::ReadOnlyTable<(u128, u128), ()>;
+/// The keys of one such table among a task's [`IndexKeys`].
+type PairKeys = fn(&IndexKeys) -> &BTreeSet<(u128, u128)>;
+
 /// Rows that belong to a task (comments, attachments) and their `(task id, row id)` index
-/// agree; returns the rows.
+/// agree, and their tasks exist; `each` sees every row that decodes. In bounded memory, like
+/// [`check_tasks`].
 fn check_children<T: DeserializeOwned>(
     txn: &ReadTransaction,
     rows: TableDefinition<u128, &'static [u8]>,
     index: TableDefinition<(u128, u128), ()>,
     name: &str,
     task_of: impl Fn(&T) -> u128,
+    mut each: impl FnMut(&T),
     problems: &mut Problems,
-) -> Result<Vec<T>, StoreError> {
-    let mut want = BTreeSet::new();
-    let mut decoded = Vec::new();
-    for entry in txn.open_table(rows)?.iter()? {
+) -> Result<(), StoreError> {
+    let tasks = txn.open_table(TASKS)?;
+    let index = txn.open_table(index)?;
+    let rows = txn.open_table(rows)?;
+    let mut implied = 0u64;
+    for entry in rows.iter()? {
         let (id, row) = entry?;
         let id = id.value();
-        match decode::<T>(name, row.value()) {
-            Ok(value) => {
-                want.insert((task_of(&value), id));
-                decoded.push(value);
+        let value = match decode::<T>(name, row.value()) {
+            Ok(value) => value,
+            Err(e) => {
+                problems.push(format!("{e} (id {})", uuid::Uuid::from_u128(id)));
+                continue;
             }
-            Err(e) => problems.push(format!("{e} (id {})", uuid::Uuid::from_u128(id))),
+        };
+        let task = task_of(&value);
+        each(&value);
+        implied += 1;
+        if index.get((task, id))?.is_none() {
+            problems.push(format!(
+                "{name}_by_task: entry for {} under task {} does not match the rows",
+                uuid::Uuid::from_u128(id),
+                uuid::Uuid::from_u128(task)
+            ));
         }
-    }
-    let tasks = txn.open_table(TASKS)?;
-    let mut have = BTreeSet::new();
-    for entry in txn.open_table(index)?.iter()? {
-        have.insert(entry?.0.value());
-    }
-    for (task, id) in have.symmetric_difference(&want) {
-        problems.push(format!(
-            "{name}_by_task: entry for {} under task {} does not match the rows",
-            uuid::Uuid::from_u128(*id),
-            uuid::Uuid::from_u128(*task)
-        ));
-    }
-    for (task, id) in &want {
-        if tasks.get(*task)?.is_none() {
+        if tasks.get(task)?.is_none() {
             problems.push(format!(
                 "{name}: {} belongs to task {} which does not exist",
-                uuid::Uuid::from_u128(*id),
-                uuid::Uuid::from_u128(*task)
+                uuid::Uuid::from_u128(id),
+                uuid::Uuid::from_u128(task)
             ));
         }
     }
-    Ok(decoded)
+    if index.len()? > implied {
+        for entry in index.iter()? {
+            let (task, id) = entry?.0.value();
+            let matches = match rows.get(id)? {
+                Some(row) => decode::<T>(name, row.value()).is_ok_and(|v| task_of(&v) == task),
+                None => false,
+            };
+            if !matches {
+                problems.push(format!(
+                    "{name}_by_task: entry for {} under task {} does not match the rows",
+                    uuid::Uuid::from_u128(id),
+                    uuid::Uuid::from_u128(task)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn hex(hash: &[u8; 32]) -> String {

@@ -84,6 +84,19 @@ pub use users::UserChanges;
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "tasker.redb";
 
+/// The database cache when nothing else is asked for (`--db-cache`), in MiB. redb's page cache
+/// holds recently read pages and, up to half of it, pages a write transaction has not yet
+/// written to the file: it is what bounds the store's memory however large the data (redb's
+/// own default, 1 GiB, is more than a small box has to give).
+pub const DEFAULT_CACHE_MIB: usize = 64;
+
+/// redb's builder with a cache of `cache_bytes`.
+fn builder(cache_bytes: usize) -> redb::Builder {
+    let mut builder = Database::builder();
+    builder.set_cache_size(cache_bytes);
+    builder
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the data directory is in use by another tasker process (the database is locked)")]
@@ -181,7 +194,12 @@ impl Store {
     /// one written by a newer build, and applies pending migrations. Every commit is durable
     /// when it returns (one fsync each): for tools and tests.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path)?;
+        Self::open_with_cache(path, DEFAULT_CACHE_MIB << 20)
+    }
+
+    /// Like [`Store::open`], with a database cache of `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
+        let db = builder(cache_bytes).create(path)?;
         migrations::run(&db)?;
         Self::with_database(db)
     }
@@ -204,7 +222,7 @@ impl Store {
     /// changes the file it looks at. Refuses a missing file, one another process holds, and
     /// one written by a newer build.
     pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::open(path)?;
+        let db = builder(DEFAULT_CACHE_MIB << 20).open(path)?;
         let (found, known) = (
             migrations::current_version(&db)?,
             migrations::latest_version(),
@@ -216,9 +234,10 @@ impl Store {
     }
 
     /// Like [`Store::open`], with group commit: writes through [`Store::run`] are answered
-    /// once durable, and concurrent writes share their fsync. For the server.
-    pub fn open_with_group_commit(path: &Path) -> Result<Self, StoreError> {
-        let store = Self::open(path)?;
+    /// once durable, and concurrent writes share their fsync; a database cache of
+    /// `cache_bytes`. For the server.
+    pub fn open_with_group_commit(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
+        let store = Self::open_with_cache(path, cache_bytes)?;
         let group = durability::GroupCommit::start(&store.db);
         Ok(Self {
             group: Some(group),

@@ -25,7 +25,7 @@ const MAX_TASK_BYTES: usize = 64 << 20;
 /// Roles kept before that map is emptied.
 const MAX_ROLES: usize = 200_000;
 /// A write that touched more tasks than this empties the task map instead of picking.
-const MAX_PICKED: usize = 1_024;
+pub(super) const MAX_PICKED: usize = 1_024;
 
 #[derive(Default)]
 struct Tasks {

@@ -148,7 +148,8 @@ impl Snapshot {
                 path.display()
             )));
         }
-        let target = Database::create(path)?;
+        // A small cache: what the copy has not committed yet goes to the file, not to memory.
+        let target = super::builder(super::DEFAULT_CACHE_MIB << 20).create(path)?;
         let write = target.begin_write()?;
         let mut tables = Vec::new();
         macro_rules! copy_all {

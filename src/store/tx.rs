@@ -82,7 +82,12 @@ impl<'t> Tx<'t> {
     }
 
     pub(super) fn note_task_written(&self, id: u128) {
-        self.effects.borrow_mut().tasks_written.push(id);
+        // Past `MAX_PICKED` the read cache drops every task anyway: a write of a million
+        // (an import) keeps no list of them.
+        let mut effects = self.effects.borrow_mut();
+        if effects.tasks_written.len() <= super::read_cache::MAX_PICKED {
+            effects.tasks_written.push(id);
+        }
     }
 
     pub(super) fn note_members_changed(&self) {

@@ -31,7 +31,7 @@ fn deleted(task: &Task) -> NewChange {
 
 /// A store with group commit whose freed blobs arrive on the returned receiver.
 fn store(dir: &tempfile::TempDir) -> (Store, tokio::sync::mpsc::UnboundedReceiver<Vec<[u8; 32]>>) {
-    let store = Store::open_with_group_commit(&dir.path().join("t.redb")).unwrap();
+    let store = Store::open_with_group_commit(&dir.path().join("t.redb"), 8 << 20).unwrap();
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     assert!(store.on_blobs_freed(sender));
     (store, receiver)
