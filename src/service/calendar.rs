@@ -6,10 +6,9 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 
 use super::{AuthUser, Error, Result, Service};
-use crate::domain::access::Standing;
+use crate::domain::User;
 use crate::domain::calendar::{CalendarFeed, CalendarToken, MAX_FEED_TASKS, feed_path};
 use crate::domain::task::Task;
-use crate::domain::{User, UserId};
 
 /// The most index entries one feed request examines: tasks assigned to the user that they
 /// may no longer see are skipped, so this bounds the work of a feed that skips many.
@@ -98,17 +97,5 @@ impl Service {
             .run(move |s| s.dated_tasks_of_assignee(me, MAX_FEED_TASKS, FEED_SCAN_BUDGET, keep))
             .await?;
         Ok(Some(FeedTasks { user, tasks }))
-    }
-
-    /// Where `user` stands now: their teams and roles.
-    async fn standing_of(&self, user: UserId) -> Result<Standing> {
-        let teams = self
-            .store
-            .run(move |s| s.teams_of_user(user, None, usize::MAX))
-            .await?;
-        Ok(Standing::new(
-            user,
-            teams.into_iter().map(|(t, m)| (t.id, m.role)),
-        ))
     }
 }

@@ -293,7 +293,11 @@ fn check_assignees_in(
 impl Service {
     /// The caller's teams and roles, read once per request.
     pub(super) async fn standing(&self, auth: &AuthUser) -> Result<Standing> {
-        let user = auth.user_id;
+        self.standing_of(auth.user_id).await
+    }
+
+    /// Where `user` stands now: their teams and roles.
+    pub(super) async fn standing_of(&self, user: UserId) -> Result<Standing> {
         let teams = self
             .store
             .run(move |s| s.teams_of_user(user, None, usize::MAX))
