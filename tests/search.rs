@@ -443,3 +443,31 @@ async fn acknowledged_writes_survive_a_restart_without_a_rebuild() {
     assert_eq!(titles_of(reply.ok()), ["Persisted entry"]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_common_word_finds_only_what_the_caller_may_see() {
+    let server = TestServer::spawn().await;
+    let c = cast(&server).await;
+    // Many visible and invisible tasks share a word: the top of the ranking is invisible.
+    for i in 0..30 {
+        new_task(
+            &server,
+            &c.outsider,
+            json!({"title": format!("Common common common {i}")}),
+        )
+        .await;
+    }
+    for i in 0..3 {
+        team_task(
+            &server,
+            &c,
+            json!({"title": format!("Chore {i}"), "description": "common"}),
+        )
+        .await;
+    }
+    eventually(&server, &c.member, "common", |t| t.len() == 3).await;
+    let found = titles(&server, &c.member, "common").await;
+    assert!(found.iter().all(|t| t.starts_with("Chore")), "{found:?}");
+    let found = titles(&server, &c.member, "comm").await;
+    assert!(found.iter().all(|t| t.starts_with("Chore")), "{found:?}");
+}
