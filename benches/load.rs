@@ -897,8 +897,20 @@ fn main() {
         let ids = std::sync::Arc::new(task_ids);
         // Reads of one task spread over the first `spread` seeded tasks: a working set a team
         // keeps reading (served from memory once warm), or the whole store (mostly cold).
-        let one_task = |spread: usize| {
-            let (client, base, token, ids, counter) = (client.clone(), base.clone(), token.clone(), ids.clone(), counter.clone());
+        // A personal access token (`tkr_pat_`) of the same account, for the token row.
+        let pat: serde_json::Value = client
+            .post(format!("{base}/api/auth/tokens"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "bench", "scopes": ["tasks:read"], "expires_at": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339()}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pat = pat["token"].as_str().expect("an access token").to_string();
+        let one_task_as = |token: String, spread: usize| {
+            let (client, base, ids, counter) = (client.clone(), base.clone(), ids.clone(), counter.clone());
             let spread = spread.min(ids.len());
             move || {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -907,6 +919,7 @@ fn main() {
                 async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
             }
         };
+        let one_task = |spread: usize| one_task_as(token.clone(), spread);
         let update = {
             let (client, base, token, ids, counter) = (client.clone(), base.clone(), token.clone(), ids.clone(), counter.clone());
             move || {
@@ -922,6 +935,7 @@ fn main() {
             drive("GET /api/health", clients, seconds, get("/api/health".into())).await,
             drive("GET /api/auth/profile", clients, seconds, get("/api/auth/profile".into())).await,
             drive("GET /api/tasks/{id} (working set of 1,000)", clients, seconds, one_task(1_000)).await,
+            drive("GET /api/tasks/{id} (working set of 1,000), access token", clients, seconds, one_task_as(pat.clone(), 1_000)).await,
             drive("GET /api/tasks/{id} (uniform over 100,000)", clients, seconds, one_task(usize::MAX)).await,
             drive("GET /api/tasks (first 50 of 100,000 assigned)", clients, seconds, get("/api/tasks?limit=50".into())).await,
             drive(

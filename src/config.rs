@@ -78,6 +78,11 @@ pub struct Config {
     #[arg(long, env = "TASKER_TOKEN_TTL", value_name = "DURATION", default_value = "1h", value_parser = parse_ttl)]
     pub token_ttl: Duration,
 
+    /// The longest a personal access token may live: its `expires_at` may be at most this far
+    /// ahead when it is created, e.g. 365d.
+    #[arg(long, env = "TASKER_TOKEN_MAX_LIFETIME", value_name = "DURATION", default_value = "365d", value_parser = parse_ttl)]
+    pub token_max_lifetime: Duration,
+
     /// How long a session lasts without a refresh, e.g. 30d.
     #[arg(long, env = "TASKER_REFRESH_TTL", value_name = "DURATION", default_value = "30d", value_parser = parse_ttl)]
     pub refresh_ttl: Duration,
@@ -622,6 +627,7 @@ impl std::fmt::Debug for Config {
             )
             .field("token_ttl", &self.token_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
+            .field("token_max_lifetime", &self.token_max_lifetime)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("user_quota_bytes", &self.user_quota_bytes)

@@ -35,6 +35,7 @@ const WWW_AUTHENTICATE: &str = "Bearer realm=\"tasker\"";
 /// | `invalid_token` | 401 | the token is malformed, tampered, or not HS256 |
 /// | `token_expired` | 401 | the access token expired: refresh it |
 /// | `session_revoked` | 401 | the session was signed out, revoked or replaced |
+/// | `access_token_expired` | 401 | the personal access token passed its `expires_at`: create a new one |
 /// | `invalid_credentials` | 401 | email or password is wrong |
 /// | `invalid_refresh_token` | 401 | the refresh token is unknown, expired or was reused |
 /// | `account_disabled` | 403 | the account is disabled by an admin |
@@ -76,6 +77,7 @@ pub enum ErrorCode {
     InvalidToken,
     TokenExpired,
     SessionRevoked,
+    AccessTokenExpired,
     InvalidCredentials,
     InvalidRefreshToken,
     AccountDisabled,
@@ -348,6 +350,7 @@ impl From<ServiceError> for Problem {
                     AuthError::InvalidToken => ErrorCode::InvalidToken,
                     AuthError::TokenExpired => ErrorCode::TokenExpired,
                     AuthError::SessionRevoked => ErrorCode::SessionRevoked,
+                    AuthError::AccessTokenExpired => ErrorCode::AccessTokenExpired,
                     AuthError::InvalidRefreshToken | AuthError::AccountDisabled => {
                         ErrorCode::InvalidRefreshToken
                     }

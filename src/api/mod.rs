@@ -5,6 +5,8 @@
 //! per client -> panic guard -> error rendering (every error becomes `problem+json`) ->
 //! body-size limit -> sign-in rate limits -> routes.
 
+/// `/auth/tokens`: personal access tokens.
+mod access_tokens;
 /// `/admin`: backups for site admins, also served on the admin socket.
 mod admin;
 /// `/auth`: register, login, refresh, logout, profile, sessions.
@@ -110,6 +112,7 @@ pub enum NoContent {
 
 type Apis = (
     auth::AuthApi,
+    access_tokens::AccessTokensApi,
     calendar::CalendarApi,
     users::UsersApi,
     teams::TeamsApi,
@@ -153,6 +156,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             auth::AuthApi,
+            access_tokens::AccessTokensApi,
             calendar::CalendarApi,
             users::UsersApi,
             teams::TeamsApi,

@@ -14,6 +14,13 @@ use crate::service::{AuthUser, Service};
 /// default); then get a new one with `POST /auth/refresh`, or sign in again. Swagger UI keeps
 /// the token across reloads, in the browser's local storage: sign out (`POST /auth/logout`) or
 /// clear it on a shared computer.
+///
+/// A personal access token (`tkr_pat_…`, made with `POST /auth/tokens`) is accepted the same
+/// way, for scripts and integrations: it lasts until its own `expires_at` and may do only
+/// what its scopes allow (403 `forbidden` naming the missing scope otherwise), in the teams
+/// it is limited to. An expired one is 401 `access_token_expired`; a revoked one 401
+/// `invalid_token`. It can never manage tokens, the password, the email, sessions or the
+/// calendar feed.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
 pub struct BearerAuth(pub AuthUser);

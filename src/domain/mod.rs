@@ -25,6 +25,8 @@ pub mod page;
 pub mod project;
 /// Board order: fractional-index ranks of tasks within a column.
 pub mod rank;
+/// Personal access tokens: scopes per area, team limits, the token format.
+pub mod scope;
 /// Sessions: the server-side record behind every access and refresh token.
 pub mod session;
 /// Tasks.
@@ -35,7 +37,7 @@ pub mod team;
 pub mod user;
 
 pub use ids::{
-    AttachmentId, CommentId, InvitationId, ProjectId, SessionId, TaskId, TeamId, UserId,
+    AccessTokenId, AttachmentId, CommentId, InvitationId, ProjectId, SessionId, TaskId, TeamId, UserId,
 };
 pub use page::{Cursor, PageLimit};
 pub use session::Session;

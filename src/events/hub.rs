@@ -8,6 +8,7 @@ use tokio::sync::{Mutex, mpsc};
 use crate::domain::access::LogReader;
 use crate::domain::change::Change;
 use crate::domain::notification::Notification;
+use crate::domain::scope::{Access, Area, Scopes};
 use crate::domain::{ProjectId, SessionId, TeamId, UserId};
 use crate::store::{Store, StoreError};
 
@@ -77,6 +78,39 @@ pub struct Viewer {
     pub reader: LogReader,
     /// `?projects=`: only changes of these projects.
     pub projects: Option<HashSet<ProjectId>>,
+    /// For a personal access token: what its scopes and team limit let it see.
+    pub limit: Option<TokenLimit>,
+}
+
+/// What a personal access token's connection may be sent: entries of the areas it may read,
+/// in the teams it is limited to (if it is).
+#[derive(Debug, Clone)]
+pub struct TokenLimit {
+    pub scopes: Scopes,
+    pub teams: Option<Arc<[TeamId]>>,
+}
+
+impl TokenLimit {
+    fn reaches(&self, team: Option<TeamId>) -> bool {
+        match (&self.teams, team) {
+            (None, _) => true,
+            (Some(teams), Some(team)) => teams.contains(&team),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Whether a change of this kind, in this team, is for this token.
+    fn admits(&self, change: &crate::domain::change::NewChange) -> bool {
+        use crate::domain::change::EntityKind;
+        let area = match change.entity {
+            EntityKind::Team | EntityKind::Membership | EntityKind::Invitation => Area::Teams,
+            EntityKind::Project => Area::Projects,
+            EntityKind::Task => Area::Tasks,
+            EntityKind::Comment => Area::Comments,
+            EntityKind::Attachment => Area::Attachments,
+        };
+        self.scopes.allows(area, Access::Read) && self.reaches(change.team_id)
+    }
 }
 
 impl Viewer {
@@ -84,7 +118,16 @@ impl Viewer {
         Self {
             reader: LogReader::new(user, teams),
             projects,
+            limit: None,
         }
+    }
+
+    /// Whether this viewer is sent `notification` (one of its user's own).
+    pub fn hears(&self, notification: &Notification) -> bool {
+        self.limit.as_ref().is_none_or(|limit| {
+            limit.scopes.allows(Area::Notifications, Access::Read)
+                && limit.reaches(notification.team_id)
+        })
     }
 
     pub fn user(&self) -> UserId {
@@ -94,6 +137,9 @@ impl Viewer {
     /// Whether this viewer may see `change` (and wants to, given its project filter).
     pub fn sees(&self, change: &Change) -> bool {
         let c = &change.change;
+        if self.limit.as_ref().is_some_and(|limit| !limit.admits(c)) {
+            return false;
+        }
         if let Some(projects) = &self.projects {
             let mut scope = c.project_id.into_iter().chain(c.previous_project_id);
             if !scope.any(|p| projects.contains(&p)) {
@@ -188,6 +234,7 @@ impl Hub {
         user: UserId,
         session: SessionId,
         projects: Option<HashSet<ProjectId>>,
+        limit: Option<TokenLimit>,
     ) -> Result<Subscription, Refused> {
         let mut state = self.state.lock().await;
         let (alive, teams, end) = store
@@ -205,7 +252,10 @@ impl Hub {
         state.connections.insert(
             id,
             Connection {
-                viewer: Viewer::new(user, teams.clone(), projects),
+                viewer: Viewer {
+                    limit,
+                    ..Viewer::new(user, teams.clone(), projects)
+                },
                 session,
                 queue,
                 ending: ending.clone(),
@@ -291,7 +341,13 @@ impl Hub {
                     let user = conn.viewer.user();
                     events.extend(
                         told.iter()
-                            .filter(|(to, _)| *to == user)
+                            .filter(|(to, e)| {
+                                *to == user
+                                    && match e {
+                                        Event::Notification(n) => conn.viewer.hears(n),
+                                        Event::Change(_) => true,
+                                    }
+                            })
                             .map(|(_, e)| e.clone()),
                     );
                     conn.offer(&events)
@@ -303,7 +359,7 @@ impl Hub {
         Ok(dispatched)
     }
 
-    /// Closes the queues of connections whose session is gone.
+    /// Closes the queues of connections whose session (or access token) is gone.
     async fn drop_revoked(state: &mut State, store: &Store) -> Result<(), StoreError> {
         let sessions: Vec<(u64, SessionId)> = state
             .connections
@@ -319,7 +375,7 @@ impl Hub {
                     let alive = match checked.get(&session) {
                         Some(alive) => *alive,
                         None => {
-                            let alive = s.session_alive(session, now)?;
+                            let alive = s.credential_alive(session, now)?;
                             checked.insert(session, alive);
                             alive
                         }

@@ -19,4 +19,4 @@ mod cursor;
 mod hub;
 
 pub use cursor::{BadCursor, Cursor};
-pub use hub::{Ending, Event, Hub, Refused, Subscription, Viewer};
+pub use hub::{Ending, Event, Hub, Refused, Subscription, TokenLimit, Viewer};

@@ -193,6 +193,9 @@ impl Service {
     /// The check behind every authenticated request: a valid token of a live session of an
     /// enabled account.
     pub async fn authenticate(&self, access_token: &str) -> Result<AuthUser> {
+        if crate::domain::scope::is_access_token(access_token) {
+            return self.authenticate_access_token(access_token).await;
+        }
         let (user_id, session_id) = self.tokens.verify(access_token)?;
         self.authenticate_session(Some(user_id), session_id).await
     }
@@ -211,11 +214,7 @@ impl Service {
             && user.is_none_or(|user| hit.user_id == user)
             && hit.expires_at > now
         {
-            return Ok(AuthUser {
-                user_id: hit.user_id,
-                session_id,
-                role: hit.role,
-            });
+            return Ok(AuthUser::session(hit.user_id, session_id, hit.role));
         }
         let found = self
             .store
@@ -233,15 +232,12 @@ impl Service {
         let user_id = session.user_id;
         self.sessions
             .insert(session_id, user_id, account.role, session.expires_at, epoch);
-        Ok(AuthUser {
-            user_id,
-            session_id,
-            role: account.role,
-        })
+        Ok(AuthUser::session(user_id, session_id, account.role))
     }
 
     /// Ends the caller's session: its access and refresh tokens stop working at once.
     pub async fn logout(&self, auth: &AuthUser) -> Result<()> {
+        auth.require_session()?;
         let (user, session) = (auth.user_id, auth.session_id);
         self.store
             .run(move |s| s.delete_session(user, session))
@@ -259,6 +255,7 @@ impl Service {
 
     /// Changes name, email or password. A password change signs out every other session.
     pub async fn update_profile(&self, auth: &AuthUser, input: ProfileUpdate) -> Result<User> {
+        auth.require_session()?;
         let mut v = Validator::default();
         let name = input
             .name
@@ -326,6 +323,7 @@ impl Service {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Page<Session>> {
+        auth.require_session()?;
         let mut v = Validator::default();
         let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
@@ -339,6 +337,7 @@ impl Service {
 
     /// Signs out one of the caller's sessions (another device, or this one).
     pub async fn revoke_session(&self, auth: &AuthUser, session: SessionId) -> Result<()> {
+        auth.require_session()?;
         let user = auth.user_id;
         if self
             .store

@@ -6,7 +6,13 @@ use crate::store::StoreError;
 
 impl Service {
     /// Refuses (403) anyone who is not a site admin.
+    /// A personal access token needs the `admin` scope besides.
     pub fn require_admin(&self, auth: &AuthUser) -> Result<()> {
+        if auth.token.as_ref().is_some_and(|g| !g.scopes.admin()) {
+            return Err(Error::Forbidden(
+                "this access token lacks the scope admin".into(),
+            ));
+        }
         if access::may_administer(auth.role) {
             Ok(())
         } else {

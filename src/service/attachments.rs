@@ -14,6 +14,7 @@ use chrono::Utc;
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::{AuthUser, Error, Result, Service};
+use crate::domain::scope::{Access, Area};
 use crate::domain::access;
 use crate::domain::attachment::Attachment;
 use crate::domain::page::Page;
@@ -89,6 +90,7 @@ impl Service {
     /// Checks, before any byte of an upload is read, that the caller may attach to `task`:
     /// 404 when they cannot see it, 403 when they may not attach.
     pub async fn check_may_attach(&self, auth: &AuthUser, task: TaskId) -> Result<()> {
+        auth.allows(Area::Attachments, Access::Write)?;
         let (current, role) = self.visible_task(auth, task).await?;
         if access::may_attach(auth.user_id, &current.task, role) {
             Ok(())
@@ -131,6 +133,7 @@ impl Service {
         task: TaskId,
         files: Vec<IncomingFile>,
     ) -> Result<Vec<AttachmentView>> {
+        auth.allows(Area::Attachments, Access::Write)?;
         let mut v = Validator::default();
         if files.is_empty() {
             v.push("file", "send at least one file in a `file` field");
@@ -197,11 +200,11 @@ impl Service {
         rows: Vec<Attachment>,
         quota: Option<u64>,
     ) -> Result<Vec<AttachmentView>> {
-        let me = auth.user_id;
+        let (me, reach) = (auth.user_id, auth.reach());
         self.store
             .run(move |s| {
                 s.write(|tx| {
-                    let (current, role) = super::tasks::visible_in(tx, task, me, "task")?;
+                    let (current, role) = super::tasks::visible_in(tx, task, me, &reach, "task")?;
                     if !access::may_attach(me, &current, role) {
                         return Err(Error::Forbidden(
                             "only the task's creator and assignees, and the team's owners and admins, may attach files".into(),
@@ -231,6 +234,7 @@ impl Service {
         let mut v = Validator::default();
         let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
+        auth.allows(Area::Attachments, Access::Read)?;
         let (current, role) = self.visible_task(auth, task).await?;
         let rows = self
             .store
@@ -243,6 +247,7 @@ impl Service {
 
     /// An attachment whose task the caller can see (404 otherwise).
     pub async fn attachment(&self, auth: &AuthUser, id: AttachmentId) -> Result<AttachmentView> {
+        auth.allows(Area::Attachments, Access::Read)?;
         Ok(self.visible_attachment(auth, id).await?.0)
     }
 
@@ -254,7 +259,9 @@ impl Service {
     ) -> Result<(AttachmentView, Option<TeamRole>)> {
         let me = auth.user_id;
         match self.store.run(move |s| s.attachment_for(id, me)).await? {
-            Some((attachment, task, role)) if access::may_see_task(me, &task, role) => {
+            Some((attachment, task, role))
+                if access::may_see_task(me, &task, role) && auth.reaches(task.team_id) =>
+            {
                 Ok((attachment_view(me, attachment, &task, role), role))
             }
             _ => Err(Error::NotFound("attachment")),
@@ -275,13 +282,14 @@ impl Service {
     /// Deletes an attachment: its uploader, the task's creator, or a team owner or admin.
     /// The blob goes when no other attachment refers to it.
     pub async fn delete_attachment(&self, auth: &AuthUser, id: AttachmentId) -> Result<()> {
-        let me = auth.user_id;
+        auth.allows(Area::Attachments, Access::Write)?;
+        let (me, reach) = (auth.user_id, auth.reach());
         self.store
             .run(move |s| {
                 s.write(|tx| {
                     let attachment = tx.attachment(id)?.ok_or(Error::NotFound("attachment"))?;
                     let (task, role) =
-                        super::tasks::visible_in(tx, attachment.task_id, me, "attachment")?;
+                        super::tasks::visible_in(tx, attachment.task_id, me, &reach, "attachment")?;
                     if !access::may_delete_attachment(me, &attachment, &task, role) {
                         return Err(Error::Forbidden(
                             "only the uploader, the task's creator and the team's owners and admins may delete it".into(),

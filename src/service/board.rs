@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 
+use crate::domain::scope::{Access, Area};
 use super::tasks::{Position, TaskView, store_error, view, view_as, visible_in};
 use super::teams::Write;
 use super::{AuthUser, Error, Result, Service};
@@ -71,12 +72,13 @@ impl Service {
         to: TaskMove,
         expected_version: Option<u64>,
     ) -> Result<Write<TaskView, TaskView>> {
+        auth.allows(Area::Tasks, Access::Write)?;
         let place = to.place()?;
-        let me = auth.user_id;
+        let (me, reach) = (auth.user_id, auth.reach());
         self.store
             .run(move |s| {
                 s.write(|tx| {
-                    let (current, role) = visible_in(tx, id, me, "task")?;
+                    let (current, role) = visible_in(tx, id, me, &reach, "task")?;
                     if !access::may_edit_task(me, &current, role) {
                         return Err(Error::Forbidden(
                             "only the task's creator and assignees, and the team's owners and admins, may move it".into(),
@@ -106,6 +108,7 @@ impl Service {
         project_id: ProjectId,
         per_column: Option<u32>,
     ) -> Result<Board> {
+        auth.allows(Area::Tasks, Access::Read)?;
         let mut v = Validator::default();
         let per_column = v
             .check(

@@ -39,12 +39,14 @@ pub struct FeedTasks {
 impl Service {
     /// The caller's feed, if they have one (never its token: only a hash is kept).
     pub async fn calendar_feed(&self, auth: &AuthUser) -> Result<Option<CalendarFeed>> {
+        auth.require_session()?;
         let user = auth.user_id;
         Ok(self.store.run(move |s| s.calendar_feed(user)).await?)
     }
 
     /// Makes a new feed token for the caller; the previous one stops working at once.
     pub async fn issue_calendar_feed(&self, auth: &AuthUser) -> Result<IssuedFeed> {
+        auth.require_session()?;
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
         let (token, token_hash) = CalendarToken::issue(secret);
@@ -62,6 +64,7 @@ impl Service {
 
     /// Revokes the caller's feed (`NotFound` when there is none).
     pub async fn revoke_calendar_feed(&self, auth: &AuthUser) -> Result<()> {
+        auth.require_session()?;
         let user = auth.user_id;
         if self
             .store

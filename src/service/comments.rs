@@ -5,7 +5,8 @@
 use chrono::Utc;
 
 use super::teams::Write;
-use super::{AuthUser, Error, Result, Service};
+use super::{AuthUser, Error, Reach, Result, Service};
+use crate::domain::scope::{Access, Area};
 use crate::domain::access;
 use crate::domain::comment::{Comment, parse_comment_body};
 use crate::domain::page::Page;
@@ -33,9 +34,14 @@ fn comment_view(me: UserId, comment: Comment, task: &Task, role: Option<TeamRole
 
 /// A comment `me` can see (they can see its task), its task and their role in the task's
 /// team, read in the write's transaction; 404 otherwise.
-fn comment_in(tx: &Tx<'_>, id: CommentId, me: UserId) -> Result<(Comment, Task, Option<TeamRole>)> {
+fn comment_in(
+    tx: &Tx<'_>,
+    id: CommentId,
+    me: UserId,
+    reach: &Reach,
+) -> Result<(Comment, Task, Option<TeamRole>)> {
     let comment = tx.comment(id)?.ok_or(Error::NotFound("comment"))?;
-    let (task, role) = super::tasks::visible_in(tx, comment.task_id, me, "comment")?;
+    let (task, role) = super::tasks::visible_in(tx, comment.task_id, me, reach, "comment")?;
     Ok((comment, task, role))
 }
 
@@ -59,6 +65,7 @@ impl Service {
         let mut v = Validator::default();
         let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
+        auth.allows(Area::Comments, Access::Read)?;
         let (current, role) = self.visible_task(auth, task).await?;
         let rows = self
             .store
@@ -77,6 +84,7 @@ impl Service {
         body: &str,
         idempotency_key: Option<&str>,
     ) -> Result<CommentView> {
+        auth.allows(Area::Comments, Access::Write)?;
         let mut v = Validator::default();
         let body = v.check("body", parse_comment_body(body));
         v.finish().map_err(Error::Validation)?;
@@ -86,11 +94,11 @@ impl Service {
             idempotency_key,
             serde_json::json!({"comment_on": task, "body": body}),
         )?;
-        let me = auth.user_id;
+        let (me, reach) = (auth.user_id, auth.reach());
         self.store
             .run(move |s| {
                 s.write(|tx| {
-                    let (current, role) = super::tasks::visible_in(tx, task, me, "task")?;
+                    let (current, role) = super::tasks::visible_in(tx, task, me, &reach, "task")?;
                     if !access::may_comment(me, &current, role) {
                         return Err(Error::Forbidden(
                             "only the task's creator and assignees, and the team's owners and admins, may comment".into(),
@@ -128,7 +136,9 @@ impl Service {
     ) -> Result<(CommentView, Task, Option<TeamRole>)> {
         let me = auth.user_id;
         match self.store.run(move |s| s.comment_for(id, me)).await? {
-            Some((comment, task, role)) if access::may_see_task(me, &task, role) => {
+            Some((comment, task, role))
+                if access::may_see_task(me, &task, role) && auth.reaches(task.team_id) =>
+            {
                 Ok((comment_view(me, comment, &task, role), task, role))
             }
             _ => Err(Error::NotFound("comment")),
@@ -136,6 +146,7 @@ impl Service {
     }
 
     pub async fn comment(&self, auth: &AuthUser, id: CommentId) -> Result<CommentView> {
+        auth.allows(Area::Comments, Access::Read)?;
         Ok(self.visible_comment(auth, id).await?.0)
     }
 
@@ -147,15 +158,16 @@ impl Service {
         body: &str,
         expected_version: Option<u64>,
     ) -> Result<Write<CommentView, CommentView>> {
+        auth.allows(Area::Comments, Access::Write)?;
         let mut v = Validator::default();
         let body = v.check("body", parse_comment_body(body));
         v.finish().map_err(Error::Validation)?;
         let body = body.expect("validated");
-        let me = auth.user_id;
+        let (me, reach) = (auth.user_id, auth.reach());
         self.store
             .run(move |s| {
                 s.write(|tx| {
-                    let (comment, task, role) = comment_in(tx, id, me)?;
+                    let (comment, task, role) = comment_in(tx, id, me, &reach)?;
                     if !access::may_edit_comment(me, &comment) {
                         return Err(Error::Forbidden(
                             "only the comment's author may edit it".into(),
@@ -180,11 +192,12 @@ impl Service {
         id: CommentId,
         expected_version: Option<u64>,
     ) -> Result<Write<(), CommentView>> {
-        let me = auth.user_id;
+        auth.allows(Area::Comments, Access::Write)?;
+        let (me, reach) = (auth.user_id, auth.reach());
         self.store
             .run(move |s| {
                 s.write(|tx| {
-                    let (comment, task, role) = comment_in(tx, id, me)?;
+                    let (comment, task, role) = comment_in(tx, id, me, &reach)?;
                     if !access::may_delete_comment(me, &comment, &task, role) {
                         return Err(Error::Forbidden(
                             "only the comment's author, the task's creator and the team's owners and admins may delete it".into(),

@@ -23,7 +23,15 @@ use chrono::Utc;
 use super::{AuthError, AuthUser, Error, Result, Service};
 use crate::domain::access::Rewind;
 use crate::domain::{ProjectId, TeamId};
-use crate::events::{Cursor, Event, Refused, Subscription, Viewer};
+use crate::events::{Cursor, Event, Refused, Subscription, TokenLimit, Viewer};
+
+/// What a personal access token's connection may be sent (`None` for a session).
+fn token_limit(auth: &AuthUser) -> Option<TokenLimit> {
+    auth.token.as_ref().map(|grant| TokenLimit {
+        scopes: grant.scopes,
+        teams: grant.teams.clone(),
+    })
+}
 
 /// How a new connection starts.
 pub enum Start {
@@ -46,8 +54,8 @@ pub struct Feed {
     pub subscription: Subscription,
 }
 
-/// How often live connections are checked for sessions that expired (revocations are
-/// noticed at once).
+/// How often live connections are checked for sessions and access tokens that expired
+/// (revocations are noticed at once).
 const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How many of a user's own membership entries one step of rebuilding their teams reads. A
@@ -78,7 +86,13 @@ impl Service {
         let projects: Option<HashSet<ProjectId>> = projects.map(|p| p.into_iter().collect());
         let subscription = self
             .hub
-            .subscribe(&self.store, auth.user_id, auth.session_id, projects.clone())
+            .subscribe(
+                &self.store,
+                auth.user_id,
+                auth.session_id,
+                projects.clone(),
+                token_limit(auth),
+            )
             .await
             .map_err(|refused| match refused {
                 Refused::SessionGone => Error::from(AuthError::SessionRevoked),
@@ -118,7 +132,10 @@ impl Service {
                 .teams_at(auth, after.done_through(), position, teams)
                 .await?;
         }
-        let viewer = Viewer::new(auth.user_id, teams, projects);
+        let viewer = Viewer {
+            limit: token_limit(auth),
+            ..Viewer::new(auth.user_id, teams, projects)
+        };
         Ok(Feed {
             start,
             viewer,
@@ -190,10 +207,16 @@ impl Service {
                 events.push(Event::Change(Arc::new(change)));
             }
             while let Some(n) = notifications.next_if(|n| n.seq <= seq) {
-                events.push(Event::Notification(Arc::new(n)));
+                if viewer.hears(&n) {
+                    events.push(Event::Notification(Arc::new(n)));
+                }
             }
         }
-        events.extend(notifications.map(|n| Event::Notification(Arc::new(n))));
+        events.extend(
+            notifications
+                .filter(|n| viewer.hears(n))
+                .map(|n| Event::Notification(Arc::new(n))),
+        );
         Ok((events, reached))
     }
 

@@ -3,6 +3,8 @@
 
 /// Register, login, refresh, logout, profile, sessions, and the bearer check.
 mod accounts;
+/// Personal access tokens: create, list, revoke, and their cached verification.
+mod access_tokens;
 /// Site administration: the admin check, backups.
 mod admin;
 /// Attachments: streamed uploads, blobs stored once, downloads, with their permission rules.
@@ -41,13 +43,17 @@ mod tokens;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::domain::{Cursor, FieldError, PageLimit, Role, SessionId, UserId, Validator};
+use crate::domain::scope::{Access, Area, Scopes};
+use crate::domain::{
+    AccessTokenId, Cursor, FieldError, PageLimit, Role, SessionId, TeamId, UserId, Validator,
+};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::files::BlobStore;
 use crate::store::{Idempotency, Store, StoreError};
 
+pub use access_tokens::{IssuedToken, NewAccessToken};
 pub use accounts::{ClientInfo, Credentials, ProfileUpdate, Registration, SessionTokens};
 pub use attachments::{AttachmentView, IncomingFile, MAX_FILES_PER_UPLOAD};
 pub use board::{Board, BoardColumn, DEFAULT_PER_COLUMN, MAX_PER_COLUMN, TaskMove};
@@ -77,6 +83,8 @@ pub struct ServiceConfig {
     pub token_ttl: Duration,
     /// How long a session lives without a refresh.
     pub refresh_ttl: Duration,
+    /// The longest a personal access token may live.
+    pub token_max_lifetime: Duration,
     /// bcrypt cost for new password hashes.
     pub bcrypt_cost: u32,
     /// How many bcrypt computations may run at once.
@@ -107,6 +115,7 @@ impl ServiceConfig {
             jwt_secret,
             token_ttl: config.token_ttl,
             refresh_ttl: config.refresh_ttl,
+            token_max_lifetime: config.token_max_lifetime,
             bcrypt_cost: config.bcrypt_cost,
             bcrypt_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_upload_bytes: config.max_upload_bytes,
@@ -121,12 +130,111 @@ impl ServiceConfig {
     }
 }
 
-/// The authenticated caller of a request: a live session of an enabled account.
-#[derive(Debug, Clone, Copy)]
+/// The authenticated caller of a request: a live session of an enabled account, or a personal
+/// access token of one. Cheap to clone (a token's team limit is shared).
+#[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user_id: UserId,
+    /// The session; for a personal access token, the token's id (the credential the real-time
+    /// feed re-checks: `Store::credential_alive`).
     pub session_id: SessionId,
+    /// The account's role; for a token without the `admin` scope, `User`.
     pub role: Role,
+    /// What a personal access token may do; `None` for a session (everything).
+    pub token: Option<TokenGrant>,
+}
+
+/// What a personal access token grants: its scopes, and the teams it is limited to.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub id: AccessTokenId,
+    pub scopes: Scopes,
+    /// `None`: every team of the user.
+    pub teams: Option<Arc<[TeamId]>>,
+}
+
+impl AuthUser {
+    /// A session's caller: may do whatever the account may.
+    pub fn session(user_id: UserId, session_id: SessionId, role: Role) -> Self {
+        Self {
+            user_id,
+            session_id,
+            role,
+            token: None,
+        }
+    }
+
+    /// Whether the caller may `access` `area`: always for a session; for a token, when it holds
+    /// that scope (403 naming the scope otherwise).
+    pub fn allows(&self, area: Area, access: Access) -> Result<()> {
+        match &self.token {
+            Some(grant) if !grant.scopes.allows(area, access) => Err(Error::Forbidden(format!(
+                "this access token lacks the scope {}:{}",
+                area.name(),
+                access.name()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses any personal access token (account settings, password, email, sessions, token
+    /// management, the calendar feed): only a signed-in person may do these.
+    pub fn require_session(&self) -> Result<()> {
+        if self.token.is_some() {
+            return Err(Error::Forbidden(
+                "a personal access token cannot do this: sign in with your password".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the caller reaches `team`: always for a session and an unlimited token; for a
+    /// token limited to teams, only those.
+    pub fn reaches_team(&self, team: TeamId) -> bool {
+        match self.token.as_ref().and_then(|g| g.teams.as_ref()) {
+            Some(teams) => teams.contains(&team),
+            None => true,
+        }
+    }
+
+    /// Whether the caller reaches something in `team`, or personal (`None`): a token limited
+    /// to teams reaches nothing outside them, personal tasks included.
+    pub fn reaches(&self, team: Option<TeamId>) -> bool {
+        match team {
+            Some(team) => self.reaches_team(team),
+            None => !self.team_limited(),
+        }
+    }
+
+    /// Whether the caller is a token limited to some teams.
+    pub fn team_limited(&self) -> bool {
+        self.token.as_ref().is_some_and(|g| g.teams.is_some())
+    }
+
+    /// Whether the caller is a personal access token.
+    pub fn is_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// The teams the caller reaches, to take into a write transaction.
+    pub fn reach(&self) -> Reach {
+        Reach(self.token.as_ref().and_then(|g| g.teams.clone()))
+    }
+}
+
+/// The teams a caller reaches ([`AuthUser::reach`]): all of theirs, or a token's team limit.
+#[derive(Debug, Clone, Default)]
+pub struct Reach(Option<Arc<[TeamId]>>);
+
+impl Reach {
+    /// Whether something in `team` (or personal: `None`) is within reach.
+    pub fn covers(&self, team: Option<TeamId>) -> bool {
+        match (&self.0, team) {
+            (None, _) => true,
+            (Some(teams), Some(team)) => teams.contains(&team),
+            (Some(_), None) => false,
+        }
+    }
 }
 
 /// Why a request is not authenticated. Each maps to its own stable error code.
@@ -140,6 +248,8 @@ pub enum AuthError {
     TokenExpired,
     #[error("the session was signed out or revoked")]
     SessionRevoked,
+    #[error("the personal access token has expired; create a new one")]
+    AccessTokenExpired,
     #[error("the refresh token is invalid, expired or was already used")]
     InvalidRefreshToken,
     #[error("this account is disabled")]
@@ -276,6 +386,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Service {
     sessions: Arc<session_cache::SessionCache>,
+    access_tokens: Arc<access_tokens::TokenCache>,
     store: Store,
     blobs: BlobStore,
     hub: Arc<crate::events::Hub>,
@@ -303,6 +414,7 @@ impl Service {
             blobs,
             hub: Arc::new(crate::events::Hub::new(position, config.feed_queue)),
             sessions: Arc::default(),
+            access_tokens: Arc::default(),
             tokens: Arc::new(Tokens::new(&config.jwt_secret, config.token_ttl)),
             browser: Arc::new(browser::BrowserKeys::new(&config.jwt_secret)),
             passwords: Arc::new(Passwords::new(

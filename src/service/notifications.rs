@@ -3,6 +3,7 @@
 use chrono::Utc;
 
 use super::{AuthUser, Error, Result, Service};
+use crate::domain::scope::{Access, Area};
 use crate::domain::Validator;
 use crate::domain::notification::Notification;
 use crate::domain::page::Page;
@@ -22,6 +23,7 @@ impl Service {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<InboxPage> {
+        auth.allows(Area::Notifications, Access::Read)?;
         let mut v = Validator::default();
         let (before, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
@@ -30,14 +32,18 @@ impl Service {
             .store
             .run(move |s| s.notifications(me, before, unread_only, limit.get() + 1))
             .await?;
+        let mut page = Page::from_overfetch(inbox.items, limit, |n| u128::from(n.seq));
+        // A token limited to teams hears nothing of other teams (nor of personal tasks).
+        page.items.retain(|n| auth.reaches(n.team_id));
         Ok(InboxPage {
-            page: Page::from_overfetch(inbox.items, limit, |n| u128::from(n.seq)),
+            page,
             unread_count: inbox.unread_count,
         })
     }
 
     /// Marks one of the caller's notifications read (404 for anyone else's).
     pub async fn mark_notification_read(&self, auth: &AuthUser, seq: u64) -> Result<Notification> {
+        auth.allows(Area::Notifications, Access::Write)?;
         let me = auth.user_id;
         self.store
             .run(move |s| s.mark_notification_read(me, seq, Utc::now()))
@@ -47,6 +53,12 @@ impl Service {
 
     /// Marks all of the caller's notifications read; returns how many were unread.
     pub async fn mark_all_notifications_read(&self, auth: &AuthUser) -> Result<u64> {
+        auth.allows(Area::Notifications, Access::Write)?;
+        if auth.team_limited() {
+            return Err(Error::Forbidden(
+                "a token limited to teams cannot mark every notification read".into(),
+            ));
+        }
         let me = auth.user_id;
         Ok(self
             .store

@@ -6,6 +6,7 @@
 use chrono::Utc;
 
 use super::teams::Write;
+use crate::domain::scope::{Access, Area};
 use super::{AuthUser, Error, Result, Service};
 use crate::domain::access;
 use crate::domain::page::Page;
@@ -138,8 +139,24 @@ fn delete_in(
 }
 
 impl Service {
+    /// 404 for a project outside the teams a token is limited to (a project never changes
+    /// team, so this read before the write holds for it). Free for everyone else.
+    async fn reach_project(&self, auth: &AuthUser, id: ProjectId) -> Result<()> {
+        if !auth.team_limited() {
+            return Ok(());
+        }
+        match self.store.run(move |s| s.project(id)).await? {
+            Some(p) if auth.reaches_team(p.team_id) => Ok(()),
+            _ => Err(Error::NotFound("project")),
+        }
+    }
+
     /// The caller's role in `team` (`None`: not a member).
+    /// A token limited to other teams has none.
     async fn role_in(&self, auth: &AuthUser, team: TeamId) -> Result<Option<TeamRole>> {
+        if !auth.reaches_team(team) {
+            return Ok(None);
+        }
         let user = auth.user_id;
         Ok(
             match self.store.run(move |s| s.team_for(team, user)).await? {
@@ -156,6 +173,10 @@ impl Service {
         input: NewProject,
         idempotency_key: Option<&str>,
     ) -> Result<ProjectView> {
+        auth.allows(Area::Projects, Access::Write)?;
+        if !auth.reaches_team(input.team_id) {
+            return Err(Error::NotFound("team"));
+        }
         let content = serde_json::json!([
             "project",
             input.team_id.to_string(),
@@ -195,6 +216,7 @@ impl Service {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Page<ProjectView>> {
+        auth.allows(Area::Projects, Access::Read)?;
         let mut v = Validator::default();
         let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
@@ -206,7 +228,7 @@ impl Service {
         let teams: Vec<TeamId> = memberships
             .iter()
             .map(|(t, _)| t.id)
-            .filter(|id| team.is_none_or(|wanted| wanted == *id))
+            .filter(|id| team.is_none_or(|wanted| wanted == *id) && auth.reaches_team(*id))
             .collect();
         let rows = self
             .store
@@ -225,6 +247,7 @@ impl Service {
 
     /// A project the caller can see (a member of its team); 404 for anyone else.
     pub async fn project(&self, auth: &AuthUser, id: ProjectId) -> Result<ProjectView> {
+        auth.allows(Area::Projects, Access::Read)?;
         let Some(project) = self.store.run(move |s| s.project(id)).await? else {
             return Err(Error::NotFound("project"));
         };
@@ -245,6 +268,8 @@ impl Service {
         patch: ProjectPatch,
         expected_version: Option<u64>,
     ) -> Result<Write<ProjectView, ProjectView>> {
+        auth.allows(Area::Projects, Access::Write)?;
+        self.reach_project(auth, id).await?;
         let mut v = Validator::default();
         let name = patch
             .name
@@ -286,6 +311,8 @@ impl Service {
         id: ProjectId,
         expected_version: Option<u64>,
     ) -> Result<Write<(), ProjectView>> {
+        auth.allows(Area::Projects, Access::Write)?;
+        self.reach_project(auth, id).await?;
         let actor = auth.user_id;
         self.store
             .run(move |s| s.write(|tx| delete_in(tx, id, actor, expected_version)))

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::tasks::{TaskView, parse_statuses, view};
+use crate::domain::scope::{Access, Area};
 use super::{AuthUser, Error, Result, Service};
 use crate::domain::access::Standing;
 use crate::domain::change::{ChangeAction, EntityKind};
@@ -80,6 +81,7 @@ impl Service {
         auth: &AuthUser,
         query: SearchQuery,
     ) -> Result<Page<SearchHit>> {
+        auth.allows(Area::Tasks, Access::Read)?;
         let search = self.search.clone();
         let mut v = Validator::default();
         let parsed = match query.q.as_deref() {
@@ -117,12 +119,18 @@ impl Service {
             let (done, total) = search.rebuild_progress();
             return Err(Error::IndexRebuilding { done, total });
         }
-        let me = auth.user_id;
+        let (me, reach) = (auth.user_id, auth.reach());
         let (project, assignee, label) = (query.project_id, query.assignee, query.label);
         self.store
             .run::<_, StoreError, _>(move |s| {
                 let teams = s.teams_of_user(me, None, usize::MAX)?;
-                let standing = Standing::new(me, teams.into_iter().map(|(t, m)| (t.id, m.role)));
+                let standing = Standing::new(
+                    me,
+                    teams
+                        .into_iter()
+                        .filter(|(t, _)| reach.covers(Some(t.id)))
+                        .map(|(t, m)| (t.id, m.role)),
+                );
                 if let Some(project) = project {
                     let visible = s
                         .project(project)?
@@ -154,7 +162,9 @@ impl Service {
                     let Some(task) = rows.next_if(|t| t.id == hit.task) else {
                         continue;
                     };
-                    let keep = standing.sees_task(&task) && request.filter.matches(&task);
+                    let keep = standing.sees_task(&task)
+                        && reach.covers(task.team_id)
+                        && request.filter.matches(&task);
                     if !keep {
                         continue;
                     }

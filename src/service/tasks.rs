@@ -7,7 +7,8 @@
 use chrono::{DateTime, Utc};
 
 use super::teams::Write;
-use super::{AuthUser, Error, Result, Service};
+use super::{AuthUser, Error, Reach, Result, Service};
+use crate::domain::scope::{Access, Area};
 use crate::domain::access::{self, Standing};
 use crate::domain::change::Change;
 use crate::domain::page::Page;
@@ -208,10 +209,13 @@ pub(super) fn visible_in(
     tx: &Tx<'_>,
     id: TaskId,
     me: UserId,
+    reach: &Reach,
     what: &'static str,
 ) -> Result<(Task, Option<TeamRole>)> {
     match tx.task_and_role(id, me)? {
-        Some((task, role)) if access::may_see_task(me, &task, role) => Ok((task, role)),
+        Some((task, role)) if access::may_see_task(me, &task, role) && reach.covers(task.team_id) => {
+            Ok((task, role))
+        }
         _ => Err(Error::NotFound(what)),
     }
 }
@@ -292,8 +296,18 @@ fn check_assignees_in(
 
 impl Service {
     /// The caller's teams and roles, read once per request.
+    /// For a token limited to teams, only those of them the user is in.
     pub(super) async fn standing(&self, auth: &AuthUser) -> Result<Standing> {
-        self.standing_of(auth.user_id).await
+        let standing = self.standing_of(auth.user_id).await?;
+        if !auth.team_limited() {
+            return Ok(standing);
+        }
+        let reached: Vec<_> = standing
+            .team_ids()
+            .filter(|t| auth.reaches_team(*t))
+            .filter_map(|t| standing.role(t).map(|r| (t, r)))
+            .collect();
+        Ok(Standing::new(auth.user_id, reached))
     }
 
     /// Where `user` stands now: their teams and roles.
@@ -334,6 +348,7 @@ impl Service {
         input: NewTask,
         idempotency_key: Option<&str>,
     ) -> Result<TaskView> {
+        auth.allows(Area::Tasks, Access::Write)?;
         let content = serde_json::json!([
             "task",
             input.title,
@@ -386,6 +401,15 @@ impl Service {
         };
         let top = input.position == Some(Position::Top);
         let me = auth.user_id;
+        if !auth.reaches(project_team) {
+            return Err(match input.project_id {
+                Some(_) => Error::NotFound("project"),
+                None => Error::invalid(
+                    "project_id",
+                    "this token is limited to teams: give a project in one of them",
+                ),
+            });
+        }
         self.store
             .run(move |s| {
                 s.write(|tx| {
@@ -414,6 +438,7 @@ impl Service {
     /// A task the caller can see; 404 for anyone else. One read of the task and the caller's
     /// membership of its team.
     pub async fn task(&self, auth: &AuthUser, id: TaskId) -> Result<TaskView> {
+        auth.allows(Area::Tasks, Access::Read)?;
         Ok(self.visible_task(auth, id).await?.0)
     }
 
@@ -425,7 +450,9 @@ impl Service {
     ) -> Result<(TaskView, Option<TeamRole>)> {
         let me = auth.user_id;
         match self.store.read_task_for(id, me).await? {
-            Some((task, role)) if access::may_see_task(me, &task, role) => {
+            Some((task, role))
+                if access::may_see_task(me, &task, role) && auth.reaches(task.team_id) =>
+            {
                 Ok((view_as(me, task, role), role))
             }
             _ => Err(Error::NotFound("task")),
@@ -439,6 +466,7 @@ impl Service {
         patch: TaskPatch,
         expected_version: Option<u64>,
     ) -> Result<Write<TaskView, TaskView>> {
+        auth.allows(Area::Tasks, Access::Write)?;
         let mut v = Validator::default();
         let title = match &patch.title {
             Edit::Set(t) => v.check("title", TaskTitle::parse(t)),
@@ -467,13 +495,13 @@ impl Service {
             Edit::Set(project) => self.team_of_project(*project).await?,
             _ => None,
         };
-        let me = auth.user_id;
+        let (me, reach) = (auth.user_id, auth.reach());
         // Decided and written in one transaction: permissions and assignee rules hold for the
         // row written, and without If-Match the write applies to the current row.
         self.store
             .run(move |s| {
                 s.write(|tx| {
-                    let (current, role) = visible_in(tx, id, me, "task")?;
+                    let (current, role) = visible_in(tx, id, me, &reach, "task")?;
                     if !access::may_edit_task(me, &current, role) {
                         return Err(Error::Forbidden(
                             "only the task's creator and assignees, and the team's owners and admins, may change it".into(),
@@ -491,6 +519,9 @@ impl Service {
                         Edit::Clear => Some((None, None)),
                         Edit::Set(p) => Some((Some(*p), Some(project_team_in(tx, me, target_team)?))),
                     };
+                    if placement.is_some_and(|(_, team)| !reach.covers(team)) {
+                        return Err(Error::NotFound("project"));
+                    }
                     let team = placement.map_or(current.team_id, |(_, team)| team);
                     let assignees = match &patch.assignee_ids {
                         Edit::Keep => None,
@@ -528,11 +559,12 @@ impl Service {
         id: TaskId,
         expected_version: Option<u64>,
     ) -> Result<Write<(), TaskView>> {
-        let me = auth.user_id;
+        auth.allows(Area::Tasks, Access::Write)?;
+        let (me, reach) = (auth.user_id, auth.reach());
         self.store
             .run(move |s| {
                 s.write(|tx| {
-                    let (task, role) = visible_in(tx, id, me, "task")?;
+                    let (task, role) = visible_in(tx, id, me, &reach, "task")?;
                     if !access::may_delete_task(me, &task, role) {
                         return Err(Error::Forbidden(
                             "only the task's creator and the team's owners and admins may delete it"
@@ -551,6 +583,7 @@ impl Service {
 
     /// Tasks in the caller's scope (default: assigned to them), narrowed by the filters.
     pub async fn tasks(&self, auth: &AuthUser, query: TaskQuery) -> Result<TaskList> {
+        auth.allows(Area::Tasks, Access::Read)?;
         let mut v = Validator::default();
         let sort = query.sort;
         let after = query
@@ -583,6 +616,7 @@ impl Service {
             (Scope::Created, ..) => vec![TaskIndex::Creator(me)],
         };
         let scope = query.scope;
+        let reach = auth.reach();
         let viewer = standing.clone();
         let filter = TaskFilter {
             statuses,
@@ -592,6 +626,7 @@ impl Service {
         };
         let keep = move |task: &Task| {
             standing.sees_task(task)
+                && reach.covers(task.team_id)
                 && match scope {
                     Scope::Assigned => task.is_assigned_to(me),
                     Scope::Created => task.created_by == me,

@@ -15,6 +15,7 @@ use crate::domain::team::{
     parse_description,
 };
 use crate::domain::{Email, InvitationId, TeamId, User, UserId, Validator};
+use crate::domain::scope::{Access, Area};
 use crate::service::AuthUser;
 use crate::store::{Created, StoreError, TeamChanges, Tx};
 
@@ -342,6 +343,25 @@ fn revoke_in(tx: &Tx<'_>, id: InvitationId, actor: UserId) -> Result<()> {
     Ok(())
 }
 
+/// 404 for a team outside a token's team limit (as for a team one is not in).
+fn reach_team(auth: &AuthUser, team: TeamId) -> Result<()> {
+    if auth.reaches_team(team) {
+        Ok(())
+    } else {
+        Err(Error::NotFound("team"))
+    }
+}
+
+/// A token limited to teams cannot join others: it answers no invitation.
+fn no_new_teams(auth: &AuthUser) -> Result<()> {
+    if auth.team_limited() {
+        return Err(Error::Forbidden(
+            "a token limited to teams cannot answer invitations".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Service {
     /// Creates a team; the caller becomes its owner.
     pub async fn create_team(
@@ -350,6 +370,12 @@ impl Service {
         input: NewTeam,
         idempotency_key: Option<&str>,
     ) -> Result<TeamView> {
+        auth.allows(Area::Teams, Access::Write)?;
+        if auth.team_limited() {
+            return Err(Error::Forbidden(
+                "a token limited to teams cannot create teams".into(),
+            ));
+        }
         let idem = super::idempotency(
             auth,
             idempotency_key,
@@ -397,14 +423,16 @@ impl Service {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Page<TeamView>> {
+        auth.allows(Area::Teams, Access::Read)?;
         let mut v = Validator::default();
         let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
         let user = auth.user_id;
-        let rows = self
+        let mut rows = self
             .store
             .run(move |s| s.teams_of_user(user, after, limit.get() + 1))
             .await?;
+        rows.retain(|(team, _)| auth.reaches_team(team.id));
         let page = Page::from_overfetch(rows, limit, |(team, _)| team.id.as_u128());
         Ok(page.map(|(team, membership)| TeamView {
             team,
@@ -414,6 +442,8 @@ impl Service {
 
     /// A team the caller belongs to; 404 for anyone else.
     pub async fn team(&self, auth: &AuthUser, id: TeamId) -> Result<TeamView> {
+        auth.allows(Area::Teams, Access::Read)?;
+        reach_team(auth, id)?;
         let user = auth.user_id;
         match self.store.run(move |s| s.team_for(id, user)).await? {
             Some((team, Some(m))) if access::may_see_team(Some(m.role)) => {
@@ -440,6 +470,8 @@ impl Service {
         patch: TeamPatch,
         expected_version: Option<u64>,
     ) -> Result<Write<TeamView, TeamView>> {
+        auth.allows(Area::Teams, Access::Write)?;
+        reach_team(auth, id)?;
         let mut v = Validator::default();
         let name = patch
             .name
@@ -464,6 +496,8 @@ impl Service {
         id: TeamId,
         expected_version: Option<u64>,
     ) -> Result<Write<(), TeamView>> {
+        auth.allows(Area::Teams, Access::Write)?;
+        reach_team(auth, id)?;
         let actor = auth.user_id;
         self.store
             .run(move |s| s.write(|tx| delete_in(tx, id, actor, expected_version)))
@@ -500,6 +534,8 @@ impl Service {
         user: UserId,
         role: TeamRole,
     ) -> Result<Membership> {
+        auth.allows(Area::Teams, Access::Write)?;
+        reach_team(auth, id)?;
         let actor = auth.user_id;
         self.store
             .run(move |s| s.write(|tx| set_role_in(tx, id, actor, user, role)))
@@ -508,6 +544,8 @@ impl Service {
 
     /// Removes a member; anyone may leave. Owners and admins remove members up to their rank.
     pub async fn remove_member(&self, auth: &AuthUser, id: TeamId, user: UserId) -> Result<()> {
+        auth.allows(Area::Teams, Access::Write)?;
+        reach_team(auth, id)?;
         let actor = auth.user_id;
         self.store
             .run(move |s| s.write(|tx| remove_in(tx, id, actor, user)))
@@ -524,6 +562,8 @@ impl Service {
         email: &str,
         role: TeamRole,
     ) -> Result<IssuedInvitation> {
+        auth.allows(Area::Teams, Access::Write)?;
+        reach_team(auth, team)?;
         let mut v = Validator::default();
         let email = v.check("email", Email::parse(email));
         v.finish().map_err(Error::Validation)?;
@@ -580,6 +620,7 @@ impl Service {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Page<Invitation>> {
+        auth.allows(Area::Teams, Access::Read)?;
         let mut v = Validator::default();
         let (after, limit) = super::page_args(cursor, limit, &mut v);
         v.finish().map_err(Error::Validation)?;
@@ -598,6 +639,7 @@ impl Service {
                 .into_iter()
                 .filter(|i| access::may_answer_invitation(i, &invitee(&me, false))),
         );
+        rows.retain(|i| auth.reaches_team(i.team_id));
         rows.sort_by_key(|i| i.id.as_u128());
         rows.dedup_by_key(|i| i.id);
         rows.truncate(n);
@@ -651,6 +693,8 @@ impl Service {
         token: Option<&str>,
         accept: bool,
     ) -> Result<Invitation> {
+        auth.allows(Area::Teams, Access::Write)?;
+        no_new_teams(auth)?;
         let token = match token {
             Some(raw) => Some(InvitationToken::parse(raw).ok_or(Error::NotFound("invitation"))?),
             None => None,
@@ -687,6 +731,8 @@ impl Service {
         auth: &AuthUser,
         token: &str,
     ) -> Result<InvitationPreview> {
+        auth.allows(Area::Teams, Access::Write)?;
+        no_new_teams(auth)?;
         let token = InvitationToken::parse(token).ok_or(Error::NotFound("invitation"))?;
         let user = auth.user_id;
         self.store
@@ -696,6 +742,14 @@ impl Service {
 
     /// Revokes a pending invitation (owners and admins of its team).
     pub async fn revoke_invitation(&self, auth: &AuthUser, id: InvitationId) -> Result<()> {
+        auth.allows(Area::Teams, Access::Write)?;
+        if auth.team_limited() {
+            // An invitation never changes team: read before the write, it holds for it.
+            match self.store.run(move |s| s.invitation(id)).await? {
+                Some(i) if auth.reaches_team(i.team_id) => {}
+                _ => return Err(Error::NotFound("invitation")),
+            }
+        }
         let actor = auth.user_id;
         self.store
             .run(move |s| s.write(|tx| revoke_in(tx, id, actor)))
@@ -716,6 +770,7 @@ impl Service {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Page<User>> {
+        auth.allows(Area::Teams, Access::Read)?;
         let mut v = Validator::default();
         let (after, limit) = super::page_args(cursor, limit, &mut v);
         if q.is_some_and(|q| q.chars().count() > PEOPLE_QUERY_MAX_CHARS) {
@@ -727,7 +782,27 @@ impl Service {
         v.finish().map_err(Error::Validation)?;
         let needle = q.map(|q| q.trim().to_lowercase()).unwrap_or_default();
         let user = auth.user_id;
-        let people = self.store.run(move |s| s.teammates_of(user)).await?;
+        let mut people = self.store.run(move |s| s.teammates_of(user)).await?;
+        if auth.team_limited() {
+            let teams: Vec<TeamId> = self
+                .standing(auth)
+                .await?
+                .team_ids()
+                .collect();
+            let reached = self
+                .store
+                .run(move |s| {
+                    let mut ids = std::collections::HashSet::from([user]);
+                    for team in teams {
+                        for (m, _) in s.members_of_team(team, None, usize::MAX)? {
+                            ids.insert(m.user_id);
+                        }
+                    }
+                    Ok::<_, StoreError>(ids)
+                })
+                .await?;
+            people.retain(|u| reached.contains(&u.id));
+        }
         let matches: Vec<User> = people
             .into_iter()
             .filter(|u| after.is_none_or(|a| u.id.as_u128() > a))

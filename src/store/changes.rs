@@ -171,8 +171,16 @@ impl Store {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(bool, Vec<crate::domain::TeamId>, u64), StoreError> {
         let rx = self.read()?;
+        let session_id = session;
         let session = rx.session(session)?;
-        let alive = session.is_some_and(|s| s.user_id == user && !s.is_expired(now));
+        let alive = match session {
+            Some(s) => s.user_id == user && !s.is_expired(now),
+            // A personal access token's connection: its id stands in the session's place.
+            None => self.access_token_alive(
+                crate::domain::AccessTokenId::from_u128(session_id.as_u128()),
+                now,
+            )?,
+        };
         let teams = rx.team_ids_of(user)?;
         let end = rx
             .txn()

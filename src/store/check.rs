@@ -111,6 +111,7 @@ impl Snapshot {
         }
 
         check_tasks(txn, &mut problems)?;
+        check_access_tokens(txn, &mut problems)?;
         check_children::<Comment>(
             txn,
             COMMENTS,
@@ -159,6 +160,50 @@ impl Snapshot {
             blob_refs,
         })
     }
+}
+
+/// Every access token decodes and has its hash and user index entries, and every index entry
+/// points at a token that names it.
+fn check_access_tokens(txn: &ReadTransaction, problems: &mut Problems) -> Result<(), StoreError> {
+    use crate::domain::scope::AccessToken;
+    match txn.open_table(ACCESS_TOKENS) {
+        // A store from before migration 11 has no tokens to check.
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
+    }
+    let tokens: Vec<AccessToken> = rows_of(txn, ACCESS_TOKENS, "access_tokens", problems)?;
+    let by_hash = txn.open_table(ACCESS_TOKENS_BY_HASH)?;
+    let by_user = txn.open_table(ACCESS_TOKENS_BY_USER)?;
+    let ids: HashMap<u128, &AccessToken> = tokens.iter().map(|t| (t.id.as_u128(), t)).collect();
+    for token in &tokens {
+        let id = token.id.as_u128();
+        if by_hash.get(token.token_hash.as_str())?.map(|v| v.value()) != Some(id) {
+            problems.push(format!("access_tokens_by_hash: no entry for token {}", token.id));
+        }
+        if by_user.get((token.user_id.as_u128(), id))?.is_none() {
+            problems.push(format!("access_tokens_by_user: no entry for token {}", token.id));
+        }
+    }
+    for entry in by_hash.iter()? {
+        let (hash, id) = entry?;
+        if !ids.get(&id.value()).is_some_and(|t| t.token_hash == hash.value()) {
+            problems.push(format!(
+                "access_tokens_by_hash: entry for missing token {}",
+                uuid::Uuid::from_u128(id.value())
+            ));
+        }
+    }
+    for entry in by_user.iter()? {
+        let (user, id) = entry?.0.value();
+        if !ids.get(&id).is_some_and(|t| t.user_id.as_u128() == user) {
+            problems.push(format!(
+                "access_tokens_by_user: entry for missing token {}",
+                uuid::Uuid::from_u128(id)
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn count<K: Key + 'static, V: redb::Value + 'static>(

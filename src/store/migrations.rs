@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create the calendar feed tables",
         apply: create_calendar_tables,
     },
+    Migration {
+        version: 11,
+        name: "create the personal access token tables",
+        apply: create_access_token_tables,
+    },
 ];
 
 /// The schema version this build writes.
@@ -151,6 +156,13 @@ fn create_notification_tables(txn: &WriteTransaction) -> Result<(), StoreError> 
 fn create_calendar_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CALENDAR_FEEDS)?;
     txn.open_table(CALENDAR_FEEDS_BY_HASH)?;
+    Ok(())
+}
+
+fn create_access_token_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(ACCESS_TOKENS)?;
+    txn.open_table(ACCESS_TOKENS_BY_HASH)?;
+    txn.open_table(ACCESS_TOKENS_BY_USER)?;
     Ok(())
 }
 

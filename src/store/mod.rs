@@ -10,6 +10,8 @@
 //! notifications, changes, blobs); each adds its operations to `Tx` and reads only its own
 //! tables, so cascades are calls on the `tx` and no row file imports another.
 
+/// Personal access tokens: rows, the hash index, each user's tokens.
+mod access_tokens;
 /// Attachments: rows, the per-task index, upload totals.
 mod attachments;
 /// Blob reference counts (the files live under `DATA_DIR/blobs/`).
@@ -68,6 +70,7 @@ use std::sync::Arc;
 
 use redb::Database;
 
+pub use access_tokens::TokenRefused;
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use notifications::Inbox;
 pub use search_rows::IndexedTask;

@@ -177,3 +177,16 @@ pub const CALENDAR_FEEDS: TableDefinition<u128, &[u8]> = TableDefinition::new("c
 /// `calendar token SHA-256 (hex) -> user id`: how a feed request finds its user, one read.
 pub const CALENDAR_FEEDS_BY_HASH: TableDefinition<&str, u128> =
     TableDefinition::new("calendar_feeds_by_hash-1");
+
+// Personal access tokens (issue 16, migration 11).
+
+/// `token id (u128) -> JSON domain::scope::AccessToken`.
+pub const ACCESS_TOKENS: TableDefinition<u128, &[u8]> = TableDefinition::new("access_tokens-1");
+
+/// `token SHA-256 (hex) -> token id`: how a presented token is found, one read.
+pub const ACCESS_TOKENS_BY_HASH: TableDefinition<&str, u128> =
+    TableDefinition::new("access_tokens_by_hash-1");
+
+/// `(user id, token id) -> ()`: a user's tokens, oldest first.
+pub const ACCESS_TOKENS_BY_USER: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("access_tokens_by_user-1");

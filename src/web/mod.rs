@@ -32,6 +32,8 @@ mod pages_profile;
 mod pages_projects;
 /// Search as you type, with highlights.
 mod pages_search;
+/// Personal access tokens: list, create (the secret shown once), revoke.
+mod pages_tokens;
 /// Teams: mine, invitations for me, members and roles, inviting.
 mod pages_teams;
 /// The session cookie and the signed-in user of a page.
@@ -96,6 +98,7 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
     let route = pages_lists::routes(route);
     let route = pages_search::routes(route);
     let route = task::routes(route);
+    let route = pages_tokens::routes(route);
     route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))
@@ -204,7 +207,7 @@ impl Chrome {
 
     /// The frame of a signed-in page: the user's name, their CSRF token, the unread count.
     pub async fn load(service: &Service, user: WebUser, nav: &'static str) -> WebResult<Self> {
-        let auth = user.0;
+        let auth = user.0.clone();
         let since = service.feed_start().await?;
         let profile = service.profile(&auth).await?;
         let unread = service

@@ -397,7 +397,7 @@ async fn show(
     view: ListView,
     report: Option<BulkReport>,
 ) -> WebResult<Response> {
-    let auth = user.0;
+    let auth = user.0.clone();
     let ctx = context(service, &auth, project).await?;
     let list = service
         .tasks(&auth, view.query(auth.user_id, project))

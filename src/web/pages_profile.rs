@@ -117,7 +117,7 @@ async fn profile_view(service: &Service, user: WebUser) -> WebResult<ProfilePage
     let sessions = service.sessions(auth, None, Some(200)).await?;
     let calendar = service.calendar_feed(auth).await?;
     Ok(ProfilePage {
-        chrome: Chrome::load(service, user, "profile").await?,
+        chrome: Chrome::load(service, user.clone(), "profile").await?,
         name: me.name.as_str().to_string(),
         email: me.email.as_str().to_string(),
         saved: None,

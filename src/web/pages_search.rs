@@ -271,7 +271,7 @@ pub async fn search_page(
     service: Data<&Service>,
 ) -> WebResult<Response> {
     let params = SearchParams::parse(req.uri().query())?;
-    let auth = user.0;
+    let auth = user.0.clone();
     let projects: Vec<(ProjectId, String)> = service
         .projects(&auth, None, None, Some(MAX_PROJECTS))
         .await?

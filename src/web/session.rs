@@ -54,14 +54,14 @@ pub fn clear_cookie(secure: bool) -> String {
 
 /// The signed-in user of a page request, from the session cookie. A handler that takes it
 /// cannot run for a visitor: they are sent to the sign-in page and brought back afterwards.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WebUser(pub AuthUser);
 
 impl WebUser {
     /// The user of a request whose cookie names a live session, if any.
     pub async fn of(req: &Request) -> Option<Self> {
         if let Some(known) = req.extensions().get::<WebUser>() {
-            return Some(*known);
+            return Some(known.clone());
         }
         let service = req.data::<Service>()?;
         let value = cookie(req, COOKIE)?;

@@ -50,7 +50,7 @@ impl BoardPage {
         quick_add: Option<QuickAdd>,
         notice: Option<String>,
     ) -> WebResult<Self> {
-        let auth = user.0;
+        let auth = user.0.clone();
         let project = service.project(&auth, id).await?;
         let team = service.team(&auth, project.project.team_id).await?;
         let board = service.board(&auth, id, Some(MAX_PER_COLUMN)).await?;

@@ -72,7 +72,7 @@ pub struct NewQuery {
 
 /// The person's active projects, "Team / Project".
 async fn projects(service: &Service, user: WebUser) -> WebResult<Vec<ProjectChoice>> {
-    let auth = user.0;
+    let auth = user.0.clone();
     let teams = service.teams(&auth, None, Some(PROJECTS_OFFERED)).await?;
     let page = service
         .projects(&auth, None, None, Some(PROJECTS_OFFERED))
@@ -103,7 +103,7 @@ async fn page(
     errors: FormErrors,
 ) -> WebResult<NewTaskPage> {
     Ok(NewTaskPage {
-        projects: projects(service, user).await?,
+        projects: projects(service, user.clone()).await?,
         chrome: Chrome::load(service, user, "tasks").await?,
         form,
         errors,

@@ -302,7 +302,7 @@ pub async fn build(
     abilities: TaskAbilities,
     form: FormState,
 ) -> WebResult<TaskPage> {
-    let auth = user.0;
+    let auth = user.0.clone();
     let task = &abilities.view.task;
     let names = service.people_names(&auth).await?;
     let chrome = Chrome::load(service, user, "tasks").await?;
