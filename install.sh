@@ -185,6 +185,9 @@ TASKER_LOG_FORMAT=json
 #TASKER_TOKEN_TTL=1h
 #TASKER_REFRESH_TTL=30d
 
+# The longest a personal access token may live (its expiry at most this far ahead).
+#TASKER_TOKEN_MAX_LIFETIME=365d
+
 # bcrypt cost for password hashes (4 to 31; each step doubles the work).
 #TASKER_BCRYPT_COST=12
 

@@ -35,7 +35,9 @@ fn in_days(days: i64) -> String {
 
 /// Creates a token as `who` (a session): the whole answer.
 async fn create_token(server: &TestServer, who: &Account, body: Value) -> Reply {
-    server.post("/api/auth/tokens", Some(&who.token), body).await
+    server
+        .post("/api/auth/tokens", Some(&who.token), body)
+        .await
 }
 
 /// A token of `who` with `scopes`, valid for a week: its secret and id.
@@ -164,7 +166,11 @@ async fn write(server: &TestServer, w: &World, area: &str, token: &str) -> Reply
                 )
                 .await
         }
-        "attachments" => server.upload(&w.task, token, &[("b.txt", b"by token")]).await,
+        "attachments" => {
+            server
+                .upload(&w.task, token, &[("b.txt", b"by token")])
+                .await
+        }
         "projects" => {
             server
                 .post(
@@ -271,7 +277,11 @@ async fn a_token_limited_to_a_team_does_not_see_the_others() {
         tasks.push((project, task));
     }
     let personal = server
-        .post("/api/tasks", Some(&me.token), json!({"title": "zebra at home"}))
+        .post(
+            "/api/tasks",
+            Some(&me.token),
+            json!({"title": "zebra at home"}),
+        )
         .await
         .ok()["id"]
         .as_str()
@@ -289,7 +299,10 @@ async fn a_token_limited_to_a_team_does_not_see_the_others() {
     let limited = reply.body["token"].as_str().unwrap().to_string();
     let t = Some(limited.as_str());
 
-    server.get(&format!("/api/tasks/{}", tasks[0].1), t).await.ok();
+    server
+        .get(&format!("/api/tasks/{}", tasks[0].1), t)
+        .await
+        .ok();
     for hidden in [
         format!("/api/tasks/{}", tasks[1].1),
         format!("/api/tasks/{personal}"),
@@ -344,13 +357,14 @@ async fn a_token_limited_to_a_team_does_not_see_the_others() {
         if found.status == 200 && found.body["items"].as_array().unwrap().len() == 3 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "indexed: {}", found.body);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "indexed: {}",
+            found.body
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let hits: Vec<String> = server
-        .get("/api/tasks/search?q=zebra", t)
-        .await
-        .ok()["items"]
+    let hits: Vec<String> = server.get("/api/tasks/search?q=zebra", t).await.ok()["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -578,7 +592,9 @@ async fn a_token_can_never_manage_tokens_or_the_account() {
             )
             .await,
         server.get("/api/auth/calendar", t).await,
-        server.call(Method::POST, "/api/auth/calendar", t, None).await,
+        server
+            .call(Method::POST, "/api/auth/calendar", t, None)
+            .await,
         server.call(Method::POST, "/api/auth/logout", t, None).await,
     ] {
         reply.problem(403, "forbidden");

@@ -49,7 +49,10 @@ async fn a_token_is_made_shown_once_works_and_is_revoked() {
     assert_eq!(made.status, StatusCode::OK, "{}", made.html);
     let token = secret(&made.html);
     assert!(made.html.contains("not shown again"));
-    assert!(made.html.contains("&#60;b&#62;CI&#60;/b&#62; deploy"), "escaped");
+    assert!(
+        made.html.contains("&#60;b&#62;CI&#60;/b&#62; deploy"),
+        "escaped"
+    );
     assert!(!made.html.contains("<b>CI</b>"));
     assert!(made.html.contains("tasks:read, comments:write"));
 
@@ -75,9 +78,7 @@ async fn a_token_is_made_shown_once_works_and_is_revoked() {
     assert_eq!(refused.status, StatusCode::NOT_FOUND);
     server.get("/api/tasks", Some(&token)).await.ok();
 
-    let revoked = web
-        .post(&format!("/profile/tokens/{id}/revoke"), &[])
-        .await;
+    let revoked = web.post(&format!("/profile/tokens/{id}/revoke"), &[]).await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.html);
     assert_eq!(revoked.location(), "/profile/tokens?revoked=1");
     server
@@ -101,17 +102,30 @@ async fn a_refused_form_is_shown_again_with_its_messages_and_nothing_written() {
             "token-scopes-error",
         ),
         (
-            &[("name", "too long"), ("scopes", "tasks:read"), ("expires_on", "2099-01-01")],
+            &[
+                ("name", "too long"),
+                ("scopes", "tasks:read"),
+                ("expires_on", "2099-01-01"),
+            ],
             "token-expires-error",
         ),
         (
-            &[("name", ""), ("scopes", "tasks:read"), ("expires_on", "not a date")],
+            &[
+                ("name", ""),
+                ("scopes", "tasks:read"),
+                ("expires_on", "not a date"),
+            ],
             "token-name-error",
         ),
     ];
     for (fields, marker) in cases {
         let page = web.post("/profile/tokens", fields).await;
-        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.html);
+        assert_eq!(
+            page.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            page.html
+        );
         assert!(page.html.contains(marker), "{marker}: {}", page.html);
         assert!(!page.html.contains("tkr_pat_"));
     }
@@ -120,11 +134,21 @@ async fn a_refused_form_is_shown_again_with_its_messages_and_nothing_written() {
     // A user who is not a site admin is not offered the admin scope, and cannot take it.
     let mut plain = WebClient::new(&server);
     plain.register("Vic").await;
-    assert!(!plain.get("/profile/tokens").await.html.contains("scope-admin"));
+    assert!(
+        !plain
+            .get("/profile/tokens")
+            .await
+            .html
+            .contains("scope-admin")
+    );
     let refused = plain
         .post(
             "/profile/tokens",
-            &[("name", "x"), ("scopes", "admin"), ("expires_on", &in_days(3))],
+            &[
+                ("name", "x"),
+                ("scopes", "admin"),
+                ("expires_on", &in_days(3)),
+            ],
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
@@ -138,18 +162,29 @@ async fn the_tokens_forms_need_the_csrf_token() {
     let made = web
         .post(
             "/profile/tokens",
-            &[("name", "kept"), ("scopes", "tasks:read"), ("expires_on", &in_days(3))],
+            &[
+                ("name", "kept"),
+                ("scopes", "tasks:read"),
+                ("expires_on", &in_days(3)),
+            ],
         )
         .await;
     let token = secret(&made.html);
     let listed = web.get("/profile/tokens").await;
     let id = listed_id(&listed.html);
     let origin = web.base.trim_end_matches('/').to_string();
-    for path in ["/profile/tokens".to_string(), format!("/profile/tokens/{id}/revoke")] {
+    for path in [
+        "/profile/tokens".to_string(),
+        format!("/profile/tokens/{id}/revoke"),
+    ] {
         let page = web
             .post_raw(
                 &path,
-                &[("name", "forged"), ("scopes", "tasks:write"), ("expires_on", &in_days(3))],
+                &[
+                    ("name", "forged"),
+                    ("scopes", "tasks:write"),
+                    ("expires_on", &in_days(3)),
+                ],
                 &[("origin", &origin)],
             )
             .await;

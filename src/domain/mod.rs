@@ -37,7 +37,8 @@ pub mod team;
 pub mod user;
 
 pub use ids::{
-    AccessTokenId, AttachmentId, CommentId, InvitationId, ProjectId, SessionId, TaskId, TeamId, UserId,
+    AccessTokenId, AttachmentId, CommentId, InvitationId, ProjectId, SessionId, TaskId, TeamId,
+    UserId,
 };
 pub use page::{Cursor, PageLimit};
 pub use session::Session;

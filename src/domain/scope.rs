@@ -291,7 +291,11 @@ mod tests {
 
     #[test]
     fn unknown_and_empty_scopes_are_refused() {
-        assert!(Scopes::parse(&["tasks:delete"]).unwrap_err().contains("tasks:delete"));
+        assert!(
+            Scopes::parse(&["tasks:delete"])
+                .unwrap_err()
+                .contains("tasks:delete")
+        );
         assert!(Scopes::parse(&["everything"]).is_err());
         assert!(Scopes::parse::<&str>(&[]).is_err());
         assert!(Scopes::parse(&["admin"]).unwrap().admin());

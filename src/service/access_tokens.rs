@@ -203,7 +203,10 @@ impl Service {
     pub async fn access_tokens(&self, auth: &AuthUser) -> Result<Vec<AccessToken>> {
         auth.require_session()?;
         let user = auth.user_id;
-        Ok(self.store.run(move |s| s.access_tokens_of_user(user)).await?)
+        Ok(self
+            .store
+            .run(move |s| s.access_tokens_of_user(user))
+            .await?)
     }
 
     /// Revokes one of the caller's tokens: it stops working at once, sockets included.

@@ -14,10 +14,10 @@ use chrono::Utc;
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::{AuthUser, Error, Result, Service};
-use crate::domain::scope::{Access, Area};
 use crate::domain::access;
 use crate::domain::attachment::Attachment;
 use crate::domain::page::Page;
+use crate::domain::scope::{Access, Area};
 use crate::domain::task::Task;
 use crate::domain::team::TeamRole;
 use crate::domain::{AttachmentId, TaskId, UserId, Validator};

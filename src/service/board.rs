@@ -4,11 +4,11 @@
 
 use chrono::Utc;
 
-use crate::domain::scope::{Access, Area};
 use super::tasks::{Position, TaskView, store_error, view, view_as, visible_in};
 use super::teams::Write;
 use super::{AuthUser, Error, Result, Service};
 use crate::domain::access;
+use crate::domain::scope::{Access, Area};
 use crate::domain::task::TaskStatus;
 use crate::domain::{ProjectId, TaskId, Validator};
 use crate::store::Place;

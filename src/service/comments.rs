@@ -6,10 +6,10 @@ use chrono::Utc;
 
 use super::teams::Write;
 use super::{AuthUser, Error, Reach, Result, Service};
-use crate::domain::scope::{Access, Area};
 use crate::domain::access;
 use crate::domain::comment::{Comment, parse_comment_body};
 use crate::domain::page::Page;
+use crate::domain::scope::{Access, Area};
 use crate::domain::task::Task;
 use crate::domain::team::TeamRole;
 use crate::domain::{CommentId, TaskId, UserId, Validator};

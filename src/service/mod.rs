@@ -1,10 +1,10 @@
 //! Use cases. Each public method validates its input (parse, don't validate), checks who may
 //! do it, and calls the store. No HTTP types here: the API layer maps [`Error`] to responses.
 
-/// Register, login, refresh, logout, profile, sessions, and the bearer check.
-mod accounts;
 /// Personal access tokens: create, list, revoke, and their cached verification.
 mod access_tokens;
+/// Register, login, refresh, logout, profile, sessions, and the bearer check.
+mod accounts;
 /// Site administration: the admin check, backups.
 mod admin;
 /// Attachments: streamed uploads, blobs stored once, downloads, with their permission rules.

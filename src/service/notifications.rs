@@ -3,10 +3,10 @@
 use chrono::Utc;
 
 use super::{AuthUser, Error, Result, Service};
-use crate::domain::scope::{Access, Area};
 use crate::domain::Validator;
 use crate::domain::notification::Notification;
 use crate::domain::page::Page;
+use crate::domain::scope::{Access, Area};
 
 /// A page of the inbox, newest first, and how many are unread in all.
 pub struct InboxPage {
@@ -45,6 +45,19 @@ impl Service {
     pub async fn mark_notification_read(&self, auth: &AuthUser, seq: u64) -> Result<Notification> {
         auth.allows(Area::Notifications, Access::Write)?;
         let me = auth.user_id;
+        if auth.team_limited() {
+            // Another team's (or a personal task's) notification is not there for this token.
+            let found = self
+                .store
+                .run(move |s| s.notifications_of_user_between(me, seq.saturating_sub(1), seq, 1))
+                .await?;
+            if !found
+                .first()
+                .is_some_and(|n| n.seq == seq && auth.reaches(n.team_id))
+            {
+                return Err(Error::NotFound("notification"));
+            }
+        }
         self.store
             .run(move |s| s.mark_notification_read(me, seq, Utc::now()))
             .await?

@@ -6,11 +6,11 @@
 use chrono::Utc;
 
 use super::teams::Write;
-use crate::domain::scope::{Access, Area};
 use super::{AuthUser, Error, Result, Service};
 use crate::domain::access;
 use crate::domain::page::Page;
 use crate::domain::project::{Project, ProjectName, ProjectStatus, parse_project_description};
+use crate::domain::scope::{Access, Area};
 use crate::domain::team::TeamRole;
 use crate::domain::{ProjectId, TeamId, UserId, Validator};
 use crate::store::{Created, StoreError, Tx};

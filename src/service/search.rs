@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::tasks::{TaskView, parse_statuses, view};
-use crate::domain::scope::{Access, Area};
 use super::{AuthUser, Error, Result, Service};
 use crate::domain::access::Standing;
 use crate::domain::change::{ChangeAction, EntityKind};
 use crate::domain::page::Page;
+use crate::domain::scope::{Access, Area};
 use crate::domain::task::TaskFilter;
 use crate::domain::{Cursor, PageLimit, ProjectId, TaskId, UserId, Validator};
 use crate::search::{MAX_COMMENT_TEXT, SearchError, SearchIndex, SearchRequest};

@@ -19,7 +19,10 @@ pub struct TaskAbilities {
 impl Service {
     /// A task the caller can see (404 otherwise), with what they may do with it.
     pub async fn task_abilities(&self, auth: &AuthUser, id: TaskId) -> Result<TaskAbilities> {
-        auth.allows(crate::domain::scope::Area::Tasks, crate::domain::scope::Access::Read)?;
+        auth.allows(
+            crate::domain::scope::Area::Tasks,
+            crate::domain::scope::Access::Read,
+        )?;
         let (view, role) = self.visible_task(auth, id).await?;
         let me = auth.user_id;
         Ok(TaskAbilities {
@@ -32,7 +35,10 @@ impl Service {
     /// The names of the people the caller shares a team with, the caller included: whom a page
     /// may name. Anyone else (a former member) goes unnamed.
     pub async fn people_names(&self, auth: &AuthUser) -> Result<HashMap<UserId, String>> {
-        auth.allows(crate::domain::scope::Area::Teams, crate::domain::scope::Access::Read)?;
+        auth.allows(
+            crate::domain::scope::Area::Teams,
+            crate::domain::scope::Access::Read,
+        )?;
         let me = auth.user_id;
         let people = self.store.run(move |s| s.teammates_of(me)).await?;
         Ok(people

@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 
 use super::teams::Write;
 use super::{AuthUser, Error, Reach, Result, Service};
-use crate::domain::scope::{Access, Area};
 use crate::domain::access::{self, Standing};
 use crate::domain::change::Change;
 use crate::domain::page::Page;
+use crate::domain::scope::{Access, Area};
 use crate::domain::task::{
     ListPosition, MAX_ASSIGNEES, Priority, Task, TaskFilter, TaskSort, TaskStatus, TaskTitle,
     parse_labels, parse_task_description,
@@ -213,7 +213,9 @@ pub(super) fn visible_in(
     what: &'static str,
 ) -> Result<(Task, Option<TeamRole>)> {
     match tx.task_and_role(id, me)? {
-        Some((task, role)) if access::may_see_task(me, &task, role) && reach.covers(task.team_id) => {
+        Some((task, role))
+            if access::may_see_task(me, &task, role) && reach.covers(task.team_id) =>
+        {
             Ok((task, role))
         }
         _ => Err(Error::NotFound(what)),

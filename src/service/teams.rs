@@ -10,12 +10,12 @@ use rand::RngCore;
 use super::{Error, Result, Service};
 use crate::domain::access::{self, Invitee, TeamAction};
 use crate::domain::page::Page;
+use crate::domain::scope::{Access, Area};
 use crate::domain::team::{
     Invitation, InvitationStatus, InvitationToken, Membership, Team, TeamName, TeamRole,
     parse_description,
 };
 use crate::domain::{Email, InvitationId, TeamId, User, UserId, Validator};
-use crate::domain::scope::{Access, Area};
 use crate::service::AuthUser;
 use crate::store::{Created, StoreError, TeamChanges, Tx};
 
@@ -784,11 +784,7 @@ impl Service {
         let user = auth.user_id;
         let mut people = self.store.run(move |s| s.teammates_of(user)).await?;
         if auth.team_limited() {
-            let teams: Vec<TeamId> = self
-                .standing(auth)
-                .await?
-                .team_ids()
-                .collect();
+            let teams: Vec<TeamId> = self.standing(auth).await?.team_ids().collect();
             let reached = self
                 .store
                 .run(move |s| {

@@ -25,7 +25,10 @@ impl Store {
     /// Stores a new token, unless its user already holds [`MAX_TOKENS_PER_USER`].
     pub fn insert_access_token(&self, token: &AccessToken) -> Result<(), TokenRefused> {
         self.write(|tx| {
-            let mut rows = tx.txn().open_table(ACCESS_TOKENS).map_err(StoreError::from)?;
+            let mut rows = tx
+                .txn()
+                .open_table(ACCESS_TOKENS)
+                .map_err(StoreError::from)?;
             let mut by_hash = tx
                 .txn()
                 .open_table(ACCESS_TOKENS_BY_HASH)
@@ -118,7 +121,11 @@ impl Store {
 
     /// Records that a token was used at `at` (the caller writes this at most once a minute per
     /// token). A token revoked meanwhile stays revoked.
-    pub fn touch_access_token(&self, id: AccessTokenId, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn touch_access_token(
+        &self,
+        id: AccessTokenId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.write(|tx| {
             let mut rows = tx.txn().open_table(ACCESS_TOKENS)?;
             let token: Option<AccessToken> = read_row(&rows, "access_tokens", id.as_u128())?;
@@ -139,10 +146,17 @@ impl Store {
 
     /// Whether a token still works at `now`: it exists, has not expired, and its account is
     /// enabled.
-    pub fn access_token_alive(&self, id: AccessTokenId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub fn access_token_alive(
+        &self,
+        id: AccessTokenId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let txn = self.db().begin_read()?;
-        let token: Option<AccessToken> =
-            read_row(&txn.open_table(ACCESS_TOKENS)?, "access_tokens", id.as_u128())?;
+        let token: Option<AccessToken> = read_row(
+            &txn.open_table(ACCESS_TOKENS)?,
+            "access_tokens",
+            id.as_u128(),
+        )?;
         let Some(token) = token.filter(|t| !t.is_expired(now)) else {
             return Ok(false);
         };
@@ -181,9 +195,15 @@ mod tests {
         store.insert_access_token(&a).unwrap();
         store.insert_access_token(&b).unwrap();
         assert_eq!(store.access_tokens_of_user(user).unwrap().len(), 2);
-        assert!(store.access_token_by_hash(&a.token_hash).unwrap().is_none(), "no account");
+        assert!(
+            store.access_token_by_hash(&a.token_hash).unwrap().is_none(),
+            "no account"
+        );
         let epoch = store.auth_epoch();
-        assert!(!store.delete_access_token(UserId::new(), a.id).unwrap(), "not theirs");
+        assert!(
+            !store.delete_access_token(UserId::new(), a.id).unwrap(),
+            "not theirs"
+        );
         assert!(store.delete_access_token(user, a.id).unwrap());
         assert!(store.auth_epoch() > epoch);
         assert!(!store.delete_access_token(user, a.id).unwrap());

@@ -179,15 +179,24 @@ fn check_access_tokens(txn: &ReadTransaction, problems: &mut Problems) -> Result
     for token in &tokens {
         let id = token.id.as_u128();
         if by_hash.get(token.token_hash.as_str())?.map(|v| v.value()) != Some(id) {
-            problems.push(format!("access_tokens_by_hash: no entry for token {}", token.id));
+            problems.push(format!(
+                "access_tokens_by_hash: no entry for token {}",
+                token.id
+            ));
         }
         if by_user.get((token.user_id.as_u128(), id))?.is_none() {
-            problems.push(format!("access_tokens_by_user: no entry for token {}", token.id));
+            problems.push(format!(
+                "access_tokens_by_user: no entry for token {}",
+                token.id
+            ));
         }
     }
     for entry in by_hash.iter()? {
         let (hash, id) = entry?;
-        if !ids.get(&id.value()).is_some_and(|t| t.token_hash == hash.value()) {
+        if ids
+            .get(&id.value())
+            .is_none_or(|t| t.token_hash != hash.value())
+        {
             problems.push(format!(
                 "access_tokens_by_hash: entry for missing token {}",
                 uuid::Uuid::from_u128(id.value())
@@ -196,7 +205,7 @@ fn check_access_tokens(txn: &ReadTransaction, problems: &mut Problems) -> Result
     }
     for entry in by_user.iter()? {
         let (user, id) = entry?.0.value();
-        if !ids.get(&id).is_some_and(|t| t.user_id.as_u128() == user) {
+        if ids.get(&id).is_none_or(|t| t.user_id.as_u128() != user) {
             problems.push(format!(
                 "access_tokens_by_user: entry for missing token {}",
                 uuid::Uuid::from_u128(id)

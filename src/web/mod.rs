@@ -32,10 +32,10 @@ mod pages_profile;
 mod pages_projects;
 /// Search as you type, with highlights.
 mod pages_search;
-/// Personal access tokens: list, create (the secret shown once), revoke.
-mod pages_tokens;
 /// Teams: mine, invitations for me, members and roles, inviting.
 mod pages_teams;
+/// Personal access tokens: list, create (the secret shown once), revoke.
+mod pages_tokens;
 /// The session cookie and the signed-in user of a page.
 pub mod session;
 /// The task page (fields, comments, files, history) and the create form.

@@ -85,10 +85,10 @@ async fn tokens_view(service: &Service, user: WebUser, typed: Typed) -> WebResul
     let tokens = service.access_tokens(auth).await?;
     let my_teams = service.teams(auth, None, Some(200)).await?.items;
     let team_name = |id: &TeamId| {
-        my_teams
-            .iter()
-            .find(|t| t.team.id == *id)
-            .map_or_else(|| "a former team".to_string(), |t| t.team.name.as_str().to_string())
+        my_teams.iter().find(|t| t.team.id == *id).map_or_else(
+            || "a former team".to_string(),
+            |t| t.team.name.as_str().to_string(),
+        )
     };
     let now = Utc::now();
     let items = tokens
