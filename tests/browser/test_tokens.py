@@ -55,7 +55,7 @@ def test_a_token_is_made_shown_once_and_revoked(page, problems, server):
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name=re.compile("Revoke")).click()
-    expect(page.get_by_role("status")).to_contain_text("The token was revoked")
+    expect(page.locator("p.notice.saved")).to_contain_text("The token was revoked")
     expect(page.locator("#token-list li")).to_have_count(0)
     assert _status_with(server.url, token) == 401
     problems.assert_clean()
