@@ -38,12 +38,32 @@ impl Store {
                 .open_table(ACCESS_TOKENS_BY_USER)
                 .map_err(StoreError::from)?;
             let user = token.user_id.as_u128();
-            let held = by_user
+            // Tokens that have expired are of no use: creating a token removes them, so
+            // they neither pile up nor count toward the limit (read through the user's
+            // index, at most the limit of rows).
+            let mut held = Vec::new();
+            for entry in by_user
                 .range((user, 0)..=(user, u128::MAX))
                 .map_err(StoreError::from)?
                 .take(MAX_TOKENS_PER_USER)
-                .count();
-            if held >= MAX_TOKENS_PER_USER {
+            {
+                held.push(entry.map_err(StoreError::from)?.0.value().1);
+            }
+            let mut live = 0;
+            for id in held {
+                let row: Option<AccessToken> = read_row(&rows, "access_tokens", id)?;
+                match row {
+                    Some(old) if old.is_expired(token.created_at) => {
+                        rows.remove(id).map_err(StoreError::from)?;
+                        by_hash
+                            .remove(old.token_hash.as_str())
+                            .map_err(StoreError::from)?;
+                        by_user.remove((user, id)).map_err(StoreError::from)?;
+                    }
+                    _ => live += 1,
+                }
+            }
+            if live >= MAX_TOKENS_PER_USER {
                 return Err(TokenRefused::TooMany);
             }
             let id = token.id.as_u128();
@@ -208,6 +228,30 @@ mod tests {
         assert!(store.auth_epoch() > epoch);
         assert!(!store.delete_access_token(user, a.id).unwrap());
         assert_eq!(store.access_tokens_of_user(user).unwrap(), vec![b.clone()]);
+        let check = store.snapshot().unwrap().check().unwrap();
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
+    }
+
+    #[test]
+    fn creating_a_token_removes_the_users_expired_ones_and_frees_their_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let user = UserId::new();
+        let mut expired = token(user, 1);
+        expired.expires_at = expired.created_at - chrono::Duration::seconds(1);
+        store.insert_access_token(&expired).unwrap();
+        for secret in 2..=MAX_TOKENS_PER_USER as u8 {
+            store.insert_access_token(&token(user, secret)).unwrap();
+        }
+        let fresh = token(user, 200);
+        store.insert_access_token(&fresh).unwrap();
+        let held = store.access_tokens_of_user(user).unwrap();
+        assert_eq!(held.len(), MAX_TOKENS_PER_USER);
+        assert!(!held.iter().any(|t| t.id == expired.id));
+        assert!(matches!(
+            store.insert_access_token(&token(user, 201)),
+            Err(TokenRefused::TooMany)
+        ));
         let check = store.snapshot().unwrap().check().unwrap();
         assert!(check.problems.is_empty(), "{:?}", check.problems);
     }
