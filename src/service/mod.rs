@@ -1,6 +1,8 @@
 //! Use cases. Each public method validates its input (parse, don't validate), checks who may
 //! do it, and calls the store. No HTTP types here: the API layer maps [`Error`] to responses.
 
+/// Email verification and password reset by mail.
+mod account_mail;
 /// Register, login, refresh, logout, profile, sessions, and the bearer check.
 mod accounts;
 /// Site administration: the admin check, backups.
@@ -21,6 +23,8 @@ mod feed;
 mod gauges;
 /// The notification inbox.
 mod notifications;
+/// The outbox worker: sends queued mail with retries.
+mod outbox;
 /// bcrypt behind a concurrency bound, off the executor.
 mod passwords;
 /// Projects, with their permission rules.
@@ -97,6 +101,8 @@ pub struct ServiceConfig {
     pub data_dir: std::path::PathBuf,
     /// Who may register.
     pub registration: crate::config::Registration,
+    /// Outgoing mail (SMTP, sender, public URL).
+    pub mail: crate::config::MailConfig,
 }
 
 impl ServiceConfig {
@@ -117,6 +123,7 @@ impl ServiceConfig {
             feed_queue: config.feed_queue.max(1),
             data_dir: config.data_dir.clone(),
             registration: config.registration,
+            mail: config.mail.clone(),
         }
     }
 }
@@ -197,6 +204,10 @@ pub enum Error {
     IndexRebuilding { done: u64, total: u64 },
     #[error("search failed: {0}")]
     Search(String),
+    #[error("mail is not configured on this server (--smtp-url); ask its admin")]
+    MailNotConfigured,
+    #[error("this link is invalid, has expired or was already used")]
+    InvalidLink,
     #[error("internal error: {0}")]
     Internal(#[from] StoreError),
 }
@@ -287,6 +298,8 @@ pub struct Service {
     /// Replay steps that may read the change log at once ([`feed::replay_slots`]).
     replays: Arc<tokio::sync::Semaphore>,
     started_at: Instant,
+    /// The outbox worker's senders and counters.
+    outbox: Arc<outbox::Outbox>,
 }
 
 impl Service {
@@ -310,6 +323,7 @@ impl Service {
                 config.bcrypt_concurrency,
             )),
             store,
+            outbox: Arc::new(outbox::Outbox::new(&config.mail)),
             config: Arc::new(config),
             replays: Arc::new(tokio::sync::Semaphore::new(feed::replay_slots())),
             started_at: Instant::now(),

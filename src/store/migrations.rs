@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create the calendar feed tables",
         apply: create_calendar_tables,
     },
+    Migration {
+        version: 13,
+        name: "create the outbox tables",
+        apply: create_outbox_tables,
+    },
 ];
 
 /// The schema version this build writes.
@@ -151,6 +156,13 @@ fn create_notification_tables(txn: &WriteTransaction) -> Result<(), StoreError> 
 fn create_calendar_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CALENDAR_FEEDS)?;
     txn.open_table(CALENDAR_FEEDS_BY_HASH)?;
+    Ok(())
+}
+
+fn create_outbox_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(OUTBOX)?;
+    txn.open_table(OUTBOX_DUE)?;
+    txn.open_table(OUTBOX_FAILED)?;
     Ok(())
 }
 

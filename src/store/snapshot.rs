@@ -63,7 +63,10 @@ macro_rules! for_each_table {
             NOTIFICATIONS_BY_SEQ,
             NOTIFICATIONS_BY_TIME,
             CALENDAR_FEEDS,
-            CALENDAR_FEEDS_BY_HASH
+            CALENDAR_FEEDS_BY_HASH,
+            OUTBOX,
+            OUTBOX_DUE,
+            OUTBOX_FAILED
         )
     };
 }
