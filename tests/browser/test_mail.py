@@ -94,13 +94,13 @@ def test_confirm_the_address_then_reset_a_forgotten_password(start_server, new_c
         axe_check(page)
         _fits_a_phone(page)
         page.get_by_role("button", name="Send a new link", exact=True).click()
-        expect(page.get_by_role("status").first).to_contain_text("on its way")
+        expect(page.locator(".notice.saved")).to_contain_text("on its way")
 
         verify = sink.wait_for(1)[0]
         assert verify["Subject"] == "Confirm your email address for tasker"
         page.goto(_link(verify, "/verify?token=", server.url))
         expect(page.get_by_role("heading", level=1, name="Confirm your email address")).to_be_visible()
-        expect(page.get_by_role("status")).to_contain_text("is confirmed as your address")
+        expect(page.locator(".notice.saved")).to_contain_text("is confirmed as your address")
         axe_check(page)
         _fits_a_phone(page)
         screenshot(page, "mail-verified")
@@ -117,7 +117,7 @@ def test_confirm_the_address_then_reset_a_forgotten_password(start_server, new_c
         _fits_a_phone(visitor)
         visitor.get_by_label("Email").fill(address)
         visitor.get_by_role("button", name="Send me a reset link", exact=True).click()
-        expect(visitor.get_by_role("status")).to_contain_text("If an account has this address")
+        expect(visitor.locator(".notice.saved")).to_contain_text("If an account has this address")
         axe_check(visitor)
 
         reset = [m for m in sink.wait_for(3) if m["Subject"] == "Reset your tasker password"][0]
@@ -128,7 +128,7 @@ def test_confirm_the_address_then_reset_a_forgotten_password(start_server, new_c
         visitor.get_by_label("New password", exact=True).fill("a fresh password")
         visitor.get_by_label("Confirm new password").fill("a fresh password")
         visitor.get_by_role("button", name="Set the new password", exact=True).click()
-        expect(visitor.get_by_role("status")).to_contain_text("every session of your account was signed out")
+        expect(visitor.locator(".notice.saved")).to_contain_text("every session of your account was signed out")
         axe_check(visitor)
 
         visitor.goto("/signin")
