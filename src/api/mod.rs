@@ -33,6 +33,8 @@ mod health;
 mod invitations;
 /// Rate limits per client address and per account.
 pub(crate) mod limits;
+/// Email verification and password reset by mail.
+mod mail;
 /// Route labels and Prometheus metrics (`/metrics`).
 mod metrics;
 /// Middleware: request id, request log, body limit, panic guard.
@@ -113,6 +115,7 @@ pub enum NoContent {
 type Apis = (
     auth::AuthApi,
     access_tokens::AccessTokensApi,
+    mail::MailApi,
     calendar::CalendarApi,
     users::UsersApi,
     teams::TeamsApi,
@@ -157,6 +160,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
         (
             auth::AuthApi,
             access_tokens::AccessTokensApi,
+            mail::MailApi,
             calendar::CalendarApi,
             users::UsersApi,
             teams::TeamsApi,

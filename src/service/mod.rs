@@ -3,6 +3,8 @@
 
 /// Personal access tokens: create, list, revoke, and their cached verification.
 mod access_tokens;
+/// Email verification and password reset by mail.
+mod account_mail;
 /// Register, login, refresh, logout, profile, sessions, and the bearer check.
 mod accounts;
 /// Site administration: the admin check, backups.
@@ -23,6 +25,8 @@ mod feed;
 mod gauges;
 /// The notification inbox.
 mod notifications;
+/// The outbox worker: sends queued mail with retries.
+mod outbox;
 /// bcrypt behind a concurrency bound, off the executor.
 mod passwords;
 /// Projects, with their permission rules.
@@ -105,6 +109,8 @@ pub struct ServiceConfig {
     pub data_dir: std::path::PathBuf,
     /// Who may register.
     pub registration: crate::config::Registration,
+    /// Outgoing mail (SMTP, sender, public URL).
+    pub mail: crate::config::MailConfig,
 }
 
 impl ServiceConfig {
@@ -126,6 +132,7 @@ impl ServiceConfig {
             feed_queue: config.feed_queue.max(1),
             data_dir: config.data_dir.clone(),
             registration: config.registration,
+            mail: config.mail.clone(),
         }
     }
 }
@@ -307,6 +314,10 @@ pub enum Error {
     IndexRebuilding { done: u64, total: u64 },
     #[error("search failed: {0}")]
     Search(String),
+    #[error("mail is not configured on this server (--smtp-url); ask its admin")]
+    MailNotConfigured,
+    #[error("this link is invalid, has expired or was already used")]
+    InvalidLink,
     #[error("internal error: {0}")]
     Internal(#[from] StoreError),
 }
@@ -398,6 +409,8 @@ pub struct Service {
     /// Replay steps that may read the change log at once ([`feed::replay_slots`]).
     replays: Arc<tokio::sync::Semaphore>,
     started_at: Instant,
+    /// The outbox worker's senders and counters.
+    outbox: Arc<outbox::Outbox>,
 }
 
 impl Service {
@@ -422,6 +435,7 @@ impl Service {
                 config.bcrypt_concurrency,
             )),
             store,
+            outbox: Arc::new(outbox::Outbox::new(&config.mail)),
             config: Arc::new(config),
             replays: Arc::new(tokio::sync::Semaphore::new(feed::replay_slots())),
             started_at: Instant::now(),

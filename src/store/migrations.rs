@@ -75,6 +75,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create the personal access token tables",
         apply: create_access_token_tables,
     },
+    Migration {
+        version: 13,
+        name: "create the outbox tables",
+        apply: create_outbox_tables,
+    },
 ];
 
 /// The schema version this build writes.
@@ -163,6 +168,13 @@ fn create_access_token_tables(txn: &WriteTransaction) -> Result<(), StoreError> 
     txn.open_table(ACCESS_TOKENS)?;
     txn.open_table(ACCESS_TOKENS_BY_HASH)?;
     txn.open_table(ACCESS_TOKENS_BY_USER)?;
+    Ok(())
+}
+
+fn create_outbox_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(OUTBOX)?;
+    txn.open_table(OUTBOX_DUE)?;
+    txn.open_table(OUTBOX_FAILED)?;
     Ok(())
 }
 

@@ -38,6 +38,8 @@ mod members;
 pub mod migrations;
 /// The notification inbox, written by the writes that cause its entries.
 mod notifications;
+/// The outbox: messages queued by the writes that cause them, sent by one worker.
+mod outbox;
 /// Bulk import and one-snapshot export (`tasker import`, `tasker export`).
 pub mod portable;
 /// Projects and the per-team index.
@@ -73,6 +75,7 @@ use redb::Database;
 pub use access_tokens::TokenRefused;
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use notifications::Inbox;
+pub use outbox::{EmailMessage, Message, OUTBOX_GIVE_UP, OutboxEntry, OutboxStats};
 pub use search_rows::IndexedTask;
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use snapshot::{Snapshot, SnapshotStats};

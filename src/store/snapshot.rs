@@ -66,7 +66,10 @@ macro_rules! for_each_table {
             CALENDAR_FEEDS_BY_HASH,
             ACCESS_TOKENS,
             ACCESS_TOKENS_BY_HASH,
-            ACCESS_TOKENS_BY_USER
+            ACCESS_TOKENS_BY_USER,
+            OUTBOX,
+            OUTBOX_DUE,
+            OUTBOX_FAILED
         )
     };
 }

@@ -190,3 +190,15 @@ pub const ACCESS_TOKENS_BY_HASH: TableDefinition<&str, u128> =
 /// `(user id, token id) -> ()`: a user's tokens, oldest first.
 pub const ACCESS_TOKENS_BY_USER: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("access_tokens_by_user-1");
+// --- Outbox (issue 17, lane mail): messages waiting to be sent, and those given up on. ---
+
+/// `message id (u128, UUIDv7) -> JSON outbox::OutboxEntry`: every message not yet sent.
+pub const OUTBOX: TableDefinition<u128, &[u8]> = TableDefinition::new("outbox-1");
+
+/// `(next attempt as Unix milliseconds, message id) -> ()`: the outbox by when each message is
+/// next due, so the worker reads the due ones with a bounded range read, never a scan.
+pub const OUTBOX_DUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("outbox_due-1");
+
+/// `message id -> JSON outbox::OutboxEntry`: messages given up on (a permanent refusal, or
+/// retried for [`crate::store::OUTBOX_GIVE_UP`]), kept for the operator; counted in /metrics.
+pub const OUTBOX_FAILED: TableDefinition<u128, &[u8]> = TableDefinition::new("outbox_failed-1");
