@@ -138,6 +138,10 @@ impl App {
             let (service, stopped) = (self.service.clone(), stopped.clone());
             async move { service.run_indexer(stopped).await }
         });
+        let reminders = tokio::spawn({
+            let (service, stopped) = (self.service.clone(), stopped.clone());
+            async move { service.run_reminders(stopped).await }
+        });
         let feed = tokio::spawn({
             let service = self.service.clone();
             async move { service.run_feed(stopped).await }
@@ -172,6 +176,7 @@ impl App {
         let _ = stop_background.send(true);
         let _ = background.await;
         let _ = feed.await;
+        let _ = reminders.await;
         // The indexer commits what was acknowledged before the stop.
         let _ = indexer.await;
         #[cfg(unix)]

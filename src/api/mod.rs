@@ -39,6 +39,8 @@ pub mod middleware;
 mod notifications;
 /// One generic page type for every list, keeping each list's schema name.
 mod page;
+/// My notification preferences and the one-click unsubscribe link of emails.
+mod preferences;
 /// `/projects`.
 mod projects;
 /// The bearer-token security scheme.
@@ -120,6 +122,7 @@ type Apis = (
     comments::CommentsApi,
     attachments::AttachmentsApi,
     notifications::NotificationsApi,
+    preferences::PreferencesApi,
     ws::WsApi,
     health::HealthApi,
     admin::AdminApi,
@@ -163,6 +166,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             comments::CommentsApi,
             attachments::AttachmentsApi,
             notifications::NotificationsApi,
+            preferences::PreferencesApi,
             ws::WsApi,
             health::HealthApi,
             admin::AdminApi,
@@ -245,6 +249,10 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
             get(make_sync(move |_| {
                 spec_body.clone().with_content_type("application/json")
             })),
+        )
+        .at(
+            "/api/unsubscribe/:token",
+            get(preferences::unsubscribe_page).post(preferences::unsubscribe),
         )
         .nest("/api", openapi())
         .at("/ical/:file", get(calendar::serve_feed))

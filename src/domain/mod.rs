@@ -25,6 +25,8 @@ pub mod page;
 pub mod project;
 /// Board order: fractional-index ranks of tasks within a column.
 pub mod rank;
+/// Reminders, the daily digest and a user's notification preferences (time zone, delivery).
+pub mod reminder;
 /// Sessions: the server-side record behind every access and refresh token.
 pub mod session;
 /// Tasks.

@@ -25,6 +25,10 @@ mod notifications;
 mod passwords;
 /// Projects, with their permission rules.
 mod projects;
+/// What reminder, digest and notification emails and pushes say (askama templates).
+mod reminder_mail;
+/// Notification preferences, the reminder worker, unsubscribe links.
+mod reminders;
 /// Task search and the indexer that feeds the index from the change log.
 mod search;
 /// Verified sessions, invalidated by the store's auth epoch.
@@ -59,6 +63,7 @@ pub use gauges::Gauge;
 pub use notifications::InboxPage;
 use passwords::Passwords;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
+pub use reminders::{PreferencesUpdate, UnsubscribeSigner};
 pub use search::{IndexStatus, IndexingError, SearchHit, SearchQuery, rebuild_index};
 pub use task_page::TaskAbilities;
 pub use tasks::{Edit, NewTask, Position, Scope, TaskList, TaskPatch, TaskQuery, TaskView};

@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create the calendar feed tables",
         apply: create_calendar_tables,
     },
+    Migration {
+        version: 14,
+        name: "create the reminder schedule, digest and notification preference tables",
+        apply: create_reminder_tables,
+    },
 ];
 
 /// The schema version this build writes.
@@ -151,6 +156,14 @@ fn create_notification_tables(txn: &WriteTransaction) -> Result<(), StoreError> 
 fn create_calendar_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CALENDAR_FEEDS)?;
     txn.open_table(CALENDAR_FEEDS_BY_HASH)?;
+    Ok(())
+}
+
+fn create_reminder_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(PREFERENCES)?;
+    txn.open_table(REMINDERS)?;
+    txn.open_table(REMINDERS_BY_SUBJECT)?;
+    txn.open_table(DIGEST_ITEMS)?;
     Ok(())
 }
 

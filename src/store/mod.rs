@@ -40,6 +40,8 @@ mod notifications;
 pub mod portable;
 /// Projects and the per-team index.
 mod projects;
+/// The reminder schedule (by time), digests waiting, notification preferences.
+mod reminders;
 /// In-memory task rows and roles for the hottest read.
 mod read_cache;
 /// Reads that feed the search index.
@@ -70,6 +72,7 @@ use redb::Database;
 
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use notifications::Inbox;
+pub use reminders::{DIGEST_MAX_TASKS, DIGEST_SUBJECT, NOTICE_CODE, ReminderKey, Scheduled};
 pub use search_rows::IndexedTask;
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use snapshot::{Snapshot, SnapshotStats};

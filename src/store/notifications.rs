@@ -70,7 +70,8 @@ impl Tx<'_> {
         let mut counts = txn.open_table(NOTIFICATION_UNREAD_COUNTS)?;
         let unread = counts.get(u)?.map_or(0, |c| c.value());
         counts.insert(u, unread + 1)?;
-        Ok(())
+        drop((rows, counts));
+        self.route_notification(&notification)
     }
 }
 

@@ -177,3 +177,23 @@ pub const CALENDAR_FEEDS: TableDefinition<u128, &[u8]> = TableDefinition::new("c
 /// `calendar token SHA-256 (hex) -> user id`: how a feed request finds its user, one read.
 pub const CALENDAR_FEEDS_BY_HASH: TableDefinition<&str, u128> =
     TableDefinition::new("calendar_feeds_by_hash-1");
+
+// Reminders, digests and notification preferences (issue 17, lane remind; migration 14).
+
+/// `user id -> JSON domain::reminder::Preferences`: time zone, reminders, digest, per-kind
+/// delivery, ntfy topic. No row: the defaults.
+pub const PREFERENCES: TableDefinition<u128, &[u8]> = TableDefinition::new("preferences-1");
+
+/// `(fire_at as Unix microseconds, user id, subject, kind code) -> JSON reminders::Scheduled`:
+/// the reminder schedule by time (subject: a task id, 0 for the digest, or a notification's
+/// seq to email at once; kind codes in `domain::reminder::ReminderKind::code`).
+pub const REMINDERS: TableDefinition<(i64, u128, u128, u32), &[u8]> =
+    TableDefinition::new("reminders-1");
+
+/// `(subject, user id, fire_at, kind code) -> ()`: a task's (or a digest's) entries, to move
+/// or drop them when it changes.
+pub const REMINDERS_BY_SUBJECT: TableDefinition<(u128, u128, i64, u32), ()> =
+    TableDefinition::new("reminders_by_subject-1");
+
+/// `(user id, seq) -> ()`: notifications waiting for the user's next daily digest.
+pub const DIGEST_ITEMS: TableDefinition<(u128, u64), ()> = TableDefinition::new("digest_items-1");

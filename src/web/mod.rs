@@ -32,6 +32,8 @@ mod pages_profile;
 mod pages_projects;
 /// Search as you type, with highlights.
 mod pages_search;
+/// Notification settings: time zone, reminders, digest, per-kind delivery, ntfy.
+mod pages_settings;
 /// Teams: mine, invitations for me, members and roles, inviting.
 mod pages_teams;
 /// The session cookie and the signed-in user of a page.
@@ -96,6 +98,7 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
     let route = pages_lists::routes(route);
     let route = pages_search::routes(route);
     let route = task::routes(route);
+    let route = pages_settings::routes(route);
     route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))
