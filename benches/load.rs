@@ -792,6 +792,7 @@ async fn web_rows(
 }
 
 fn main() {
+    tasker::net::egress::install_crypto_provider();
     let seconds = Duration::from_secs(env_or("BENCH_SECONDS", 5));
     let clients = env_or("BENCH_CLIENTS", 32) as usize;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -82,6 +82,7 @@ impl App {
     /// Fails fast when another process holds the data directory.
     pub fn open(config: &Config) -> Result<Self, ServeError> {
         config::prepare_data_dir(&config.data_dir)?;
+        net::egress::install_crypto_provider();
         // A bad configured secret fails before anything is opened.
         config::configured_jwt_secret(config)?;
         let data_dir = || format!("--data-dir {}", config.data_dir.display());

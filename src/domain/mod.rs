@@ -35,6 +35,8 @@ pub mod task;
 pub mod team;
 /// Accounts: email, name, password rules, roles.
 pub mod user;
+/// Webhooks: event filters, secrets, Standard Webhooks signatures, the retry schedule.
+pub mod webhooks;
 
 pub use ids::{
     AttachmentId, CommentId, InvitationId, ProjectId, SessionId, TaskId, TeamId, UserId,
