@@ -58,6 +58,27 @@ pub enum Command {
     Export(ExportArgs),
     /// Load a portable JSON export into a new, empty data directory (server stopped).
     Import(ImportArgs),
+    /// Outgoing mail: check the SMTP settings.
+    #[command(subcommand)]
+    Email(EmailCommand),
+}
+
+/// `tasker email ...`.
+#[derive(Debug, Subcommand)]
+pub enum EmailCommand {
+    /// Send one test message now (directly, not through the outbox) with the same settings
+    /// as `tasker serve` (flags or TASKER_SMTP_* variables) and print the SMTP server's answer.
+    /// Exit codes: 0 sent, 1 not sent, 2 bad usage.
+    Test(EmailTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EmailTestArgs {
+    /// The address to send the test message to.
+    #[arg(long, value_name = "ADDRESS")]
+    pub to: String,
+    #[command(flatten)]
+    pub mail: crate::config::MailConfig,
 }
 
 /// The command line as `main` parses it: [`Cli`]'s, where an empty variable for a setting

@@ -249,6 +249,10 @@ pub struct Config {
     /// How long a webhook receiver has to answer (connecting included).
     #[arg(long, env = "TASKER_WEBHOOK_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_ttl)]
     pub webhook_timeout: Duration,
+
+    /// Outgoing mail: SMTP server, sender, password, public URL (see [`MailConfig`]).
+    #[command(flatten)]
+    pub mail: MailConfig,
 }
 
 /// Who may create an account with `POST /api/auth/register`.
@@ -554,6 +558,7 @@ impl Config {
                  host); remove it, and list your proxy there if it runs on another host",
             ));
         }
+        self.mail = self.mail.resolve()?;
         if self.refresh_ttl < self.token_ttl {
             return Err(ConfigError::new(
                 "--refresh-ttl",
@@ -669,6 +674,123 @@ impl std::fmt::Debug for Config {
             .field("webhook_allowed_hosts", &self.webhook_allowed_hosts)
             .field("webhook_retry_schedule", &self.webhook_retry_schedule)
             .field("webhook_timeout", &self.webhook_timeout)
+            .field("mail", &self.mail)
+            .finish()
+    }
+}
+
+// --- Mail (issue 17): the SMTP server, the sender, its password, the public URL. ---
+
+/// Outgoing mail settings. Without `--smtp-url` no mail is sent: features that need it say so.
+/// `Debug` leaves the password out.
+#[derive(Clone, Args)]
+pub struct MailConfig {
+    /// SMTP server for outgoing mail: `smtp://host:port` (STARTTLS required), `smtps://host:port`
+    /// (TLS from the start), or `smtp://host:port?tls=none` (plain text: a relay on this host).
+    /// A user name goes before the host: `smtps://user@host:465`. Unset: no mail is sent.
+    #[arg(long, env = "TASKER_SMTP_URL", value_name = "URL", value_parser = crate::mail::SmtpUrl::parse)]
+    pub smtp_url: Option<crate::mail::SmtpUrl>,
+
+    /// The sender of every message, e.g. `Tasker <tasker@example.com>`; needed with --smtp-url.
+    #[arg(long, env = "TASKER_SMTP_FROM", value_name = "ADDRESS")]
+    pub smtp_from: Option<String>,
+
+    /// A file holding the SMTP password (its first line). Or set TASKER_SMTP_PASSWORD.
+    #[arg(long, env = "TASKER_SMTP_PASSWORD_FILE", value_name = "FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+
+    /// The SMTP password, from the environment only (never a flag, never logged).
+    #[arg(skip = std::env::var("TASKER_SMTP_PASSWORD").ok().filter(|p| !p.is_empty()))]
+    pub smtp_password: Option<String>,
+
+    /// The address people reach this server at, e.g. https://tasks.example.com: the base of
+    /// the links in mail. Needed with --smtp-url.
+    #[arg(long, env = "TASKER_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// The first retry delay of a message that could not be sent; it doubles up to an hour.
+    #[arg(long, env = "TASKER_SMTP_RETRY", hide = true, value_name = "DURATION", default_value = "1m", value_parser = parse_short_duration)]
+    pub smtp_retry: Duration,
+}
+
+/// A duration from 1 ms, for settings that tests shorten.
+fn parse_short_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 500ms, 1m)"))?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
+}
+
+impl MailConfig {
+    /// Checks that SMTP comes with a sender and a public URL, reads the password file, and
+    /// normalizes the public URL (no trailing slash).
+    pub fn resolve(mut self) -> Result<Self, ConfigError> {
+        self.smtp_from = self.smtp_from.filter(|f| !f.trim().is_empty());
+        self.public_url = match self.public_url.filter(|u| !u.trim().is_empty()) {
+            Some(url) => Some(
+                parse_origin_with_path(&url)
+                    .map_err(|why| ConfigError::new(format!("--public-url {url}"), why))?,
+            ),
+            None => None,
+        };
+        if let Some(path) = &self.smtp_password_file {
+            let text = fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(
+                    format!("--smtp-password-file {}", path.display()),
+                    e.to_string(),
+                )
+            })?;
+            self.smtp_password = text
+                .lines()
+                .next()
+                .map(str::to_string)
+                .filter(|p| !p.is_empty());
+        }
+        if self.smtp_url.is_some() {
+            let Some(from) = &self.smtp_from else {
+                return Err(ConfigError::new("--smtp-from", "is needed with --smtp-url"));
+            };
+            crate::mail::parse_mailbox(from)
+                .map_err(|why| ConfigError::new(format!("--smtp-from {from}"), why))?;
+            if self.public_url.is_none() {
+                return Err(ConfigError::new(
+                    "--public-url",
+                    "is needed with --smtp-url: links in mail point there",
+                ));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// `http(s)://host[:port][/path]` without a trailing slash, query or fragment.
+fn parse_origin_with_path(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_end_matches('/');
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', '@', ' ']) {
+        return Err(
+            "must be a scheme, a host and an optional path, e.g. https://tasks.example.com".into(),
+        );
+    }
+    Ok(text.to_string())
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("smtp_url", &self.smtp_url)
+            .field("smtp_from", &self.smtp_from)
+            .field("smtp_password_file", &self.smtp_password_file)
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("public_url", &self.public_url)
+            .field("smtp_retry", &self.smtp_retry)
             .finish()
     }
 }

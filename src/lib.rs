@@ -29,6 +29,8 @@ pub mod domain;
 pub mod events;
 /// Attachment blobs on disk: content-addressed storage, sniffing, names, ranges.
 pub mod files;
+/// Outgoing mail: SMTP transport, messages and their templates.
+pub mod mail;
 /// The connection layer: accepting, timeouts, the connection limit, graceful shutdown.
 pub mod net;
 /// Operator tools: backup and restore, checks, offline account administration.
@@ -143,6 +145,10 @@ impl App {
             let (service, stopped) = (self.service.clone(), stopped.clone());
             async move { service.run_reminders(stopped).await }
         });
+        let outbox = tokio::spawn({
+            let (service, stopped) = (self.service.clone(), stopped.clone());
+            async move { service.run_outbox(stopped).await }
+        });
         let feed = tokio::spawn({
             let service = self.service.clone();
             async move { service.run_feed(stopped).await }
@@ -176,6 +182,7 @@ impl App {
         // Background work finishes its current step, so the store is closed when this returns.
         let _ = stop_background.send(true);
         let _ = background.await;
+        let _ = outbox.await;
         let _ = feed.await;
         let _ = reminders.await;
         // The indexer commits what was acknowledged before the stop.

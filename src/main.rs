@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Reindex(args) => reindex(&args.data_dir),
         Command::Export(args) => export(args),
         Command::Import(args) => import(args),
+        Command::Email(tasker::cli::EmailCommand::Test(args)) => email_test(args),
         command => match tasker::ops::run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e.code, &e.message),
@@ -237,6 +238,51 @@ fn import(args: ImportArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(e.exit_code(), &e.to_string()),
+    }
+}
+
+/// `tasker email test`: one message through the configured SMTP server, now.
+fn email_test(args: tasker::cli::EmailTestArgs) -> ExitCode {
+    use tasker::mail::{Mailer, letters};
+    let mut mail = args.mail;
+    if mail.smtp_url.is_none() {
+        return fail(
+            2,
+            "--smtp-url (TASKER_SMTP_URL) is needed: the SMTP server to test",
+        );
+    }
+    // The test message has no link that must work: a missing --public-url is no reason to fail.
+    if mail.public_url.is_none() {
+        mail.public_url = Some("http://localhost:3000".into());
+    }
+    let mail = match mail.resolve() {
+        Ok(mail) => mail,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    let mailer = match Mailer::from_config(&mail) {
+        Ok(Some(mailer)) => mailer,
+        Ok(None) => return fail(2, "--smtp-url (TASKER_SMTP_URL) is needed"),
+        Err(e) => return fail(2, &e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(1, &format!("cannot start the runtime: {e}")),
+    };
+    let letter = letters::test_message(&mailer.link(""), &mailer.server());
+    let message = mailer.compose(&args.to, letter);
+    match runtime.block_on(mailer.send(&message)) {
+        Ok(answer) => {
+            println!(
+                "sent to {} through {}; the server answered: {answer}",
+                args.to,
+                mailer.server()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, &format!("not sent through {}: {e}", mailer.server())),
     }
 }
 

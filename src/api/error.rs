@@ -107,6 +107,8 @@ pub enum ErrorCode {
     InternalError,
     ServiceUnavailable,
     IndexRebuilding,
+    MailNotConfigured,
+    InvalidLink,
 }
 
 /// One invalid field.
@@ -407,6 +409,14 @@ impl From<ServiceError> for Problem {
                 ErrorCode::PayloadTooLarge,
                 err.to_string(),
             ),
+            ServiceError::MailNotConfigured => Problem::new(
+                S::SERVICE_UNAVAILABLE,
+                ErrorCode::MailNotConfigured,
+                err.to_string(),
+            ),
+            ServiceError::InvalidLink => {
+                Problem::new(S::BAD_REQUEST, ErrorCode::InvalidLink, err.to_string())
+            }
             ServiceError::BadRequest(ref reason) => {
                 Problem::new(S::BAD_REQUEST, ErrorCode::BadRequest, reason.clone())
             }

@@ -272,7 +272,13 @@ enum Guarded {
 fn guarded(req: &Request) -> Option<Guarded> {
     let (method, path) = (req.method(), req.uri().path());
     match path {
-        "/api/auth/login" | "/api/auth/register" | "/signin" | "/register" | "/setup"
+        "/api/auth/login"
+        | "/api/auth/register"
+        | "/signin"
+        | "/register"
+        | "/setup"
+        | "/api/auth/password/forgot"
+        | "/forgot-password"
             if method == Method::POST =>
         {
             Some(Guarded::SignIn)

@@ -31,6 +31,8 @@ mod health;
 mod invitations;
 /// Rate limits per client address and per account.
 pub(crate) mod limits;
+/// Email verification and password reset by mail.
+mod mail;
 /// Route labels and Prometheus metrics (`/metrics`).
 mod metrics;
 /// Middleware: request id, request log, body limit, panic guard.
@@ -112,6 +114,7 @@ pub enum NoContent {
 
 type Apis = (
     auth::AuthApi,
+    mail::MailApi,
     calendar::CalendarApi,
     users::UsersApi,
     teams::TeamsApi,
@@ -156,6 +159,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             auth::AuthApi,
+            mail::MailApi,
             calendar::CalendarApi,
             users::UsersApi,
             teams::TeamsApi,

@@ -33,6 +33,12 @@ pub struct UserBody {
     pub email: String,
     pub name: String,
     pub role: RoleBody,
+    /// Whether the owner confirmed `email` from the link mailed there (since its last
+    /// change). Invitations to the address open without their link only when it is.
+    pub verified: bool,
+    /// When `email` was confirmed; null while it is not.
+    #[oai(nullable)]
+    pub email_verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Incremented on every change.
@@ -49,6 +55,8 @@ impl From<User> for UserBody {
                 Role::Admin => RoleBody::Admin,
                 Role::User => RoleBody::User,
             },
+            verified: user.email_verified_at.is_some(),
+            email_verified_at: user.email_verified_at,
             created_at: user.created_at,
             updated_at: user.updated_at,
             version: user.version,

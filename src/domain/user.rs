@@ -175,6 +175,10 @@ pub struct User {
     /// A disabled account cannot log in and its sessions stop working.
     #[serde(default)]
     pub disabled: bool,
+    /// When the owner proved they receive mail at `email` (the link of a verification
+    /// message); `None` until then and again after each address change.
+    #[serde(default)]
+    pub email_verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Incremented on every change; the basis of `ETag` and `If-Match`.
@@ -197,6 +201,7 @@ impl User {
             password_hash,
             role,
             disabled: false,
+            email_verified_at: None,
             created_at: now,
             updated_at: now,
             version: 1,

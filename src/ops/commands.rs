@@ -12,7 +12,8 @@ pub fn run(command: Command) -> Result<(), CommandError> {
         | Command::Openapi
         | Command::Reindex(_)
         | Command::Export(_)
-        | Command::Import(_) => Err(CommandError::usage("not an admin command")),
+        | Command::Import(_)
+        | Command::Email(_) => Err(CommandError::usage("not an admin command")),
         Command::Backup(args) => {
             let manifest = super::backup::backup_command(&args.data.data_dir, &args.out)?;
             println!(

@@ -211,6 +211,8 @@ impl UserRecord {
             password_hash: PasswordHash::none(),
             role,
             disabled: self.disabled,
+            // Not in the export format: an imported address is verified again by mail.
+            email_verified_at: None,
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: version(self.version)?,

@@ -82,14 +82,21 @@ impl Service {
         }
         let password_hash = self.passwords.hash(&password).await?;
         let user = User::new(email, name, password_hash, Role::User, Utc::now());
-        let user = self
+        // The verification message is queued with the account: both or neither.
+        let mail = self.verification_mail(&user);
+        let (user, queued) = self
             .store
             .run(move |s| {
                 s.write(|tx| {
-                    super::teams::insert_invited_user(tx, user, token.as_ref(), invite_only)
+                    let user =
+                        super::teams::insert_invited_user(tx, user, token.as_ref(), invite_only)?;
+                    Ok::<_, Error>((user, super::account_mail::queue(tx, mail)?))
                 })
             })
             .await?;
+        if queued {
+            self.wake_outbox();
+        }
         tracing::info!(user_id = %user.id, role = ?user.role, "account registered");
         self.start_session(user, client).await
     }
@@ -304,15 +311,37 @@ impl Service {
             password_hash,
         };
         let (id, keep) = (auth.user_id, auth.session_id);
-        let updated = self
+        // A new address gets a verification message, queued with the change.
+        let verify = changes
+            .email
+            .as_ref()
+            .filter(|e| **e != user.email)
+            .and_then(|email| {
+                let mut changed = user.clone();
+                changed.email = email.clone();
+                changed.email_verified_at = None;
+                self.verification_mail(&changed)
+            });
+        let (updated, queued) = self
             .store
-            .run(move |s| s.update_user(id, changes, Some(keep), Utc::now()))
+            .run(move |s| {
+                s.write(|tx| {
+                    let before = tx.user(id)?.map(|u| u.email);
+                    let updated = tx.update_user(id, changes, Some(keep), Utc::now())?;
+                    let moved = before.is_some_and(|b| b != updated.email);
+                    let queued = super::account_mail::queue(tx, verify.filter(|_| moved))?;
+                    Ok::<_, StoreError>((updated, queued))
+                })
+            })
             .await
             .map_err(|e| match e {
                 StoreError::EmailTaken => Error::EmailTaken,
                 StoreError::NotFound => Error::NotFound("user"),
                 other => other.into(),
             })?;
+        if queued {
+            self.wake_outbox();
+        }
         if revoke_others {
             tracing::info!(user_id = %id, "password changed; other sessions revoked");
         }

@@ -19,6 +19,7 @@ impl Service {
         let tasks = self.store.run(|s| s.task_count()).await?;
         let connections = self.hub.connections().await;
         let index = self.index_status();
+        let outbox = self.outbox_gauges().await?;
         Ok(vec![
             Gauge {
                 name: "tasker_tasks",
@@ -40,6 +41,9 @@ impl Service {
                 help: "1 when search is served, 0 while the index is rebuilt.",
                 value: if index.ready { 1.0 } else { 0.0 },
             },
-        ])
+        ]
+        .into_iter()
+        .chain(outbox)
+        .collect())
     }
 }

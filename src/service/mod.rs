@@ -1,6 +1,8 @@
 //! Use cases. Each public method validates its input (parse, don't validate), checks who may
 //! do it, and calls the store. No HTTP types here: the API layer maps [`Error`] to responses.
 
+/// Email verification and password reset by mail.
+mod account_mail;
 /// Register, login, refresh, logout, profile, sessions, and the bearer check.
 mod accounts;
 /// Site administration: the admin check, backups.
@@ -21,6 +23,8 @@ mod feed;
 mod gauges;
 /// The notification inbox.
 mod notifications;
+/// The outbox worker: sends queued mail with retries.
+mod outbox;
 /// bcrypt behind a concurrency bound, off the executor.
 mod passwords;
 /// Projects, with their permission rules.
@@ -102,6 +106,10 @@ pub struct ServiceConfig {
     pub data_dir: std::path::PathBuf,
     /// Who may register.
     pub registration: crate::config::Registration,
+    /// Outgoing mail (SMTP, sender, public URL).
+    pub mail: crate::config::MailConfig,
+    /// Where outgoing HTTP (ntfy pushes) may go (`--webhook-allowed-hosts`).
+    pub allowed_hosts: crate::net::egress::AllowedHosts,
 }
 
 impl ServiceConfig {
@@ -122,6 +130,8 @@ impl ServiceConfig {
             feed_queue: config.feed_queue.max(1),
             data_dir: config.data_dir.clone(),
             registration: config.registration,
+            mail: config.mail.clone(),
+            allowed_hosts: config.webhook_allowed_hosts.clone(),
         }
     }
 }
@@ -202,6 +212,10 @@ pub enum Error {
     IndexRebuilding { done: u64, total: u64 },
     #[error("search failed: {0}")]
     Search(String),
+    #[error("mail is not configured on this server (--smtp-url); ask its admin")]
+    MailNotConfigured,
+    #[error("this link is invalid, has expired or was already used")]
+    InvalidLink,
     #[error("internal error: {0}")]
     Internal(#[from] StoreError),
 }
@@ -292,6 +306,10 @@ pub struct Service {
     /// Replay steps that may read the change log at once ([`feed::replay_slots`]).
     replays: Arc<tokio::sync::Semaphore>,
     started_at: Instant,
+    /// The outbox worker's senders and counters.
+    outbox: Arc<outbox::Outbox>,
+    /// The HTTP client ntfy pushes go through, made at the first push.
+    push_client: Arc<std::sync::OnceLock<crate::net::egress::Egress>>,
 }
 
 impl Service {
@@ -315,6 +333,8 @@ impl Service {
                 config.bcrypt_concurrency,
             )),
             store,
+            outbox: Arc::new(outbox::Outbox::new(&config.mail)),
+            push_client: Arc::default(),
             config: Arc::new(config),
             replays: Arc::new(tokio::sync::Semaphore::new(feed::replay_slots())),
             started_at: Instant::now(),

@@ -35,7 +35,12 @@ use crate::domain::reminder::{
 };
 use crate::domain::task::Task;
 use crate::domain::{TaskId, User, UserId, Validator, access};
-use crate::store::{DIGEST_MAX_TASKS, NOTICE_CODE, ReminderKey, StoreError, Tx};
+use crate::mail::letters::Rendered;
+use crate::mail::{Mailer, SendError};
+use crate::net::egress::{AllowedHosts, Egress, EgressError, EgressSettings, Outgoing};
+use crate::store::{
+    DIGEST_MAX_TASKS, Message, NOTICE_CODE, PushMessage, ReminderKey, StoreError, Tx,
+};
 
 /// The longest the worker sleeps without looking at the schedule again.
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -121,6 +126,9 @@ impl Service {
             .egress_allowed()
             .check_url(url)
             .map_err(|e| e.to_string())?;
+        if ntfy_endpoint(parsed.as_str()).is_none() {
+            return Err("must be an ntfy topic URL such as https://ntfy.sh/my-topic".into());
+        }
         Ok(parsed.to_string())
     }
 
@@ -201,10 +209,14 @@ impl Service {
             }
             let mut queued = false;
             for key in due {
-                let (site, signer) = (self.public_site(), self.unsubscribe_signer());
+                let ctx = FireContext {
+                    site: self.public_site(),
+                    mailer: self.mailer().ok().cloned(),
+                    signer: self.unsubscribe_signer(),
+                };
                 queued |= self
                     .store
-                    .run(move |s| s.write(|tx| fire(tx, key, now, site.as_deref(), &signer)))
+                    .run(move |s| s.write(|tx| fire(tx, key, now, &ctx)))
                     .await?;
             }
             if queued {
@@ -218,13 +230,20 @@ impl Service {
     }
 }
 
+/// What firing needs from the service: the links' base, the mailer (none: no email), the
+/// unsubscribe signer.
+struct FireContext {
+    site: Option<String>,
+    mailer: Option<Mailer>,
+    signer: UnsubscribeSigner,
+}
+
 /// Fires one entry in the write that removes it; `true` when something was queued.
 fn fire(
     tx: &Tx<'_>,
     key: ReminderKey,
     now: DateTime<Utc>,
-    site: Option<&str>,
-    signer: &UnsubscribeSigner,
+    ctx: &FireContext,
 ) -> Result<bool, StoreError> {
     let Some(scheduled) = tx.take_reminder(key)? else {
         return Ok(false);
@@ -241,10 +260,12 @@ fn fire(
         // The next digest is scheduled whatever happens to this one.
         tx.schedule_digest(user.id, &prefs, now)?;
     }
-    let Some(site) = site.filter(|_| fresh) else {
+    // Without --public-url a message could carry no link: nothing is sent.
+    let Some(site) = ctx.site.as_deref().filter(|_| fresh) else {
         return Ok(false);
     };
-    let out = Out { tx, site, signer, user: &user, prefs: &prefs, now };
+    let (signer, mailer) = (&ctx.signer, ctx.mailer.as_ref());
+    let out = Out { tx, site, signer, mailer, user: &user, prefs: &prefs, now };
     match kind {
         ReminderKind::Digest => out.digest(),
         _ if key.code == NOTICE_CODE => out.notice(key.subject as u64),
@@ -281,6 +302,7 @@ struct Out<'a, 't> {
     tx: &'a Tx<'t>,
     site: &'a str,
     signer: &'a UnsubscribeSigner,
+    mailer: Option<&'a Mailer>,
     user: &'a User,
     prefs: &'a Preferences,
     now: DateTime<Utc>,
@@ -394,8 +416,8 @@ impl Out<'_, '_> {
         email: bool,
     ) -> Result<bool, StoreError> {
         let mut queued = false;
-        if email {
-            queue_letter(self.tx, self.user, letter, links, self.site, self.now)?;
+        if let Some(mailer) = self.mailer.filter(|_| email) {
+            queue_letter(self.tx, mailer, self.user, letter, links, self.now)?;
             queued = true;
         }
         if let (Some(url), Some(push)) = (&self.prefs.ntfy_url, push) {
@@ -473,32 +495,111 @@ mod tests {
     }
 }
 
-// TEMP-BRIDGE (replaced when lane-mail / lane-hooks are merged)
+/// Queues `letter` to `user` with its unsubscribe headers (RFC 8058).
 fn queue_letter(
-    _tx: &Tx<'_>,
-    _user: &User,
-    _letter: Letter,
-    _links: &Links<'_>,
-    _site: &str,
-    _now: DateTime<Utc>,
+    tx: &Tx<'_>,
+    mailer: &Mailer,
+    user: &User,
+    letter: Letter,
+    links: &Links<'_>,
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let rendered = Rendered {
+        subject: letter.subject,
+        text: letter.text,
+        html: letter.html,
+    };
+    let mut message = mailer.compose(user.email.as_str(), rendered);
+    message.headers = vec![
+        ("List-Unsubscribe".into(), format!("<{}>", links.unsubscribe)),
+        (
+            "List-Unsubscribe-Post".into(),
+            "List-Unsubscribe=One-Click".into(),
+        ),
+    ];
+    tx.enqueue(Message::Email(message), now)?;
     Ok(())
 }
-fn queue_push(_tx: &Tx<'_>, _url: &str, _push: Push, _now: DateTime<Utc>) -> Result<(), StoreError> {
+
+/// Queues `push` to the ntfy topic at `url`.
+fn queue_push(tx: &Tx<'_>, url: &str, push: Push, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let message = PushMessage {
+        url: url.to_string(),
+        title: push.title,
+        message: push.message,
+        click: push.click,
+        tags: push.tags,
+        priority: push.priority,
+    };
+    tx.enqueue(Message::Push(message), now)?;
     Ok(())
 }
-struct TempAllowed;
-impl TempAllowed {
-    fn check_url(&self, url: &str) -> Result<String, String> {
-        Ok(url.to_string())
-    }
+
+/// An ntfy topic URL split for JSON publishing: the server's base URL and the topic (the
+/// last path segment).
+fn ntfy_endpoint(url: &str) -> Option<(String, String)> {
+    let (base, topic) = url.trim_end_matches('/').rsplit_once('/')?;
+    let ok = !topic.is_empty()
+        && topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    (ok && base.contains("://") && !base.ends_with('/')).then(|| (format!("{base}/"), topic.to_string()))
 }
+
 impl Service {
+    /// `--public-url`, the base of every link in a message.
     fn public_site(&self) -> Option<String> {
-        None
+        self.config.mail.public_url.clone()
     }
-    fn egress_allowed(&self) -> TempAllowed {
-        TempAllowed
+
+    /// Where outgoing HTTP may go.
+    fn egress_allowed(&self) -> &AllowedHosts {
+        &self.config.allowed_hosts
     }
-    fn wake_outbox(&self) {}
+
+    /// Publishes one push (ntfy's JSON form, to the topic's server) through the egress guard:
+    /// a 2xx is sent; a refusal by the guard or a 4xx other than 429 is permanent; the rest
+    /// is retried like mail.
+    pub(super) async fn send_push(&self, push: &PushMessage) -> Result<String, SendError> {
+        let fail = |permanent: bool, message: String| SendError { permanent, message };
+        let client = match self.push_client.get() {
+            Some(client) => client.clone(),
+            None => {
+                let settings = EgressSettings::new(self.config.allowed_hosts.clone());
+                let client = Egress::new(settings).map_err(|e| fail(false, e.to_string()))?;
+                self.push_client.get_or_init(|| client).clone()
+            }
+        };
+        let Some((base, topic)) = ntfy_endpoint(&push.url) else {
+            return Err(fail(true, format!("{} is not an ntfy topic URL", push.url)));
+        };
+        let mut body = serde_json::json!({
+            "topic": topic,
+            "title": push.title,
+            "message": push.message,
+            "tags": push.tags,
+            "priority": push.priority,
+        });
+        if let Some(click) = &push.click {
+            body["click"] = click.clone().into();
+        }
+        let request = Outgoing {
+            url: base,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        };
+        match client.post(&request).await {
+            Ok(answer) if (200..300).contains(&answer.status) => {
+                Ok(format!("ntfy answered {}", answer.status))
+            }
+            Ok(answer) => Err(fail(
+                (400..500).contains(&answer.status) && answer.status != 429,
+                format!("ntfy answered {}", answer.status),
+            )),
+            Err(e @ EgressError::Refused(_)) | Err(e @ EgressError::InvalidUrl(_)) => {
+                Err(fail(true, e.to_string()))
+            }
+            Err(e) => Err(fail(false, e.to_string())),
+        }
+    }
 }

@@ -50,11 +50,11 @@ pub struct InvitationPreview {
     pub inviter_name: String,
 }
 
-/// Whether `user`'s address is verified. None is until email verification exists (a later
-/// issue adds the flag to the account; this is where it is read). Accounts an admin created
-/// (`tasker user create`) could count as verified then, but nothing records that today.
-fn email_verified(_user: &User) -> bool {
-    false
+/// Whether `user`'s address is verified: its owner opened a verification (or reset) link
+/// sent there, since the last address change. Only then does an invitation to that address
+/// open for the account without the invitation's own token.
+fn email_verified(user: &User) -> bool {
+    user.email_verified_at.is_some()
 }
 
 /// `user` asking about an invitation, with or without its token.
@@ -546,9 +546,29 @@ impl Service {
             claimed_by: None,
         };
         let stored = invitation.clone();
-        self.store
-            .run(move |s| s.write(|tx| invite_in(tx, &stored)))
+        // With mail configured, the accept link is mailed too, queued with the invitation.
+        let (mailer, link_token) = (self.invitation_mailer(), token.clone());
+        let queued = self
+            .store
+            .run(move |s| {
+                s.write(|tx| {
+                    invite_in(tx, &stored)?;
+                    let mail = match &mailer {
+                        Some(mailer) => Some(super::account_mail::invitation_letter(
+                            tx,
+                            mailer,
+                            &stored,
+                            &link_token,
+                        )?),
+                        None => None,
+                    };
+                    Ok::<_, Error>(super::account_mail::queue(tx, mail)?)
+                })
+            })
             .await?;
+        if queued {
+            self.wake_outbox();
+        }
         Ok(IssuedInvitation { invitation, token })
     }
 

@@ -71,6 +71,11 @@ pub const MIGRATIONS: &[Migration] = &[
         apply: create_calendar_tables,
     },
     Migration {
+        version: 13,
+        name: "create the outbox tables",
+        apply: create_outbox_tables,
+    },
+    Migration {
         version: 14,
         name: "create the reminder schedule, digest and notification preference tables",
         apply: create_reminder_tables,
@@ -156,6 +161,13 @@ fn create_notification_tables(txn: &WriteTransaction) -> Result<(), StoreError> 
 fn create_calendar_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CALENDAR_FEEDS)?;
     txn.open_table(CALENDAR_FEEDS_BY_HASH)?;
+    Ok(())
+}
+
+fn create_outbox_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(OUTBOX)?;
+    txn.open_table(OUTBOX_DUE)?;
+    txn.open_table(OUTBOX_FAILED)?;
     Ok(())
 }
 

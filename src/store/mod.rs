@@ -36,6 +36,8 @@ mod members;
 pub mod migrations;
 /// The notification inbox, written by the writes that cause its entries.
 mod notifications;
+/// The outbox: messages queued by the writes that cause them, sent by one worker.
+mod outbox;
 /// Bulk import and one-snapshot export (`tasker import`, `tasker export`).
 pub mod portable;
 /// Projects and the per-team index.
@@ -72,6 +74,7 @@ use redb::Database;
 
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use notifications::Inbox;
+pub use outbox::{EmailMessage, Message, OUTBOX_GIVE_UP, OutboxEntry, OutboxStats, PushMessage};
 pub use reminders::{DIGEST_MAX_TASKS, DIGEST_SUBJECT, NOTICE_CODE, ReminderKey, Scheduled};
 pub use search_rows::IndexedTask;
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};

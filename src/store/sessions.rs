@@ -321,6 +321,7 @@ mod tests {
                 password_hash: PasswordHash::new("$2b$04$x".into()),
                 role: Role::User,
                 disabled: false,
+                email_verified_at: None,
                 created_at: now,
                 updated_at: now,
                 version: 1,

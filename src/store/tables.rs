@@ -178,6 +178,19 @@ pub const CALENDAR_FEEDS: TableDefinition<u128, &[u8]> = TableDefinition::new("c
 pub const CALENDAR_FEEDS_BY_HASH: TableDefinition<&str, u128> =
     TableDefinition::new("calendar_feeds_by_hash-1");
 
+// --- Outbox (issue 17, lane mail): messages waiting to be sent, and those given up on. ---
+
+/// `message id (u128, UUIDv7) -> JSON outbox::OutboxEntry`: every message not yet sent.
+pub const OUTBOX: TableDefinition<u128, &[u8]> = TableDefinition::new("outbox-1");
+
+/// `(next attempt as Unix milliseconds, message id) -> ()`: the outbox by when each message is
+/// next due, so the worker reads the due ones with a bounded range read, never a scan.
+pub const OUTBOX_DUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("outbox_due-1");
+
+/// `message id -> JSON outbox::OutboxEntry`: messages given up on (a permanent refusal, or
+/// retried for [`crate::store::OUTBOX_GIVE_UP`]), kept for the operator; counted in /metrics.
+pub const OUTBOX_FAILED: TableDefinition<u128, &[u8]> = TableDefinition::new("outbox_failed-1");
+
 // Reminders, digests and notification preferences (issue 17, lane remind; migration 14).
 
 /// `user id -> JSON domain::reminder::Preferences`: time zone, reminders, digest, per-kind

@@ -47,6 +47,84 @@ impl Tx<'_> {
         by_email.insert(user.email.as_str(), user.id.as_u128())?;
         Ok(user)
     }
+
+    /// Applies `changes` to an account, keeping the email index unique; a new email is
+    /// unverified. When the password
+    /// changes, every session of the user except `keep_session` is deleted in the same
+    /// transaction, so no other device stays signed in with the old password. When the email
+    /// changes, the pending invitations to the old one are revoked in the same transaction.
+    pub fn update_user(
+        &self,
+        id: UserId,
+        changes: UserChanges,
+        keep_session: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let tx = self;
+        {
+            tx.note_auth_changed();
+            let mut users = tx.txn().open_table(USERS)?;
+            let mut by_email = tx.txn().open_table(USERS_BY_EMAIL)?;
+            let Some(mut user): Option<User> = read_row(&users, "users", id.as_u128())? else {
+                return Err(StoreError::NotFound);
+            };
+            let (mut changed, mut old_email) = (false, None);
+            if let Some(email) = changes.email.filter(|e| *e != user.email) {
+                if by_email.get(email.as_str())?.is_some() {
+                    return Err(StoreError::EmailTaken);
+                }
+                by_email.remove(user.email.as_str())?;
+                by_email.insert(email.as_str(), id.as_u128())?;
+                old_email = Some(std::mem::replace(&mut user.email, email));
+                // A new address is unverified until its owner opens the link sent there.
+                user.email_verified_at = None;
+                changed = true;
+            }
+            if let Some(name) = changes.name.filter(|n| *n != user.name) {
+                user.name = name;
+                changed = true;
+            }
+            let password_changed = changes.password_hash.is_some();
+            if let Some(hash) = changes.password_hash {
+                user.password_hash = hash;
+                changed = true;
+            }
+            if changed {
+                user.version += 1;
+                user.updated_at = now;
+                users.insert(id.as_u128(), encode(&user)?.as_slice())?;
+            }
+            drop((users, by_email));
+            if let Some(old_email) = old_email {
+                tx.revoke_invitations_to(&old_email, id, now)?;
+            }
+            if password_changed {
+                tx.delete_sessions_of_user(id, keep_session)?;
+            }
+            Ok(user)
+        }
+    }
+
+    /// Marks `id`'s address verified at `now` when it is still `email` and not verified yet;
+    /// the account as it is after. `None` when the account is gone.
+    pub fn set_email_verified(
+        &self,
+        id: UserId,
+        email: &Email,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let mut users = self.txn().open_table(USERS)?;
+        let Some(mut user): Option<User> = read_row(&users, "users", id.as_u128())? else {
+            return Ok(None);
+        };
+        if user.email == *email && user.email_verified_at.is_none() {
+            user.email_verified_at = Some(now);
+            user.version += 1;
+            user.updated_at = now;
+            users.insert(id.as_u128(), encode(&user)?.as_slice())?;
+        }
+        Ok(Some(user))
+    }
 }
 
 impl Rx {
@@ -88,10 +166,7 @@ impl Store {
         read_row(&users, "users", id)
     }
 
-    /// Applies `changes` to an account, keeping the email index unique. When the password
-    /// changes, every session of the user except `keep_session` is deleted in the same
-    /// transaction, so no other device stays signed in with the old password. When the email
-    /// changes, the pending invitations to the old one are revoked in the same transaction.
+    /// Applies `changes` to an account (see [`Tx::update_user`]), in a transaction of its own.
     pub fn update_user(
         &self,
         id: UserId,
@@ -99,46 +174,7 @@ impl Store {
         keep_session: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
-        self.write(|tx| {
-            tx.note_auth_changed();
-            let mut users = tx.txn().open_table(USERS)?;
-            let mut by_email = tx.txn().open_table(USERS_BY_EMAIL)?;
-            let Some(mut user): Option<User> = read_row(&users, "users", id.as_u128())? else {
-                return Err(StoreError::NotFound);
-            };
-            let (mut changed, mut old_email) = (false, None);
-            if let Some(email) = changes.email.filter(|e| *e != user.email) {
-                if by_email.get(email.as_str())?.is_some() {
-                    return Err(StoreError::EmailTaken);
-                }
-                by_email.remove(user.email.as_str())?;
-                by_email.insert(email.as_str(), id.as_u128())?;
-                old_email = Some(std::mem::replace(&mut user.email, email));
-                changed = true;
-            }
-            if let Some(name) = changes.name.filter(|n| *n != user.name) {
-                user.name = name;
-                changed = true;
-            }
-            let password_changed = changes.password_hash.is_some();
-            if let Some(hash) = changes.password_hash {
-                user.password_hash = hash;
-                changed = true;
-            }
-            if changed {
-                user.version += 1;
-                user.updated_at = now;
-                users.insert(id.as_u128(), encode(&user)?.as_slice())?;
-            }
-            drop((users, by_email));
-            if let Some(old_email) = old_email {
-                tx.revoke_invitations_to(&old_email, id, now)?;
-            }
-            if password_changed {
-                tx.delete_sessions_of_user(id, keep_session)?;
-            }
-            Ok(user)
-        })
+        self.write(|tx| tx.update_user(id, changes, keep_session, now))
     }
 
     /// Replaces a password hash by an equivalent one (same password, another bcrypt cost),
