@@ -118,6 +118,8 @@ pub struct PreferencesBody {
     /// this local hour; null: no digest.
     #[oai(nullable)]
     pub digest_hour: Option<u8>,
+    /// The minute of `digest_hour` the digest goes out at (0-59, default 0).
+    pub digest_minute: u8,
     pub kinds: KindsBody,
     /// The ntfy topic URL reminders and emailed notifications are also pushed to.
     #[oai(nullable)]
@@ -133,6 +135,7 @@ impl From<Preferences> for PreferencesBody {
             lead_minutes: p.lead_minutes.clone(),
             email_reminders: p.email_reminders,
             digest_hour: p.digest_hour,
+            digest_minute: p.digest_minute,
             kinds: KindsBody::of(&p),
             ntfy_url: p.ntfy_url,
         }
@@ -156,6 +159,8 @@ pub struct PreferencesUpdateBody {
     /// 0 to 23, or null.
     #[oai(nullable)]
     pub digest_hour: MaybeUndefined<i64>,
+    /// 0 to 59.
+    pub digest_minute: Option<i64>,
     pub kinds: Option<KindsUpdate>,
     /// An `http(s)` ntfy topic URL, e.g. `https://ntfy.sh/my-secret-topic`; a private or
     /// loopback address only when the server allows it (`--webhook-allowed-hosts`).
@@ -180,6 +185,7 @@ impl From<PreferencesUpdateBody> for PreferencesUpdate {
             lead_minutes: b.lead_minutes,
             email_reminders: b.email_reminders,
             digest_hour: maybe(b.digest_hour),
+            digest_minute: b.digest_minute,
             kinds: b.kinds.map(KindsUpdate::into_pairs).unwrap_or_default(),
             ntfy_url: maybe(b.ntfy_url),
         }
@@ -208,7 +214,7 @@ impl PreferencesApi {
     ///
     /// Only the fields present change. My scheduled reminders and digest move to match at
     /// once. A bad field is a 422 naming it (`time_zone`, `morning_hour`, `digest_hour`,
-    /// `lead_minutes`, `ntfy_url`); nothing is saved then.
+    /// `digest_minute`, `lead_minutes`, `ntfy_url`); nothing is saved then.
     #[oai(path = "/", method = "put", operation_id = "updatePreferences")]
     async fn update(
         &self,
@@ -248,7 +254,10 @@ pub async fn unsubscribe_page(service: Data<&Service>, Path(token): Path<String>
                 topic.describe()
             ),
         ),
-        None => page(StatusCode::NOT_FOUND, "<p>This unsubscribe link is not valid.</p>"),
+        None => page(
+            StatusCode::NOT_FOUND,
+            "<p>This unsubscribe link is not valid.</p>",
+        ),
     }
 }
 
@@ -263,9 +272,10 @@ pub async fn unsubscribe(service: Data<&Service>, Path(token): Path<String>) -> 
                 topic.describe()
             ),
         ),
-        Err(crate::service::Error::NotFound(_)) => {
-            page(StatusCode::NOT_FOUND, "<p>This unsubscribe link is not valid.</p>")
-        }
+        Err(crate::service::Error::NotFound(_)) => page(
+            StatusCode::NOT_FOUND,
+            "<p>This unsubscribe link is not valid.</p>",
+        ),
         Err(e) => {
             tracing::error!(error = %e, "unsubscribe failed");
             page(

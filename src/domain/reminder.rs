@@ -59,7 +59,9 @@ impl Delivery {
             "in_app" => Ok(Delivery::InApp),
             "email" => Ok(Delivery::Email),
             "digest" => Ok(Delivery::Digest),
-            other => Err(format!("unknown delivery {other:?}: use in_app, email or digest")),
+            other => Err(format!(
+                "unknown delivery {other:?}: use in_app, email or digest"
+            )),
         }
     }
 
@@ -78,10 +80,9 @@ pub struct TimeZoneName(Tz);
 
 impl TimeZoneName {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        raw.trim()
-            .parse::<Tz>()
-            .map(Self)
-            .map_err(|_| format!("unknown time zone {raw:?}: use an IANA name such as Europe/Paris"))
+        raw.trim().parse::<Tz>().map(Self).map_err(|_| {
+            format!("unknown time zone {raw:?}: use an IANA name such as Europe/Paris")
+        })
     }
 
     pub fn tz(self) -> Tz {
@@ -118,6 +119,14 @@ pub fn parse_hour(raw: i64) -> Result<u8, String> {
         .ok()
         .filter(|h| *h < 24)
         .ok_or_else(|| "must be an hour from 0 to 23".to_string())
+}
+
+/// A minute of the hour, 0 to 59.
+pub fn parse_minute(raw: i64) -> Result<u8, String> {
+    u8::try_from(raw)
+        .ok()
+        .filter(|m| *m < 60)
+        .ok_or_else(|| "must be a minute from 0 to 59".to_string())
 }
 
 /// Up to [`MAX_LEAD_TIMES`] lead times of 1 minute to 14 days, sorted, duplicates removed.
@@ -157,6 +166,8 @@ pub struct Preferences {
     pub email_reminders: bool,
     /// The daily digest at this local hour; `None`: no digest.
     pub digest_hour: Option<u8>,
+    /// ... and this minute of it (0 unless set through the API).
+    pub digest_minute: u8,
     /// How each notification kind is delivered; a kind not listed is `in_app`.
     pub kinds: BTreeMap<NotificationKind, Delivery>,
     /// The ntfy topic URL pushes go to, checked against the allowed hosts when saved.
@@ -172,6 +183,7 @@ impl Default for Preferences {
             lead_minutes: Vec::new(),
             email_reminders: true,
             digest_hour: None,
+            digest_minute: 0,
             kinds: BTreeMap::new(),
             ntfy_url: None,
         }
@@ -192,12 +204,14 @@ impl Preferences {
             self.at_due_time,
             &self.lead_minutes,
             self.digest_hour,
+            self.digest_minute,
         ) != (
             other.time_zone,
             other.morning_hour,
             other.at_due_time,
             &other.lead_minutes,
             other.digest_hour,
+            other.digest_minute,
         )
     }
 
@@ -244,8 +258,10 @@ impl Preferences {
         let hour = self.digest_hour?;
         let tz = self.time_zone.tz();
         let today = now.with_timezone(&tz).date_naive();
+        let minutes = Duration::minutes(i64::from(self.digest_minute.min(59)));
         (0..3)
             .filter_map(|d| local_time(tz, today + Duration::days(d), hour))
+            .map(|at| at + minutes)
             .find(|at| *at > now)
     }
 
@@ -279,7 +295,10 @@ fn local_time(tz: Tz, day: NaiveDate, hour: u8) -> Option<DateTime<Utc>> {
     let local = day.and_time(time);
     tz.from_local_datetime(&local)
         .earliest()
-        .or_else(|| tz.from_local_datetime(&(local + Duration::hours(1))).earliest())
+        .or_else(|| {
+            tz.from_local_datetime(&(local + Duration::hours(1)))
+                .earliest()
+        })
         .map(|at| at.with_timezone(&Utc))
 }
 
@@ -292,6 +311,8 @@ pub enum ReminderKind {
     DueTime,
     /// The daily digest (not about one task).
     Digest,
+    /// A notification to email at once (its subject is the notification's seq).
+    Notice,
     /// This many minutes before.
     Lead(u32),
 }
@@ -303,6 +324,7 @@ impl ReminderKind {
             ReminderKind::Morning => 0,
             ReminderKind::DueTime => 1,
             ReminderKind::Digest => 2,
+            ReminderKind::Notice => 3,
             ReminderKind::Lead(m) => 100 + m,
         }
     }
@@ -312,6 +334,7 @@ impl ReminderKind {
             0 => Some(ReminderKind::Morning),
             1 => Some(ReminderKind::DueTime),
             2 => Some(ReminderKind::Digest),
+            3 => Some(ReminderKind::Notice),
             c if c > 100 => Some(ReminderKind::Lead(c - 100)),
             _ => None,
         }

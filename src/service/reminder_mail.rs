@@ -145,8 +145,28 @@ pub fn reminder(
     let title = task.title.as_str();
     let (site, unsubscribe) = (links.site, links.unsubscribe.as_str());
     let (text, html) = parts(
-        &ReminderText { site, settings: &settings, unsubscribe, name, title, when: &when, project, due: &due, link: &link },
-        &ReminderHtml { site, settings: &settings, unsubscribe, name, title, when: &when, project, due: &due, link: &link },
+        &ReminderText {
+            site,
+            settings: &settings,
+            unsubscribe,
+            name,
+            title,
+            when: &when,
+            project,
+            due: &due,
+            link: &link,
+        },
+        &ReminderHtml {
+            site,
+            settings: &settings,
+            unsubscribe,
+            name,
+            title,
+            when: &when,
+            project,
+            due: &due,
+            link: &link,
+        },
     );
     let subject = format!("Reminder: \"{title}\" {when}");
     let push = Push {
@@ -159,7 +179,14 @@ pub fn reminder(
         tags: vec!["alarm_clock".into()],
         priority: if kind == ReminderKind::DueTime { 4 } else { 3 },
     };
-    (Letter { subject, text, html }, push)
+    (
+        Letter {
+            subject,
+            text,
+            html,
+        },
+        push,
+    )
 }
 
 /// The daily digest; `None` when there is nothing to tell.
@@ -177,8 +204,26 @@ pub fn digest(
     let settings = links.settings();
     let (site, unsubscribe) = (links.site, links.unsubscribe.as_str());
     let (text, html) = parts(
-        &DigestText { site, settings: &settings, unsubscribe, name, day, overdue, today, notices },
-        &DigestHtml { site, settings: &settings, unsubscribe, name, day, overdue, today, notices },
+        &DigestText {
+            site,
+            settings: &settings,
+            unsubscribe,
+            name,
+            day,
+            overdue,
+            today,
+            notices,
+        },
+        &DigestHtml {
+            site,
+            settings: &settings,
+            unsubscribe,
+            name,
+            day,
+            overdue,
+            today,
+            notices,
+        },
     );
     let mut counts = Vec::new();
     if !overdue.is_empty() {
@@ -191,7 +236,11 @@ pub fn digest(
         counts.push(format!("{} updates", notices.len()));
     }
     let subject = format!("Your tasks for {day}: {}", counts.join(", "));
-    Some(Letter { subject, text, html })
+    Some(Letter {
+        subject,
+        text,
+        html,
+    })
 }
 
 /// What a notification says, as one sentence: "Ada assigned you to "Fix the boiler"".
@@ -220,8 +269,22 @@ pub fn notice(links: &Links<'_>, name: &str, text: &str, link: Option<&str>) -> 
     let settings = links.settings();
     let (site, unsubscribe) = (links.site, links.unsubscribe.as_str());
     let (body, html) = parts(
-        &NoticeText { site, settings: &settings, unsubscribe, name, text, link },
-        &NoticeHtml { site, settings: &settings, unsubscribe, name, text, link },
+        &NoticeText {
+            site,
+            settings: &settings,
+            unsubscribe,
+            name,
+            text,
+            link,
+        },
+        &NoticeHtml {
+            site,
+            settings: &settings,
+            unsubscribe,
+            name,
+            text,
+            link,
+        },
     );
     let push = Push {
         title: text.to_string(),

@@ -31,16 +31,14 @@ use super::{AuthUser, Error, Result, Service};
 use crate::domain::notification::NotificationKind;
 use crate::domain::reminder::{
     Delivery, MISSED_WINDOW, MailTopic, NTFY_URL_MAX_CHARS, Preferences, ReminderKind,
-    TimeZoneName, parse_hour, parse_lead_minutes,
+    TimeZoneName, parse_hour, parse_lead_minutes, parse_minute,
 };
 use crate::domain::task::Task;
 use crate::domain::{TaskId, User, UserId, Validator, access};
 use crate::mail::letters::Rendered;
 use crate::mail::{Mailer, SendError};
 use crate::net::egress::{AllowedHosts, Egress, EgressError, EgressSettings, Outgoing};
-use crate::store::{
-    DIGEST_MAX_TASKS, Message, NOTICE_CODE, PushMessage, ReminderKey, StoreError, Tx,
-};
+use crate::store::{DIGEST_MAX_TASKS, Message, PushMessage, ReminderKey, StoreError, Tx};
 
 /// The longest the worker sleeps without looking at the schedule again.
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -57,6 +55,7 @@ pub struct PreferencesUpdate {
     pub lead_minutes: Option<Vec<i64>>,
     pub email_reminders: Option<bool>,
     pub digest_hour: Option<Option<i64>>,
+    pub digest_minute: Option<i64>,
     pub kinds: Vec<(NotificationKind, Delivery)>,
     pub ntfy_url: Option<Option<String>>,
 }
@@ -88,6 +87,11 @@ impl Service {
         }
         if let Some(raw) = update.digest_hour {
             prefs.digest_hour = raw.and_then(|h| v.check("digest_hour", parse_hour(h)));
+        }
+        if let Some(raw) = update.digest_minute
+            && let Some(minute) = v.check("digest_minute", parse_minute(raw))
+        {
+            prefs.digest_minute = minute;
         }
         if let Some(raw) = &update.lead_minutes
             && let Some(leads) = v.check("lead_minutes", parse_lead_minutes(raw))
@@ -203,7 +207,8 @@ impl Service {
         loop {
             let batch = self.store.run(|s| s.next_reminders(BATCH)).await?;
             let now = Utc::now();
-            let due: Vec<ReminderKey> = batch.iter().filter(|k| k.fire_at <= now).copied().collect();
+            let due: Vec<ReminderKey> =
+                batch.iter().filter(|k| k.fire_at <= now).copied().collect();
             if due.is_empty() {
                 return Ok(batch.first().map(|k| k.fire_at));
             }
@@ -265,10 +270,18 @@ fn fire(
         return Ok(false);
     };
     let (signer, mailer) = (&ctx.signer, ctx.mailer.as_ref());
-    let out = Out { tx, site, signer, mailer, user: &user, prefs: &prefs, now };
+    let out = Out {
+        tx,
+        site,
+        signer,
+        mailer,
+        user: &user,
+        prefs: &prefs,
+        now,
+    };
     match kind {
         ReminderKind::Digest => out.digest(),
-        _ if key.code == NOTICE_CODE => out.notice(key.subject as u64),
+        ReminderKind::Notice => out.notice(key.subject as u64),
         _ => {
             let task = tx.task(TaskId::from_u128(key.subject))?;
             match task.filter(|t| still_due(tx, t, user.id, scheduled.due)) {
@@ -359,7 +372,10 @@ impl Out<'_, '_> {
     fn digest(&self) -> Result<bool, StoreError> {
         let end = self.prefs.end_of_day(self.now);
         let (mut overdue, mut today) = (Vec::new(), Vec::new());
-        for task in self.tx.dated_tasks_of(self.user.id, Some(end), DIGEST_MAX_TASKS)? {
+        for task in self
+            .tx
+            .dated_tasks_of(self.user.id, Some(end), DIGEST_MAX_TASKS)?
+        {
             if !still_hears(self.tx, &task, self.user.id)? {
                 continue;
             }
@@ -511,7 +527,10 @@ fn queue_letter(
     };
     let mut message = mailer.compose(user.email.as_str(), rendered);
     message.headers = vec![
-        ("List-Unsubscribe".into(), format!("<{}>", links.unsubscribe)),
+        (
+            "List-Unsubscribe".into(),
+            format!("<{}>", links.unsubscribe),
+        ),
         (
             "List-Unsubscribe-Post".into(),
             "List-Unsubscribe=One-Click".into(),
@@ -543,7 +562,8 @@ fn ntfy_endpoint(url: &str) -> Option<(String, String)> {
         && topic
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    (ok && base.contains("://") && !base.ends_with('/')).then(|| (format!("{base}/"), topic.to_string()))
+    (ok && base.contains("://") && !base.ends_with('/'))
+        .then(|| (format!("{base}/"), topic.to_string()))
 }
 
 impl Service {

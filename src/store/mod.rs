@@ -42,10 +42,10 @@ mod outbox;
 pub mod portable;
 /// Projects and the per-team index.
 mod projects;
-/// The reminder schedule (by time), digests waiting, notification preferences.
-mod reminders;
 /// In-memory task rows and roles for the hottest read.
 mod read_cache;
+/// The reminder schedule (by time), digests waiting, notification preferences.
+mod reminders;
 /// Reads that feed the search index.
 mod search_rows;
 /// Sessions and refresh-token rotation.
@@ -75,7 +75,7 @@ use redb::Database;
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use notifications::Inbox;
 pub use outbox::{EmailMessage, Message, OUTBOX_GIVE_UP, OutboxEntry, OutboxStats, PushMessage};
-pub use reminders::{DIGEST_MAX_TASKS, DIGEST_SUBJECT, NOTICE_CODE, ReminderKey, Scheduled};
+pub use reminders::{DIGEST_MAX_TASKS, DIGEST_SUBJECT, ReminderKey, Scheduled};
 pub use search_rows::IndexedTask;
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use snapshot::{Snapshot, SnapshotStats};

@@ -23,15 +23,13 @@ use super::codec::{decode, encode, read_row};
 use super::tables::*;
 use super::tx::Tx;
 use super::{Store, StoreError};
+use crate::domain::UserId;
 use crate::domain::notification::Notification;
 use crate::domain::reminder::{Delivery, Preferences, ReminderKind};
 use crate::domain::task::{Task, TaskSort, TaskStatus, time_key};
-use crate::domain::UserId;
 
 /// The subject of a user's digest entry.
 pub const DIGEST_SUBJECT: u128 = 0;
-/// The kind code of "email this notification now" entries (subject: the notification's seq).
-pub const NOTICE_CODE: u32 = 3;
 /// The most tasks a digest lists (overdue first by due date).
 pub const DIGEST_MAX_TASKS: usize = 100;
 
@@ -247,7 +245,7 @@ impl Tx<'_> {
                     fire_at: n.created_at,
                     user: n.user_id,
                     subject: u128::from(n.seq),
-                    code: NOTICE_CODE,
+                    code: ReminderKind::Notice.code(),
                 },
                 &Scheduled::default(),
             ),

@@ -14,9 +14,7 @@ use super::pages_auth::FormErrors;
 use super::pages_teams::unprocessable;
 use super::session::WebUser;
 use super::{Chrome, render, see_other};
-use crate::domain::reminder::{
-    Delivery, NOTIFICATION_KINDS, Preferences, kind_label, kind_name,
-};
+use crate::domain::reminder::{Delivery, NOTIFICATION_KINDS, Preferences, kind_label, kind_name};
 use crate::service::{Error, PreferencesUpdate, Service};
 
 const PATH: &str = "/settings/notifications";
@@ -54,7 +52,9 @@ struct SettingsPage {
 
 impl SettingsPage {
     fn hours(&self) -> Vec<(String, String)> {
-        (0..24).map(|h| (h.to_string(), format!("{h:02}:00"))).collect()
+        (0..24)
+            .map(|h| (h.to_string(), format!("{h:02}:00")))
+            .collect()
     }
 }
 
@@ -112,14 +112,15 @@ pub async fn settings_page(
 
 /// What the form sent, field by field (checkboxes are present only when ticked).
 fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.trim())
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim())
 }
 
 /// An hour select: "" is off; anything not a number is out of range (the service says so).
 fn hour(raw: Option<&str>) -> Option<Option<i64>> {
-    Some(raw.filter(|r| !r.is_empty()).map(|r| r.parse().unwrap_or(-1)))
+    Some(
+        raw.filter(|r| !r.is_empty())
+            .map(|r| r.parse().unwrap_or(-1)),
+    )
 }
 
 fn update_of(form: &[(String, String)]) -> PreferencesUpdate {
@@ -143,6 +144,7 @@ fn update_of(form: &[(String, String)]) -> PreferencesUpdate {
         lead_minutes: Some(leads),
         email_reminders: Some(field(form, "email_reminders").is_some()),
         digest_hour: hour(field(form, "digest_hour")),
+        digest_minute: None,
         kinds,
         ntfy_url: Some(field(form, "ntfy_url").map(str::to_string)),
     }
