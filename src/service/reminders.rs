@@ -490,27 +490,6 @@ impl UnsubscribeSigner {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unsubscribe_tokens_name_their_user_and_topic_and_resist_tampering() {
-        let signer = UnsubscribeSigner::new(b"secret");
-        let user = UserId::new();
-        let token = signer.sign(user, MailTopic::Digest);
-        assert_eq!(signer.verify(&token), Some((user, MailTopic::Digest)));
-        let other = UnsubscribeSigner::new(b"other");
-        assert_eq!(other.verify(&token), None);
-        let (payload, sig) = token.split_once('.').unwrap();
-        let mut forged = URL_SAFE_NO_PAD.decode(payload).unwrap();
-        forged.truncate(16);
-        forged.extend(b"reminders");
-        let forged = format!("{}.{sig}", URL_SAFE_NO_PAD.encode(forged));
-        assert_eq!(signer.verify(&forged), None);
-    }
-}
-
 /// Queues `letter` to `user` with its unsubscribe headers (RFC 8058).
 fn queue_letter(
     tx: &Tx<'_>,
@@ -621,5 +600,26 @@ impl Service {
             }
             Err(e) => Err(fail(false, e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsubscribe_tokens_name_their_user_and_topic_and_resist_tampering() {
+        let signer = UnsubscribeSigner::new(b"secret");
+        let user = UserId::new();
+        let token = signer.sign(user, MailTopic::Digest);
+        assert_eq!(signer.verify(&token), Some((user, MailTopic::Digest)));
+        let other = UnsubscribeSigner::new(b"other");
+        assert_eq!(other.verify(&token), None);
+        let (payload, sig) = token.split_once('.').unwrap();
+        let mut forged = URL_SAFE_NO_PAD.decode(payload).unwrap();
+        forged.truncate(16);
+        forged.extend(b"reminders");
+        let forged = format!("{}.{sig}", URL_SAFE_NO_PAD.encode(forged));
+        assert_eq!(signer.verify(&forged), None);
     }
 }
