@@ -73,6 +73,8 @@ impl Snapshot {
         decode_all::<Team>(txn, TEAMS, "teams", &mut problems)?;
         decode_all::<Invitation>(txn, INVITATIONS, "invitations", &mut problems)?;
         decode_all::<Project>(txn, PROJECTS, "projects", &mut problems)?;
+        decode_all::<super::OutboxEntry>(txn, OUTBOX, "outbox", &mut problems)?;
+        decode_all::<super::OutboxEntry>(txn, OUTBOX_FAILED, "outbox_failed", &mut problems)?;
         for entry in txn.open_table(CHANGES)?.iter()? {
             let (seq, row) = entry?;
             if let Err(e) = decode::<Change>("changes", row.value()) {

@@ -24,6 +24,8 @@ mod pages_auth;
 mod pages_home;
 /// Task lists (all tasks, one project's): filters and sort in the URL, bulk status change.
 mod pages_lists;
+/// The pages behind mailed links: verify, forgot and reset password.
+mod pages_mail;
 /// The notification inbox: mark read, mark all read, live updates.
 mod pages_notifications;
 /// The profile: name, email, password, sessions with revoke.
@@ -99,6 +101,7 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
     let route = pages_search::routes(route);
     let route = task::routes(route);
     let route = pages_settings::routes(route);
+    let route = pages_mail::routes(route);
     route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))

@@ -109,6 +109,9 @@ struct ProfilePage {
     /// When the current calendar feed URL was made; none without a feed.
     calendar_since: Option<Stamp>,
     calendar_issued: Option<IssuedCalendar>,
+    /// Whether the address is confirmed, and whether the server can mail a link (issue 17).
+    verified: bool,
+    mail_configured: bool,
 }
 
 async fn profile_view(service: &Service, user: WebUser) -> WebResult<ProfilePage> {
@@ -132,6 +135,8 @@ async fn profile_view(service: &Service, user: WebUser) -> WebResult<ProfilePage
         more_sessions: sessions.next_cursor.is_some(),
         calendar_since: calendar.map(|f| Stamp::new(f.created_at)),
         calendar_issued: None,
+        verified: me.email_verified_at.is_some(),
+        mail_configured: service.mail_configured(),
     })
 }
 
@@ -153,6 +158,7 @@ pub async fn profile_page(
         Some("email") => Some("Your email was changed."),
         Some("password") => Some("Your password was changed. Your other sessions were signed out."),
         Some("calendar") => Some("Your calendar feed was turned off: its URL no longer works."),
+        Some("verify") => Some("A new confirmation link is on its way."),
         _ => None,
     };
     render(&page)
