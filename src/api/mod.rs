@@ -55,9 +55,12 @@ mod text;
 mod users;
 /// Names the fields at fault when a JSON body does not parse.
 mod validation;
+/// Team webhooks: management, delivery logs, redelivery, ping.
+mod webhooks;
 /// The real-time feed over a WebSocket.
 mod ws;
 pub use ws::Settings as WsSettings;
+pub use ws::webhook_body;
 
 use poem::endpoint::make_sync;
 use poem::middleware::CatchPanic;
@@ -96,6 +99,8 @@ pub enum ApiTags {
     Notifications,
     /// The real-time feed (WebSocket)
     Realtime,
+    /// A team's webhooks and their deliveries
+    Webhooks,
     /// Health and operations
     Ops,
 }
@@ -123,6 +128,7 @@ type Apis = (
     ws::WsApi,
     health::HealthApi,
     admin::AdminApi,
+    webhooks::WebhooksApi,
 );
 
 const DESCRIPTION: &str = "\
@@ -166,6 +172,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             ws::WsApi,
             health::HealthApi,
             admin::AdminApi,
+            webhooks::WebhooksApi,
         ),
         "tasker",
         env!("CARGO_PKG_VERSION"),

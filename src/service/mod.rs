@@ -37,6 +37,8 @@ mod tasks;
 mod teams;
 /// Access JWTs and opaque refresh tokens.
 mod tokens;
+/// Webhooks: management by a team's owners and admins, and the delivery worker.
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,6 +69,7 @@ pub use teams::{
     accept_path,
 };
 pub use tokens::Tokens;
+pub use webhooks::{EncodeChange, NewWebhook, WebhookPatch, WebhookView};
 
 /// Settings the service needs, taken from the [`Config`] by [`ServiceConfig::new`].
 #[derive(Clone)]
@@ -97,6 +100,8 @@ pub struct ServiceConfig {
     pub data_dir: std::path::PathBuf,
     /// Who may register.
     pub registration: crate::config::Registration,
+    /// When webhook deliveries are attempted.
+    pub webhook_retry_schedule: crate::domain::webhooks::RetrySchedule,
 }
 
 impl ServiceConfig {
@@ -117,6 +122,7 @@ impl ServiceConfig {
             feed_queue: config.feed_queue.max(1),
             data_dir: config.data_dir.clone(),
             registration: config.registration,
+            webhook_retry_schedule: config.webhook_retry_schedule.clone(),
         }
     }
 }
@@ -287,18 +293,28 @@ pub struct Service {
     /// Replay steps that may read the change log at once ([`feed::replay_slots`]).
     replays: Arc<tokio::sync::Semaphore>,
     started_at: Instant,
+    /// The guarded HTTP client every outgoing request goes through (webhooks).
+    egress: crate::net::egress::Egress,
+    hooks: Arc<webhooks::Hooks>,
+    /// Webhook deliveries answered 2xx, and failed, since the start.
+    webhook_counts: Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
 }
 
 impl Service {
-    /// `position` is the newest change-log `seq` (the real-time feed starts after it).
+    /// `position` is the newest change-log `seq` (the real-time feed starts after it);
+    /// `egress` sends webhooks.
     pub fn new(
         store: Store,
         blobs: BlobStore,
         search: Arc<crate::search::SearchIndex>,
         position: u64,
         config: ServiceConfig,
+        egress: crate::net::egress::Egress,
     ) -> Self {
         Self {
+            egress,
+            hooks: Arc::default(),
+            webhook_counts: Arc::default(),
             search,
             blobs,
             hub: Arc::new(crate::events::Hub::new(position, config.feed_queue)),
@@ -314,6 +330,11 @@ impl Service {
             replays: Arc::new(tokio::sync::Semaphore::new(feed::replay_slots())),
             started_at: Instant::now(),
         }
+    }
+
+    /// The guarded HTTP client (for other senders than webhooks: ntfy).
+    pub fn egress(&self) -> &crate::net::egress::Egress {
+        &self.egress
     }
 
     /// Seconds since the service started.

@@ -63,7 +63,11 @@ macro_rules! for_each_table {
             NOTIFICATIONS_BY_SEQ,
             NOTIFICATIONS_BY_TIME,
             CALENDAR_FEEDS,
-            CALENDAR_FEEDS_BY_HASH
+            CALENDAR_FEEDS_BY_HASH,
+            WEBHOOKS,
+            WEBHOOKS_BY_TEAM,
+            WEBHOOK_STATES,
+            WEBHOOK_DELIVERIES
         )
     };
 }
