@@ -36,6 +36,8 @@ mod users;
 mod validation;
 mod web;
 mod web_board;
+mod web_hooks;
 mod web_lists;
 mod web_task;
 mod web_teams;
+mod webhooks;

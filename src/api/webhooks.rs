@@ -210,12 +210,16 @@ pub enum CreatedWebhook {
 
 pub struct WebhooksApi;
 
-#[OpenApi(prefix_path = "/teams/:team_id/webhooks", tag = "ApiTags::Webhooks")]
+#[OpenApi(prefix_path = "/teams", tag = "ApiTags::Webhooks")]
 impl WebhooksApi {
     /// List a team's webhooks
     ///
     /// Owners and admins; other members get 403, anyone else 404.
-    #[oai(path = "/", method = "get", operation_id = "listWebhooks")]
+    #[oai(
+        path = "/:team_id/webhooks",
+        method = "get",
+        operation_id = "listWebhooks"
+    )]
     async fn list(
         &self,
         service: Data<&Service>,
@@ -241,7 +245,11 @@ impl WebhooksApi {
     /// id.timestamp.body>`, plus `X-Hub-Signature-256`), at least once and in order. The
     /// answer carries the secret. A URL pointing at an address the server refuses (loopback,
     /// private, link-local, metadata) is a 422 on `url`, and nothing is sent to it.
-    #[oai(path = "/", method = "post", operation_id = "createWebhook")]
+    #[oai(
+        path = "/:team_id/webhooks",
+        method = "post",
+        operation_id = "createWebhook"
+    )]
     async fn create(
         &self,
         service: Data<&Service>,
@@ -267,7 +275,11 @@ impl WebhooksApi {
     }
 
     /// Get a webhook
-    #[oai(path = "/:id", method = "get", operation_id = "getWebhook")]
+    #[oai(
+        path = "/:team_id/webhooks/:id",
+        method = "get",
+        operation_id = "getWebhook"
+    )]
     async fn get(
         &self,
         service: Data<&Service>,
@@ -288,7 +300,11 @@ impl WebhooksApi {
     /// Update a webhook
     ///
     /// Change its URL (checked like at creation), event types, project or enabled flag.
-    #[oai(path = "/:id", method = "patch", operation_id = "updateWebhook")]
+    #[oai(
+        path = "/:team_id/webhooks/:id",
+        method = "patch",
+        operation_id = "updateWebhook"
+    )]
     async fn update(
         &self,
         service: Data<&Service>,
@@ -322,7 +338,11 @@ impl WebhooksApi {
     /// Delete a webhook
     ///
     /// With its delivery log; nothing more is sent.
-    #[oai(path = "/:id", method = "delete", operation_id = "deleteWebhook")]
+    #[oai(
+        path = "/:team_id/webhooks/:id",
+        method = "delete",
+        operation_id = "deleteWebhook"
+    )]
     async fn delete(
         &self,
         service: Data<&Service>,
@@ -342,7 +362,7 @@ impl WebhooksApi {
 
     /// Get a webhook's secret
     #[oai(
-        path = "/:id/secret",
+        path = "/:team_id/webhooks/:id/secret",
         method = "get",
         operation_id = "getWebhookSecret"
     )]
@@ -369,7 +389,7 @@ impl WebhooksApi {
     ///
     /// A new secret signs every request from now on; the old one stops at once.
     #[oai(
-        path = "/:id/secret",
+        path = "/:team_id/webhooks/:id/secret",
         method = "post",
         operation_id = "rotateWebhookSecret"
     )]
@@ -397,7 +417,7 @@ impl WebhooksApi {
     /// The newest 100 attempts, newest first: status or error, duration, the request body and
     /// the first 4 KiB of the answer.
     #[oai(
-        path = "/:id/deliveries",
+        path = "/:team_id/webhooks/:id/deliveries",
         method = "get",
         operation_id = "listWebhookDeliveries"
     )]
@@ -426,7 +446,7 @@ impl WebhooksApi {
     /// drop duplicates drop it) and a fresh signature, and answers with the new attempt. The
     /// hook's own progress is not changed.
     #[oai(
-        path = "/:id/deliveries/:delivery_id/redeliver",
+        path = "/:team_id/webhooks/:id/deliveries/:delivery_id/redeliver",
         method = "post",
         operation_id = "redeliverWebhookDelivery"
     )]
@@ -453,7 +473,11 @@ impl WebhooksApi {
     ///
     /// Sends `{"type": "ping", "webhook_id", "team_id", "at"}` now, signed like every event,
     /// and answers with the attempt (also in the delivery log).
-    #[oai(path = "/:id/ping", method = "post", operation_id = "pingWebhook")]
+    #[oai(
+        path = "/:team_id/webhooks/:id/ping",
+        method = "post",
+        operation_id = "pingWebhook"
+    )]
     async fn ping(
         &self,
         service: Data<&Service>,

@@ -47,8 +47,14 @@ pub type EncodeChange = fn(&Change) -> String;
 
 /// Change-log entries one step of a hook reads.
 const READ_BATCH: usize = 200;
-/// How often an idle hook looks at the log even when nothing woke it.
+/// How often an idle hook looks at the log even when nothing woke it, and the worker looks
+/// for hooks to start.
 const IDLE_TICK: Duration = Duration::from_secs(30);
+/// How far a hook's cursor may trail what it has read and skipped (entries not for it)
+/// before the skip is written down: skipping is not written on every step, so writes to other
+/// teams cost a hook no writes of its own; after a restart it reads at most this many entries
+/// again, and skips them again.
+const SKIP_WRITE_EVERY: u64 = 10_000;
 
 /// A hook with where its delivery stands.
 #[derive(Debug, Clone)]
@@ -446,35 +452,51 @@ impl Service {
         let mut writes = self.store.writes();
         let mut tasks: HashMap<WebhookId, (Arc<Notify>, tokio::task::JoinHandle<()>)> =
             HashMap::new();
+        let mut look = tokio::time::interval(IDLE_TICK);
+        // Which hooks are enabled is read at start, when a hook changes and on every tick
+        // (never on every write).
+        let mut reconcile = true;
         loop {
             tasks.retain(|_, (_, task)| !task.is_finished());
-            match self.store.run(|s| s.enabled_webhooks()).await {
-                Ok(ids) => {
-                    for id in ids {
-                        tasks.entry(id).or_insert_with(|| {
-                            let wake = Arc::new(Notify::new());
-                            let (service, stop, woken) = (self.clone(), stop.clone(), wake.clone());
-                            let task = tokio::spawn(async move {
-                                service.run_hook(id, woken, stop, encode).await;
-                            });
-                            (wake, task)
-                        });
+            if std::mem::take(&mut reconcile) {
+                match self.store.run(|s| s.enabled_webhooks()).await {
+                    Ok(ids) => {
+                        for id in ids {
+                            tasks
+                                .entry(id)
+                                .or_insert_with(|| self.spawn_hook(id, &stop, encode));
+                        }
                     }
+                    Err(e) => tracing::error!(error = %e, "cannot list the webhooks"),
                 }
-                Err(e) => tracing::error!(error = %e, "cannot list the webhooks"),
             }
             for (wake, _) in tasks.values() {
                 wake.notify_one();
             }
             tokio::select! {
                 changed = writes.changed() => if changed.is_err() { break },
-                () = self.hooks.changed.notified() => {}
+                () = self.hooks.changed.notified() => reconcile = true,
+                _ = look.tick() => reconcile = true,
                 _ = stop.changed() => break,
             }
         }
         for (_, (_, task)) in tasks {
             let _ = task.await;
         }
+    }
+
+    fn spawn_hook(
+        &self,
+        id: WebhookId,
+        stop: &watch::Receiver<bool>,
+        encode: EncodeChange,
+    ) -> (Arc<Notify>, tokio::task::JoinHandle<()>) {
+        let wake = Arc::new(Notify::new());
+        let (service, stop, woken) = (self.clone(), stop.clone(), wake.clone());
+        let task = tokio::spawn(async move {
+            service.run_hook(id, woken, stop, encode).await;
+        });
+        (wake, task)
     }
 
     /// One hook's delivery loop: returns when the hook is gone or disabled, or on `stop`.
@@ -485,9 +507,11 @@ impl Service {
         mut stop: watch::Receiver<bool>,
         encode: EncodeChange,
     ) {
+        // What this task has read and skipped past the stored cursor.
+        let mut read_to = 0;
         loop {
             let step = tokio::select! {
-                step = self.hook_step(id, encode) => step,
+                step = self.hook_step(id, encode, &mut read_to) => step,
                 _ = stop.changed() => return,
             };
             let wait = match step {
@@ -508,7 +532,12 @@ impl Service {
     }
 
     /// One step of a hook: deliver (or skip to) the next entry, or say how long to wait.
-    async fn hook_step(&self, id: WebhookId, encode: EncodeChange) -> Result<Step> {
+    async fn hook_step(
+        &self,
+        id: WebhookId,
+        encode: EncodeChange,
+        read_to: &mut u64,
+    ) -> Result<Step> {
         let Some((hook, state)) = self.store.run(move |s| s.webhook(id)).await? else {
             return Ok(Step::Done);
         };
@@ -522,23 +551,24 @@ impl Service {
             return Ok(Step::Wait((due - now).to_std().unwrap_or_default()));
         }
         let end = self.store.log_end();
-        if state.cursor >= end {
+        let position = state.cursor.max(*read_to);
+        if position >= end {
             return Ok(Step::Wait(IDLE_TICK));
         }
-        if end - state.cursor > MAX_LAG_ENTRIES {
+        if end - position > MAX_LAG_ENTRIES {
             let reason = format!("it fell more than {MAX_LAG_ENTRIES} change-log entries behind");
             self.record(
                 id,
                 None,
                 Outcome::Disabled {
-                    skipped_to: state.cursor,
+                    skipped_to: position,
                     reason,
                 },
             )
             .await?;
             return Ok(Step::Done);
         }
-        let after = state.cursor;
+        let after = position;
         let page = self
             .store
             .run(move |s| s.changes_between(after, end, READ_BATCH))
@@ -555,9 +585,13 @@ impl Service {
             }
             skipped_to = change.seq;
         }
+        *read_to = skipped_to;
         let Some(change) = next else {
-            self.record(id, None, Outcome::Skipped { seq: last })
-                .await?;
+            *read_to = last;
+            if last - state.cursor >= SKIP_WRITE_EVERY {
+                self.record(id, None, Outcome::Skipped { seq: last })
+                    .await?;
+            }
             return Ok(Step::Again);
         };
         let oldest = now
