@@ -239,9 +239,9 @@ pub struct Config {
           default_value = "public", value_parser = crate::net::egress::AllowedHosts::parse)]
     pub webhook_allowed_hosts: crate::net::egress::AllowedHosts,
 
-    /// How long a failing webhook delivery waits before each attempt, comma-separated; after
-    /// the last one fails the hook is disabled and its creator notified. E.g. 0s,1s,1s for a
-    /// test setup.
+    /// When a webhook delivery is attempted, as waits after the previous attempt, comma-
+    /// separated, the first 0s (at once); when the last attempt fails the hook is disabled and
+    /// its creator notified. E.g. 0s,1s,1s for a test setup.
     #[arg(long, env = "TASKER_WEBHOOK_RETRY_SCHEDULE", value_name = "DURATIONS",
           default_value = "0s,5s,5m,30m,2h,5h,10h,10h", value_parser = crate::domain::webhooks::RetrySchedule::parse)]
     pub webhook_retry_schedule: crate::domain::webhooks::RetrySchedule,

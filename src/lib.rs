@@ -104,12 +104,21 @@ impl App {
         let search = search::SearchIndex::open(&config.index_dir(), position).map_err(|e| {
             ConfigError::new(data_dir(), format!("cannot open the search index: {e}"))
         })?;
+        let egress = net::egress::Egress::new(net::egress::EgressSettings {
+            timeout: config.webhook_timeout,
+            connect_timeout: config
+                .webhook_timeout
+                .min(std::time::Duration::from_secs(5)),
+            ..net::egress::EgressSettings::new(config.webhook_allowed_hosts.clone())
+        })
+        .map_err(|e| ConfigError::new("--webhook-allowed-hosts", e.to_string()))?;
         let service = Service::new(
             store,
             blobs,
             std::sync::Arc::new(search),
             position,
             ServiceConfig::new(config, jwt_secret),
+            egress,
         );
         if let Err(e) = backup::clear_temp(&config.data_dir) {
             tracing::warn!(error = %e, "cannot remove what an interrupted backup left");
@@ -149,6 +158,10 @@ impl App {
             let (service, stopped) = (self.service.clone(), stopped.clone());
             async move { service.run_outbox(stopped).await }
         });
+        let hooks = tokio::spawn({
+            let (service, stopped) = (self.service.clone(), stopped.clone());
+            async move { service.run_webhooks(stopped, api::webhook_body).await }
+        });
         let feed = tokio::spawn({
             let service = self.service.clone();
             async move { service.run_feed(stopped).await }
@@ -185,6 +198,7 @@ impl App {
         let _ = outbox.await;
         let _ = feed.await;
         let _ = reminders.await;
+        let _ = hooks.await;
         // The indexer commits what was acknowledged before the stop.
         let _ = indexer.await;
         #[cfg(unix)]

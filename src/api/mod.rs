@@ -59,9 +59,12 @@ mod text;
 mod users;
 /// Names the fields at fault when a JSON body does not parse.
 mod validation;
+/// Team webhooks: management, delivery logs, redelivery, ping.
+mod webhooks;
 /// The real-time feed over a WebSocket.
 mod ws;
 pub use ws::Settings as WsSettings;
+pub use ws::webhook_body;
 
 use poem::endpoint::make_sync;
 use poem::middleware::CatchPanic;
@@ -100,6 +103,8 @@ pub enum ApiTags {
     Notifications,
     /// The real-time feed (WebSocket)
     Realtime,
+    /// A team's webhooks and their deliveries
+    Webhooks,
     /// Health and operations
     Ops,
 }
@@ -124,11 +129,12 @@ type Apis = (
     board::BoardApi,
     comments::CommentsApi,
     attachments::AttachmentsApi,
-    notifications::NotificationsApi,
-    preferences::PreferencesApi,
+    // Nested: a tuple stops at 16.
+    (notifications::NotificationsApi, preferences::PreferencesApi),
     ws::WsApi,
     health::HealthApi,
     admin::AdminApi,
+    webhooks::WebhooksApi,
 );
 
 const DESCRIPTION: &str = "\
@@ -169,11 +175,11 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             board::BoardApi,
             comments::CommentsApi,
             attachments::AttachmentsApi,
-            notifications::NotificationsApi,
-            preferences::PreferencesApi,
+            (notifications::NotificationsApi, preferences::PreferencesApi),
             ws::WsApi,
             health::HealthApi,
             admin::AdminApi,
+            webhooks::WebhooksApi,
         ),
         "tasker",
         env!("CARGO_PKG_VERSION"),

@@ -94,7 +94,8 @@ kinds!(
     attachment_added => AttachmentAdded,
     team_invited => TeamInvited,
     invitation_accepted => InvitationAccepted,
-    member_removed => MemberRemoved
+    member_removed => MemberRemoved,
+    webhook_disabled => WebhookDisabled
 );
 
 /// My reminder and notification settings.

@@ -92,6 +92,10 @@ id_type!(
     /// Identifies an attachment (one upload of a file to a task).
     AttachmentId
 );
+id_type!(
+    /// Identifies a team's webhook.
+    WebhookId
+);
 
 #[cfg(test)]
 mod tests {

@@ -39,7 +39,7 @@ pub mod user;
 pub mod webhooks;
 
 pub use ids::{
-    AttachmentId, CommentId, InvitationId, ProjectId, SessionId, TaskId, TeamId, UserId,
+    AttachmentId, CommentId, InvitationId, ProjectId, SessionId, TaskId, TeamId, UserId, WebhookId,
 };
 pub use page::{Cursor, PageLimit};
 pub use session::Session;

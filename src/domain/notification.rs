@@ -28,6 +28,8 @@ pub enum NotificationKind {
     InvitationAccepted,
     /// You were removed from a team.
     MemberRemoved,
+    /// A webhook you created was disabled (its retries ran out, or it fell too far behind).
+    WebhookDisabled,
 }
 
 /// One entry of a user's inbox. Its `seq` is the change-log entry that caused it.

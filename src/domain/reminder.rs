@@ -28,7 +28,7 @@ pub const MISSED_WINDOW: Duration = Duration::hours(12);
 pub const NTFY_URL_MAX_CHARS: usize = 500;
 
 /// Every notification kind, in the order the settings page lists them.
-pub const NOTIFICATION_KINDS: [NotificationKind; 9] = [
+pub const NOTIFICATION_KINDS: [NotificationKind; 10] = [
     NotificationKind::TaskAssigned,
     NotificationKind::TaskUnassigned,
     NotificationKind::TaskUpdated,
@@ -38,6 +38,7 @@ pub const NOTIFICATION_KINDS: [NotificationKind; 9] = [
     NotificationKind::TeamInvited,
     NotificationKind::InvitationAccepted,
     NotificationKind::MemberRemoved,
+    NotificationKind::WebhookDisabled,
 ];
 
 /// How notifications of one kind reach a user besides the inbox.
@@ -409,6 +410,7 @@ pub fn kind_name(kind: NotificationKind) -> &'static str {
         NotificationKind::TeamInvited => "team_invited",
         NotificationKind::InvitationAccepted => "invitation_accepted",
         NotificationKind::MemberRemoved => "member_removed",
+        NotificationKind::WebhookDisabled => "webhook_disabled",
     }
 }
 
@@ -424,6 +426,7 @@ pub fn kind_label(kind: NotificationKind) -> &'static str {
         NotificationKind::TeamInvited => "You were invited to a team",
         NotificationKind::InvitationAccepted => "Someone accepted your invitation",
         NotificationKind::MemberRemoved => "You were removed from a team",
+        NotificationKind::WebhookDisabled => "A webhook you made was disabled",
     }
 }
 

@@ -45,6 +45,8 @@ mod tasks;
 mod teams;
 /// Access JWTs and opaque refresh tokens.
 mod tokens;
+/// Webhooks: management by a team's owners and admins, and the delivery worker.
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,6 +78,7 @@ pub use teams::{
     accept_path,
 };
 pub use tokens::Tokens;
+pub use webhooks::{EncodeChange, NewWebhook, WebhookPatch, WebhookView};
 
 /// Settings the service needs, taken from the [`Config`] by [`ServiceConfig::new`].
 #[derive(Clone)]
@@ -108,8 +111,8 @@ pub struct ServiceConfig {
     pub registration: crate::config::Registration,
     /// Outgoing mail (SMTP, sender, public URL).
     pub mail: crate::config::MailConfig,
-    /// Where outgoing HTTP (ntfy pushes) may go (`--webhook-allowed-hosts`).
-    pub allowed_hosts: crate::net::egress::AllowedHosts,
+    /// When webhook deliveries are attempted.
+    pub webhook_retry_schedule: crate::domain::webhooks::RetrySchedule,
 }
 
 impl ServiceConfig {
@@ -131,7 +134,7 @@ impl ServiceConfig {
             data_dir: config.data_dir.clone(),
             registration: config.registration,
             mail: config.mail.clone(),
-            allowed_hosts: config.webhook_allowed_hosts.clone(),
+            webhook_retry_schedule: config.webhook_retry_schedule.clone(),
         }
     }
 }
@@ -308,20 +311,28 @@ pub struct Service {
     started_at: Instant,
     /// The outbox worker's senders and counters.
     outbox: Arc<outbox::Outbox>,
-    /// The HTTP client ntfy pushes go through, made at the first push.
-    push_client: Arc<std::sync::OnceLock<crate::net::egress::Egress>>,
+    /// The guarded HTTP client every outgoing request goes through (webhooks).
+    egress: crate::net::egress::Egress,
+    hooks: Arc<webhooks::Hooks>,
+    /// Webhook deliveries answered 2xx, and failed, since the start.
+    webhook_counts: Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
 }
 
 impl Service {
-    /// `position` is the newest change-log `seq` (the real-time feed starts after it).
+    /// `position` is the newest change-log `seq` (the real-time feed starts after it);
+    /// `egress` sends webhooks.
     pub fn new(
         store: Store,
         blobs: BlobStore,
         search: Arc<crate::search::SearchIndex>,
         position: u64,
         config: ServiceConfig,
+        egress: crate::net::egress::Egress,
     ) -> Self {
         Self {
+            egress,
+            hooks: Arc::default(),
+            webhook_counts: Arc::default(),
             search,
             blobs,
             hub: Arc::new(crate::events::Hub::new(position, config.feed_queue)),
@@ -334,11 +345,15 @@ impl Service {
             )),
             store,
             outbox: Arc::new(outbox::Outbox::new(&config.mail)),
-            push_client: Arc::default(),
             config: Arc::new(config),
             replays: Arc::new(tokio::sync::Semaphore::new(feed::replay_slots())),
             started_at: Instant::now(),
         }
+    }
+
+    /// The guarded HTTP client (for other senders than webhooks: ntfy).
+    pub fn egress(&self) -> &crate::net::egress::Egress {
+        &self.egress
     }
 
     /// Seconds since the service started.

@@ -261,6 +261,9 @@ pub fn notice_text(n: &Notification, actor: &str) -> String {
             format!("{actor} accepted your invitation to {subject}")
         }
         NotificationKind::MemberRemoved => format!("{actor} removed you from the team {subject}"),
+        NotificationKind::WebhookDisabled => {
+            format!("Your webhook {subject} was disabled: its deliveries kept failing")
+        }
     }
 }
 

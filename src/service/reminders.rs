@@ -37,7 +37,7 @@ use crate::domain::task::Task;
 use crate::domain::{TaskId, User, UserId, Validator, access};
 use crate::mail::letters::Rendered;
 use crate::mail::{Mailer, SendError};
-use crate::net::egress::{AllowedHosts, Egress, EgressError, EgressSettings, Outgoing};
+use crate::net::egress::{AllowedHosts, EgressError, Outgoing};
 use crate::store::{DIGEST_MAX_TASKS, Message, PushMessage, ReminderKey, StoreError, Tx};
 
 /// The longest the worker sleeps without looking at the schedule again.
@@ -551,9 +551,9 @@ impl Service {
         self.config.mail.public_url.clone()
     }
 
-    /// Where outgoing HTTP may go.
+    /// Where outgoing HTTP may go (`--webhook-allowed-hosts`).
     fn egress_allowed(&self) -> &AllowedHosts {
-        &self.config.allowed_hosts
+        self.egress().allowed()
     }
 
     /// Publishes one push (ntfy's JSON form, to the topic's server) through the egress guard:
@@ -561,14 +561,7 @@ impl Service {
     /// is retried like mail.
     pub(super) async fn send_push(&self, push: &PushMessage) -> Result<String, SendError> {
         let fail = |permanent: bool, message: String| SendError { permanent, message };
-        let client = match self.push_client.get() {
-            Some(client) => client.clone(),
-            None => {
-                let settings = EgressSettings::new(self.config.allowed_hosts.clone());
-                let client = Egress::new(settings).map_err(|e| fail(false, e.to_string()))?;
-                self.push_client.get_or_init(|| client).clone()
-            }
-        };
+        let client = self.egress();
         let Some((base, topic)) = ntfy_endpoint(&push.url) else {
             return Err(fail(true, format!("{} is not an ntfy topic URL", push.url)));
         };

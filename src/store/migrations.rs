@@ -71,6 +71,11 @@ pub const MIGRATIONS: &[Migration] = &[
         apply: create_calendar_tables,
     },
     Migration {
+        version: 12,
+        name: "create the webhook tables",
+        apply: create_webhook_tables,
+    },
+    Migration {
         version: 13,
         name: "create the outbox tables",
         apply: create_outbox_tables,
@@ -161,6 +166,14 @@ fn create_notification_tables(txn: &WriteTransaction) -> Result<(), StoreError> 
 fn create_calendar_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(CALENDAR_FEEDS)?;
     txn.open_table(CALENDAR_FEEDS_BY_HASH)?;
+    Ok(())
+}
+
+fn create_webhook_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(WEBHOOKS)?;
+    txn.open_table(WEBHOOKS_BY_TEAM)?;
+    txn.open_table(WEBHOOK_STATES)?;
+    txn.open_table(WEBHOOK_DELIVERIES)?;
     Ok(())
 }
 

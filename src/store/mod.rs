@@ -66,6 +66,8 @@ mod teams;
 mod tx;
 /// Accounts and the email index.
 mod users;
+/// Webhooks: rows, the team index, delivery state (the durable cursor) and delivery logs.
+mod webhooks;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -86,6 +88,7 @@ pub use teams::TeamChanges;
 pub(crate) use teams::owned_team;
 pub use tx::Tx;
 pub use users::UserChanges;
+pub use webhooks::Outcome as WebhookOutcome;
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "tasker.redb";

@@ -254,6 +254,25 @@ impl Tx<'_> {
         )
     }
 
+    /// A hook's creator hears `webhook_disabled` when tasker disables it (the actor is tasker,
+    /// never the creator, so it is never dropped as their own action).
+    pub(super) fn notify_webhook_disabled(
+        &self,
+        cause: Cause,
+        user: UserId,
+        team: TeamId,
+        hook: uuid::Uuid,
+        subject: String,
+    ) -> Result<(), StoreError> {
+        let about = About {
+            team: Some(team),
+            entity: Some(hook),
+            subject,
+            ..About::default()
+        };
+        self.notify(cause, user, NotificationKind::WebhookDisabled, about)
+    }
+
     /// A member removed by someone else hears `member_removed`.
     pub(super) fn notify_removal(
         &self,

@@ -178,6 +178,24 @@ pub const CALENDAR_FEEDS: TableDefinition<u128, &[u8]> = TableDefinition::new("c
 pub const CALENDAR_FEEDS_BY_HASH: TableDefinition<&str, u128> =
     TableDefinition::new("calendar_feeds_by_hash-1");
 
+// Webhooks (issue 16, migration 12).
+
+/// `webhook id -> JSON domain::webhooks::Webhook`.
+pub const WEBHOOKS: TableDefinition<u128, &[u8]> = TableDefinition::new("webhooks-1");
+
+/// `(team id, webhook id) -> ()`: a team's webhooks.
+pub const WEBHOOKS_BY_TEAM: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("webhooks_by_team-1");
+
+/// `webhook id -> JSON domain::webhooks::DeliveryState`: the hook's durable cursor in the
+/// change log, its failures at the next entry and when the next attempt is due.
+pub const WEBHOOK_STATES: TableDefinition<u128, &[u8]> = TableDefinition::new("webhook_states-1");
+
+/// `(webhook id, delivery number) -> JSON domain::webhooks::Delivery`: the newest
+/// `MAX_DELIVERIES` attempts of each hook.
+pub const WEBHOOK_DELIVERIES: TableDefinition<(u128, u64), &[u8]> =
+    TableDefinition::new("webhook_deliveries-1");
+
 // --- Outbox (issue 17, lane mail): messages waiting to be sent, and those given up on. ---
 
 /// `message id (u128, UUIDv7) -> JSON outbox::OutboxEntry`: every message not yet sent.

@@ -22,6 +22,8 @@ pub mod markdown;
 mod pages_auth;
 /// My work: the caller's assigned tasks by due date.
 mod pages_home;
+/// A team's webhooks and their delivery logs (owners and admins).
+mod pages_hooks;
 /// Task lists (all tasks, one project's): filters and sort in the URL, bulk status change.
 mod pages_lists;
 /// The pages behind mailed links: verify, forgot and reset password.
@@ -102,6 +104,7 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
     let route = task::routes(route);
     let route = pages_settings::routes(route);
     let route = pages_mail::routes(route);
+    let route = pages_hooks::routes(route);
     route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))
