@@ -237,7 +237,7 @@ async fn a_task_due_soon_sends_one_reminder_email_and_one_push() {
         letter.subject(),
         "Reminder: \"Water the plants\" is due now"
     );
-    assert_eq!(letter.to, [me.email.clone()]);
+    assert_eq!(letter.to, std::slice::from_ref(&me.email));
     let paris = due
         .with_timezone(&chrono_tz::Europe::Paris)
         .format("%H:%M")
@@ -480,7 +480,7 @@ async fn an_assignment_set_to_email_sends_one() {
     )
     .await;
     let mail = ours(&rig.smtp, 1).await;
-    assert_eq!(mail[0].to, [c.assignee.email.clone()]);
+    assert_eq!(mail[0].to, std::slice::from_ref(&c.assignee.email));
     assert!(
         mail[0]
             .subject()
@@ -595,7 +595,7 @@ async fn someone_who_left_the_team_is_not_reminded() {
     )
     .await;
     let mail2 = ours(&rig.smtp, 2).await;
-    assert_eq!(mail[0].to, [c.assignee.email.clone()]);
+    assert_eq!(mail[0].to, std::slice::from_ref(&c.assignee.email));
     assert!(mail2.iter().all(|m| m.to == [c.assignee.email.clone()]));
 }
 
@@ -648,8 +648,8 @@ async fn a_reminder_survives_kill_9_and_fires_after_the_restart() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    child.kill().unwrap();
-    let _ = child.wait();
+    child.0.kill().unwrap();
+    let _ = child.0.wait();
     // Down past the due time: the reminder is missed while down.
     let wait = (due - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(500);
     tokio::time::sleep(wait).await;
@@ -659,15 +659,23 @@ async fn a_reminder_survives_kill_9_and_fires_after_the_restart() {
             .all(|m| !m.subject().starts_with("Reminder"))
     );
 
-    let (mut child, _) = spawn_tasker(&args(&dir), tmp.path());
+    let (_child, _) = spawn_tasker(&args(&dir), tmp.path());
     let mail = ours(&smtp, 1).await;
     assert_eq!(mail[0].subject(), "Reminder: \"Survive\" is due now");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Starts `tasker serve` and returns it with its base URL (from its "listening" line).
-fn spawn_tasker(args: &[String], cwd: &std::path::Path) -> (std::process::Child, String) {
+/// A `tasker serve` child, killed and reaped when dropped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_tasker(args: &[String], cwd: &std::path::Path) -> (Server, String) {
     use std::io::BufRead;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tasker"));
     command.current_dir(cwd).stdin(std::process::Stdio::null());
@@ -677,13 +685,15 @@ fn spawn_tasker(args: &[String], cwd: &std::path::Path) -> (std::process::Child,
             command.env_remove(key);
         }
     }
-    let mut child = command
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("tasker starts");
-    let stderr = child.stderr.take().unwrap();
+    let mut child = Server(
+        command
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tasker starts"),
+    );
+    let stderr = child.0.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr)

@@ -42,7 +42,7 @@ async fn settings_are_saved_from_the_page_and_linked_from_the_profile() {
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
     assert_eq!(saved.location(), format!("{PATH}?saved=settings"));
-    let page = web.get(&saved.location().to_string()).await;
+    let page = web.get(saved.location()).await;
     assert!(page.html.contains("were saved"));
     assert!(selected(&page.html, "Europe/Paris"));
     assert!(selected(&page.html, "7") && selected(&page.html, "18"));
