@@ -188,6 +188,14 @@ TASKER_LOG_FORMAT=json
 # and how long a receiver has to answer.
 #TASKER_WEBHOOK_RETRY_SCHEDULE=0s,5s,5m,30m,2h,5h,10h,10h
 #TASKER_WEBHOOK_TIMEOUT=10s
+# Outgoing mail (address verification, password reset, invitations): the SMTP server
+# (smtp://host:587 with STARTTLS, smtps://host:465, or smtp://localhost:25?tls=none for a local
+# relay), the sender, a file holding the SMTP password (or TASKER_SMTP_PASSWORD), and the
+# address people reach this server at (links in mail point there). Default: no mail.
+#TASKER_SMTP_URL=
+#TASKER_SMTP_FROM=
+#TASKER_SMTP_PASSWORD_FILE=
+#TASKER_PUBLIC_URL=
 
 # Lifetime of an access token, and of a session without a refresh.
 #TASKER_TOKEN_TTL=1h

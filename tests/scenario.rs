@@ -91,6 +91,8 @@ struct User {
     email: String,
     name: String,
     role: ServerRole,
+    verified: bool,
+    email_verified_at: Option<String>,
     created_at: String,
     updated_at: String,
     version: u64,
@@ -583,6 +585,10 @@ async fn the_product_scenario_with_typed_answers_only() {
     let bob = register(&server, "Bob").await;
     let cy = register(&server, "Cy").await;
     assert_eq!(ada.user.role, ServerRole::Admin);
+    assert!(
+        !ada.user.verified && ada.user.email_verified_at.is_none(),
+        "no mail on this server: the address is not verified"
+    );
     assert_eq!(bob.user.role, ServerRole::User);
     let (a, b, outsider) = (
         Client::with(&server, &ada.token),

@@ -117,13 +117,24 @@ impl Tx<'_> {
     /// Queues `message` in this write transaction, due at once: it is sent only if this
     /// transaction commits. Returns its id.
     pub fn enqueue(&self, message: Message, now: DateTime<Utc>) -> Result<uuid::Uuid, StoreError> {
+        self.enqueue_at(message, now, now)
+    }
+
+    /// Queues `message` in this write transaction, due at `due` (a message that must wait,
+    /// such as a reminder). The give-up clock starts when it is due.
+    pub fn enqueue_at(
+        &self,
+        message: Message,
+        now: DateTime<Utc>,
+        due: DateTime<Utc>,
+    ) -> Result<uuid::Uuid, StoreError> {
         let id = uuid::Uuid::now_v7();
         let entry = OutboxEntry {
             id,
             message,
-            created_at: now,
+            created_at: now.max(due),
             attempts: 0,
-            next_attempt_at: now,
+            next_attempt_at: due,
             last_error: None,
         };
         self.txn()
@@ -131,7 +142,7 @@ impl Tx<'_> {
             .insert(id.as_u128(), encode(&entry)?.as_slice())?;
         self.txn()
             .open_table(OUTBOX_DUE)?
-            .insert(due_key(now, id), ())?;
+            .insert(due_key(due, id), ())?;
         Ok(id)
     }
 }
@@ -267,7 +278,7 @@ mod tests {
         let now = Utc::now();
         store.enqueue(email("a@x.org"), now).unwrap();
         store
-            .write(|tx| tx.enqueue(email("b@x.org"), now + chrono::Duration::seconds(1)))
+            .write(|tx| tx.enqueue_at(email("b@x.org"), now, now + chrono::Duration::seconds(1)))
             .unwrap();
         let due = store.due_messages(now, 10).unwrap();
         assert_eq!(due.len(), 1, "b is not due yet");
