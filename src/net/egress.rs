@@ -164,9 +164,9 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let tail = || Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     if let Some(v4) = ip.to_ipv4_mapped() {
         Some(v4)
-    } else if s[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback() {
-        Some(tail())
-    } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    } else if (s[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback())
+        || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+    {
         Some(tail())
     } else if s[0] == 0x2002 {
         Some(Ipv4Addr::new(
@@ -229,7 +229,7 @@ impl AllowedHosts {
     /// Whether `host` (a name) is one of the allowed host names.
     fn names(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.hosts.iter().any(|allowed| *allowed == host)
+        self.hosts.contains(&host)
     }
 
     /// Whether `ip` may be reached when the URL named `host` (None for a literal address).
