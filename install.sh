@@ -181,6 +181,13 @@ TASKER_LOG_FORMAT=json
 #TASKER_METRICS=false
 #TASKER_METRICS_TOKEN=
 
+# Where webhooks may go beyond public addresses: private, loopback, CIDRs and host names,
+# e.g. private,homeassistant.lan. Default: public addresses only.
+#TASKER_WEBHOOK_ALLOWED_HOSTS=public
+# When a failing webhook delivery is tried again (waits after each attempt; the first is 0s),
+# and how long a receiver has to answer.
+#TASKER_WEBHOOK_RETRY_SCHEDULE=0s,5s,5m,30m,2h,5h,10h,10h
+#TASKER_WEBHOOK_TIMEOUT=10s
 # Outgoing mail (address verification, password reset, invitations): the SMTP server
 # (smtp://host:587 with STARTTLS, smtps://host:465, or smtp://localhost:25?tls=none for a local
 # relay), the sender, a file holding the SMTP password (or TASKER_SMTP_PASSWORD), and the

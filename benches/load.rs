@@ -792,6 +792,7 @@ async fn web_rows(
 }
 
 fn main() {
+    tasker::net::egress::install_crypto_provider();
     let seconds = Duration::from_secs(env_or("BENCH_SECONDS", 5));
     let clients = env_or("BENCH_CLIENTS", 32) as usize;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -855,7 +856,7 @@ fn main() {
             let web = web_rows(&client, &base, &token, team_id, user_id, clients, seconds).await;
             let _ = stop.send(());
             server.await.unwrap().unwrap();
-            return (rows, vec![], vec![], vec![], vec![], web);
+            return (rows, vec![], vec![], vec![], vec![], web, vec![]);
         }
 
         // Phase 2: 100,000 tasks straight into the store (the server is stopped).
@@ -1083,9 +1084,10 @@ fn main() {
             let _ = stop.send(());
             server.await.unwrap().unwrap();
         }
-        (rows, files, feed, search, indexing, web)
+        let hooks = vec![webhook_row(env_or("BENCH_WEBHOOK_EVENTS", 2000) as usize).await];
+        (rows, files, feed, search, indexing, web, hooks)
     });
-    let (rows, files, feed, search, indexing, web) = rows;
+    let (rows, files, feed, search, indexing, web, hooks) = rows;
 
     let health = rows[0].per_second;
     println!(
@@ -1129,4 +1131,121 @@ fn main() {
     for line in &feed {
         println!("{line}");
     }
+
+    println!("\n| webhooks | events | seconds | events/s delivered |");
+    println!("|---|---:|---:|---:|");
+    for line in &hooks {
+        println!("{line}");
+    }
+}
+
+/// Webhook throughput: a server whose hook may reach loopback, `events` tasks created through
+/// the API (one writer), each delivered as a signed POST to a fast receiver on this machine
+/// that answers 204 at once. Timed from the first write to the last event received.
+async fn webhook_row(events: usize) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let received = std::sync::Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let counter = received.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let counter = counter.clone();
+                        async move {
+                            use http_body_util::BodyExt;
+                            let _ = req.into_body().collect().await;
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(204)
+                                    .body(http_body_util::Empty::<bytes::Bytes>::new())
+                                    .unwrap(),
+                            )
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut config = tasker::Config::new(data.path());
+    config.rate_limits = None;
+    config.bcrypt_cost = 4;
+    config.webhook_allowed_hosts = tasker::net::egress::AllowedHosts::parse("loopback").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tasker::serve(config, listener, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
+        let mut request = client.post(format!("{base}{path}")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            request
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let auth = post(
+        "/api/auth/register",
+        None,
+        json!({"email": "hooks@example.com", "name": "Hooks", "password": PASSWORD}),
+    )
+    .await;
+    let token = auth["token"].as_str().unwrap().to_string();
+    let team = post("/api/teams", Some(&token), json!({"name": "Hooks"})).await;
+    let team = team["id"].as_str().unwrap().to_string();
+    let project = post(
+        "/api/projects",
+        Some(&token),
+        json!({"team_id": team, "name": "Hooks"}),
+    )
+    .await;
+    let project = project["id"].as_str().unwrap().to_string();
+    let hook = post(
+        &format!("/api/teams/{team}/webhooks"),
+        Some(&token),
+        json!({"url": hook_url, "events": ["task.created"]}),
+    )
+    .await;
+    assert!(hook["secret"].is_string(), "the hook is made: {hook}");
+    let started = Instant::now();
+    for i in 0..events {
+        post(
+            "/api/tasks",
+            Some(&token),
+            json!({"title": format!("hook {i}"), "project_id": project}),
+        )
+        .await;
+    }
+    while received.load(Ordering::SeqCst) < events {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the webhook deliveries stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = started.elapsed();
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    format!(
+        "| task.created to a local receiver (one writer, writes included) | {events} | {:.2} | {:.0} |",
+        took.as_secs_f64(),
+        events as f64 / took.as_secs_f64()
+    )
 }

@@ -235,6 +235,26 @@ pub struct Config {
     )]
     pub metrics_token: Option<String>,
 
+    // Webhooks (issue 16): where they may go, how often they are retried, how long they wait.
+    /// Where webhooks may send beyond public addresses: comma-separated `private` (10/8,
+    /// 172.16/12, 192.168/16, 100.64/10, fc00::/7), `loopback`, addresses or CIDRs, and host
+    /// names (allowed whatever they resolve to), e.g. private,homeassistant.lan. Default:
+    /// public addresses only.
+    #[arg(long, env = "TASKER_WEBHOOK_ALLOWED_HOSTS", value_name = "LIST",
+          default_value = "public", value_parser = crate::net::egress::AllowedHosts::parse)]
+    pub webhook_allowed_hosts: crate::net::egress::AllowedHosts,
+
+    /// When a webhook delivery is attempted, as waits after the previous attempt, comma-
+    /// separated, the first 0s (at once); when the last attempt fails the hook is disabled and
+    /// its creator notified. E.g. 0s,1s,1s for a test setup.
+    #[arg(long, env = "TASKER_WEBHOOK_RETRY_SCHEDULE", value_name = "DURATIONS",
+          default_value = "0s,5s,5m,30m,2h,5h,10h,10h", value_parser = crate::domain::webhooks::RetrySchedule::parse)]
+    pub webhook_retry_schedule: crate::domain::webhooks::RetrySchedule,
+
+    /// How long a webhook receiver has to answer (connecting included).
+    #[arg(long, env = "TASKER_WEBHOOK_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_ttl)]
+    pub webhook_timeout: Duration,
+
     /// Outgoing mail: SMTP server, sender, password, public URL (see [`MailConfig`]).
     #[command(flatten)]
     pub mail: MailConfig,
@@ -657,6 +677,9 @@ impl std::fmt::Debug for Config {
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("webhook_allowed_hosts", &self.webhook_allowed_hosts)
+            .field("webhook_retry_schedule", &self.webhook_retry_schedule)
+            .field("webhook_timeout", &self.webhook_timeout)
             .field("mail", &self.mail)
             .finish()
     }

@@ -84,6 +84,7 @@ impl App {
     /// Fails fast when another process holds the data directory.
     pub fn open(config: &Config) -> Result<Self, ServeError> {
         config::prepare_data_dir(&config.data_dir)?;
+        net::egress::install_crypto_provider();
         // A bad configured secret fails before anything is opened.
         config::configured_jwt_secret(config)?;
         let data_dir = || format!("--data-dir {}", config.data_dir.display());
@@ -103,12 +104,21 @@ impl App {
         let search = search::SearchIndex::open(&config.index_dir(), position).map_err(|e| {
             ConfigError::new(data_dir(), format!("cannot open the search index: {e}"))
         })?;
+        let egress = net::egress::Egress::new(net::egress::EgressSettings {
+            timeout: config.webhook_timeout,
+            connect_timeout: config
+                .webhook_timeout
+                .min(std::time::Duration::from_secs(5)),
+            ..net::egress::EgressSettings::new(config.webhook_allowed_hosts.clone())
+        })
+        .map_err(|e| ConfigError::new("--webhook-allowed-hosts", e.to_string()))?;
         let service = Service::new(
             store,
             blobs,
             std::sync::Arc::new(search),
             position,
             ServiceConfig::new(config, jwt_secret),
+            egress,
         );
         if let Err(e) = backup::clear_temp(&config.data_dir) {
             tracing::warn!(error = %e, "cannot remove what an interrupted backup left");
@@ -140,9 +150,17 @@ impl App {
             let (service, stopped) = (self.service.clone(), stopped.clone());
             async move { service.run_indexer(stopped).await }
         });
+        let reminders = tokio::spawn({
+            let (service, stopped) = (self.service.clone(), stopped.clone());
+            async move { service.run_reminders(stopped).await }
+        });
         let outbox = tokio::spawn({
             let (service, stopped) = (self.service.clone(), stopped.clone());
             async move { service.run_outbox(stopped).await }
+        });
+        let hooks = tokio::spawn({
+            let (service, stopped) = (self.service.clone(), stopped.clone());
+            async move { service.run_webhooks(stopped, api::webhook_body).await }
         });
         let feed = tokio::spawn({
             let service = self.service.clone();
@@ -179,6 +197,8 @@ impl App {
         let _ = background.await;
         let _ = outbox.await;
         let _ = feed.await;
+        let _ = reminders.await;
+        let _ = hooks.await;
         // The indexer commits what was acknowledged before the stop.
         let _ = indexer.await;
         #[cfg(unix)]

@@ -179,6 +179,8 @@ impl Drop for Child {
 /// Starts `tasker serve` with `args` and waits for its "listening" log line; returns the child,
 /// that line, and the address it reports (so tests never guess a free port).
 fn spawn_server(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> (Child, String, SocketAddr) {
+    // The tests' reqwest clients need rustls' provider, which no in-process server installed.
+    tasker::net::egress::install_crypto_provider();
     let (child, mut lines, address) = spawn_server_lines(cwd, args, envs);
     (child, lines.pop().unwrap(), address)
 }

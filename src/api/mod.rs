@@ -43,6 +43,8 @@ pub mod middleware;
 mod notifications;
 /// One generic page type for every list, keeping each list's schema name.
 mod page;
+/// My notification preferences and the one-click unsubscribe link of emails.
+mod preferences;
 /// `/projects`.
 mod projects;
 /// The bearer-token security scheme.
@@ -59,9 +61,12 @@ mod text;
 mod users;
 /// Names the fields at fault when a JSON body does not parse.
 mod validation;
+/// Team webhooks: management, delivery logs, redelivery, ping.
+mod webhooks;
 /// The real-time feed over a WebSocket.
 mod ws;
 pub use ws::Settings as WsSettings;
+pub use ws::webhook_body;
 
 use poem::endpoint::make_sync;
 use poem::middleware::CatchPanic;
@@ -100,6 +105,8 @@ pub enum ApiTags {
     Notifications,
     /// The real-time feed (WebSocket)
     Realtime,
+    /// A team's webhooks and their deliveries
+    Webhooks,
     /// Health and operations
     Ops,
 }
@@ -112,11 +119,14 @@ pub enum NoContent {
     Done,
 }
 
+// A tuple of APIs stops at 16: the account's APIs and the inbox's are nested.
 type Apis = (
-    auth::AuthApi,
-    access_tokens::AccessTokensApi,
-    mail::MailApi,
-    calendar::CalendarApi,
+    (
+        auth::AuthApi,
+        access_tokens::AccessTokensApi,
+        mail::MailApi,
+        calendar::CalendarApi,
+    ),
     users::UsersApi,
     teams::TeamsApi,
     invitations::InvitationsApi,
@@ -125,10 +135,11 @@ type Apis = (
     board::BoardApi,
     comments::CommentsApi,
     attachments::AttachmentsApi,
-    notifications::NotificationsApi,
+    (notifications::NotificationsApi, preferences::PreferencesApi),
     ws::WsApi,
     health::HealthApi,
     admin::AdminApi,
+    webhooks::WebhooksApi,
 );
 
 const DESCRIPTION: &str = "\
@@ -158,10 +169,12 @@ page's `next_cursor` (null on the last page).";
 pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            auth::AuthApi,
-            access_tokens::AccessTokensApi,
-            mail::MailApi,
-            calendar::CalendarApi,
+            (
+                auth::AuthApi,
+                access_tokens::AccessTokensApi,
+                mail::MailApi,
+                calendar::CalendarApi,
+            ),
             users::UsersApi,
             teams::TeamsApi,
             invitations::InvitationsApi,
@@ -170,10 +183,11 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             board::BoardApi,
             comments::CommentsApi,
             attachments::AttachmentsApi,
-            notifications::NotificationsApi,
+            (notifications::NotificationsApi, preferences::PreferencesApi),
             ws::WsApi,
             health::HealthApi,
             admin::AdminApi,
+            webhooks::WebhooksApi,
         ),
         "tasker",
         env!("CARGO_PKG_VERSION"),
@@ -253,6 +267,10 @@ pub fn app<Site: Endpoint<Output = Response> + 'static>(
             get(make_sync(move |_| {
                 spec_body.clone().with_content_type("application/json")
             })),
+        )
+        .at(
+            "/api/unsubscribe/:token",
+            get(preferences::unsubscribe_page).post(preferences::unsubscribe),
         )
         .nest("/api", openapi())
         .at("/ical/:file", get(calendar::serve_feed))

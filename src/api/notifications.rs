@@ -38,6 +38,9 @@ pub enum KindBody {
     InvitationAccepted,
     /// You were removed from a team.
     MemberRemoved,
+    /// tasker disabled a webhook you created: its retries ran out or it fell too far behind
+    /// (`subject` says which hook and why; `team_id` names its team).
+    WebhookDisabled,
 }
 
 impl From<NotificationKind> for KindBody {
@@ -52,6 +55,7 @@ impl From<NotificationKind> for KindBody {
             NotificationKind::TeamInvited => KindBody::TeamInvited,
             NotificationKind::InvitationAccepted => KindBody::InvitationAccepted,
             NotificationKind::MemberRemoved => KindBody::MemberRemoved,
+            NotificationKind::WebhookDisabled => KindBody::WebhookDisabled,
         }
     }
 }

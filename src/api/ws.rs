@@ -89,6 +89,7 @@ pub enum EntityBody {
     Task,
     Comment,
     Attachment,
+    Webhook,
 }
 
 impl From<EntityKind> for EntityBody {
@@ -101,6 +102,7 @@ impl From<EntityKind> for EntityBody {
             EntityKind::Task => EntityBody::Task,
             EntityKind::Comment => EntityBody::Comment,
             EntityKind::Attachment => EntityBody::Attachment,
+            EntityKind::Webhook => EntityBody::Webhook,
         }
     }
 }
@@ -268,6 +270,14 @@ fn change_message(change: &Change) -> ChangeMessage {
                 .collect(),
         },
     }
+}
+
+/// The JSON text of a change as a webhook receives it: the feed's change message.
+pub fn webhook_body(change: &Change) -> String {
+    change_message(change)
+        .to_json()
+        .map(|v| v.to_string())
+        .unwrap_or_default()
 }
 
 /// The JSON text of one event.

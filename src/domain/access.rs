@@ -42,7 +42,7 @@ use super::notification::Notification;
 use super::project::Project;
 use super::task::Task;
 use super::team::{Invitation, TeamRole};
-use super::{Email, Role, TeamId, UserId};
+use super::{Email, ProjectId, Role, TeamId, UserId};
 
 // ---------------------------------------------------------------------------------------------
 // Who is asking.
@@ -383,6 +383,26 @@ pub fn may_see_change(
         .chain(change.previous_team_id)
         .any(member_of)
         || change.audience.contains(&user)
+}
+
+/// What a team's webhook sees of the change log: what every member of its team sees (its
+/// team's entries, and a task leaving it), never a personal task's nor an invitation; with a
+/// project, only that project's entries (and a task leaving it).
+pub fn webhook_sees_change(team: TeamId, project: Option<ProjectId>, change: &NewChange) -> bool {
+    let in_team = change.entity != EntityKind::Invitation
+        && change
+            .team_id
+            .into_iter()
+            .chain(change.previous_team_id)
+            .any(|t| t == team);
+    in_team
+        && project.is_none_or(|p| {
+            change
+                .project_id
+                .into_iter()
+                .chain(change.previous_project_id)
+                .any(|q| q == p)
+        })
 }
 
 /// Whether `change` is `user`'s own membership entry (joining, a role change, leaving).

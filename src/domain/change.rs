@@ -21,6 +21,8 @@ pub enum EntityKind {
     Task,
     Comment,
     Attachment,
+    /// A team's webhook (only its disabling by tasker is logged: it notifies its creator).
+    Webhook,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

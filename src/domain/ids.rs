@@ -96,6 +96,10 @@ id_type!(
     /// Identifies a personal access token.
     AccessTokenId
 );
+id_type!(
+    /// Identifies a team's webhook.
+    WebhookId
+);
 
 #[cfg(test)]
 mod tests {

@@ -27,6 +27,8 @@ pub mod project;
 pub mod rank;
 /// Personal access tokens: scopes per area, team limits, the token format.
 pub mod scope;
+/// Reminders, the daily digest and a user's notification preferences (time zone, delivery).
+pub mod reminder;
 /// Sessions: the server-side record behind every access and refresh token.
 pub mod session;
 /// Tasks.
@@ -35,10 +37,12 @@ pub mod task;
 pub mod team;
 /// Accounts: email, name, password rules, roles.
 pub mod user;
+/// Webhooks: event filters, secrets, Standard Webhooks signatures, the retry schedule.
+pub mod webhooks;
 
 pub use ids::{
     AccessTokenId, AttachmentId, CommentId, InvitationId, ProjectId, SessionId, TaskId, TeamId,
-    UserId,
+    UserId, WebhookId,
 };
 pub use page::{Cursor, PageLimit};
 pub use session::Session;

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{TaskId, TeamId, UserId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
     /// You were assigned to a task.
@@ -28,6 +28,8 @@ pub enum NotificationKind {
     InvitationAccepted,
     /// You were removed from a team.
     MemberRemoved,
+    /// A webhook you created was disabled (its retries ran out, or it fell too far behind).
+    WebhookDisabled,
 }
 
 /// One entry of a user's inbox. Its `seq` is the change-log entry that caused it.

@@ -256,7 +256,7 @@ impl TaskSort {
 pub const NO_DUE_DATE: u64 = u64::MAX;
 
 /// A time as an order-preserving `u64` (microseconds since 1970, sign bit flipped).
-fn time_key(at: DateTime<Utc>) -> u64 {
+pub fn time_key(at: DateTime<Utc>) -> u64 {
     (at.timestamp_micros() as u64) ^ (1 << 63)
 }
 

@@ -103,7 +103,10 @@ impl TokenLimit {
     fn admits(&self, change: &crate::domain::change::NewChange) -> bool {
         use crate::domain::change::EntityKind;
         let area = match change.entity {
-            EntityKind::Team | EntityKind::Membership | EntityKind::Invitation => Area::Teams,
+            EntityKind::Team
+            | EntityKind::Membership
+            | EntityKind::Invitation
+            | EntityKind::Webhook => Area::Teams,
             EntityKind::Project => Area::Projects,
             EntityKind::Task => Area::Tasks,
             EntityKind::Comment => Area::Comments,

@@ -18,6 +18,8 @@
 //! at once and lets requests in flight finish, within a grace period.
 
 mod conn;
+/// The egress guard: outgoing requests (webhooks) reach only what `--webhook-allowed-hosts` allows.
+pub mod egress;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -20,6 +20,7 @@ impl Service {
         let connections = self.hub.connections().await;
         let index = self.index_status();
         let outbox = self.outbox_gauges().await?;
+        let (hooks_ok, hooks_failed) = self.webhook_delivery_counts();
         Ok(vec![
             Gauge {
                 name: "tasker_tasks",
@@ -30,6 +31,16 @@ impl Service {
                 name: "tasker_websocket_connections",
                 help: "Open WebSocket connections to the real-time feed.",
                 value: connections as f64,
+            },
+            Gauge {
+                name: "tasker_webhook_deliveries_ok",
+                help: "Webhook deliveries answered 2xx since the server started.",
+                value: hooks_ok as f64,
+            },
+            Gauge {
+                name: "tasker_webhook_deliveries_failed",
+                help: "Webhook deliveries that failed (no answer or not 2xx) since the server started.",
+                value: hooks_failed as f64,
             },
             Gauge {
                 name: "tasker_index_lag",

@@ -31,6 +31,10 @@ mod outbox;
 mod passwords;
 /// Projects, with their permission rules.
 mod projects;
+/// What reminder, digest and notification emails and pushes say (askama templates).
+mod reminder_mail;
+/// Notification preferences, the reminder worker, unsubscribe links.
+mod reminders;
 /// Task search and the indexer that feeds the index from the change log.
 mod search;
 /// Verified sessions, invalidated by the store's auth epoch.
@@ -43,6 +47,8 @@ mod tasks;
 mod teams;
 /// Access JWTs and opaque refresh tokens.
 mod tokens;
+/// Webhooks: management by a team's owners and admins, and the delivery worker.
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,6 +75,7 @@ pub use gauges::Gauge;
 pub use notifications::InboxPage;
 use passwords::Passwords;
 pub use projects::{NewProject, ProjectPatch, ProjectView};
+pub use reminders::{PreferencesUpdate, UnsubscribeSigner};
 pub use search::{IndexStatus, IndexingError, SearchHit, SearchQuery, rebuild_index};
 pub use task_page::TaskAbilities;
 pub use tasks::{Edit, NewTask, Position, Scope, TaskList, TaskPatch, TaskQuery, TaskView};
@@ -77,6 +84,7 @@ pub use teams::{
     accept_path,
 };
 pub use tokens::Tokens;
+pub use webhooks::{EncodeChange, NewWebhook, WebhookPatch, WebhookView};
 
 /// Settings the service needs, taken from the [`Config`] by [`ServiceConfig::new`].
 #[derive(Clone)]
@@ -111,6 +119,8 @@ pub struct ServiceConfig {
     pub registration: crate::config::Registration,
     /// Outgoing mail (SMTP, sender, public URL).
     pub mail: crate::config::MailConfig,
+    /// When webhook deliveries are attempted.
+    pub webhook_retry_schedule: crate::domain::webhooks::RetrySchedule,
 }
 
 impl ServiceConfig {
@@ -133,6 +143,7 @@ impl ServiceConfig {
             data_dir: config.data_dir.clone(),
             registration: config.registration,
             mail: config.mail.clone(),
+            webhook_retry_schedule: config.webhook_retry_schedule.clone(),
         }
     }
 }
@@ -411,18 +422,28 @@ pub struct Service {
     started_at: Instant,
     /// The outbox worker's senders and counters.
     outbox: Arc<outbox::Outbox>,
+    /// The guarded HTTP client every outgoing request goes through (webhooks).
+    egress: crate::net::egress::Egress,
+    hooks: Arc<webhooks::Hooks>,
+    /// Webhook deliveries answered 2xx, and failed, since the start.
+    webhook_counts: Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
 }
 
 impl Service {
-    /// `position` is the newest change-log `seq` (the real-time feed starts after it).
+    /// `position` is the newest change-log `seq` (the real-time feed starts after it);
+    /// `egress` sends webhooks.
     pub fn new(
         store: Store,
         blobs: BlobStore,
         search: Arc<crate::search::SearchIndex>,
         position: u64,
         config: ServiceConfig,
+        egress: crate::net::egress::Egress,
     ) -> Self {
         Self {
+            egress,
+            hooks: Arc::default(),
+            webhook_counts: Arc::default(),
             search,
             blobs,
             hub: Arc::new(crate::events::Hub::new(position, config.feed_queue)),
@@ -440,6 +461,11 @@ impl Service {
             replays: Arc::new(tokio::sync::Semaphore::new(feed::replay_slots())),
             started_at: Instant::now(),
         }
+    }
+
+    /// The guarded HTTP client (for other senders than webhooks: ntfy).
+    pub fn egress(&self) -> &crate::net::egress::Egress {
+        &self.egress
     }
 
     /// Seconds since the service started.

@@ -183,7 +183,8 @@ impl Service {
     /// One try at `entry`, and its outcome recorded.
     async fn deliver(&self, entry: OutboxEntry) {
         let outcome = match &entry.message {
-            Message::Email(email) => self.send_now(email).await,
+            Message::Email(email) => self.send_now(email).await.map(|a| a.to_string()),
+            Message::Push(push) => self.send_push(push).await,
         };
         let (id, kind) = (entry.id, entry.message.kind());
         let recorded = match outcome {

@@ -76,9 +76,19 @@ pub const MIGRATIONS: &[Migration] = &[
         apply: create_access_token_tables,
     },
     Migration {
+        version: 12,
+        name: "create the webhook tables",
+        apply: create_webhook_tables,
+    },
+    Migration {
         version: 13,
         name: "create the outbox tables",
         apply: create_outbox_tables,
+    },
+    Migration {
+        version: 14,
+        name: "create the reminder schedule, digest and notification preference tables",
+        apply: create_reminder_tables,
     },
 ];
 
@@ -171,10 +181,26 @@ fn create_access_token_tables(txn: &WriteTransaction) -> Result<(), StoreError> 
     Ok(())
 }
 
+fn create_webhook_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(WEBHOOKS)?;
+    txn.open_table(WEBHOOKS_BY_TEAM)?;
+    txn.open_table(WEBHOOK_STATES)?;
+    txn.open_table(WEBHOOK_DELIVERIES)?;
+    Ok(())
+}
+
 fn create_outbox_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(OUTBOX)?;
     txn.open_table(OUTBOX_DUE)?;
     txn.open_table(OUTBOX_FAILED)?;
+    Ok(())
+}
+
+fn create_reminder_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(PREFERENCES)?;
+    txn.open_table(REMINDERS)?;
+    txn.open_table(REMINDERS_BY_SUBJECT)?;
+    txn.open_table(DIGEST_ITEMS)?;
     Ok(())
 }
 

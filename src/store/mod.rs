@@ -46,6 +46,8 @@ pub mod portable;
 mod projects;
 /// In-memory task rows and roles for the hottest read.
 mod read_cache;
+/// The reminder schedule (by time), digests waiting, notification preferences.
+mod reminders;
 /// Reads that feed the search index.
 mod search_rows;
 /// Sessions and refresh-token rotation.
@@ -66,6 +68,8 @@ mod teams;
 mod tx;
 /// Accounts and the email index.
 mod users;
+/// Webhooks: rows, the team index, delivery state (the durable cursor) and delivery logs.
+mod webhooks;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -75,7 +79,8 @@ use redb::Database;
 pub use access_tokens::TokenRefused;
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use notifications::Inbox;
-pub use outbox::{EmailMessage, Message, OUTBOX_GIVE_UP, OutboxEntry, OutboxStats};
+pub use outbox::{EmailMessage, Message, OUTBOX_GIVE_UP, OutboxEntry, OutboxStats, PushMessage};
+pub use reminders::{DIGEST_MAX_TASKS, DIGEST_SUBJECT, ReminderKey, Scheduled};
 pub use search_rows::IndexedTask;
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};
 pub use snapshot::{Snapshot, SnapshotStats};
@@ -86,6 +91,7 @@ pub use teams::TeamChanges;
 pub(crate) use teams::owned_team;
 pub use tx::Tx;
 pub use users::UserChanges;
+pub use webhooks::Outcome as WebhookOutcome;
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "tasker.redb";

@@ -70,7 +70,8 @@ impl Tx<'_> {
         let mut counts = txn.open_table(NOTIFICATION_UNREAD_COUNTS)?;
         let unread = counts.get(u)?.map_or(0, |c| c.value());
         counts.insert(u, unread + 1)?;
-        Ok(())
+        drop((rows, counts));
+        self.route_notification(&notification)
     }
 }
 
@@ -251,6 +252,25 @@ impl Tx<'_> {
             NotificationKind::InvitationAccepted,
             about,
         )
+    }
+
+    /// A hook's creator hears `webhook_disabled` when tasker disables it (the actor is tasker,
+    /// never the creator, so it is never dropped as their own action).
+    pub(super) fn notify_webhook_disabled(
+        &self,
+        cause: Cause,
+        user: UserId,
+        team: TeamId,
+        hook: uuid::Uuid,
+        subject: String,
+    ) -> Result<(), StoreError> {
+        let about = About {
+            team: Some(team),
+            entity: Some(hook),
+            subject,
+            ..About::default()
+        };
+        self.notify(cause, user, NotificationKind::WebhookDisabled, about)
     }
 
     /// A member removed by someone else hears `member_removed`.

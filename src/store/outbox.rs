@@ -54,6 +54,22 @@ impl std::fmt::Debug for EmailMessage {
 pub enum Message {
     /// An email, sent over SMTP (`--smtp-url`).
     Email(EmailMessage),
+    /// An ntfy push (lane remind), POSTed through the egress guard.
+    Push(PushMessage),
+}
+
+/// One ntfy push, published as JSON to the topic's server (see `service::reminders`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushMessage {
+    /// The topic URL, e.g. `https://ntfy.sh/my-topic`.
+    pub url: String,
+    pub title: String,
+    pub message: String,
+    /// The link a tap opens.
+    pub click: Option<String>,
+    pub tags: Vec<String>,
+    /// 1 (min) to 5 (max); 3 is the default.
+    pub priority: u8,
 }
 
 impl Message {
@@ -61,6 +77,7 @@ impl Message {
     pub fn kind(&self) -> &'static str {
         match self {
             Message::Email(_) => "email",
+            Message::Push(_) => "push",
         }
     }
 }

@@ -67,9 +67,17 @@ macro_rules! for_each_table {
             ACCESS_TOKENS,
             ACCESS_TOKENS_BY_HASH,
             ACCESS_TOKENS_BY_USER,
+            WEBHOOKS,
+            WEBHOOKS_BY_TEAM,
+            WEBHOOK_STATES,
+            WEBHOOK_DELIVERIES,
             OUTBOX,
             OUTBOX_DUE,
-            OUTBOX_FAILED
+            OUTBOX_FAILED,
+            PREFERENCES,
+            REMINDERS,
+            REMINDERS_BY_SUBJECT,
+            DIGEST_ITEMS
         )
     };
 }

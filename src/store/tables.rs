@@ -190,6 +190,24 @@ pub const ACCESS_TOKENS_BY_HASH: TableDefinition<&str, u128> =
 /// `(user id, token id) -> ()`: a user's tokens, oldest first.
 pub const ACCESS_TOKENS_BY_USER: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("access_tokens_by_user-1");
+// Webhooks (issue 16, migration 12).
+
+/// `webhook id -> JSON domain::webhooks::Webhook`.
+pub const WEBHOOKS: TableDefinition<u128, &[u8]> = TableDefinition::new("webhooks-1");
+
+/// `(team id, webhook id) -> ()`: a team's webhooks.
+pub const WEBHOOKS_BY_TEAM: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("webhooks_by_team-1");
+
+/// `webhook id -> JSON domain::webhooks::DeliveryState`: the hook's durable cursor in the
+/// change log, its failures at the next entry and when the next attempt is due.
+pub const WEBHOOK_STATES: TableDefinition<u128, &[u8]> = TableDefinition::new("webhook_states-1");
+
+/// `(webhook id, delivery number) -> JSON domain::webhooks::Delivery`: the newest
+/// `MAX_DELIVERIES` attempts of each hook.
+pub const WEBHOOK_DELIVERIES: TableDefinition<(u128, u64), &[u8]> =
+    TableDefinition::new("webhook_deliveries-1");
+
 // --- Outbox (issue 17, lane mail): messages waiting to be sent, and those given up on. ---
 
 /// `message id (u128, UUIDv7) -> JSON outbox::OutboxEntry`: every message not yet sent.
@@ -202,3 +220,23 @@ pub const OUTBOX_DUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("o
 /// `message id -> JSON outbox::OutboxEntry`: messages given up on (a permanent refusal, or
 /// retried for [`crate::store::OUTBOX_GIVE_UP`]), kept for the operator; counted in /metrics.
 pub const OUTBOX_FAILED: TableDefinition<u128, &[u8]> = TableDefinition::new("outbox_failed-1");
+
+// Reminders, digests and notification preferences (issue 17, lane remind; migration 14).
+
+/// `user id -> JSON domain::reminder::Preferences`: time zone, reminders, digest, per-kind
+/// delivery, ntfy topic. No row: the defaults.
+pub const PREFERENCES: TableDefinition<u128, &[u8]> = TableDefinition::new("preferences-1");
+
+/// `(fire_at as Unix microseconds, user id, subject, kind code) -> JSON reminders::Scheduled`:
+/// the reminder schedule by time (subject: a task id, 0 for the digest, or a notification's
+/// seq to email at once; kind codes in `domain::reminder::ReminderKind::code`).
+pub const REMINDERS: TableDefinition<(i64, u128, u128, u32), &[u8]> =
+    TableDefinition::new("reminders-1");
+
+/// `(subject, user id, fire_at, kind code) -> ()`: a task's (or a digest's) entries, to move
+/// or drop them when it changes.
+pub const REMINDERS_BY_SUBJECT: TableDefinition<(u128, u128, i64, u32), ()> =
+    TableDefinition::new("reminders_by_subject-1");
+
+/// `(user id, seq) -> ()`: notifications waiting for the user's next daily digest.
+pub const DIGEST_ITEMS: TableDefinition<(u128, u64), ()> = TableDefinition::new("digest_items-1");

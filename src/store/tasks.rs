@@ -344,6 +344,7 @@ impl<'a> TaskTables<'a> {
         self.rows
             .insert(after.id.as_u128(), encode(after)?.as_slice())?;
         let old = before.map(IndexKeys::of).unwrap_or_default();
+        self.tx.sync_task_reminders(before, Some(after))?;
         self.sync(&old, &IndexKeys::of(after))
     }
 
@@ -367,6 +368,7 @@ impl<'a> TaskTables<'a> {
     fn delete(&mut self, task: &Task) -> Result<(), StoreError> {
         self.tx.note_task_written(task.id.as_u128());
         self.rows.remove(task.id.as_u128())?;
+        self.tx.sync_task_reminders(Some(task), None)?;
         self.sync(&IndexKeys::of(task), &IndexKeys::default())
     }
 

@@ -22,6 +22,8 @@ pub mod markdown;
 mod pages_auth;
 /// My work: the caller's assigned tasks by due date.
 mod pages_home;
+/// A team's webhooks and their delivery logs (owners and admins).
+mod pages_hooks;
 /// Task lists (all tasks, one project's): filters and sort in the URL, bulk status change.
 mod pages_lists;
 /// The pages behind mailed links: verify, forgot and reset password.
@@ -34,6 +36,8 @@ mod pages_profile;
 mod pages_projects;
 /// Search as you type, with highlights.
 mod pages_search;
+/// Notification settings: time zone, reminders, digest, per-kind delivery, ntfy.
+mod pages_settings;
 /// Teams: mine, invitations for me, members and roles, inviting.
 mod pages_teams;
 /// Personal access tokens: list, create (the secret shown once), revoke.
@@ -101,7 +105,9 @@ pub fn site(config: &Config) -> impl Endpoint<Output = Response> + use<> {
     let route = pages_search::routes(route);
     let route = task::routes(route);
     let route = pages_tokens::routes(route);
+    let route = pages_settings::routes(route);
     let route = pages_mail::routes(route);
+    let route = pages_hooks::routes(route);
     route
         .at("/assets/*name", get(assets::serve))
         .at("/favicon.ico", get(assets::favicon))

@@ -75,6 +75,10 @@ impl NotificationItem {
             K::TeamInvited => ("invited you to", Some("/teams".to_string())),
             K::InvitationAccepted => ("accepted your invitation to", team),
             K::MemberRemoved => ("removed you from", None),
+            K::WebhookDisabled => (
+                "disabled a webhook of",
+                team.map(|t| format!("{t}/webhooks")),
+            ),
         };
         // The notice carries no accept link (holding the address is not enough to join).
         let suffix = if n.kind == K::TeamInvited {

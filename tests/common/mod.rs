@@ -111,6 +111,8 @@ impl Account {
 }
 
 pub fn test_config(data_dir: &Path) -> Config {
+    // reqwest uses rustls without a default provider: the server's (ring) serves tests too.
+    tasker::net::egress::install_crypto_provider();
     let mut config = Config::new(data_dir);
     config.bcrypt_cost = 4;
     config.jwt_secret = Some(TEST_SECRET.to_string());
@@ -133,6 +135,7 @@ impl TestServer {
 
     /// Starts a server with a given configuration (its data dir is the caller's to clean).
     pub async fn spawn_with(config: Config) -> Self {
+        tasker::net::egress::install_crypto_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -58,6 +58,7 @@ impl Server {
     /// Starts `tasker serve` on 127.0.0.1:0 (rate limits off: every client is 127.0.0.1) and
     /// waits for the JSON "listening" line that gives its address.
     pub fn start(dir: &std::path::Path, extra: &[String]) -> Self {
+        tasker::net::egress::install_crypto_provider();
         let mut command = Command::new(BIN);
         for (key, _) in std::env::vars() {
             if key.starts_with("TASKER_")
