@@ -145,6 +145,7 @@ const TAG_ORDER: &[&str] = &[
     "Attachments",
     "Notifications",
     "Realtime",
+    "Webhooks",
     "Ops",
 ];
 
