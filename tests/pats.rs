@@ -686,3 +686,66 @@ async fn nobody_revokes_someone_elses_token() {
         .await
         .problem(401, "invalid_token");
 }
+
+/// Webhooks are the teams area (looking needs `teams:read`; changing, sending and the secret,
+/// which signs, `teams:write`); notification preferences are the notifications area.
+#[tokio::test]
+async fn webhooks_and_preferences_need_their_scopes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = crate::common::test_config(tmp.path());
+    config.webhook_allowed_hosts = tasker::net::egress::AllowedHosts::parse("loopback").unwrap();
+    let server = TestServer::spawn_with(config).await;
+    let owner = server.register().await;
+    let team = server.create_team(&owner, "Hooks").await;
+    let (read, _) = token(&server, &owner, &["teams:read"]).await;
+    let (write, _) = token(&server, &owner, &["teams:write"]).await;
+    let hooks = format!("/api/teams/{team}/webhooks");
+    let hook = json!({"url": "http://127.0.0.1:9/hook", "events": ["task.*"]});
+    server
+        .post(&hooks, Some(&read), hook.clone())
+        .await
+        .problem(403, "forbidden");
+    let made = server.post(&hooks, Some(&write), hook).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id = made.body["id"].as_str().unwrap();
+    let listed = server.get(&hooks, Some(&read)).await;
+    assert_eq!(listed.ok()["items"].as_array().unwrap().len(), 1);
+    server
+        .get(&format!("{hooks}/{id}/deliveries"), Some(&read))
+        .await
+        .ok();
+    let secret = format!("{hooks}/{id}/secret");
+    server
+        .get(&secret, Some(&read))
+        .await
+        .problem(403, "forbidden");
+    server.get(&secret, Some(&write)).await.ok();
+    let ping = format!("{hooks}/{id}/ping");
+    server
+        .call(Method::POST, &ping, Some(&read), None)
+        .await
+        .problem(403, "forbidden");
+
+    let prefs = "/api/users/me/preferences";
+    let (tasks, _) = token(&server, &owner, &["tasks:write"]).await;
+    let (look, _) = token(&server, &owner, &["notifications:read"]).await;
+    let (change, _) = token(&server, &owner, &["notifications:write"]).await;
+    server
+        .get(prefs, Some(&tasks))
+        .await
+        .problem(403, "forbidden");
+    server.get(prefs, Some(&look)).await.ok();
+    let paris = json!({"time_zone": "Europe/Paris"});
+    server
+        .call(Method::PUT, prefs, Some(&look), Some(paris.clone()))
+        .await
+        .problem(403, "forbidden");
+    assert_eq!(
+        server.get(prefs, Some(&look)).await.ok()["time_zone"],
+        "UTC"
+    );
+    let saved = server
+        .call(Method::PUT, prefs, Some(&change), Some(paris))
+        .await;
+    assert_eq!(saved.ok()["time_zone"], "Europe/Paris");
+}

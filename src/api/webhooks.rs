@@ -373,16 +373,14 @@ impl WebhooksApi {
         team_id: Path<Uuid>,
         id: Path<Uuid>,
     ) -> ApiResult<Json<WebhookSecretBody>> {
-        let view = service
-            .webhook(
+        let secret = service
+            .webhook_secret(
                 &auth.0,
                 TeamId::from_uuid(team_id.0),
                 WebhookId::from_uuid(id.0),
             )
             .await?;
-        Ok(Json(WebhookSecretBody {
-            secret: view.hook.secret,
-        }))
+        Ok(Json(WebhookSecretBody { secret }))
     }
 
     /// Rotate a webhook's secret

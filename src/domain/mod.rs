@@ -25,10 +25,10 @@ pub mod page;
 pub mod project;
 /// Board order: fractional-index ranks of tasks within a column.
 pub mod rank;
-/// Personal access tokens: scopes per area, team limits, the token format.
-pub mod scope;
 /// Reminders, the daily digest and a user's notification preferences (time zone, delivery).
 pub mod reminder;
+/// Personal access tokens: scopes per area, team limits, the token format.
+pub mod scope;
 /// Sessions: the server-side record behind every access and refresh token.
 pub mod session;
 /// Tasks.

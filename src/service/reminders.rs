@@ -33,6 +33,7 @@ use crate::domain::reminder::{
     Delivery, MISSED_WINDOW, MailTopic, NTFY_URL_MAX_CHARS, Preferences, ReminderKind,
     TimeZoneName, parse_hour, parse_lead_minutes, parse_minute,
 };
+use crate::domain::scope::{Access, Area};
 use crate::domain::task::Task;
 use crate::domain::{TaskId, User, UserId, Validator, access};
 use crate::mail::letters::Rendered;
@@ -63,6 +64,7 @@ pub struct PreferencesUpdate {
 impl Service {
     /// My notification preferences.
     pub async fn preferences(&self, auth: &AuthUser) -> Result<Preferences> {
+        auth.allows(Area::Notifications, Access::Read)?;
         let user = auth.user_id;
         Ok(self.store.run(move |s| s.preferences(user)).await?)
     }
@@ -74,6 +76,7 @@ impl Service {
         auth: &AuthUser,
         update: PreferencesUpdate,
     ) -> Result<Preferences> {
+        auth.allows(Area::Notifications, Access::Write)?;
         let user = auth.user_id;
         let mut prefs = self.preferences(auth).await?;
         let mut v = Validator::default();
@@ -138,6 +141,7 @@ impl Service {
 
     /// Queues a test push to my ntfy topic (through the outbox, like every push).
     pub async fn send_test_push(&self, auth: &AuthUser) -> Result<()> {
+        auth.allows(Area::Notifications, Access::Write)?;
         let prefs = self.preferences(auth).await?;
         let Some(url) = prefs.ntfy_url else {
             return Err(Error::invalid("ntfy_url", "set an ntfy topic URL first"));

@@ -33,6 +33,7 @@ use tokio::sync::{Notify, watch};
 use super::{AuthUser, Error, Result, Service};
 use crate::domain::access::{self, TeamAction};
 use crate::domain::change::Change;
+use crate::domain::scope::{Access, Area};
 use crate::domain::webhooks::{
     Delivery, DeliveryKind, DeliveryState, MAX_DELIVERIES, MAX_LAG_ENTRIES, Webhook, event_id,
     event_type, hub_signature, new_secret, parse_events, parse_url, sign, stored_response,
@@ -99,8 +100,10 @@ impl Service {
         }
     }
 
-    /// 404 to a stranger, 403 to a member who is not an owner or admin.
-    async fn manage_hooks(&self, auth: &AuthUser, team: TeamId) -> Result<()> {
+    /// 404 to a stranger, 403 to a member who is not an owner or admin, and to a token
+    /// without `teams:read` (to look) or `teams:write` (to change, send or see the secret).
+    async fn manage_hooks(&self, auth: &AuthUser, team: TeamId, access: Access) -> Result<()> {
+        auth.allows(Area::Teams, access)?;
         let view = self.team(auth, team).await?;
         if !access::may_in_team(view.role, TeamAction::Manage) {
             return Err(Error::Forbidden(
@@ -116,8 +119,9 @@ impl Service {
         auth: &AuthUser,
         team: TeamId,
         id: WebhookId,
+        access: Access,
     ) -> Result<(Webhook, DeliveryState)> {
-        self.manage_hooks(auth, team).await?;
+        self.manage_hooks(auth, team, access).await?;
         match self.store.run(move |s| s.webhook(id)).await? {
             Some((hook, state)) if hook.team_id == team => Ok((hook, state)),
             _ => Err(Error::NotFound("webhook")),
@@ -153,7 +157,7 @@ impl Service {
 
     /// A team's hooks (owners and admins).
     pub async fn webhooks(&self, auth: &AuthUser, team: TeamId) -> Result<Vec<WebhookView>> {
-        self.manage_hooks(auth, team).await?;
+        self.manage_hooks(auth, team, Access::Read).await?;
         let hooks = self.store.run(move |s| s.webhooks_of_team(team)).await?;
         Ok(hooks.into_iter().map(|(h, s)| self.view(h, s)).collect())
     }
@@ -165,8 +169,19 @@ impl Service {
         team: TeamId,
         id: WebhookId,
     ) -> Result<WebhookView> {
-        let (hook, state) = self.managed_hook(auth, team, id).await?;
+        let (hook, state) = self.managed_hook(auth, team, id, Access::Read).await?;
         Ok(self.view(hook, state))
+    }
+
+    /// A hook's secret (owners and admins; a token needs `teams:write`, as the secret signs).
+    pub async fn webhook_secret(
+        &self,
+        auth: &AuthUser,
+        team: TeamId,
+        id: WebhookId,
+    ) -> Result<String> {
+        let (hook, _) = self.managed_hook(auth, team, id, Access::Write).await?;
+        Ok(hook.secret)
     }
 
     /// Creates a hook with a new secret; it delivers what is committed from now on. A URL the
@@ -177,7 +192,7 @@ impl Service {
         team: TeamId,
         input: NewWebhook,
     ) -> Result<WebhookView> {
-        self.manage_hooks(auth, team).await?;
+        self.manage_hooks(auth, team, Access::Write).await?;
         let mut v = Validator::default();
         let url = self.checked_url(&input.url, &mut v).await;
         let events = v.check("events", parse_events(&input.events));
@@ -229,7 +244,7 @@ impl Service {
         id: WebhookId,
         patch: WebhookPatch,
     ) -> Result<WebhookView> {
-        let (mut hook, _) = self.managed_hook(auth, team, id).await?;
+        let (mut hook, _) = self.managed_hook(auth, team, id, Access::Write).await?;
         let mut v = Validator::default();
         if let Some(url) = &patch.url
             && let Some(url) = self.checked_url(url, &mut v).await
@@ -269,7 +284,7 @@ impl Service {
         team: TeamId,
         id: WebhookId,
     ) -> Result<WebhookView> {
-        let (mut hook, _) = self.managed_hook(auth, team, id).await?;
+        let (mut hook, _) = self.managed_hook(auth, team, id, Access::Write).await?;
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
         hook.secret = new_secret(secret);
@@ -285,7 +300,7 @@ impl Service {
 
     /// Deletes a hook with its delivery log.
     pub async fn delete_webhook(&self, auth: &AuthUser, team: TeamId, id: WebhookId) -> Result<()> {
-        self.managed_hook(auth, team, id).await?;
+        self.managed_hook(auth, team, id, Access::Write).await?;
         if !self.store.run(move |s| s.delete_webhook(id)).await? {
             return Err(Error::NotFound("webhook"));
         }
@@ -300,7 +315,7 @@ impl Service {
         team: TeamId,
         id: WebhookId,
     ) -> Result<Vec<Delivery>> {
-        self.managed_hook(auth, team, id).await?;
+        self.managed_hook(auth, team, id, Access::Read).await?;
         Ok(self
             .store
             .run(move |s| s.webhook_deliveries(id, MAX_DELIVERIES))
@@ -316,7 +331,7 @@ impl Service {
         id: WebhookId,
         delivery: u64,
     ) -> Result<Delivery> {
-        let (hook, _) = self.managed_hook(auth, team, id).await?;
+        let (hook, _) = self.managed_hook(auth, team, id, Access::Write).await?;
         let original = self
             .store
             .run(move |s| s.webhook_delivery(id, delivery))
@@ -342,7 +357,7 @@ impl Service {
         team: TeamId,
         id: WebhookId,
     ) -> Result<Delivery> {
-        let (hook, _) = self.managed_hook(auth, team, id).await?;
+        let (hook, _) = self.managed_hook(auth, team, id, Access::Write).await?;
         let body = serde_json::json!({
             "type": "ping",
             "webhook_id": hook.id,
