@@ -382,3 +382,47 @@ async fn the_profile_page_creates_shows_once_and_turns_off_the_feed() {
     let again = web.post("/profile/calendar/revoke", &[]).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER);
 }
+
+/// With `--public-url`, the feed's URL, its task links and UIDs use it, not the address the
+/// request came to (a calendar app behind another name sees the same UIDs).
+#[tokio::test]
+async fn the_feed_uses_the_public_url_when_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = crate::common::test_config(tmp.path());
+    config.mail.public_url = Some("https://tasks.example.com/team".into());
+    let server = TestServer::spawn_with(config).await;
+    let me = server.register().await;
+    let team = server.create_team(&me, "Public").await;
+    let project = server
+        .post(
+            "/api/projects",
+            Some(&me.token),
+            json!({"team_id": team, "name": "P"}),
+        )
+        .await;
+    let task = new_task(
+        &server,
+        &me,
+        json!({"title": "Dated", "project_id": project.ok()["id"], "assignee_ids": [me.user_id], "due_date": TIMED}),
+    )
+    .await;
+    let reply = server
+        .call(Method::POST, "/api/auth/calendar", Some(&me.token), None)
+        .await;
+    let url = reply.body["url"].as_str().unwrap();
+    let path = url
+        .strip_prefix("https://tasks.example.com/team/ical/tkc_")
+        .unwrap_or_else(|| panic!("{url}"));
+    let feed = fetch(&server, &server.url(&format!("/ical/tkc_{path}")), None).await;
+    let calendar = feed.calendar();
+    let entry = calendar.todos().next().expect("the dated task");
+    let id = task["id"].as_str().unwrap();
+    assert_eq!(
+        entry.get_url(),
+        Some(format!("https://tasks.example.com/team/tasks/{id}").as_str())
+    );
+    assert_eq!(
+        entry.get_uid(),
+        Some(format!("{id}@tasks.example.com").as_str())
+    );
+}

@@ -88,6 +88,14 @@ fn host_name(authority: &str) -> &str {
     }
 }
 
+/// Where feed URLs point: `--public-url` when it is set, else the address this request came to.
+pub(crate) fn feed_origin(service: &Service, req: &Request, proxies: &TrustedProxies) -> String {
+    match service.public_url() {
+        Some(url) => url.to_string(),
+        None => site_origin(req, proxies),
+    }
+}
+
 /// The feed's URLs for `path` at `origin`: as to-dos, and as events.
 pub(crate) fn feed_urls(origin: &str, path: &str) -> (String, String) {
     let url = format!("{origin}{path}");
@@ -135,7 +143,10 @@ impl CalendarApi {
         auth: BearerAuth,
     ) -> ApiResult<CreatedFeed> {
         let issued = service.issue_calendar_feed(&auth.0).await?;
-        let (url, event_url) = feed_urls(&site_origin(req, &proxies_of(req)), &issued.path());
+        let (url, event_url) = feed_urls(
+            &feed_origin(&service, req, &proxies_of(req)),
+            &issued.path(),
+        );
         Ok(CreatedFeed::Created(
             Json(CalendarFeedCreated {
                 url,
@@ -200,8 +211,11 @@ pub async fn serve_feed(
     let Some(found) = found else {
         return Ok(plain(StatusCode::NOT_FOUND, "Not Found\n"));
     };
-    let origin = site_origin(req, &proxies_of(req));
-    let host = host_name(origin.split_once("://").map_or("tasker", |(_, host)| host));
+    let origin = feed_origin(&service, req, &proxies_of(req));
+    let authority = origin
+        .split_once("://")
+        .map_or("tasker", |(_, rest)| rest.split('/').next().unwrap_or(rest));
+    let host = host_name(authority);
     let name = format!("{} (tasker)", found.user.name.as_str());
     let site = FeedSite {
         origin: &origin,

@@ -87,6 +87,12 @@ impl Service {
         self.outbox.mailer.as_ref().ok_or(Error::MailNotConfigured)
     }
 
+    /// The server's public address (`--public-url`, no trailing slash), when it is set: links
+    /// that leave the browser (mail, calendar feeds) point there.
+    pub fn public_url(&self) -> Option<&str> {
+        self.config.mail.public_url.as_deref()
+    }
+
     /// Whether mail is configured (`--smtp-url`): pages and answers say so when it is not.
     pub fn mail_configured(&self) -> bool {
         self.outbox.mailer.is_some()

@@ -318,7 +318,7 @@ pub async fn create_calendar_feed(
     settings: Data<&Settings>,
 ) -> WebResult<Response> {
     let issued = service.issue_calendar_feed(&user.0).await?;
-    let origin = calendar::site_origin(req, &settings.proxies);
+    let origin = calendar::feed_origin(&service, req, &settings.proxies);
     let (url, event_url) = calendar::feed_urls(&origin, &issued.path());
     let mut page = profile_view(&service, user).await?;
     page.calendar_issued = Some(IssuedCalendar { url, event_url });
