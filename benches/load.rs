@@ -1084,7 +1084,7 @@ fn main() {
             let _ = stop.send(());
             server.await.unwrap().unwrap();
         }
-        let hooks = vec![webhook_row(env_or("BENCH_WEBHOOK_EVENTS", 2000) as usize).await];
+        let hooks = webhook_rows(env_or("BENCH_WEBHOOK_EVENTS", 2000) as usize).await;
         (rows, files, feed, search, indexing, web, hooks)
     });
     let (rows, files, feed, search, indexing, web, hooks) = rows;
@@ -1141,8 +1141,9 @@ fn main() {
 
 /// Webhook throughput: a server whose hook may reach loopback, `events` tasks created through
 /// the API (one writer), each delivered as a signed POST to a fast receiver on this machine
-/// that answers 204 at once. Timed from the first write to the last event received.
-async fn webhook_row(events: usize) -> String {
+/// that answers 204 at once: live (timed from the first write to the last event received),
+/// and a backlog drained once the hook is switched back on.
+async fn webhook_rows(events: usize) -> Vec<String> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let received = std::sync::Arc::new(AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1233,19 +1234,62 @@ async fn webhook_row(events: usize) -> String {
         )
         .await;
     }
-    while received.load(Ordering::SeqCst) < events {
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "the webhook deliveries stalled"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let all_received = |count: usize, since: Instant| {
+        let received = received.clone();
+        async move {
+            while received.load(Ordering::SeqCst) < count {
+                assert!(
+                    since.elapsed() < Duration::from_secs(600),
+                    "the webhook deliveries stalled"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            since.elapsed()
+        }
+    };
+    let live = all_received(events, started).await;
+    // A backlog: the hook is switched off while `events` more tasks are made, then on again;
+    // timed from switching it on until the last of them arrived (delivery alone).
+    let hook_path = format!(
+        "{base}/api/teams/{team}/webhooks/{}",
+        hook["id"].as_str().unwrap()
+    );
+    let switch = |enabled: bool| {
+        let request = client
+            .patch(&hook_path)
+            .bearer_auth(&token)
+            .json(&json!({ "enabled": enabled }));
+        async move { assert!(request.send().await.unwrap().status().is_success()) }
+    };
+    switch(false).await;
+    for i in 0..events {
+        post(
+            "/api/tasks",
+            Some(&token),
+            json!({"title": format!("backlog {i}"), "project_id": project}),
+        )
+        .await;
     }
-    let took = started.elapsed();
+    let resumed = Instant::now();
+    switch(true).await;
+    let backlog = all_received(2 * events, resumed).await;
     let _ = stop.send(());
     server.await.unwrap().unwrap();
-    format!(
-        "| task.created to a local receiver (one writer, writes included) | {events} | {:.2} | {:.0} |",
-        took.as_secs_f64(),
-        events as f64 / took.as_secs_f64()
-    )
+    let row = |what: &str, took: Duration| {
+        format!(
+            "| {what} | {events} | {:.2} | {:.0} |",
+            took.as_secs_f64(),
+            events as f64 / took.as_secs_f64()
+        )
+    };
+    vec![
+        row(
+            "task.created to a local receiver, live (one writer, writes included)",
+            live,
+        ),
+        row(
+            "a backlog of task.created drained after the hook is switched on",
+            backlog,
+        ),
+    ]
 }

@@ -710,7 +710,7 @@ pub struct MailConfig {
     pub smtp_password: Option<String>,
 
     /// The address people reach this server at, e.g. https://tasks.example.com: the base of
-    /// the links in mail. Needed with --smtp-url.
+    /// the links in mail and of calendar feed URLs. Needed with --smtp-url.
     #[arg(long, env = "TASKER_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
 
