@@ -36,7 +36,8 @@ pub struct CreateAccessTokenRequest {
     /// lifetime ahead (`--token-max-lifetime`, 1 year by default).
     pub expires_at: DateTime<Utc>,
     /// Limit the token to these teams (you must be a member of each): it then sees nothing
-    /// of other teams, nor personal tasks. Leave out for every team of yours.
+    /// of other teams, nor personal tasks. Leave out (or null) for every team of yours.
+    #[oai(nullable)]
     pub team_ids: Option<Vec<Uuid>>,
 }
 

@@ -64,7 +64,7 @@ macro_rules! kinds {
         #[derive(Object)]
         #[oai(rename = "NotificationDeliveriesUpdate", deny_unknown_fields)]
         pub struct KindsUpdate {
-            $(pub $field: Option<DeliveryBody>,)*
+            $(#[oai(nullable)] pub $field: Option<DeliveryBody>,)*
         }
 
         impl KindsBody {
@@ -144,24 +144,30 @@ impl From<Preferences> for PreferencesBody {
 }
 
 /// A change of my settings: only the fields present change; `null` turns off
-/// `morning_hour` and `digest_hour` and removes `ntfy_url`.
+/// `morning_hour` and `digest_hour` and removes `ntfy_url`, and on any other field keeps it.
 #[derive(Object)]
 #[oai(rename = "NotificationPreferencesUpdate", deny_unknown_fields)]
 pub struct PreferencesUpdateBody {
     /// An IANA time zone name.
+    #[oai(nullable)]
     pub time_zone: Option<String>,
     /// 0 to 23, or null.
     #[oai(nullable)]
     pub morning_hour: MaybeUndefined<i64>,
+    #[oai(nullable)]
     pub at_due_time: Option<bool>,
     /// Up to 5 lead times of 1 minute to 14 days (20160 minutes).
+    #[oai(nullable)]
     pub lead_minutes: Option<Vec<i64>>,
+    #[oai(nullable)]
     pub email_reminders: Option<bool>,
     /// 0 to 23, or null.
     #[oai(nullable)]
     pub digest_hour: MaybeUndefined<i64>,
     /// 0 to 59.
+    #[oai(nullable)]
     pub digest_minute: Option<i64>,
+    #[oai(nullable)]
     pub kinds: Option<KindsUpdate>,
     /// An `http(s)` ntfy topic URL, e.g. `https://ntfy.sh/my-secret-topic`; a private or
     /// loopback address only when the server allows it (`--webhook-allowed-hosts`).

@@ -111,6 +111,7 @@ pub struct UpdateWebhookRequest {
     pub url: Option<String>,
     #[oai(nullable)]
     pub events: Option<Vec<String>>,
+    #[oai(nullable)]
     pub project_id: MaybeUndefined<Uuid>,
     #[oai(nullable)]
     pub enabled: Option<bool>,
