@@ -239,6 +239,9 @@ async fn idle_socket_kib(sockets: usize) -> f64 {
             // 1,000 sockets from one address: over the per-address limit otherwise.
             "--rate-limit",
             "off",
+            // And over the default of 400 connections at once.
+            "--max-connections",
+            "4096",
         ])
         .arg("--data-dir")
         .arg(data.path())
