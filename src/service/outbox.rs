@@ -204,7 +204,7 @@ impl Service {
                 let now = Utc::now();
                 let too_old = now - entry.created_at >= OUTBOX_GIVE_UP;
                 if e.permanent || too_old {
-                    tracing::error!(message = %id, kind, attempts = entry.attempts + 1, error = %e, "message given up on");
+                    tracing::warn!(message = %id, kind, attempts = entry.attempts + 1, error = %e, "message given up on");
                     self.store
                         .run(move |s| s.outbox_give_up(&entry, &e.message))
                         .await
