@@ -87,6 +87,7 @@ if (board) {
   const wanted = new Set();
   let refreshTimer = 0;
   let busy = 0; // writes in flight, or a drag: refreshes wait for them
+  let moves = 0; // moves begun: a refresh fetched across one shows the board from before it
   let dragging = null;
 
   function refresh(statuses) {
@@ -103,14 +104,16 @@ if (board) {
     }
     const statuses = Array.from(wanted);
     wanted.clear();
+    const began = moves;
     try {
       const response = await fetch(`/projects/${project}/columns?status=${statuses.join(",")}`, {
         headers, credentials: "same-origin",
       });
       if (!response.ok) return;
       const html = await response.text();
-      if (busy > 0 || dragging) {
-        // A drag or a move began meanwhile: do not pull the board from under it.
+      if (busy > 0 || dragging || moves !== began) {
+        // A drag or a move began meanwhile: do not pull the board from under it, nor show
+        // the columns as they were before it.
         refresh(statuses);
         return;
       }
@@ -157,6 +160,7 @@ if (board) {
       from,
     });
     busy += 1;
+    moves += 1;
     card.classList.add("saving");
     try {
       const response = await fetch(`/projects/${project}/move`, {
