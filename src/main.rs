@@ -13,6 +13,7 @@ use tasker::{App, ServeError};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let dotenv = match DotEnv::load() {
         Ok(dotenv) => dotenv,
         Err(e) => return fail(2, &e),
@@ -58,6 +59,22 @@ fn main() -> ExitCode {
         },
     }
 }
+
+/// glibc gives each thread that allocates under contention an arena of its own (up to eight
+/// per core) and rarely hands their free space back: with the blocking pool's threads that
+/// held 50 MiB more after a burst of concurrent searches at a million tasks than two arenas
+/// do, for no measurable speed. Two arenas, set before the first thread starts.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread
+    // exists, and M_ARENA_MAX takes any positive count.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
 
 /// One line for a command-line error. A bad value names where it was set (the flag, or the
 /// variable and its `.env` line) and, for a choice, lists the valid values:

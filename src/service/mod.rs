@@ -419,6 +419,10 @@ pub struct Service {
     search: Arc<crate::search::SearchIndex>,
     /// Replay steps that may read the change log at once ([`feed::replay_slots`]).
     replays: Arc<tokio::sync::Semaphore>,
+    /// Searches that may run at once ([`search::search_slots`]): a search is CPU-bound, so
+    /// more at once than there are cores only adds memory (each holds its own scorers and
+    /// buffers) and makes every one of them late.
+    searches: Arc<tokio::sync::Semaphore>,
     started_at: Instant,
     /// The outbox worker's senders and counters.
     outbox: Arc<outbox::Outbox>,
@@ -459,6 +463,7 @@ impl Service {
             outbox: Arc::new(outbox::Outbox::new(&config.mail)),
             config: Arc::new(config),
             replays: Arc::new(tokio::sync::Semaphore::new(feed::replay_slots())),
+            searches: Arc::new(tokio::sync::Semaphore::new(search::search_slots())),
             started_at: Instant::now(),
         }
     }

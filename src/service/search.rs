@@ -72,6 +72,11 @@ pub enum IndexingError {
     Index(#[from] SearchError),
 }
 
+/// How many searches run at once: one per core.
+pub(super) fn search_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 impl Service {
     /// Ranked search over the tasks the caller may see. The index narrows by team and personal
     /// visibility; every hit is then read from the database and checked again (rights and
@@ -121,6 +126,13 @@ impl Service {
         }
         let (me, reach) = (auth.user_id, auth.reach());
         let (project, assignee, label) = (query.project_id, query.assignee, query.label);
+        // Waits in line (first come, first served) rather than running alongside more
+        // searches than there are cores.
+        let _slot = self
+            .searches
+            .acquire()
+            .await
+            .map_err(|_| Error::Search("the server is shutting down".into()))?;
         self.store
             .run::<_, StoreError, _>(move |s| {
                 let teams = s.teams_of_user(me, None, usize::MAX)?;
