@@ -22,68 +22,12 @@ use tokio::runtime::Runtime;
 #[allow(dead_code)]
 mod zipf;
 
+/// Client loops and percentiles, shared with `benches/scale.rs`.
+#[path = "common/measure.rs"]
+mod measure;
+use measure::{Row, drive, encode, env_or, ms, percentile};
+
 const PASSWORD: &str = "correct horse battery";
-
-struct Row {
-    operation: String,
-    clients: usize,
-    requests: usize,
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
-    errors: usize,
-}
-
-/// Runs `clients` concurrent loops of `request` for `duration`; `request` returns success.
-async fn drive<F, Fut>(operation: &str, clients: usize, duration: Duration, request: F) -> Row
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = bool> + Send,
-{
-    let started = Instant::now();
-    let deadline = started + duration;
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let request = request.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut errors = 0;
-                while Instant::now() < deadline {
-                    let sent = Instant::now();
-                    if !request().await {
-                        errors += 1;
-                    }
-                    latencies.push(sent.elapsed());
-                }
-                (latencies, errors)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for worker in workers {
-        let (mut l, e) = worker.await.expect("worker");
-        latencies.append(&mut l);
-        errors += e;
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Row {
-        operation: operation.to_string(),
-        clients,
-        requests: latencies.len(),
-        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: percentile(0.50),
-        p99: percentile(0.99),
-        errors,
-    }
-}
 
 /// A table of request rows, each also as a fraction of `health` requests per second.
 fn print_requests(title: &str, rows: &[Row], health: f64) {
@@ -102,17 +46,6 @@ fn print_requests(title: &str, rows: &[Row], health: f64) {
             row.per_second / health
         );
     }
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
 type Stop = tokio::sync::oneshot::Sender<()>;
@@ -201,13 +134,6 @@ fn memory_mib(field: &str) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted
-        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or_default()
 }
 
 async fn open_socket(
@@ -420,16 +346,6 @@ where
             deliveries as f64 / elapsed
         ),
     ]
-}
-
-/// `text` percent-encoded for a query string.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Waits until `/api/health` shows the search index ready with nothing left to apply.
