@@ -195,7 +195,7 @@ impl Server {
         server
     }
 
-    /// A `VmRSS:`/`VmHWM:` line of the child's /proc status, in MiB.
+    /// A `VmRSS:`/`VmHWM:`/`RssAnon:`/`RssFile:` line of the child's /proc status, in MiB.
     fn memory_mib(&self, field: &str) -> f64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
@@ -521,11 +521,16 @@ fn main() {
     // 6. Serving memory after the load.
     let serving_rss = server.memory_mib("VmRSS:");
     let serving_hwm = server.memory_mib("VmHWM:");
+    // Resident memory is the process's own (anonymous) plus the pages of the search index's
+    // memory-mapped files it has touched, which are the kernel's page cache: counted in RSS,
+    // but given back under memory pressure without writing anything.
+    let serving_anon = server.memory_mib("RssAnon:");
+    let serving_file = server.memory_mib("RssFile:");
     let serve_peak = server.stop();
     step(
         &mut steps,
         format!(
-            "| serving after the search and list rows | RSS {serving_rss:.0} MiB | peak {serving_hwm:.0} MiB ({serve_peak:.0} MiB at exit) | |"
+            "| serving after the search and list rows | RSS {serving_rss:.0} MiB: {serving_anon:.0} MiB own, {serving_file:.0} MiB mapped index pages | peak {serving_hwm:.0} MiB ({serve_peak:.0} MiB at exit) | |"
         ),
     );
 
@@ -627,7 +632,7 @@ fn main() {
         met(peak <= 256.0)
     );
     println!(
-        "| serving, after the search and list load | {serving_rss:.0} MiB | at most 150 MiB | {} |",
+        "| serving, after the search and list load | {serving_rss:.0} MiB ({serving_anon:.0} MiB own, {serving_file:.0} MiB mapped index pages) | at most 150 MiB | {} |",
         met(serving_rss <= 150.0)
     );
     println!(
