@@ -6,11 +6,18 @@
 //! and the last change-log entry applied. An index that is missing, unreadable, of another
 //! schema version, or ahead of the database is rebuilt from redb.
 //!
-//! A task is one document: its id (never tokenized: what upserts delete by), title,
-//! description, comments and labels as text, and for filtering its status, project,
-//! assignees, exact labels, and who may see it: its team, or for a personal task its creator
-//! and assignees.
+//! A task is one document: its id (never tokenized: what upserts delete by, and as two fast
+//! fields what a hit reads), title, description, comments and labels as text, and for
+//! filtering its status, project, assignees and exact labels.
+//!
+//! Who may see a task is in its text terms: every word is indexed as `<namespace><word>`,
+//! where the namespace is the task's team, or for a personal task one copy per person of its
+//! audience (creator and assignees). A query looks a word up in the caller's namespaces only
+//! (their teams and their own person), so a posting list holds one team's tasks (or one
+//! person's), a match is by construction a task the caller may see, and a prefix or typo
+//! expansion never walks another team's words.
 
+mod expand;
 mod highlight;
 pub mod query;
 
@@ -18,29 +25,35 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
-    TermQuery, TermSetQuery,
+    BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+    FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
+    AsciiFoldingFilter, LowerCaser, PreTokenizedString, RemoveLongFilter, SimpleTokenizer,
+    TextAnalyzer, Token,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, TantivyDocument,
+    Term,
+};
 
 use crate::domain::access::{TaskAudience, task_audience};
 use crate::domain::task::{Task, TaskFilter, TaskStatus};
 use crate::domain::{TaskId, TeamId, UserId};
+use expand::{ExpandQuery, Expansion};
 pub use highlight::SNIPPET_CHARS;
 pub use query::ParsedQuery;
 
 /// Bumped whenever the schema or the analysis changes: an index of another version is
 /// rebuilt at start.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// The name the analyzer is registered under.
 const ANALYZER: &str = "tasker";
 /// Memory the writer may buffer before it writes a segment.
@@ -78,6 +91,8 @@ pub fn analyzer() -> TextAnalyzer {
 #[derive(Clone, Copy)]
 struct Fields {
     id: Field,
+    id_hi: Field,
+    id_lo: Field,
     title: Field,
     description: Field,
     comments: Field,
@@ -86,8 +101,6 @@ struct Fields {
     status: Field,
     project: Field,
     assignee: Field,
-    team: Field,
-    audience: Field,
 }
 
 impl Fields {
@@ -99,7 +112,9 @@ impl Fields {
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         );
         let fields = Fields {
-            id: builder.add_text_field("id", STRING | STORED),
+            id: builder.add_text_field("id", STRING),
+            id_hi: builder.add_u64_field(ID_HI, FAST),
+            id_lo: builder.add_u64_field(ID_LO, FAST),
             title: builder.add_text_field("title", text.clone()),
             description: builder.add_text_field("description", text.clone()),
             comments: builder.add_text_field("comments", text.clone()),
@@ -108,8 +123,6 @@ impl Fields {
             status: builder.add_text_field("status", STRING),
             project: builder.add_text_field("project", STRING),
             assignee: builder.add_text_field("assignee", STRING),
-            team: builder.add_text_field("team", STRING),
-            audience: builder.add_text_field("audience", STRING),
         };
         (builder.build(), fields)
     }
@@ -121,6 +134,59 @@ impl Fields {
             (self.description, DESCRIPTION_BOOST),
             (self.comments, COMMENTS_BOOST),
         ]
+    }
+}
+
+/// The fast fields a hit's task id is read from: its high and low 64 bits.
+const ID_HI: &str = "id_hi";
+const ID_LO: &str = "id_lo";
+
+/// The namespace of a team's tasks' words. Namespaces are all 34 bytes long, so none is a
+/// prefix of another.
+fn team_namespace(team: TeamId) -> String {
+    format!("t{:032x}:", team.as_u128())
+}
+
+/// The namespace of the words of the personal tasks a person may see.
+fn person_namespace(user: UserId) -> String {
+    format!("u{:032x}:", user.as_u128())
+}
+
+/// The namespaces a task's words are indexed in: who may see it (`domain::access`).
+fn task_namespaces(task: &Task) -> Vec<String> {
+    match task_audience(task) {
+        TaskAudience::Team(team) => vec![team_namespace(team)],
+        TaskAudience::People(people) => people.into_iter().map(person_namespace).collect(),
+    }
+}
+
+/// `text` analyzed, each token once per namespace (at the same position: phrases match within
+/// one namespace).
+fn namespaced(
+    analyzer: &mut TextAnalyzer,
+    namespaces: &[String],
+    text: &str,
+) -> PreTokenizedString {
+    let mut stream = analyzer.token_stream(text);
+    let mut tokens = Vec::new();
+    while stream.advance() {
+        let token = stream.token();
+        for namespace in namespaces {
+            let mut text = String::with_capacity(namespace.len() + token.text.len());
+            text.push_str(namespace);
+            text.push_str(&token.text);
+            tokens.push(Token {
+                offset_from: token.offset_from,
+                offset_to: token.offset_to,
+                position: token.position,
+                text,
+                position_length: token.position_length,
+            });
+        }
+    }
+    PreTokenizedString {
+        text: String::new(),
+        tokens,
     }
 }
 
@@ -350,21 +416,29 @@ impl SearchIndex {
     /// Replaces a task's document (uncommitted). `comments` are its comment bodies.
     pub fn upsert(&self, task: &Task, comments: &[String]) -> Result<(), SearchError> {
         let f = self.fields;
-        let id = key(task.id.as_u128());
+        let raw = task.id.as_u128();
+        let id = key(raw);
+        let namespaces = task_namespaces(task);
+        let mut analyzer = analyzer();
         let mut doc = TantivyDocument::default();
+        let mut text = |doc: &mut TantivyDocument, field: Field, value: &str| {
+            doc.add_pre_tokenized_text(field, namespaced(&mut analyzer, &namespaces, value));
+        };
         doc.add_text(f.id, &id);
-        doc.add_text(f.title, task.title.as_str());
-        doc.add_text(f.description, &task.description);
+        doc.add_u64(f.id_hi, (raw >> 64) as u64);
+        doc.add_u64(f.id_lo, raw as u64);
+        text(&mut doc, f.title, task.title.as_str());
+        text(&mut doc, f.description, &task.description);
         let mut budget = MAX_COMMENT_TEXT;
         for body in comments {
             if body.len() > budget {
                 break;
             }
             budget -= body.len();
-            doc.add_text(f.comments, body);
+            text(&mut doc, f.comments, body);
         }
         for label in &task.labels {
-            doc.add_text(f.labels, label);
+            text(&mut doc, f.labels, label);
             doc.add_text(f.label, label);
         }
         doc.add_text(f.status, status_key(task.status));
@@ -373,15 +447,6 @@ impl SearchIndex {
         }
         for user in &task.assignee_ids {
             doc.add_text(f.assignee, key(user.as_u128()));
-        }
-        // Who may see it (`domain::access`): a query matches its team or its people.
-        match task_audience(task) {
-            TaskAudience::Team(team) => doc.add_text(f.team, key(team.as_u128())),
-            TaskAudience::People(people) => {
-                for user in people {
-                    doc.add_text(f.audience, key(user.as_u128()));
-                }
-            }
         }
         let writer = self.writer();
         if !self.emptied.load(Ordering::SeqCst) {
@@ -432,28 +497,66 @@ impl SearchIndex {
 
     /// `limit` hits from `offset` on, best first. Only tasks `request.me` may see by the
     /// index's account; callers re-check each against the database.
+    ///
+    /// Tasks where every word matches exactly come first, ranked among themselves; then those
+    /// that need a prefix or a typo, ranked among themselves. The exact tier is a plain
+    /// disjunction of term queries (pruned with block-max WAND for one word), and the
+    /// expansions run only when the exact tier does not fill the page.
     pub fn search(
         &self,
         request: &SearchRequest,
         offset: usize,
         limit: usize,
     ) -> Result<Vec<Hit>, SearchError> {
-        let query = self.build(request);
+        let limit = limit.max(1);
+        let want = offset + limit;
         let searcher = self.reader.searcher();
-        let top = TopDocs::with_limit(limit.max(1))
-            .and_offset(offset)
-            .order_by_score();
-        let found = searcher.search(&query, &top)?;
-        let mut hits = Vec::with_capacity(found.len());
+        let namespaces = Arc::new(
+            request
+                .teams
+                .iter()
+                .map(|t| team_namespace(*t))
+                .chain([person_namespace(request.me)])
+                .collect::<Vec<_>>(),
+        );
+        let exact = self.build(request, &namespaces, false);
+        let found = searcher.search(&exact, &TopDocs::with_limit(want).order_by_score())?;
+        let exact_count = found.len();
+        let mut page: Vec<_> = found.into_iter().skip(offset).collect();
+        let widens = request.query.words.iter().any(|w| w.prefix || w.fuzzy);
+        if exact_count < want && widens {
+            // Every exact match was found: the rest of the page comes from the widened query,
+            // less what matched exactly.
+            let mut widened = self.build(request, &namespaces, true);
+            if exact_count > 0 {
+                widened = BooleanQuery::new(vec![
+                    (Occur::Must, Box::new(widened) as Box<dyn Query>),
+                    (Occur::MustNot, Box::new(exact)),
+                ]);
+            }
+            let skip = offset.saturating_sub(exact_count);
+            let rest = TopDocs::with_limit(want - offset.max(exact_count))
+                .and_offset(skip)
+                .order_by_score();
+            page.extend(searcher.search(&widened, &rest)?);
+        }
+        self.hits(&searcher, page)
+    }
+
+    /// The task ids of found documents, from the id fast fields.
+    fn hits(
+        &self,
+        searcher: &Searcher,
+        found: Vec<(Score, DocAddress)>,
+    ) -> Result<Vec<Hit>, SearchError> {
+        let mut hits = Vec::new();
         for (score, address) in found {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let id = doc
-                .get_first(self.fields.id)
-                .and_then(|v| v.as_str())
-                .and_then(|s| u128::from_str_radix(s, 16).ok());
-            if let Some(id) = id {
+            let fast = searcher.segment_reader(address.segment_ord).fast_fields();
+            let hi = fast.u64(ID_HI)?.first(address.doc_id);
+            let lo = fast.u64(ID_LO)?.first(address.doc_id);
+            if let (Some(hi), Some(lo)) = (hi, lo) {
                 hits.push(Hit {
-                    task: TaskId::from_u128(id),
+                    task: TaskId::from_u128((u128::from(hi) << 64) | u128::from(lo)),
                     score,
                 });
             }
@@ -461,68 +564,62 @@ impl SearchIndex {
         Ok(hits)
     }
 
-    fn build(&self, request: &SearchRequest) -> BooleanQuery {
+    /// The query for `request` within `namespaces`: exact words only, or `widened` with
+    /// their prefix and typo expansions.
+    fn build(
+        &self,
+        request: &SearchRequest,
+        namespaces: &Arc<Vec<String>>,
+        widened: bool,
+    ) -> BooleanQuery {
         let f = self.fields;
-        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        // Each word and phrase: a disjunction over fields and namespaces.
+        let mut text: Vec<BooleanQuery> = Vec::new();
         for word in &request.query.words {
             let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             for (field, boost) in f.text_fields() {
-                let term = Term::from_field_text(field, &word.text);
-                let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-                any.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(exact), boost)),
-                ));
-                if word.prefix {
-                    let prefix = FuzzyTermQuery::new_prefix(term.clone(), 0, true);
-                    let boost = boost * PREFIX_FACTOR;
+                for namespace in namespaces.iter() {
+                    let term = Term::from_field_text(field, &format!("{namespace}{}", word.text));
+                    let exact = TermQuery::new(term, IndexRecordOption::WithFreqs);
                     any.push((
                         Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(prefix), boost)),
+                        Box::new(BoostQuery::new(Box::new(exact), boost)),
                     ));
                 }
-                if word.fuzzy {
-                    let fuzzy = FuzzyTermQuery::new(term, 1, true);
-                    let boost = boost * FUZZY_FACTOR;
+                let expansions = [
+                    (word.prefix, Expansion::Prefix, PREFIX_FACTOR),
+                    (word.fuzzy, Expansion::Typo, FUZZY_FACTOR),
+                ];
+                for (wanted, expansion, factor) in expansions {
+                    if widened && wanted {
+                        let query =
+                            ExpandQuery::new(field, namespaces.clone(), &word.text, expansion);
+                        any.push((
+                            Occur::Should,
+                            Box::new(BoostQuery::new(Box::new(query), boost * factor)),
+                        ));
+                    }
+                }
+            }
+            text.push(BooleanQuery::new(any));
+        }
+        for phrase in &request.query.phrases {
+            let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for (field, boost) in f.text_fields() {
+                for namespace in namespaces.iter() {
+                    let terms = phrase
+                        .iter()
+                        .map(|t| Term::from_field_text(field, &format!("{namespace}{t}")))
+                        .collect();
                     any.push((
                         Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(fuzzy), boost)),
+                        Box::new(BoostQuery::new(Box::new(PhraseQuery::new(terms)), boost)),
                     ));
                 }
             }
-            must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+            text.push(BooleanQuery::new(any));
         }
-        for phrase in &request.query.phrases {
-            let any = f
-                .text_fields()
-                .into_iter()
-                .map(|(field, boost)| {
-                    let terms = phrase
-                        .iter()
-                        .map(|t| Term::from_field_text(field, t))
-                        .collect();
-                    let phrase: Box<dyn Query> =
-                        Box::new(BoostQuery::new(Box::new(PhraseQuery::new(terms)), boost));
-                    (Occur::Should, phrase)
-                })
-                .collect();
-            must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
-        }
-        // Who may see: the task's audience (`domain::access::task_audience`, as indexed) is one
-        // of the caller's teams, or people among whom is the caller.
-        let visible: Vec<(Occur, Box<dyn Query>)> = vec![
-            (
-                Occur::Should,
-                Box::new(TermSetQuery::new(
-                    request
-                        .teams
-                        .iter()
-                        .map(|t| Term::from_field_text(f.team, &key(t.as_u128()))),
-                )),
-            ),
-            (Occur::Should, exact(f.audience, &key(request.me.as_u128()))),
-        ];
-        must.push((Occur::Must, filter(BooleanQuery::new(visible))));
+        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let narrow = &request.filter;
         if !narrow.statuses.is_empty() {
             let statuses = narrow
@@ -543,6 +640,15 @@ impl SearchIndex {
         if let Some(label) = &narrow.label {
             must.push((Occur::Must, filter(exact(f.label, label))));
         }
+        // One word alone is run as its own disjunction: its term queries then score with
+        // block-max WAND rather than through a nested union.
+        if must.is_empty() && text.len() == 1 {
+            return text.pop().expect("one clause");
+        }
+        let text = text
+            .into_iter()
+            .map(|q| (Occur::Must, Box::new(q) as Box<dyn Query>));
+        must.splice(0..0, text);
         BooleanQuery::new(must)
     }
 
@@ -568,3 +674,6 @@ fn exact(field: Field, text: &str) -> Box<dyn Query> {
 fn filter(query: impl Query) -> Box<dyn Query> {
     Box::new(ConstScoreQuery::new(Box::new(query), 0.0))
 }
+
+#[cfg(test)]
+mod tests;

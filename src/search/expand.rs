@@ -1,0 +1,225 @@
+//! Prefix and typo matches that stay inside the caller's namespaces.
+//!
+//! Every indexed text term is `<namespace><word>` (see [`super::namespace`]). A prefix or typo
+//! expansion runs its automaton over the word part only, after the namespace bytes matched
+//! exactly: it never reaches a word of a namespace the caller was not given, so it reads only
+//! the posting lists of what the caller may see.
+
+use std::sync::Arc;
+
+use tantivy::query::{
+    BitSetDocSet, ConstScorer, DfaWrapper, EnableScoring, Explanation, FuzzyTermQuery, Query,
+    Scorer, Weight,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{BitSet, DocId, DocSet, Score, SegmentReader, TantivyError, Term};
+use tantivy_fst::Automaton;
+
+/// How an expansion matches the word part of a term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expansion {
+    /// Words that begin with the query word (the word itself included).
+    Prefix,
+    /// Words one insertion, deletion, substitution or swap of neighbours away (the word itself
+    /// included).
+    Typo,
+}
+
+/// Matches the terms of `field` that are one of `namespaces` followed by a word the
+/// expansion of `word` matches; every match scores the query's boost. What the index calls
+/// an automaton query, restricted to namespaces.
+#[derive(Clone)]
+pub struct ExpandQuery {
+    field: Field,
+    namespaces: Arc<Vec<String>>,
+    word: String,
+    expansion: Expansion,
+}
+
+impl std::fmt::Debug for ExpandQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExpandQuery")
+            .field("field", &self.field)
+            .field("namespaces", &self.namespaces.len())
+            .field("word", &self.word)
+            .field("expansion", &self.expansion)
+            .finish()
+    }
+}
+
+impl ExpandQuery {
+    pub fn new(
+        field: Field,
+        namespaces: Arc<Vec<String>>,
+        word: &str,
+        expansion: Expansion,
+    ) -> Self {
+        Self {
+            field,
+            namespaces,
+            word: word.to_string(),
+            expansion,
+        }
+    }
+
+    /// The automaton of the word part (tantivy's own, with its cached tables).
+    fn word_automaton(&self) -> tantivy::Result<DfaWrapper> {
+        let term = Term::from_field_text(self.field, &self.word);
+        match self.expansion {
+            Expansion::Prefix => FuzzyTermQuery::new_prefix(term, 0, true).automaton(),
+            Expansion::Typo => FuzzyTermQuery::new(term, 1, true).automaton(),
+        }
+    }
+}
+
+impl Query for ExpandQuery {
+    fn weight(&self, _scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(ExpandWeight {
+            field: self.field,
+            namespaces: self.namespaces.clone(),
+            automaton: Arc::new(self.word_automaton()?),
+        }))
+    }
+}
+
+struct ExpandWeight {
+    field: Field,
+    namespaces: Arc<Vec<String>>,
+    automaton: Arc<DfaWrapper>,
+}
+
+impl Weight for ExpandWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let mut docs = BitSet::with_max_value(reader.max_doc());
+        let index = reader.inverted_index(self.field)?;
+        for namespace in self.namespaces.iter() {
+            let automaton = Scoped {
+                namespace: namespace.as_bytes(),
+                word: &*self.automaton,
+            };
+            let mut terms = index.terms().search(automaton).into_stream()?;
+            while terms.advance() {
+                let mut postings = index
+                    .read_block_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?;
+                loop {
+                    let block = postings.docs();
+                    if block.is_empty() {
+                        break;
+                    }
+                    for &doc in block {
+                        docs.insert(doc);
+                    }
+                    postings.advance();
+                }
+            }
+        }
+        Ok(Box::new(ConstScorer::new(BitSetDocSet::from(docs), boost)))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        if scorer.seek(doc) == doc {
+            Ok(Explanation::new("ExpandQuery", 1.0))
+        } else {
+            Err(TantivyError::InvalidArgument(
+                "the document does not match".to_string(),
+            ))
+        }
+    }
+}
+
+/// The namespace bytes exactly, then what `word` matches.
+struct Scoped<'a, A> {
+    namespace: &'a [u8],
+    word: &'a A,
+}
+
+#[derive(Clone)]
+enum ScopedState<S> {
+    /// This many namespace bytes matched so far.
+    Namespace(usize),
+    Word(S),
+    Dead,
+}
+
+impl<A: Automaton> Automaton for Scoped<'_, A>
+where
+    A::State: Clone,
+{
+    type State = ScopedState<A::State>;
+
+    fn start(&self) -> Self::State {
+        if self.namespace.is_empty() {
+            ScopedState::Word(self.word.start())
+        } else {
+            ScopedState::Namespace(0)
+        }
+    }
+
+    fn is_match(&self, state: &Self::State) -> bool {
+        match state {
+            ScopedState::Word(s) => self.word.is_match(s),
+            _ => false,
+        }
+    }
+
+    fn can_match(&self, state: &Self::State) -> bool {
+        match state {
+            ScopedState::Namespace(_) => true,
+            ScopedState::Word(s) => self.word.can_match(s),
+            ScopedState::Dead => false,
+        }
+    }
+
+    fn accept(&self, state: &Self::State, byte: u8) -> Self::State {
+        match state {
+            ScopedState::Namespace(at) if self.namespace[*at] == byte => {
+                if at + 1 == self.namespace.len() {
+                    ScopedState::Word(self.word.start())
+                } else {
+                    ScopedState::Namespace(at + 1)
+                }
+            }
+            ScopedState::Word(s) => ScopedState::Word(self.word.accept(s, byte)),
+            _ => ScopedState::Dead,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(namespace: &str, word: &str, expansion: Expansion, term: &str) -> bool {
+        let field = Field::from_field_id(0);
+        let query = ExpandQuery::new(field, Arc::new(vec![]), word, expansion);
+        let inner = query.word_automaton().unwrap();
+        let scoped = Scoped {
+            namespace: namespace.as_bytes(),
+            word: &inner,
+        };
+        let mut state = scoped.start();
+        for &b in term.as_bytes() {
+            if !scoped.can_match(&state) {
+                return false;
+            }
+            state = scoped.accept(&state, b);
+        }
+        scoped.is_match(&state)
+    }
+
+    #[test]
+    fn expansions_match_only_inside_their_namespace() {
+        assert!(matches("ta:", "depl", Expansion::Prefix, "ta:deploy"));
+        assert!(matches("ta:", "depl", Expansion::Prefix, "ta:depl"));
+        assert!(!matches("ta:", "depl", Expansion::Prefix, "tb:deploy"));
+        assert!(!matches("ta:", "depl", Expansion::Prefix, "ta:dep"));
+        assert!(matches("ta:", "deploy", Expansion::Typo, "ta:depoly"));
+        assert!(matches("ta:", "deploy", Expansion::Typo, "ta:deploy"));
+        assert!(!matches("ta:", "deploy", Expansion::Typo, "tb:depoly"));
+        assert!(!matches("ta:", "deploy", Expansion::Typo, "ta:delpyo"));
+        // A namespace is never reached by a typo in its own bytes.
+        assert!(!matches("ta:", "deploy", Expansion::Typo, "tb:deploy"));
+        assert!(!matches("ta:", "deploy", Expansion::Typo, "t:deploy"));
+    }
+}

@@ -1,0 +1,156 @@
+//! The index on its own: what a search may return before the service re-checks it.
+
+use super::*;
+use crate::domain::ProjectId;
+use crate::domain::task::TaskTitle;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    index: SearchIndex,
+}
+
+impl Fixture {
+    fn new(tasks: &[Task]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let index = SearchIndex::create(&dir.path().join("index")).unwrap();
+        for task in tasks {
+            index.upsert(task, &[]).unwrap();
+        }
+        index.commit(1).unwrap();
+        Fixture { _dir: dir, index }
+    }
+
+    fn search(
+        &self,
+        me: UserId,
+        teams: &[TeamId],
+        q: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Vec<TaskId> {
+        let request = SearchRequest {
+            query: self.index.parse(q).unwrap(),
+            me,
+            teams: teams.to_vec(),
+            filter: TaskFilter::default(),
+        };
+        self.index
+            .search(&request, offset, limit)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.task)
+            .collect()
+    }
+}
+
+fn titled(title: &str, description: &str, team: Option<TeamId>, creator: UserId) -> Task {
+    Task {
+        title: TaskTitle::parse(title).unwrap(),
+        description: description.into(),
+        team_id: team,
+        project_id: team.map(|_| ProjectId::new()),
+        ..Task::sample(creator)
+    }
+}
+
+#[test]
+fn expansions_never_reach_another_teams_words() {
+    let (a, b) = (TeamId::new(), TeamId::new());
+    let (me, other) = (UserId::new(), UserId::new());
+    let mine = titled("Deploy the release", "", Some(a), other);
+    let theirs = [
+        titled("Deployment of candidates", "relaese notes", Some(b), other),
+        titled(
+            "Candidates for the deploy",
+            "deploy release",
+            Some(b),
+            other,
+        ),
+        titled("Depoly release candidate", "", Some(b), other),
+    ];
+    let mut all = vec![mine.clone()];
+    all.extend(theirs.iter().cloned());
+    let f = Fixture::new(&all);
+    for q in [
+        "depl",
+        "deploy",
+        "deplyo ",
+        "relaese ",
+        "release",
+        "rel",
+        "deploy rel",
+        "\"deploy the release\"",
+    ] {
+        assert_eq!(f.search(me, &[a], q, 0, 10), [mine.id], "{q:?}");
+    }
+    for q in ["candid", "candidates", "candidatse ", "deployment", "notes"] {
+        assert!(f.search(me, &[a], q, 0, 10).is_empty(), "{q:?}");
+    }
+    // The same words from team B's side find only B's tasks.
+    let found = f.search(me, &[b], "deploy", 0, 10);
+    assert_eq!(found.len(), 3);
+    assert!(!found.contains(&mine.id));
+    assert_eq!(f.search(me, &[a, b], "deploy", 0, 10).len(), 4);
+}
+
+#[test]
+fn a_personal_task_is_found_only_by_its_audience() {
+    let team = TeamId::new();
+    let (creator, assignee, stranger) = (UserId::new(), UserId::new(), UserId::new());
+    let diary = Task {
+        assignee_ids: vec![assignee],
+        ..titled("Secret diary", "kept under the bed", None, creator)
+    };
+    let roadmap = titled("Secret roadmap", "", Some(team), stranger);
+    let f = Fixture::new(&[diary.clone(), roadmap.clone()]);
+    for who in [creator, assignee] {
+        for q in ["secret", "secr", "secert ", "\"secret diary\"", "bed"] {
+            assert_eq!(f.search(who, &[], q, 0, 10), [diary.id], "{q:?}");
+        }
+    }
+    for q in [
+        "secret",
+        "secr",
+        "secert ",
+        "diary",
+        "diar",
+        "\"secret diary\"",
+        "bed",
+    ] {
+        let found = f.search(stranger, &[team], q, 0, 10);
+        assert!(!found.contains(&diary.id), "{q:?}");
+    }
+    assert_eq!(f.search(creator, &[team], "secret", 0, 10).len(), 2);
+}
+
+#[test]
+fn exact_matches_come_first_then_prefixes_and_typos_and_pages_do_not_overlap() {
+    let team = TeamId::new();
+    let me = UserId::new();
+    let tasks = [
+        titled("Depoly by hand", "", Some(team), me),
+        titled("Deployment checklist", "", Some(team), me),
+        titled("Write notes", "then deploy", Some(team), me),
+        titled("Deploy the release", "", Some(team), me),
+        titled("Unrelated", "", Some(team), me),
+    ];
+    let f = Fixture::new(&tasks);
+    let expected = [tasks[3].id, tasks[2].id, tasks[1].id, tasks[0].id];
+    assert_eq!(f.search(me, &[team], "deploy", 0, 10), expected);
+    for limit in 1..=4 {
+        let mut paged = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = f.search(me, &[team], "deploy", offset, limit);
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len();
+            paged.extend(page);
+        }
+        assert_eq!(paged, expected, "pages of {limit}");
+    }
+    // Two words: both exact first.
+    let found = f.search(me, &[team], "deploy release", 0, 10);
+    assert_eq!(found, [tasks[3].id]);
+}
