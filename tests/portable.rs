@@ -756,7 +756,7 @@ fn growth_under_updates() {
             .unwrap()
             .tasks(|task| {
                 n += 1;
-                if n % 10 == 0 {
+                if n.is_multiple_of(10) {
                     ids.push(task.id);
                 }
                 Ok::<_, tasker::store::StoreError>(())
@@ -768,7 +768,7 @@ fn growth_under_updates() {
                 .write(|tx| {
                     let actor = tx.task(*id)?.unwrap().created_by;
                     tx.update_task(*id, actor, chrono::Utc::now(), |task| {
-                        if i % 2 == 0 {
+                        if i.is_multiple_of(2) {
                             task.status = match task.status {
                                 TaskStatus::Done => TaskStatus::Todo,
                                 _ => TaskStatus::Done,
