@@ -46,6 +46,11 @@ pub enum Command {
     ///
     /// Prints a summary per check; exits 1 and lists the problems if any check fails.
     Check(DataDirArg),
+    /// Give the database file's free space back, with the server stopped.
+    ///
+    /// Moves the database's live pages to the front of the file and truncates it; prints the
+    /// size before and after. (`tasker import` compacts by itself when it is done.)
+    Compact(DataDirArg),
     /// Rebuild the search index from the database, with the server stopped.
     ///
     /// Shows a progress bar on a terminal. (A server also rebuilds the index by itself at start

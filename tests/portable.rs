@@ -599,3 +599,196 @@ async fn the_database_cache_is_configurable() {
     assert_eq!(task.ok()["title"], "cached");
     server.stop().await;
 }
+
+/// `tasker check` shows where the bytes go (per table, the file's free space, the index and
+/// the blobs), and `tasker compact` gives free space back and keeps every row.
+#[test]
+fn check_shows_the_storage_and_compact_gives_free_space_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("synthetic.json");
+    let spec = Synthetic {
+        users: 5,
+        projects: 2,
+        tasks: 2_000,
+        comment_every: 10,
+    };
+    write_synthetic(&path, spec).unwrap();
+    let dir = tmp.path().join("data");
+    let out = import(&dir, &path);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("(database "),
+        "{}",
+        text(&out.stdout)
+    );
+    let d = dir.display().to_string();
+
+    let out = tasker(&["check", "--data-dir", &d]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    let storage = stdout
+        .lines()
+        .find(|l| l.starts_with("storage"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        storage.contains("KB/task") && storage.contains("search index"),
+        "{storage}"
+    );
+    for line in [
+        "table ",
+        "tasks-1 ",
+        "tasks_sorted-1 ",
+        "changes-1 ",
+        "all tables",
+        "free pages and redb's own",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with(line)),
+            "no line {line:?}: {stdout}"
+        );
+    }
+    let tasks_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("tasks-1 "))
+        .unwrap();
+    assert!(tasks_line.contains(" 2000 "), "{tasks_line}");
+
+    // Free space left by deletes is given back; the rows stay.
+    {
+        let store = Store::open(&dir.join(DB_FILE)).unwrap();
+        let mut ids = Vec::new();
+        store
+            .snapshot()
+            .unwrap()
+            .tasks(|task| {
+                ids.push(task.id);
+                Ok::<_, tasker::store::StoreError>(())
+            })
+            .unwrap();
+        store
+            .write(|tx| {
+                for id in &ids[..1_500] {
+                    let task = tx.task(*id)?.unwrap();
+                    tx.delete_task(*id, task.created_by, chrono::Utc::now())?;
+                }
+                Ok::<_, tasker::store::StoreError>(())
+            })
+            .unwrap();
+    }
+    let size = || std::fs::metadata(dir.join(DB_FILE)).unwrap().len();
+    let before = size();
+    let out = tasker(&["compact", "--data-dir", &d]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("compacted") && stdout.contains("given back"),
+        "{stdout}"
+    );
+    assert!(size() < before, "{before} -> {}: {stdout}", size());
+    let out = tasker(&["check", "--data-dir", &d]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("500 tasks"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// `tasker compact` leaves a data directory the server holds alone, and names a directory
+/// without a database.
+#[tokio::test]
+async fn compact_refuses_a_running_server_and_a_bad_data_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = TestServer::spawn_with(test_config(&dir)).await;
+    server.register().await;
+    let d = dir.display().to_string();
+    let out = tasker(&["compact", "--data-dir", &d]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("the server is running; stop it first"),
+        "{}",
+        text(&out.stderr)
+    );
+    server.stop().await;
+    let out = tasker(&["compact", "--data-dir", &d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let missing = tmp.path().join("nothing-here").display().to_string();
+    let out = tasker(&["compact", "--data-dir", &missing]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no tasker database there"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!tmp.path().join("nothing-here").exists(), "nothing created");
+}
+
+/// How the database grows under a day of normal writes: updates the status (every other one)
+/// or the description of every tenth task of an imported data directory, one transaction each
+/// like the server's, then compacts, printing the storage after each step:
+/// `TASKER_GROWTH_DIR=DIR cargo test --release --test api portable::growth_under_updates --
+/// --ignored --nocapture` (DIR: a data directory `tasker import` made; it is changed).
+#[test]
+#[ignore]
+fn growth_under_updates() {
+    use tasker::domain::task::TaskStatus;
+    let Ok(dir) = std::env::var("TASKER_GROWTH_DIR") else {
+        eprintln!("set TASKER_GROWTH_DIR");
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let size = || std::fs::metadata(dir.join(DB_FILE)).unwrap().len();
+    let storage = || {
+        let report = tasker::ops::check::run_checks(&dir).unwrap();
+        let check = report.checks.iter().find(|c| c.name == "storage").unwrap();
+        format!("{}\n    {}", check.summary, check.details.join("\n    "))
+    };
+    println!("before: {} bytes\n{}", size(), storage());
+    let mut ids = Vec::new();
+    {
+        let store = Store::open(&dir.join(DB_FILE)).unwrap();
+        let mut n = 0u64;
+        store
+            .snapshot()
+            .unwrap()
+            .tasks(|task| {
+                n += 1;
+                if n.is_multiple_of(10) {
+                    ids.push(task.id);
+                }
+                Ok::<_, tasker::store::StoreError>(())
+            })
+            .unwrap();
+        let started = std::time::Instant::now();
+        for (i, id) in ids.iter().enumerate() {
+            store
+                .write(|tx| {
+                    let actor = tx.task(*id)?.unwrap().created_by;
+                    tx.update_task(*id, actor, chrono::Utc::now(), |task| {
+                        if i.is_multiple_of(2) {
+                            task.status = match task.status {
+                                TaskStatus::Done => TaskStatus::Todo,
+                                _ => TaskStatus::Done,
+                            };
+                        } else {
+                            task.description
+                                .push_str(" Updated once more after review.");
+                        }
+                        Ok(())
+                    })
+                })
+                .unwrap();
+        }
+        println!(
+            "updated {} tasks in {:.1}s",
+            ids.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    println!("after the updates: {} bytes\n{}", size(), storage());
+    let compacted = tasker::store::compact(&dir.join(DB_FILE)).unwrap();
+    println!("compacted: {compacted:?}\n{}", storage());
+}

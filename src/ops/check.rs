@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::files::{BlobStore, Hash};
-use crate::store::{Snapshot, Store};
+use crate::store::{DB_FILE, Snapshot, Store};
 
 /// The outcome of one check.
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct CheckResult {
     /// Worth knowing, not a failure (e.g. unreferenced blob files, which the next start
     /// removes).
     pub notes: Vec<String>,
+    /// Lines printed under the summary as they are (e.g. the storage table).
+    pub details: Vec<String>,
 }
 
 /// Every check's result.
@@ -52,6 +54,9 @@ impl Report {
                 "{:<10} {verdict:<6} {}\n",
                 check.name, check.summary
             ));
+            for line in &check.details {
+                text.push_str(&format!("    {line}\n"));
+            }
             for problem in &check.problems {
                 text.push_str(&format!("    problem: {problem}\n"));
             }
@@ -86,6 +91,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("database", check_database),
     ("blobs", check_blobs),
     ("index", check_index),
+    ("storage", check_storage),
 ];
 
 /// Opens `data_dir` (which must not be in use), runs every check in [`CHECKS`] on one
@@ -108,6 +114,7 @@ pub fn run_checks(data_dir: &Path) -> anyhow::Result<Report> {
                 summary: "could not run".into(),
                 problems: vec![format!("{e:#}")],
                 notes: vec![],
+                details: vec![],
             })
         })
         .collect();
@@ -139,6 +146,7 @@ fn check_database(context: &CheckContext<'_>) -> anyhow::Result<CheckResult> {
         ),
         problems: checked.problems,
         notes: vec![],
+        details: vec![],
     })
 }
 
@@ -195,6 +203,7 @@ fn check_blobs(context: &CheckContext<'_>) -> anyhow::Result<CheckResult> {
         ),
         problems,
         notes,
+        details: vec![],
     })
 }
 
@@ -210,6 +219,7 @@ fn check_index(context: &CheckContext<'_>) -> anyhow::Result<CheckResult> {
         summary: String::new(),
         problems: vec![],
         notes: vec![],
+        details: vec![],
     };
     match crate::search::inspect(&dir) {
         Ok(None) => {
@@ -255,4 +265,132 @@ fn check_index(context: &CheckContext<'_>) -> anyhow::Result<CheckResult> {
         }
     }
     Ok(result)
+}
+
+/// Where the data directory's bytes go: per table of the database (entries, the bytes of keys
+/// and values, redb's bookkeeping, the unused parts of pages, pages), the database file's
+/// space no table uses (redb's free pages and its own tables), the search index and the blobs.
+/// Informational: never a problem.
+fn check_storage(context: &CheckContext<'_>) -> anyhow::Result<CheckResult> {
+    let mut tables = context.snapshot.storage()?;
+    let file = fs::metadata(context.data_dir.join(DB_FILE))
+        .context("cannot read the database file's size")?
+        .len();
+    let index = dir_size(&crate::config::Config::new(context.data_dir).index_dir());
+    let blobs = dir_size(&context.data_dir.join("blobs"));
+    let total = dir_size(context.data_dir);
+    let tasks = tables
+        .iter()
+        .find(|t| t.name == "tasks-1")
+        .map_or(0, |t| t.entries);
+    let in_tables: u64 = tables.iter().map(|t| t.total_bytes()).sum();
+    let unused = file.saturating_sub(in_tables);
+    let per_task = |bytes: u64| {
+        if tasks == 0 {
+            String::new()
+        } else {
+            format!(" ({:.2} KB/task)", bytes as f64 / tasks as f64 / 1000.0)
+        }
+    };
+    tables.retain(|t| t.entries > 0);
+    tables.sort_by_key(|t| std::cmp::Reverse(t.total_bytes()));
+    let mut details = vec![format!(
+        "{:<28} {:>10} {:>10} {:>10} {:>10} {:>9} {:>10} {:>6}",
+        "table", "entries", "stored", "metadata", "fragmented", "pages", "total", "share"
+    )];
+    let share = |bytes: u64| {
+        if file == 0 {
+            0.0
+        } else {
+            bytes as f64 * 100.0 / file as f64
+        }
+    };
+    for t in &tables {
+        details.push(format!(
+            "{:<28} {:>10} {:>10} {:>10} {:>10} {:>9} {:>10} {:>5.1}%",
+            t.name,
+            t.entries,
+            human(t.stored_bytes),
+            human(t.metadata_bytes),
+            human(t.fragmented_bytes),
+            t.pages,
+            human(t.total_bytes()),
+            share(t.total_bytes()),
+        ));
+    }
+    let stored: u64 = tables.iter().map(|t| t.stored_bytes).sum();
+    let metadata: u64 = tables.iter().map(|t| t.metadata_bytes).sum();
+    let fragmented: u64 = tables.iter().map(|t| t.fragmented_bytes).sum();
+    let pages: u64 = tables.iter().map(|t| t.pages).sum();
+    details.push(format!(
+        "{:<28} {:>10} {:>10} {:>10} {:>10} {:>9} {:>10} {:>5.1}%",
+        "all tables",
+        "",
+        human(stored),
+        human(metadata),
+        human(fragmented),
+        pages,
+        human(in_tables),
+        share(in_tables),
+    ));
+    details.push(format!(
+        "{:<28} {:>65} {:>5.1}%",
+        "free pages and redb's own",
+        human(unused),
+        share(unused),
+    ));
+    let mut notes = Vec::new();
+    if file > 0 && unused > file / 4 {
+        notes.push(format!(
+            "{} of the database file is free space: `tasker compact` gives it back",
+            human(unused)
+        ));
+    }
+    Ok(CheckResult {
+        name: "storage",
+        summary: format!(
+            "data directory {}{}: database {}{}, search index {}, blobs {}",
+            human(total),
+            per_task(total),
+            human(file),
+            per_task(file),
+            human(index),
+            human(blobs),
+        ),
+        problems: vec![],
+        notes,
+        details,
+    })
+}
+
+/// The bytes of every file under `dir` (0 when it is missing), walked one directory at a time.
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => pending.push(entry.path()),
+                Ok(meta) => total += meta.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// `1234567` as `1.2 MB` (powers of 1000, like the per-task figures).
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }

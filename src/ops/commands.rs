@@ -5,7 +5,7 @@ use crate::cli::{Command, UserCommand};
 
 use super::CommandError;
 
-/// Runs `backup`, `restore`, `check` or `user ...` (blocking; no runtime needed).
+/// Runs `backup`, `restore`, `check`, `compact` or `user ...` (blocking; no runtime needed).
 pub fn run(command: Command) -> Result<(), CommandError> {
     match command {
         Command::Serve(_)
@@ -57,6 +57,17 @@ pub fn run(command: Command) -> Result<(), CommandError> {
             } else {
                 Err(CommandError::failed("the check found problems"))
             }
+        }
+        Command::Compact(data) => {
+            let compacted = super::compact(&data.data_dir)?;
+            println!(
+                "compacted {}: {} -> {} ({} given back)",
+                data.data_dir.join(crate::store::DB_FILE).display(),
+                super::check::human(compacted.before),
+                super::check::human(compacted.after),
+                super::check::human(compacted.before.saturating_sub(compacted.after)),
+            );
+            Ok(())
         }
         Command::User(user) => run_user(user),
     }

@@ -73,6 +73,21 @@ pub fn open_existing(data_dir: &Path) -> anyhow::Result<Store> {
     })
 }
 
+/// `tasker compact`: compacts the database of an existing data dir the server does not hold.
+pub fn compact(data_dir: &Path) -> Result<crate::store::Compacted, CommandError> {
+    let path = data_dir.join(DB_FILE);
+    if !path.is_file() {
+        return Err(CommandError::failed(format!(
+            "--data-dir {}: no tasker database there ({DB_FILE} is missing)",
+            data_dir.display()
+        )));
+    }
+    crate::store::compact(&path).map_err(|e| match e {
+        StoreError::Locked => CommandError::failed(SERVER_RUNNING),
+        other => CommandError::failed(format!("--data-dir {}: {other}", data_dir.display())),
+    })
+}
+
 /// Whether `error` says the server holds the data dir.
 pub fn is_locked(error: &anyhow::Error) -> bool {
     matches!(error.downcast_ref::<StoreError>(), Some(StoreError::Locked))

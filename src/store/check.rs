@@ -34,6 +34,29 @@ pub struct DbCheck {
     pub blob_refs: HashMap<[u8; 32], u64>,
 }
 
+/// Where the bytes of one table go, from redb's [`redb::TableStats`] (a walk of the table's
+/// B-tree pages, not of its entries).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableUsage {
+    pub name: &'static str,
+    pub entries: u64,
+    /// Keys and values as stored in leaf pages.
+    pub stored_bytes: u64,
+    /// Keys in branch pages and other per-page bookkeeping.
+    pub metadata_bytes: u64,
+    /// The unused parts of the table's pages (half-full pages after random-order inserts).
+    pub fragmented_bytes: u64,
+    /// Leaf and branch pages.
+    pub pages: u64,
+}
+
+impl TableUsage {
+    /// Every byte the table's pages take in the file.
+    pub fn total_bytes(&self) -> u64 {
+        self.stored_bytes + self.metadata_bytes + self.fragmented_bytes
+    }
+}
+
 /// Problems listed per check before the rest are only counted.
 const MAX_LISTED: usize = 20;
 
@@ -53,6 +76,23 @@ impl Problems {
 }
 
 impl Snapshot {
+    /// The storage use of every table this build knows, in [`snapshot::table_names`] order
+    /// (a table the file does not have is left out). Walks each table's pages, never its
+    /// entries: memory is bounded by the tree's height.
+    pub fn storage(&self) -> Result<Vec<TableUsage>, StoreError> {
+        let txn = self.txn();
+        let mut usage = Vec::new();
+        macro_rules! usage_all {
+            ($($table:ident),*) => {$(
+                if let Some(table) = table_usage(txn, $table, $table.name())? {
+                    usage.push(table);
+                }
+            )*};
+        }
+        snapshot::for_each_table!(usage_all);
+        Ok(usage)
+    }
+
     /// Walks every table of the snapshot (see the module doc).
     pub fn check(&self) -> Result<DbCheck, StoreError> {
         let txn = self.txn();
@@ -226,6 +266,27 @@ fn count<K: Key + 'static, V: redb::Value + 'static>(
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
         Err(e) => Err(e.into()),
     }
+}
+
+fn table_usage<K: Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    table: TableDefinition<K, V>,
+    name: &'static str,
+) -> Result<Option<TableUsage>, StoreError> {
+    let opened = match txn.open_table(table) {
+        Ok(opened) => opened,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let stats = opened.stats()?;
+    Ok(Some(TableUsage {
+        name,
+        entries: opened.len()?,
+        stored_bytes: stats.stored_bytes(),
+        metadata_bytes: stats.metadata_bytes(),
+        fragmented_bytes: stats.fragmented_bytes(),
+        pages: stats.leaf_pages() + stats.branch_pages(),
+    }))
 }
 
 /// Decodes every row of an id-keyed JSON table, reporting those that do not decode.

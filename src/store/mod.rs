@@ -26,6 +26,8 @@ pub mod check;
 mod codec;
 /// Comments and the per-task index.
 mod comments;
+/// Giving the database file's free space back.
+mod compact;
 /// Group commit: one fsync for many concurrent writes.
 mod durability;
 /// Idempotency keys for creates.
@@ -77,6 +79,7 @@ use std::sync::Arc;
 use redb::Database;
 
 pub use access_tokens::TokenRefused;
+pub use compact::{Compacted, compact};
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use notifications::Inbox;
 pub use outbox::{EmailMessage, Message, OUTBOX_GIVE_UP, OutboxEntry, OutboxStats, PushMessage};

@@ -146,6 +146,17 @@ impl Snapshot {
     /// durable write transaction. Refuses a database with a table this build does not know:
     /// such a copy would silently lose it.
     pub fn write_to(&self, path: &Path) -> Result<SnapshotStats, StoreError> {
+        self.copy_to(path, false)
+    }
+
+    /// Like [`Snapshot::write_to`], with every JSON value re-encoded in the current stored
+    /// form (see `codec.rs`): what `tasker compact` writes. Each table is written in key order,
+    /// so its B-tree pages come out full (inserts in random order leave them half empty).
+    pub fn rewrite_to(&self, path: &Path) -> Result<SnapshotStats, StoreError> {
+        self.copy_to(path, true)
+    }
+
+    fn copy_to(&self, path: &Path, recode: bool) -> Result<SnapshotStats, StoreError> {
         let known = table_names();
         if let Some(unknown) = self
             .stored_table_names()?
@@ -168,7 +179,7 @@ impl Snapshot {
         let mut tables = Vec::new();
         macro_rules! copy_all {
             ($($table:ident),*) => {$(
-                tables.push(($table.name(), copy_table(&self.txn, &write, $table)?));
+                tables.push(($table.name(), copy_table(&self.txn, &write, $table, recode)?));
             )*};
         }
         for_each_table!(copy_all);
@@ -191,12 +202,16 @@ impl Snapshot {
     }
 }
 
-/// Copies every row of `table`; a table the source does not have yet is created empty.
+/// Copies every row of `table`; a table the source does not have yet is created empty. With
+/// `recode`, the values of a table of JSON values (`&[u8]`: every such table holds JSON, see
+/// `tables.rs`) are re-encoded on the way (`codec::recode`).
 fn copy_table<K: Key + 'static, V: Value + 'static>(
     source: &ReadTransaction,
     target: &redb::WriteTransaction,
     table: TableDefinition<K, V>,
+    recode: bool,
 ) -> Result<u64, StoreError> {
+    let recode = recode && V::type_name() == <&[u8] as Value>::type_name();
     let mut to = target.open_table(table)?;
     let from = match source.open_table(table) {
         Ok(from) => from,
@@ -206,7 +221,13 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
     let mut rows = 0;
     for entry in from.iter()? {
         let (key, value) = entry?;
-        to.insert(key.value(), value.value())?;
+        if recode {
+            let value = value.value();
+            let stored = super::codec::recode(table.name(), V::as_bytes(&value).as_ref())?;
+            to.insert(key.value(), V::from_bytes(&stored))?;
+        } else {
+            to.insert(key.value(), value.value())?;
+        }
         rows += 1;
     }
     Ok(rows)
