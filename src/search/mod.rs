@@ -36,8 +36,8 @@ use tantivy::schema::{
     FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, LowerCaser, PreTokenizedString, RemoveLongFilter, SimpleTokenizer,
-    TextAnalyzer, Token,
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token,
+    TokenStream, Tokenizer,
 };
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, TantivyDocument,
@@ -54,7 +54,7 @@ pub use query::ParsedQuery;
 /// Bumped whenever the schema or the analysis changes: an index of another version is
 /// rebuilt at start.
 pub const SCHEMA_VERSION: u32 = 2;
-/// The name the analyzer is registered under.
+/// The name the text fields' tokenizer ([`NamespacedTokenizer`]) is registered under.
 const ANALYZER: &str = "tasker";
 /// Memory the writer may buffer before it writes a segment.
 const WRITER_MEMORY: usize = 64 << 20;
@@ -160,33 +160,86 @@ fn task_namespaces(task: &Task) -> Vec<String> {
     }
 }
 
-/// `text` analyzed, each token once per namespace (at the same position: phrases match within
-/// one namespace).
-fn namespaced(
-    analyzer: &mut TextAnalyzer,
-    namespaces: &[String],
-    text: &str,
-) -> PreTokenizedString {
-    let mut stream = analyzer.token_stream(text);
-    let mut tokens = Vec::new();
-    while stream.advance() {
-        let token = stream.token();
-        for namespace in namespaces {
-            let mut text = String::with_capacity(namespace.len() + token.text.len());
-            text.push_str(namespace);
-            text.push_str(&token.text);
-            tokens.push(Token {
-                offset_from: token.offset_from,
-                offset_to: token.offset_to,
-                position: token.position,
-                text,
-                position_length: token.position_length,
-            });
+/// What separates a text field's namespaces from its text in an indexed value (see
+/// [`NamespacedTokenizer`]).
+const NAMESPACE_END: char = '\u{1}';
+/// Every namespace is this many bytes (ASCII): `t` or `u`, 32 hex digits, `:`.
+const NAMESPACE_LEN: usize = 34;
+
+/// A text field's value as indexed: its namespaces, then the text. The namespaces go with the
+/// value rather than as pre-split tokens because tantivy queues up to 10,000 documents for
+/// its indexing thread: tokens (a string each, times the namespaces) held there took 200 MiB
+/// more than the text at a million tasks.
+fn namespaced(namespaces: &str, text: &str) -> String {
+    let mut value = String::with_capacity(namespaces.len() + 1 + text.len());
+    value.push_str(namespaces);
+    value.push(NAMESPACE_END);
+    value.push_str(text);
+    value
+}
+
+/// The text fields' tokenizer: the words of the text after [`NAMESPACE_END`] as [`analyzer`]
+/// splits them, each once per namespace before it, as `<namespace><word>` at the word's
+/// position (so phrases match within one namespace).
+#[derive(Clone)]
+struct NamespacedTokenizer {
+    inner: TextAnalyzer,
+}
+
+impl Tokenizer for NamespacedTokenizer {
+    type TokenStream<'a> = NamespacedTokens;
+
+    fn token_stream<'a>(&'a mut self, value: &'a str) -> NamespacedTokens {
+        let (namespaces, text) = value.split_once(NAMESPACE_END).unwrap_or(("", value));
+        let namespaces: Vec<&str> = (0..namespaces.len() / NAMESPACE_LEN)
+            .filter_map(|i| namespaces.get(i * NAMESPACE_LEN..(i + 1) * NAMESPACE_LEN))
+            .collect();
+        let mut tokens = Vec::new();
+        let mut stream = self.inner.token_stream(text);
+        while stream.advance() {
+            let token = stream.token();
+            for namespace in &namespaces {
+                let mut text = String::with_capacity(namespace.len() + token.text.len());
+                text.push_str(namespace);
+                text.push_str(&token.text);
+                tokens.push(Token {
+                    text,
+                    ..token.clone()
+                });
+            }
+        }
+        tokens.reverse();
+        NamespacedTokens {
+            rest: tokens,
+            current: Token::default(),
         }
     }
-    PreTokenizedString {
-        text: String::new(),
-        tokens,
+}
+
+/// The tokens of one value, handed out in order.
+struct NamespacedTokens {
+    /// What is left, last first.
+    rest: Vec<Token>,
+    current: Token,
+}
+
+impl TokenStream for NamespacedTokens {
+    fn advance(&mut self) -> bool {
+        match self.rest.pop() {
+            Some(token) => {
+                self.current = token;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn token(&self) -> &Token {
+        &self.current
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.current
     }
 }
 
@@ -337,7 +390,10 @@ impl SearchIndex {
     }
 
     fn with_index(dir: &Path, index: Index) -> Result<Self, SearchError> {
-        index.tokenizers().register(ANALYZER, analyzer());
+        index.tokenizers().register(
+            ANALYZER,
+            TextAnalyzer::from(NamespacedTokenizer { inner: analyzer() }),
+        );
         let (_, fields) = Fields::schema();
         let reader = index
             .reader_builder()
@@ -418,11 +474,10 @@ impl SearchIndex {
         let f = self.fields;
         let raw = task.id.as_u128();
         let id = key(raw);
-        let namespaces = task_namespaces(task);
-        let mut analyzer = analyzer();
+        let namespaces = task_namespaces(task).concat();
         let mut doc = TantivyDocument::default();
-        let mut text = |doc: &mut TantivyDocument, field: Field, value: &str| {
-            doc.add_pre_tokenized_text(field, namespaced(&mut analyzer, &namespaces, value));
+        let text = |doc: &mut TantivyDocument, field: Field, value: &str| {
+            doc.add_text(field, namespaced(&namespaces, value));
         };
         doc.add_text(f.id, &id);
         doc.add_u64(f.id_hi, (raw >> 64) as u64);
