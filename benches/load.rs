@@ -124,16 +124,7 @@ async fn streamed_upload(base: &str, token: &str, task: &str, size: usize) -> u1
 
 /// A `VmRSS`/`VmHWM`-style line of /proc/self/status, in MiB (Linux only; 0 elsewhere).
 fn memory_mib(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    measure::status_mib("self", field)
 }
 
 async fn open_socket(

@@ -197,16 +197,7 @@ impl Server {
 
     /// A `VmRSS:`/`VmHWM:`/`RssAnon:`/`RssFile:` line of the child's /proc status, in MiB.
     fn memory_mib(&self, field: &str) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find(|l| l.starts_with(field))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-            .map_or(0.0, |kb| kb / 1024.0)
+        measure::status_mib(&self.child.id().to_string(), field)
     }
 
     /// Polls `/api/health` until the search index is ready with nothing left to apply.

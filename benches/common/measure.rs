@@ -90,3 +90,18 @@ pub fn encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// A `VmRSS:`/`VmHWM:`/`RssAnon:`/`RssFile:` line of `/proc/<process>/status` (`process` a pid
+/// or `self`), in MiB; 0 where there is no such file (not Linux, or the process is gone).
+pub fn status_mib(process: &str, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
