@@ -90,6 +90,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "create the reminder schedule, digest and notification preference tables",
         apply: create_reminder_tables,
     },
+    Migration {
+        version: 15,
+        name: "mark that values may be stored compressed (older builds refuse the file)",
+        apply: values_may_be_compressed,
+    },
 ];
 
 /// The schema version this build writes.
@@ -193,6 +198,13 @@ fn create_outbox_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(OUTBOX)?;
     txn.open_table(OUTBOX_DUE)?;
     txn.open_table(OUTBOX_FAILED)?;
+    Ok(())
+}
+
+/// Changes no table: from here on a value may be stored compressed (`codec`, marker
+/// `LZ4_DICT_1`), which a build from before it would read as a corrupt row. The version it
+/// records makes such a build refuse the file instead, as it refuses any newer one.
+fn values_may_be_compressed(_txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
