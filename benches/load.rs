@@ -142,7 +142,6 @@ async fn open_socket(
 /// The server's memory per idle WebSocket: a separate `tasker serve` process, its RSS before
 /// and after `sockets` connections (this process's heap would hide it).
 async fn idle_socket_kib(sockets: usize) -> f64 {
-    use std::io::BufRead;
     let data = tempfile::tempdir().expect("temp dir");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tasker"))
         .args([
@@ -167,21 +166,7 @@ async fn idle_socket_kib(sockets: usize) -> f64 {
         .spawn()
         .expect("tasker serve starts");
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if let Some(address) = event["address"].as_str() {
-                let _ = tx.send(address.to_string());
-            }
-        }
-    });
-    let address = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server listens");
+    let address = measure::listening_address(stderr, Duration::from_secs(30));
     let base = format!("http://{address}");
     let auth: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/api/auth/register"))

@@ -21,7 +21,7 @@
 //! otherwise read. The load generator shares the machine with the server: latencies are a
 //! ceiling of the server's own.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -169,28 +169,12 @@ impl Server {
             .spawn()
             .expect("tasker serve starts");
         let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let event: Value = serde_json::from_str(&line).unwrap_or_default();
-                if let Some(address) = event["address"].as_str() {
-                    let _ = tx.send(address.to_string());
-                } else if matches!(event["level"].as_str(), Some("WARN" | "ERROR")) {
-                    eprintln!("tasker serve: {line}");
-                }
-            }
-        });
         let mut server = Server {
             child,
             base: String::new(),
             reaped: false,
         };
-        let address = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the server listens");
+        let address = measure::listening_address(stderr, Duration::from_secs(120));
         server.base = format!("http://{address}");
         server
     }

@@ -105,3 +105,25 @@ pub fn status_mib(process: &str, field: &str) -> f64 {
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
+
+/// Reads a `tasker serve` child's JSON log from `stderr` on a thread of its own (draining it,
+/// so the child never blocks on a full pipe), echoes warnings and errors, and returns the
+/// address it listens on once it says so; panics after `wait`.
+pub fn listening_address(stderr: std::process::ChildStderr, wait: Duration) -> String {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if let Some(address) = event["address"].as_str() {
+                let _ = tx.send(address.to_string());
+            } else if matches!(event["level"].as_str(), Some("WARN" | "ERROR")) {
+                eprintln!("tasker serve: {line}");
+            }
+        }
+    });
+    rx.recv_timeout(wait).expect("the server listens")
+}
