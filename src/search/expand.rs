@@ -34,6 +34,8 @@ pub struct ExpandQuery {
     namespaces: Arc<Vec<String>>,
     word: String,
     expansion: Expansion,
+    /// The automaton of the word part, built once for every field the word is looked up in.
+    automaton: Arc<DfaWrapper>,
 }
 
 impl std::fmt::Debug for ExpandQuery {
@@ -47,27 +49,32 @@ impl std::fmt::Debug for ExpandQuery {
     }
 }
 
+/// The automaton `expansion` matches the word part with (tantivy's own, with its cached
+/// tables), to share between the [`ExpandQuery`]s of one word.
+pub fn word_automaton(word: &str, expansion: Expansion) -> tantivy::Result<Arc<DfaWrapper>> {
+    // The field is not part of the automaton.
+    let term = Term::from_field_text(Field::from_field_id(0), word);
+    Ok(Arc::new(match expansion {
+        Expansion::Prefix => FuzzyTermQuery::new_prefix(term, 0, true).automaton()?,
+        Expansion::Typo => FuzzyTermQuery::new(term, 1, true).automaton()?,
+    }))
+}
+
 impl ExpandQuery {
+    /// `automaton`: [`word_automaton`]`(word, expansion)`.
     pub fn new(
         field: Field,
         namespaces: Arc<Vec<String>>,
         word: &str,
         expansion: Expansion,
+        automaton: Arc<DfaWrapper>,
     ) -> Self {
         Self {
             field,
             namespaces,
             word: word.to_string(),
             expansion,
-        }
-    }
-
-    /// The automaton of the word part (tantivy's own, with its cached tables).
-    fn word_automaton(&self) -> tantivy::Result<DfaWrapper> {
-        let term = Term::from_field_text(self.field, &self.word);
-        match self.expansion {
-            Expansion::Prefix => FuzzyTermQuery::new_prefix(term, 0, true).automaton(),
-            Expansion::Typo => FuzzyTermQuery::new(term, 1, true).automaton(),
+            automaton,
         }
     }
 }
@@ -77,7 +84,7 @@ impl Query for ExpandQuery {
         Ok(Box::new(ExpandWeight {
             field: self.field,
             namespaces: self.namespaces.clone(),
-            automaton: Arc::new(self.word_automaton()?),
+            automaton: self.automaton.clone(),
         }))
     }
 }
@@ -191,12 +198,10 @@ mod tests {
     use super::*;
 
     fn matches(namespace: &str, word: &str, expansion: Expansion, term: &str) -> bool {
-        let field = Field::from_field_id(0);
-        let query = ExpandQuery::new(field, Arc::new(vec![]), word, expansion);
-        let inner = query.word_automaton().unwrap();
+        let inner = word_automaton(word, expansion).unwrap();
         let scoped = Scoped {
             namespace: namespace.as_bytes(),
-            word: &inner,
+            word: &*inner,
         };
         let mut state = scoped.start();
         for &b in term.as_bytes() {

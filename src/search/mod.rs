@@ -51,7 +51,7 @@ use tantivy::{
 use crate::domain::access::{TaskAudience, task_audience};
 use crate::domain::task::{Task, TaskFilter, TaskStatus};
 use crate::domain::{TaskId, TeamId, UserId};
-use expand::{ExpandQuery, Expansion};
+use expand::{ExpandQuery, Expansion, word_automaton};
 pub use highlight::SNIPPET_CHARS;
 pub use query::ParsedQuery;
 
@@ -585,7 +585,7 @@ impl SearchIndex {
                 .chain([person_namespace(request.me)])
                 .collect::<Vec<_>>(),
         );
-        let exact = self.build(request, &namespaces, false);
+        let exact = self.build(request, &namespaces, false)?;
         let found = searcher.search(&exact, &TopDocs::with_limit(want).order_by_score())?;
         let exact_count = found.len();
         let mut page: Vec<_> = found.into_iter().skip(offset).collect();
@@ -593,7 +593,7 @@ impl SearchIndex {
         if exact_count < want && widens {
             // Every exact match was found: the rest of the page comes from the widened query,
             // less what matched exactly.
-            let mut widened = self.build(request, &namespaces, true);
+            let mut widened = self.build(request, &namespaces, true)?;
             if exact_count > 0 {
                 widened = BooleanQuery::new(vec![
                     (Occur::Must, Box::new(widened) as Box<dyn Query>),
@@ -646,12 +646,28 @@ impl SearchIndex {
         request: &SearchRequest,
         namespaces: &Arc<Vec<String>>,
         widened: bool,
-    ) -> BooleanQuery {
+    ) -> Result<BooleanQuery, SearchError> {
         let f = self.fields;
         // Each word and phrase: a disjunction over fields and namespaces.
         let mut text: Vec<BooleanQuery> = Vec::new();
         for word in &request.query.words {
             let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            // The word's expansions, each with its automaton built once for all fields.
+            let mut expansions = Vec::new();
+            if widened {
+                for (wanted, expansion, factor) in [
+                    (word.prefix, Expansion::Prefix, PREFIX_FACTOR),
+                    (word.fuzzy, Expansion::Typo, FUZZY_FACTOR),
+                ] {
+                    if wanted {
+                        expansions.push((
+                            expansion,
+                            factor,
+                            word_automaton(&word.text, expansion)?,
+                        ));
+                    }
+                }
+            }
             for (field, boost) in f.text_fields() {
                 for namespace in namespaces.iter() {
                     let term = Term::from_field_text(field, &format!("{namespace}{}", word.text));
@@ -661,19 +677,18 @@ impl SearchIndex {
                         Box::new(BoostQuery::new(Box::new(exact), boost)),
                     ));
                 }
-                let expansions = [
-                    (word.prefix, Expansion::Prefix, PREFIX_FACTOR),
-                    (word.fuzzy, Expansion::Typo, FUZZY_FACTOR),
-                ];
-                for (wanted, expansion, factor) in expansions {
-                    if widened && wanted {
-                        let query =
-                            ExpandQuery::new(field, namespaces.clone(), &word.text, expansion);
-                        any.push((
-                            Occur::Should,
-                            Box::new(BoostQuery::new(Box::new(query), boost * factor)),
-                        ));
-                    }
+                for (expansion, factor, automaton) in &expansions {
+                    let query = ExpandQuery::new(
+                        field,
+                        namespaces.clone(),
+                        &word.text,
+                        *expansion,
+                        automaton.clone(),
+                    );
+                    any.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(query), boost * factor)),
+                    ));
                 }
             }
             text.push(BooleanQuery::new(any));
@@ -718,13 +733,13 @@ impl SearchIndex {
         // One word alone is run as its own disjunction: its term queries then score with
         // block-max WAND rather than through a nested union.
         if must.is_empty() && text.len() == 1 {
-            return text.pop().expect("one clause");
+            return Ok(text.pop().expect("one clause"));
         }
         let text = text
             .into_iter()
             .map(|q| (Occur::Must, Box::new(q) as Box<dyn Query>));
         must.splice(0..0, text);
-        BooleanQuery::new(must)
+        Ok(BooleanQuery::new(must))
     }
 
     /// The title with what the query matched marked (see the `highlight` module), if any.

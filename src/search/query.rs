@@ -116,18 +116,25 @@ pub fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
 /// At most one insertion, deletion, substitution or swap of neighbours apart (what the
 /// index's fuzzy match allows).
 pub fn within_one_edit(a: &str, b: &str) -> bool {
+    // Highlighting asks this of every token of every hit: ASCII words compare as bytes,
+    // without collecting characters.
+    if a.is_ascii() && b.is_ascii() {
+        return one_edit_apart(a.as_bytes(), b.as_bytes());
+    }
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let (short, long) = if a.len() <= b.len() {
-        (&a, &b)
-    } else {
-        (&b, &a)
-    };
+    one_edit_apart(&a, &b)
+}
+
+fn one_edit_apart<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     match long.len() - short.len() {
         0 => {
-            let diff: Vec<usize> = (0..short.len()).filter(|&i| short[i] != long[i]).collect();
-            match diff.as_slice() {
-                [] | [_] => true,
-                [i, j] => *j == i + 1 && short[*i] == long[*j] && short[*j] == long[*i],
+            let mut diff = (0..short.len()).filter(|&i| short[i] != long[i]);
+            match (diff.next(), diff.next(), diff.next()) {
+                (None, ..) | (Some(_), None, _) => true,
+                (Some(i), Some(j), None) => {
+                    j == i + 1 && short[i] == long[j] && short[j] == long[i]
+                }
                 _ => false,
             }
         }
