@@ -548,6 +548,43 @@ async fn paging_through_a_filter_never_repeats_or_skips() {
         }
         assert_eq!(seen, expected, "{query}");
     }
+    // Within a project a status filter reads the project's tasks of those statuses only: the
+    // same tasks, in the same order, page after page.
+    let project = c.project.to_string();
+    for (query, descending) in [
+        (
+            format!("scope=all&project_id={project}&status=done&limit=7"),
+            false,
+        ),
+        (
+            format!("scope=all&project_id={project}&status=done&limit=7&sort=-created"),
+            true,
+        ),
+        (
+            format!("scope=all&project_id={project}&status=blocked,done,done&limit=5"),
+            false,
+        ),
+    ] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(next) => format!("/api/tasks?{query}&cursor={next}"),
+                None => format!("/api/tasks?{query}"),
+            };
+            let page = server.get(&path, Some(&c.member.token)).await.ok().clone();
+            seen.extend(ids(&page));
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+        let mut expected = expected_done.clone();
+        if descending {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "{query}");
+    }
 }
 
 #[tokio::test]

@@ -607,6 +607,14 @@ impl Service {
         }
         let me = standing.user;
         let sources: Vec<TaskIndex> = match (query.scope, query.project_id, query.assignee) {
+            // Newest or oldest first with a status filter: exactly the tasks of those
+            // statuses, not the whole project filtered.
+            (Scope::All, Some(project), _) if sort == TaskSort::Created && !statuses.is_empty() => {
+                statuses
+                    .iter()
+                    .map(|s| TaskIndex::ProjectStatus(project, *s))
+                    .collect()
+            }
             (Scope::All, Some(project), _) => vec![TaskIndex::Project(project)],
             (Scope::All, None, Some(assignee)) => vec![TaskIndex::Assignee(assignee)],
             (Scope::All, None, None) => standing

@@ -13,7 +13,7 @@ use redb::ReadableDatabase;
 use super::codec::read_row;
 use super::tables::*;
 use super::{Store, StoreError};
-use crate::domain::task::{ListPosition, NO_DUE_DATE, Task, TaskSort};
+use crate::domain::task::{ListPosition, NO_DUE_DATE, Task, TaskSort, TaskStatus};
 use crate::domain::{ProjectId, TeamId, UserId};
 
 /// An index a task list can be read from, with its prefix.
@@ -23,6 +23,10 @@ pub enum TaskIndex {
     Creator(UserId),
     Project(ProjectId),
     Team(TeamId),
+    /// A project's tasks of one status: in creation order, `TASKS_BY_PROJECT_STATUS` holds
+    /// exactly those (a page of `status=done` reads no other rows); sorted otherwise, it is
+    /// the project's list, which the caller filters by status.
+    ProjectStatus(ProjectId, TaskStatus),
 }
 
 impl TaskIndex {
@@ -31,7 +35,7 @@ impl TaskIndex {
         match self {
             TaskIndex::Assignee(u) => (0, u.as_u128()),
             TaskIndex::Creator(u) => (1, u.as_u128()),
-            TaskIndex::Project(p) => (2, p.as_u128()),
+            TaskIndex::Project(p) | TaskIndex::ProjectStatus(p, _) => (2, p.as_u128()),
             TaskIndex::Team(t) => (3, t.as_u128()),
         }
     }
@@ -82,6 +86,9 @@ fn created_stream(
         TaskIndex::Creator(u) => (TASKS_BY_CREATOR, u.as_u128()),
         TaskIndex::Project(p) => (TASKS_BY_PROJECT, p.as_u128()),
         TaskIndex::Team(t) => (TASKS_BY_TEAM, t.as_u128()),
+        TaskIndex::ProjectStatus(p, status) => {
+            return status_stream(txn, p, status, after, descending);
+        }
     };
     let index = txn.open_table(table)?;
     let range = match (after.map(|a| a.id), descending) {
@@ -95,6 +102,36 @@ fn created_stream(
         entry.map(|(key, _)| ListPosition {
             key: 0,
             id: key.value().1,
+        })
+    });
+    Ok(Some(if descending {
+        Box::new(ids.rev())
+    } else {
+        Box::new(ids)
+    }))
+}
+
+/// [`created_stream`] of a project's tasks of one status, from `TASKS_BY_PROJECT_STATUS`.
+fn status_stream(
+    txn: &redb::ReadTransaction,
+    project: ProjectId,
+    status: TaskStatus,
+    after: Option<ListPosition>,
+    descending: bool,
+) -> Result<Option<Stream>, StoreError> {
+    let index = txn.open_table(TASKS_BY_PROJECT_STATUS)?;
+    let (p, s) = (project.as_u128(), status as u8);
+    let range = match (after.map(|a| a.id), descending) {
+        (None, _) => index.range((p, s, 0)..=(p, s, u128::MAX))?,
+        (Some(a), false) if a == u128::MAX => return Ok(None),
+        (Some(a), false) => index.range((p, s, a + 1)..=(p, s, u128::MAX))?,
+        (Some(0), true) => return Ok(None),
+        (Some(a), true) => index.range((p, s, 0)..=(p, s, a - 1))?,
+    };
+    let ids = range.map(|entry| {
+        entry.map(|(key, _)| ListPosition {
+            key: 0,
+            id: key.value().2,
         })
     });
     Ok(Some(if descending {
