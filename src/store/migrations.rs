@@ -95,6 +95,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "mark that values may be stored compressed (older builds refuse the file)",
         apply: values_may_be_compressed,
     },
+    Migration {
+        version: 16,
+        name: "mark that values may be stored compressed with zstd (older builds refuse the file)",
+        apply: values_may_be_zstd,
+    },
 ];
 
 /// The schema version this build writes.
@@ -205,6 +210,13 @@ fn create_outbox_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
 /// `LZ4_DICT_1`), which a build from before it would read as a corrupt row. The version it
 /// records makes such a build refuse the file instead, as it refuses any newer one.
 fn values_may_be_compressed(_txn: &WriteTransaction) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Changes no table: from here on a value may be stored in the zstd form (`codec`, marker
+/// `ZSTD_DICT_1`), which a build of migration 15 would read as a corrupt row; like migration
+/// 15, the version it records makes such a build refuse the file instead.
+fn values_may_be_zstd(_txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
