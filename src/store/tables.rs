@@ -98,10 +98,6 @@ pub const TASKS_BY_CREATOR: TableDefinition<(u128, u128), ()> =
 pub const TASKS_BY_PROJECT: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("tasks_by_project-1");
 
-/// `(team id, task id) -> ()`: the tasks of a team's projects.
-pub const TASKS_BY_TEAM: TableDefinition<(u128, u128), ()> =
-    TableDefinition::new("tasks_by_team-1");
-
 /// `(project id, status, task id) -> ()`: a project's tasks by status (board columns).
 pub const TASKS_BY_PROJECT_STATUS: TableDefinition<(u128, u8, u128), ()> =
     TableDefinition::new("tasks_by_project_status-1");
@@ -113,9 +109,10 @@ pub const TASKS_BY_RANK: TableDefinition<(u8, u128, u8, &str, u128), ()> =
     TableDefinition::new("tasks_by_rank-1");
 
 /// `(source kind, source id, sort, sort key, task id) -> ()`: the lists of `TASKS_BY_ASSIGNEE`,
-/// `_CREATOR`, `_PROJECT` and `_TEAM` (source kind 0 to 3) ordered by `updated_at`,
-/// `due_date` and `priority` (sort tags of `domain::task::TaskSort`; keys from
-/// `Task::sort_key`, no due date = `u64::MAX`).
+/// `_CREATOR` and `_PROJECT` (source kind 0 to 2) ordered by `updated_at`, `due_date` and
+/// `priority` (sort tags of `domain::task::TaskSort`; keys from `Task::sort_key`, no due date
+/// = `u64::MAX`). A team's lists are its projects' (kind 3, the team's own, was deleted by
+/// migration 16).
 pub const TASKS_SORTED: TableDefinition<(u8, u128, u8, u64, u128), ()> =
     TableDefinition::new("tasks_sorted-1");
 
@@ -242,3 +239,11 @@ pub const REMINDERS_BY_SUBJECT: TableDefinition<(u128, u128, i64, u32), ()> =
 
 /// `(user id, seq) -> ()`: notifications waiting for the user's next daily digest.
 pub const DIGEST_ITEMS: TableDefinition<(u128, u64), ()> = TableDefinition::new("digest_items-1");
+
+// Retired tables: no longer written or read, named only by the migrations that created and
+// deleted them (and by backups and compaction of a file not yet migrated, which copy them).
+
+/// `(team id, task id) -> ()`: the tasks of a team's projects. Created by migration 4,
+/// deleted by migration 16: a team's tasks are read from its projects' (`task_lists.rs`).
+pub const TASKS_BY_TEAM: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("tasks_by_team-1");
