@@ -428,6 +428,73 @@ fn a_bad_file_names_the_item_and_writes_nothing() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
+/// An imported task's (and comment's) `created` entry says who created it and when, without
+/// repeating its values; a later edit records before and after as usual.
+#[tokio::test]
+async fn an_imported_task_has_one_lean_created_entry_then_edits_as_usual() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut file = small_file();
+    let (task, user) = (
+        file["tasks"][0]["id"].clone(),
+        file["users"][0]["id"].clone(),
+    );
+    file["comments"] = json!([{
+        "id": uuid::Uuid::now_v7(), "task_id": task, "author_id": user, "body": "Imported",
+        "created_at": "2026-11-21T11:00:00Z", "updated_at": "2026-11-21T11:00:00Z",
+        "edited_at": null, "version": 1
+    }]);
+    let dir = tmp.path().join("data");
+    let out = import(&dir, &write(tmp.path(), "file.json", &file));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    set_password(&dir, "ada@example.com");
+
+    let server = TestServer::spawn_with(test_config(&dir)).await;
+    let ada = server.login_ok("ada@example.com").await;
+    let task = task.as_str().unwrap();
+    async fn activity(server: &TestServer, task: &str, token: &str) -> Value {
+        let path = format!("/api/tasks/{task}/activity");
+        server.get(&path, Some(token)).await.ok()["items"].clone()
+    }
+    let items = activity(&server, task, &ada.token).await;
+    assert_eq!(items.as_array().unwrap().len(), 1, "{items}");
+    assert_eq!(items[0]["action"], "created");
+    assert_eq!(items[0]["actor_id"], user);
+    assert_eq!(items[0]["at"], "2026-11-21T10:00:00+00:00");
+    assert_eq!(items[0]["changes"], json!([]));
+    // The comment is there (its entry named its task; the row is what counts).
+    let comments = server
+        .get(&format!("/api/tasks/{task}/comments"), Some(&ada.token))
+        .await;
+    assert_eq!(comments.ok()["items"][0]["body"], "Imported");
+    let row = server
+        .get(&format!("/api/tasks/{task}"), Some(&ada.token))
+        .await;
+    assert_eq!(row.ok()["title"], "T");
+
+    let patched = server
+        .call(
+            Method::PATCH,
+            &format!("/api/tasks/{task}"),
+            Some(&ada.token),
+            Some(json!({"title": "Renamed", "priority": "high"})),
+        )
+        .await;
+    assert!(patched.status.is_success(), "{}", patched.body);
+    let items = activity(&server, task, &ada.token).await;
+    assert_eq!(items.as_array().unwrap().len(), 2, "{items}");
+    assert_eq!(items[1]["action"], "updated");
+    let changes = items[1]["changes"].as_array().unwrap();
+    assert!(
+        changes.contains(&json!({"field": "title", "from": "T", "to": "Renamed"})),
+        "{items}"
+    );
+    assert!(
+        changes.contains(&json!({"field": "priority", "from": "low", "to": "high"})),
+        "{items}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn import_refuses_a_data_dir_that_has_accounts() {
     let tmp = tempfile::tempdir().unwrap();

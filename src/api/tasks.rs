@@ -692,7 +692,10 @@ impl TasksApi {
 
     /// A task's history
     ///
-    /// Every change, field by field (who, when, from, to), oldest first.
+    /// Every change, field by field (who, when, from, to), oldest first. The `created` entry
+    /// lists the values the task was created with, except for a task brought in by `tasker
+    /// import`: its `created` entry has an empty `changes` (its values are the ones it was
+    /// imported with), and later edits record before and after as usual.
     #[oai(path = "/:id/activity", method = "get", operation_id = "taskActivity")]
     async fn activity(
         &self,

@@ -138,7 +138,7 @@ mod tests {
         let read = store.db().begin_read().unwrap();
         let rows = read.open_table(PREFERENCES).unwrap();
         let stored = rows.get(7).unwrap().unwrap().value().to_vec();
-        assert_eq!(stored[0], crate::store::codec::LZ4_DICT_1, "re-encoded");
+        assert_eq!(stored[0], crate::store::codec::ZSTD_DICT_1, "re-encoded");
         let value: serde_json::Value = crate::store::codec::decode("preferences", &stored).unwrap();
         assert_eq!(
             value,

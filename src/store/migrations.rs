@@ -5,7 +5,7 @@
 //! the version bump, so a crash leaves the file at a consistent version. A file whose version
 //! is newer than this build knows is refused: an older binary must not write to it.
 
-use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
+use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use super::StoreError;
 use super::tables::*;
@@ -95,7 +95,19 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "mark that values may be stored compressed (older builds refuse the file)",
         apply: values_may_be_compressed,
     },
+    Migration {
+        version: TEAM_LISTS_DROPPED,
+        name: "store values compressed with zstd (older builds refuse the file); drop the team task lists, which are their projects'",
+        apply: zstd_values_and_no_team_lists,
+    },
 ];
+
+/// The migration that deleted the team task lists (`TASKS_BY_TEAM`, and the `TASKS_SORTED`
+/// entries of source kind [`TEAM_SOURCE`]): a team's lists are read from its projects'.
+pub const TEAM_LISTS_DROPPED: u64 = 16;
+
+/// The `TASKS_SORTED` source kind of a team's lists, which migration 16 deleted.
+pub const TEAM_SOURCE: u8 = 3;
 
 /// The schema version this build writes.
 pub fn latest_version() -> u64 {
@@ -208,6 +220,23 @@ fn values_may_be_compressed(_txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// From here on a value may be stored in the zstd form (`codec`, marker `ZSTD_DICT_1`), which
+/// a build of migration 15 would read as a corrupt row; like migration 15, the version this
+/// records makes such a build refuse the file instead. And the team task lists go: a team's
+/// tasks are exactly its projects' (a task has a team when, and only when, it has a project,
+/// and takes the project's), so its lists are read as its projects' (`task_lists.rs`) and
+/// `TASKS_BY_TEAM` and the team entries of `TASKS_SORTED` (3 of a task's 12) only cost
+/// space. One range delete, however many tasks.
+fn zstd_values_and_no_team_lists(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(TASKS_SORTED)?.retain_in(
+        (TEAM_SOURCE, 0u128, 0u8, 0u64, 0u128)
+            ..=(TEAM_SOURCE, u128::MAX, u8::MAX, u64::MAX, u128::MAX),
+        |_, _| false,
+    )?;
+    txn.delete_table(TASKS_BY_TEAM)?;
+    Ok(())
+}
+
 fn create_reminder_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(PREFERENCES)?;
     txn.open_table(REMINDERS)?;
@@ -290,7 +319,11 @@ fn invitation_tokens(txn: &WriteTransaction) -> Result<(), StoreError> {
 
 /// The version recorded in the file, 0 for a new file.
 pub fn current_version(db: &Database) -> Result<u64, StoreError> {
-    let txn = db.begin_read()?;
+    version_in(&db.begin_read()?)
+}
+
+/// The version recorded in the state `txn` reads, 0 for a new file.
+pub fn version_in(txn: &ReadTransaction) -> Result<u64, StoreError> {
     let table = match txn.open_table(META) {
         Ok(table) => table,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
@@ -479,5 +512,117 @@ mod tests {
         }
         let check = store.snapshot().unwrap().check().unwrap();
         assert!(check.problems.is_empty(), "{:?}", check.problems);
+    }
+
+    /// A file of version 15 has the team lists (`tasks_by_team` and the team entries of
+    /// `tasks_sorted`): `tasker check` and a backup take it as it is, and migration 16
+    /// deletes them; the team's lists read the same after, and the file passes the check.
+    #[test]
+    fn version_16_drops_the_team_lists() {
+        use crate::domain::task::TaskSort;
+        use crate::store::TaskIndex;
+        use crate::store::task_lists::tests::{assert_lists, spread_tasks};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path).unwrap();
+        let (team, owner) = crate::store::owned_team(&store);
+        let (team, me) = (team.id, owner.user_id);
+        let projects: Vec<_> = crate::store::projects_in(&store, team, me, 3)
+            .into_iter()
+            .map(|p| (p, team))
+            .collect();
+        let tasks = spread_tasks(me, UserId::new(), &projects, 40);
+        store.import_tasks(&tasks).unwrap();
+        let team_tasks: Vec<&Task> = tasks.iter().filter(|t| t.team_id.is_some()).collect();
+        {
+            // What a build of version 15 wrote besides.
+            let txn = store.db().begin_write().unwrap();
+            {
+                let mut by_team = txn.open_table(TASKS_BY_TEAM).unwrap();
+                let mut sorted = txn.open_table(TASKS_SORTED).unwrap();
+                for task in &team_tasks {
+                    let id = task.id.as_u128();
+                    by_team.insert((team.as_u128(), id), ()).unwrap();
+                    for sort in TaskSort::INDEXED {
+                        let key = (
+                            TEAM_SOURCE,
+                            team.as_u128(),
+                            sort.tag(),
+                            task.sort_key(sort),
+                            id,
+                        );
+                        sorted.insert(key, ()).unwrap();
+                    }
+                }
+                txn.open_table(META)
+                    .unwrap()
+                    .insert(SCHEMA_VERSION_KEY, 15)
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        drop(store);
+        let team_entries = |store: &Store| {
+            let txn = store.db().begin_read().unwrap();
+            let sorted = txn.open_table(TASKS_SORTED).unwrap();
+            let range = (TEAM_SOURCE, 0u128, 0u8, 0u64, 0u128)
+                ..=(TEAM_SOURCE, u128::MAX, u8::MAX, u64::MAX, u128::MAX);
+            sorted.range(range).unwrap().count()
+        };
+
+        // Not migrated yet: the check passes, a backup copies the old table too.
+        let old = Store::open_existing(&path).unwrap();
+        assert_eq!(current_version(old.db()).unwrap(), 15);
+        assert_eq!(team_entries(&old), team_tasks.len() * 3);
+        let check = old.snapshot().unwrap().check().unwrap();
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
+        let copy = dir.path().join("copy.redb");
+        let stats = old.snapshot().unwrap().write_to(&copy).unwrap();
+        assert!(
+            stats
+                .tables
+                .contains(&("tasks_by_team-1", team_tasks.len() as u64))
+        );
+        drop(old);
+
+        for path in [&path, &copy] {
+            let store = Store::open(path).unwrap();
+            assert_eq!(current_version(store.db()).unwrap(), latest_version());
+            assert_eq!(team_entries(&store), 0);
+            let txn = store.db().begin_read().unwrap();
+            assert!(matches!(
+                txn.open_table(TASKS_BY_TEAM),
+                Err(redb::TableError::TableDoesNotExist(_))
+            ));
+            drop(txn);
+            let check = store.snapshot().unwrap().check().unwrap();
+            assert!(check.problems.is_empty(), "{:?}", check.problems);
+            let in_team = |t: &Task| t.team_id == Some(team);
+            assert_lists(&store, &[TaskIndex::Team(team)], &tasks, &in_team, 6, 1000);
+        }
+
+        // Once migrated, a team entry is a problem the check reports.
+        let store = Store::open(&path).unwrap();
+        let txn = store.db().begin_write().unwrap();
+        let task = team_tasks[0];
+        let stray = (
+            TEAM_SOURCE,
+            team.as_u128(),
+            1,
+            task.sort_key(TaskSort::Updated),
+            task.id.as_u128(),
+        );
+        txn.open_table(TASKS_SORTED)
+            .unwrap()
+            .insert(stray, ())
+            .unwrap();
+        txn.commit().unwrap();
+        let check = store.snapshot().unwrap().check().unwrap();
+        assert!(
+            check.problems.iter().any(|p| p.contains("tasks_sorted")),
+            "{:?}",
+            check.problems
+        );
     }
 }

@@ -83,6 +83,8 @@ pub use compact::{Compacted, compact};
 pub use idempotency::{Created, IDEMPOTENCY_TTL, Idempotency};
 pub use notifications::Inbox;
 pub use outbox::{EmailMessage, Message, OUTBOX_GIVE_UP, OutboxEntry, OutboxStats, PushMessage};
+#[cfg(test)]
+pub(crate) use projects::projects_in;
 pub use reminders::{DIGEST_MAX_TASKS, DIGEST_SUBJECT, ReminderKey, Scheduled};
 pub use search_rows::IndexedTask;
 pub use sessions::{MAX_SESSIONS_PER_USER, RefreshOutcome};

@@ -8,10 +8,12 @@
 //! Import writes everything in one write transaction ([`Store::import`]): a file that fails
 //! half-way leaves the database as it was. Each section of the file gets a sink that holds its
 //! tables open for the whole section (opening a table per row would dominate a million-task
-//! import). Sinks write rows with their secondary indexes and the same `Created` change-log
-//! entry the normal create path writes, so activity, the real-time replay and the search
-//! indexer see imported rows like any other. They write no notifications: nobody is told about
-//! an import. Sinks hold the import's [`Tx`], so what they write is noted in its `Effects`
+//! import). Sinks write rows with their secondary indexes and a `Created` change-log entry
+//! like the normal create path's, so activity, the real-time replay and the search indexer see
+//! imported rows like any other; an imported task's and comment's entry carries no field
+//! values, though (`fields: []`): the row is what it was created with, and those values were
+//! half the log at a million tasks. A comment's entry names its task (`task_id`) as every
+//! comment entry does. Sinks write no notifications: nobody is told about an import. Sinks hold the import's [`Tx`], so what they write is noted in its `Effects`
 //! like any other write. Referential integrity is checked against what the same transaction
 //! has written so far, which is why the file's sections come in dependency order.
 
@@ -20,10 +22,9 @@ use redb::{ReadableTable, ReadableTableMetadata, Table, TableHandle};
 use super::attachments::attachment_creation_fields;
 use super::changes::{ChangeLog, in_team};
 use super::codec::{encode, read_row};
-use super::comments::comment_creation_fields;
 use super::projects::project_created;
 use super::tables::*;
-use super::task_changes::{about_task, task_created};
+use super::task_changes::{about_task, task_imported};
 use super::tasks::TaskTables;
 use super::teams::team_creation_fields;
 use super::tx::Tx;
@@ -360,7 +361,7 @@ impl TaskSink<'_> {
         task.comment_count = 0;
         task.attachment_count = 0;
         self.tables.insert(task)?;
-        self.log.append(task_created(task))?;
+        self.log.append(task_imported(task))?;
         Ok(Ok(()))
     }
 }
@@ -406,7 +407,9 @@ impl CommentSink<'_> {
             comment.created_at,
             comment.author_id,
             ChangeAction::Created,
-            comment_creation_fields(comment),
+            // The row is what it was created with (see the module doc); `about_task` names
+            // the task on the entry.
+            vec![],
         ))?;
         Ok(Ok(()))
     }

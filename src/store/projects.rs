@@ -268,3 +268,29 @@ impl Store {
         Ok(page)
     }
 }
+
+/// A fixture for unit tests: `n` new projects of `team`, made by `owner`, oldest first.
+#[cfg(test)]
+pub(crate) fn projects_in(store: &Store, team: TeamId, owner: UserId, n: usize) -> Vec<ProjectId> {
+    use crate::domain::project::ProjectName;
+    (0..n)
+        .map(|i| {
+            let now = Utc::now();
+            let project = Project {
+                id: ProjectId::new(),
+                team_id: team,
+                name: ProjectName::parse(&format!("P{i}")).unwrap(),
+                description: String::new(),
+                status: ProjectStatus::Active,
+                created_by: owner,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            };
+            store
+                .write(|tx| tx.create_project(&project, None).map(|_| ()))
+                .unwrap();
+            project.id
+        })
+        .collect()
+}

@@ -3,7 +3,9 @@
 //! Names carry a version suffix (`users-1`): a change to a table's key or value layout gets a
 //! new name and a migration in `migrations.rs` that copies the rows, so an old file never
 //! meets code that misreads it. Values are JSON (see `codec.rs`): self-describing, so adding
-//! an optional field needs no migration.
+//! an optional field needs no migration. A value is stored compressed (zstd against a fixed
+//! dictionary of tasker's field names, marker byte `0x02`; `0x01` LZ4 values of migration 15
+//! still read) when that is smaller: "JSON" below means the value in any of those forms.
 //!
 //! Secondary indexes are written in the same write transaction as the row they point at.
 
@@ -96,10 +98,6 @@ pub const TASKS_BY_CREATOR: TableDefinition<(u128, u128), ()> =
 pub const TASKS_BY_PROJECT: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("tasks_by_project-1");
 
-/// `(team id, task id) -> ()`: the tasks of a team's projects.
-pub const TASKS_BY_TEAM: TableDefinition<(u128, u128), ()> =
-    TableDefinition::new("tasks_by_team-1");
-
 /// `(project id, status, task id) -> ()`: a project's tasks by status (board columns).
 pub const TASKS_BY_PROJECT_STATUS: TableDefinition<(u128, u8, u128), ()> =
     TableDefinition::new("tasks_by_project_status-1");
@@ -111,9 +109,10 @@ pub const TASKS_BY_RANK: TableDefinition<(u8, u128, u8, &str, u128), ()> =
     TableDefinition::new("tasks_by_rank-1");
 
 /// `(source kind, source id, sort, sort key, task id) -> ()`: the lists of `TASKS_BY_ASSIGNEE`,
-/// `_CREATOR`, `_PROJECT` and `_TEAM` (source kind 0 to 3) ordered by `updated_at`,
-/// `due_date` and `priority` (sort tags of `domain::task::TaskSort`; keys from
-/// `Task::sort_key`, no due date = `u64::MAX`).
+/// `_CREATOR` and `_PROJECT` (source kind 0 to 2) ordered by `updated_at`, `due_date` and
+/// `priority` (sort tags of `domain::task::TaskSort`; keys from `Task::sort_key`, no due date
+/// = `u64::MAX`). A team's lists are its projects' (kind 3, the team's own, was deleted by
+/// migration 16).
 pub const TASKS_SORTED: TableDefinition<(u8, u128, u8, u64, u128), ()> =
     TableDefinition::new("tasks_sorted-1");
 
@@ -240,3 +239,11 @@ pub const REMINDERS_BY_SUBJECT: TableDefinition<(u128, u128, i64, u32), ()> =
 
 /// `(user id, seq) -> ()`: notifications waiting for the user's next daily digest.
 pub const DIGEST_ITEMS: TableDefinition<(u128, u64), ()> = TableDefinition::new("digest_items-1");
+
+// Retired tables: no longer written or read, named only by the migrations that created and
+// deleted them (and by backups and compaction of a file not yet migrated, which copy them).
+
+/// `(team id, task id) -> ()`: the tasks of a team's projects. Created by migration 4,
+/// deleted by migration 16: a team's tasks are read from its projects' (`task_lists.rs`).
+pub const TASKS_BY_TEAM: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("tasks_by_team-1");

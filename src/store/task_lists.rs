@@ -5,7 +5,15 @@
 //! (`(source kind, source, sort, key, task id)`), ties broken by id. Tasks without a due date
 //! (key `u64::MAX`) come last in both directions: a descending read takes the dated part
 //! backwards, then the undated part.
+//!
+//! A team has no index of its own: its tasks are exactly its projects' (a task has a team
+//! when, and only when, it has a project, and takes the project's), so a team source is read
+//! as one range per project (`PROJECTS_BY_TEAM`, in the same snapshot). The ranges are merged
+//! through a heap (a team of a hundred projects is a hundred ranges), and a position two
+//! ranges share (a task that is mine and in my team) is listed once.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::ops::Bound;
 
 use redb::ReadableDatabase;
@@ -22,6 +30,7 @@ pub enum TaskIndex {
     Assignee(UserId),
     Creator(UserId),
     Project(ProjectId),
+    /// The tasks of a team's projects (read as its projects' ranges: see the module doc).
     Team(TeamId),
     /// A project's tasks of one status: in creation order, `TASKS_BY_PROJECT_STATUS` holds
     /// exactly those (a page of `status=done` reads no other rows); sorted otherwise, it is
@@ -29,16 +38,51 @@ pub enum TaskIndex {
     ProjectStatus(ProjectId, TaskStatus),
 }
 
-impl TaskIndex {
+/// One index range a list reads: a [`TaskIndex`], with a team replaced by its projects.
+#[derive(Debug, Clone, Copy)]
+enum IndexRange {
+    Assignee(u128),
+    Creator(u128),
+    Project(u128),
+    ProjectStatus(u128, TaskStatus),
+}
+
+impl IndexRange {
     /// Its source kind in `TASKS_SORTED` keys (see `IndexKeys::of`) and its id.
     fn sorted_prefix(self) -> (u8, u128) {
         match self {
-            TaskIndex::Assignee(u) => (0, u.as_u128()),
-            TaskIndex::Creator(u) => (1, u.as_u128()),
-            TaskIndex::Project(p) | TaskIndex::ProjectStatus(p, _) => (2, p.as_u128()),
-            TaskIndex::Team(t) => (3, t.as_u128()),
+            IndexRange::Assignee(u) => (0, u),
+            IndexRange::Creator(u) => (1, u),
+            IndexRange::Project(p) | IndexRange::ProjectStatus(p, _) => (2, p),
         }
     }
+}
+
+/// The ranges of `sources`: a team's are its projects', read from `PROJECTS_BY_TEAM` in
+/// `txn` (one bounded range per team).
+fn ranges(
+    txn: &redb::ReadTransaction,
+    sources: &[TaskIndex],
+) -> Result<Vec<IndexRange>, StoreError> {
+    let mut ranges = Vec::with_capacity(sources.len());
+    for source in sources {
+        match *source {
+            TaskIndex::Assignee(u) => ranges.push(IndexRange::Assignee(u.as_u128())),
+            TaskIndex::Creator(u) => ranges.push(IndexRange::Creator(u.as_u128())),
+            TaskIndex::Project(p) => ranges.push(IndexRange::Project(p.as_u128())),
+            TaskIndex::ProjectStatus(p, status) => {
+                ranges.push(IndexRange::ProjectStatus(p.as_u128(), status));
+            }
+            TaskIndex::Team(t) => {
+                let t = t.as_u128();
+                let projects = txn.open_table(PROJECTS_BY_TEAM)?;
+                for entry in projects.range((t, 0)..=(t, u128::MAX))? {
+                    ranges.push(IndexRange::Project(entry?.0.value().1));
+                }
+            }
+        }
+    }
+    Ok(ranges)
 }
 
 /// A list's order: what it sorts by, and which way.
@@ -74,19 +118,18 @@ pub struct TaskScan {
     pub next_after: Option<ListPosition>,
 }
 
-/// The stream of one source in creation order, after `after`.
+/// The stream of one range in creation order, after `after`.
 fn created_stream(
     txn: &redb::ReadTransaction,
-    source: TaskIndex,
+    source: IndexRange,
     after: Option<ListPosition>,
     descending: bool,
 ) -> Result<Option<Stream>, StoreError> {
     let (table, prefix) = match source {
-        TaskIndex::Assignee(u) => (TASKS_BY_ASSIGNEE, u.as_u128()),
-        TaskIndex::Creator(u) => (TASKS_BY_CREATOR, u.as_u128()),
-        TaskIndex::Project(p) => (TASKS_BY_PROJECT, p.as_u128()),
-        TaskIndex::Team(t) => (TASKS_BY_TEAM, t.as_u128()),
-        TaskIndex::ProjectStatus(p, status) => {
+        IndexRange::Assignee(u) => (TASKS_BY_ASSIGNEE, u),
+        IndexRange::Creator(u) => (TASKS_BY_CREATOR, u),
+        IndexRange::Project(p) => (TASKS_BY_PROJECT, p),
+        IndexRange::ProjectStatus(p, status) => {
             return status_stream(txn, p, status, after, descending);
         }
     };
@@ -114,13 +157,13 @@ fn created_stream(
 /// [`created_stream`] of a project's tasks of one status, from `TASKS_BY_PROJECT_STATUS`.
 fn status_stream(
     txn: &redb::ReadTransaction,
-    project: ProjectId,
+    p: u128,
     status: TaskStatus,
     after: Option<ListPosition>,
     descending: bool,
 ) -> Result<Option<Stream>, StoreError> {
     let index = txn.open_table(TASKS_BY_PROJECT_STATUS)?;
-    let (p, s) = (project.as_u128(), status as u8);
+    let s = status as u8;
     let range = match (after.map(|a| a.id), descending) {
         (None, _) => index.range((p, s, 0)..=(p, s, u128::MAX))?,
         (Some(a), false) if a == u128::MAX => return Ok(None),
@@ -141,10 +184,10 @@ fn status_stream(
     }))
 }
 
-/// The stream of one source in a `TASKS_SORTED` order, after `after`.
+/// The stream of one range in a `TASKS_SORTED` order, after `after`.
 fn sorted_stream(
     txn: &redb::ReadTransaction,
-    source: TaskIndex,
+    source: IndexRange,
     order: TaskOrder,
     after: Option<ListPosition>,
 ) -> Result<Stream, StoreError> {
@@ -215,43 +258,35 @@ impl Store {
     ) -> Result<TaskScan, StoreError> {
         let txn = self.db().begin_read()?;
         let rows = txn.open_table(TASKS)?;
-        let mut streams: Vec<std::iter::Peekable<Stream>> = Vec::new();
-        for source in sources {
+        let mut streams: Vec<Stream> = Vec::new();
+        for range in ranges(&txn, sources)? {
             let stream = match order.sort {
-                TaskSort::Created => created_stream(&txn, *source, after, order.descending)?,
-                _ => Some(sorted_stream(&txn, *source, order, after)?),
+                TaskSort::Created => created_stream(&txn, range, after, order.descending)?,
+                _ => Some(sorted_stream(&txn, range, order, after)?),
             };
-            streams.extend(stream.map(Iterator::peekable));
+            streams.extend(stream);
+        }
+        // The next position of every stream that has one, smallest (in list order) on top.
+        let mut heads = BinaryHeap::with_capacity(streams.len());
+        for (i, stream) in streams.iter_mut().enumerate() {
+            if let Some(at) = stream.next().transpose()? {
+                heads.push(Reverse((order.place(at), i, at.key, at.id)));
+            }
         }
         let mut tasks = Vec::new();
         let mut examined = 0;
         let mut last: Option<ListPosition> = None;
         loop {
-            // The next position of the merged streams, in list order.
-            let mut best: Option<(usize, ListPosition)> = None;
-            for (i, stream) in streams.iter_mut().enumerate() {
-                match stream.peek() {
-                    Some(Ok(at)) if best.is_none_or(|(_, b)| order.place(*at) < order.place(b)) => {
-                        best = Some((i, *at));
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) => {
-                        return Err(stream
-                            .next()
-                            .expect("peeked")
-                            .expect_err("peeked an error")
-                            .into());
-                    }
-                    None => {}
-                }
-            }
-            let Some((i, at)) = best else {
+            let Some(Reverse((_, i, key, id))) = heads.pop() else {
                 return Ok(TaskScan {
                     tasks,
                     next_after: None,
                 });
             };
-            streams[i].next();
+            let at = ListPosition { key, id };
+            if let Some(next) = streams[i].next().transpose()? {
+                heads.push(Reverse((order.place(next), i, next.key, next.id)));
+            }
             if last == Some(at) {
                 continue;
             }
@@ -282,10 +317,12 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use chrono::{Duration, Utc};
+
     use super::*;
     use crate::domain::TaskId;
-    use crate::domain::task::TaskStatus;
+    use crate::domain::task::{Priority, TaskStatus};
 
     fn task(creator: UserId, assignee: UserId, done: bool) -> Task {
         Task {
@@ -342,5 +379,135 @@ mod tests {
         }
         assert_eq!(seen, expected);
         assert!(short_pages > 0, "the budget cut some pages short");
+    }
+
+    /// `n` tasks spread over `projects` (every seventh personal), half of them created by
+    /// `me`, with update times, due dates (every fourth none) and priorities that repeat, so
+    /// every order has ties for the id to break.
+    pub(crate) fn spread_tasks(
+        me: UserId,
+        other: UserId,
+        projects: &[(ProjectId, TeamId)],
+        n: usize,
+    ) -> Vec<Task> {
+        let start = Utc::now();
+        (0..n)
+            .map(|i| {
+                let placed = (i % 7 != 0).then(|| projects[i % projects.len()]);
+                let priorities = [
+                    Priority::Low,
+                    Priority::Medium,
+                    Priority::High,
+                    Priority::Urgent,
+                ];
+                Task {
+                    project_id: placed.map(|(p, _)| p),
+                    team_id: placed.map(|(_, t)| t),
+                    updated_at: start + Duration::seconds((i * 37 % 23) as i64),
+                    due_date: (i % 4 != 0).then(|| start + Duration::days((i * 13 % 9) as i64)),
+                    priority: priorities[i * 5 % 4],
+                    ..Task::sample(if i % 2 == 0 { me } else { other })
+                }
+            })
+            .collect()
+    }
+
+    /// The tasks `keep` accepts, in `order`, worked out here from their fields.
+    fn expected(tasks: &[Task], keep: &dyn Fn(&Task) -> bool, order: TaskOrder) -> Vec<TaskId> {
+        let mut list: Vec<&Task> = tasks.iter().filter(|t| keep(t)).collect();
+        list.sort_by_key(|t| (t.sort_key(order.sort), t.id.as_u128()));
+        if order.descending {
+            list.reverse();
+            // Undated tasks come last either way (reversed, they came first).
+            let (undated, mut dated): (Vec<&Task>, Vec<&Task>) = list
+                .into_iter()
+                .partition(|t| order.sort == TaskSort::DueDate && t.due_date.is_none());
+            dated.extend(undated);
+            list = dated;
+        }
+        list.into_iter().map(|t| t.id).collect()
+    }
+
+    /// Pages through `sources` in every order, both ways, with pages of `limit` and a
+    /// `budget`, and compares what comes back with [`expected`].
+    pub(crate) fn assert_lists(
+        store: &Store,
+        sources: &[TaskIndex],
+        tasks: &[Task],
+        keep: &dyn Fn(&Task) -> bool,
+        limit: usize,
+        budget: usize,
+    ) {
+        let sorts = [
+            TaskSort::Created,
+            TaskSort::Updated,
+            TaskSort::DueDate,
+            TaskSort::Priority,
+        ];
+        for sort in sorts {
+            for descending in [false, true] {
+                let order = TaskOrder { sort, descending };
+                let mut seen = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = store
+                        .scan_tasks(sources, order, after, limit, budget, |_| true)
+                        .unwrap();
+                    assert!(page.tasks.len() <= limit);
+                    seen.extend(page.tasks.iter().map(|t| t.id));
+                    match page.next_after {
+                        Some(next) => after = Some(next),
+                        None => break,
+                    }
+                }
+                assert_eq!(seen, expected(tasks, keep, order), "{order:?}");
+            }
+        }
+    }
+
+    /// A team's lists are its projects' lists merged: the same tasks in the same order as
+    /// an index of the team's own would give, in every order and both directions, alone and
+    /// merged with the creator's list (a task on both is listed once).
+    #[test]
+    fn a_team_lists_the_tasks_of_its_projects_in_every_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let (team, owner) = crate::store::owned_team(&store);
+        let (other_team, other_owner) = crate::store::owned_team(&store);
+        let (team, me) = (team.id, owner.user_id);
+        let mut projects: Vec<(ProjectId, TeamId)> = crate::store::projects_in(&store, team, me, 5)
+            .into_iter()
+            .map(|p| (p, team))
+            .collect();
+        let theirs = crate::store::projects_in(&store, other_team.id, other_owner.user_id, 2);
+        projects.extend(theirs.into_iter().map(|p| (p, other_team.id)));
+        let tasks = spread_tasks(me, UserId::new(), &projects, 90);
+        store.import_tasks(&tasks).unwrap();
+
+        let in_team = |t: &Task| t.team_id == Some(team);
+        assert!(tasks.iter().filter(|t| in_team(t)).count() > 40);
+        assert_lists(
+            &store,
+            &[TaskIndex::Team(team)],
+            &tasks,
+            &in_team,
+            7,
+            SCAN_BUDGET,
+        );
+        let mine_or_in_team = |t: &Task| t.team_id == Some(team) || t.created_by == me;
+        let sources = [TaskIndex::Team(team), TaskIndex::Creator(me)];
+        assert_lists(&store, &sources, &tasks, &mine_or_in_team, 6, SCAN_BUDGET);
+        // Short budgets cut pages anywhere in the merge: still no gap, no repeat.
+        assert_lists(&store, &sources, &tasks, &mine_or_in_team, 6, 4);
+        // A team without projects lists nothing.
+        let (empty, _) = crate::store::owned_team(&store);
+        assert_lists(
+            &store,
+            &[TaskIndex::Team(empty.id)],
+            &tasks,
+            &|_| false,
+            5,
+            100,
+        );
     }
 }

@@ -6,8 +6,8 @@
 //! A task's index entries are a function of its row ([`IndexKeys::of`]); a rewrite removes
 //! only the entries that changed and inserts only the new ones. What one edit costs: the row,
 //! plus for an edit of `updated_at` alone (every edit) one removal and one insertion in
-//! `TASKS_SORTED` per list the task is on (each assignee, its creator, its project and team:
-//! usually 3 to 5), and a move between columns two more in `TASKS_BY_RANK` (and
+//! `TASKS_SORTED` per list the task is on (each assignee, its creator, its project: usually
+//! 2 to 4; a team's lists are its projects', see `task_lists.rs`), and a move between columns two more in `TASKS_BY_RANK` (and
 //! `TASKS_BY_PROJECT_STATUS`).
 
 use std::collections::BTreeSet;
@@ -38,7 +38,6 @@ pub(super) struct IndexKeys {
     pub assignee: BTreeSet<(u128, u128)>,
     pub creator: BTreeSet<(u128, u128)>,
     pub project: BTreeSet<(u128, u128)>,
-    pub team: BTreeSet<(u128, u128)>,
     pub project_status: BTreeSet<(u128, u8, u128)>,
     pub rank: BTreeSet<RankKey>,
     pub sorted: BTreeSet<SortedKey>,
@@ -48,7 +47,8 @@ impl IndexKeys {
     pub(super) fn of(task: &Task) -> Self {
         let id = task.id.as_u128();
         let mut keys = Self::default();
-        // The lists a task is on, as (source kind, source id): the `TaskIndex` variants.
+        // The lists a task is on, as (source kind, source id): the `TaskIndex` variants but
+        // the team, whose lists are its projects' (kind 3 was the team, until migration 16).
         let mut sources = Vec::new();
         for user in &task.assignee_ids {
             keys.assignee.insert((user.as_u128(), id));
@@ -61,10 +61,6 @@ impl IndexKeys {
             keys.project_status
                 .insert((project.as_u128(), task.status as u8, id));
             sources.push((2, project.as_u128()));
-        }
-        if let Some(team) = task.team_id {
-            keys.team.insert((team.as_u128(), id));
-            sources.push((3, team.as_u128()));
         }
         if !task.rank.is_unplaced() {
             let (kind, board, status) = task.column().key();
@@ -137,7 +133,6 @@ pub(super) struct TaskTables<'a> {
     by_assignee: Table<'a, (u128, u128), ()>,
     by_creator: Table<'a, (u128, u128), ()>,
     by_project: Table<'a, (u128, u128), ()>,
-    by_team: Table<'a, (u128, u128), ()>,
     by_project_status: Table<'a, (u128, u8, u128), ()>,
     by_rank: Table<'a, (u8, u128, u8, &'static str, u128), ()>,
     sorted: Table<'a, (u8, u128, u8, u64, u128), ()>,
@@ -177,7 +172,6 @@ impl<'a> TaskTables<'a> {
             by_assignee: txn.open_table(TASKS_BY_ASSIGNEE)?,
             by_creator: txn.open_table(TASKS_BY_CREATOR)?,
             by_project: txn.open_table(TASKS_BY_PROJECT)?,
-            by_team: txn.open_table(TASKS_BY_TEAM)?,
             by_project_status: txn.open_table(TASKS_BY_PROJECT_STATUS)?,
             by_rank: txn.open_table(TASKS_BY_RANK)?,
             sorted: txn.open_table(TASKS_SORTED)?,
@@ -352,7 +346,6 @@ impl<'a> TaskTables<'a> {
         sync(&mut self.by_assignee, &old.assignee, &new.assignee, |k| *k)?;
         sync(&mut self.by_creator, &old.creator, &new.creator, |k| *k)?;
         sync(&mut self.by_project, &old.project, &new.project, |k| *k)?;
-        sync(&mut self.by_team, &old.team, &new.team, |k| *k)?;
         sync(
             &mut self.by_project_status,
             &old.project_status,
@@ -385,7 +378,10 @@ impl<'a> TaskTables<'a> {
         self.write(Some(before), after)
     }
 
-    fn ids(table: &Table<'a, (u128, u128), ()>, prefix: u128) -> Result<Vec<u128>, StoreError> {
+    fn ids(
+        table: &impl ReadableTable<(u128, u128), ()>,
+        prefix: u128,
+    ) -> Result<Vec<u128>, StoreError> {
         let mut ids = Vec::new();
         for entry in table.range((prefix, 0)..=(prefix, u128::MAX))? {
             ids.push(entry?.0.value().1);
@@ -523,7 +519,18 @@ impl Tx<'_> {
             let mut tables = TaskTables::open(self)?;
             let ids = match index {
                 Listed::Project(p) => TaskTables::ids(&tables.by_project, p.as_u128())?,
-                Listed::Team(t) => TaskTables::ids(&tables.by_team, t.as_u128())?,
+                // A team's tasks are its projects' (which are still there: the team's
+                // deletion removes them after their tasks); in id order, as one list.
+                Listed::Team(t) => {
+                    let projects =
+                        TaskTables::ids(&self.txn().open_table(PROJECTS_BY_TEAM)?, t.as_u128())?;
+                    let mut ids = Vec::new();
+                    for project in projects {
+                        ids.extend(TaskTables::ids(&tables.by_project, project)?);
+                    }
+                    ids.sort_unstable();
+                    ids
+                }
             };
             for id in ids {
                 if let Some(task) = tables.get(id)? {
