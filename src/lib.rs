@@ -29,6 +29,8 @@ pub mod domain;
 pub mod events;
 /// Attachment blobs on disk: content-addressed storage, sniffing, names, ranges.
 pub mod files;
+/// The process heap: freed memory handed back to the system after a rebuild.
+pub mod heap;
 /// Outgoing mail: SMTP transport, messages and their templates.
 pub mod mail;
 /// The connection layer: accepting, timeouts, the connection limit, graceful shutdown.
@@ -235,6 +237,9 @@ fn open_blobs(config: &Config, store: &Store) -> Result<files::BlobStore, ServeE
     Ok(blobs)
 }
 
+/// The database cache of `tasker reindex`, in MiB.
+const REINDEX_CACHE_MIB: usize = 8;
+
 /// Rebuilds the search index of the data directory `data_dir` from its database (the server
 /// must be stopped: it holds the database). `progress` hears tasks done and the total.
 /// Returns how many tasks were indexed.
@@ -247,14 +252,18 @@ pub fn reindex(
     if !config.db_path().exists() {
         return Err(ConfigError::new(option(), "has no database (nothing to index)").into());
     }
-    let store = Store::open(&config.db_path()).map_err(|e| match e {
-        StoreError::Locked => ConfigError::new(
-            option(),
-            "a running server holds it: stop the server first, or delete its index \
+    // A rebuild reads every task once, in key order: a cache of pages it will not read again
+    // would only hold memory beside the index writer's.
+    let store = Store::open_with_cache(&config.db_path(), REINDEX_CACHE_MIB << 20).map_err(
+        |e| match e {
+            StoreError::Locked => ConfigError::new(
+                option(),
+                "a running server holds it: stop the server first, or delete its index \
              directory and restart it to rebuild while it serves",
-        ),
-        other => ConfigError::new(option(), format!("cannot open the database: {other}")),
-    })?;
+            ),
+            other => ConfigError::new(option(), format!("cannot open the database: {other}")),
+        },
+    )?;
     let index = search::SearchIndex::create(&config.index_dir())
         .map_err(|e| ServeError::Runtime(e.to_string()))?;
     let tasks = service::rebuild_index(&store, &index, progress)

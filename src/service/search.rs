@@ -224,11 +224,15 @@ impl Service {
                 })
                 .await;
             match rebuilt.map_err(IndexingError::from).and_then(|r| r) {
-                Ok(tasks) => tracing::info!(
-                    tasks,
-                    seconds = started.elapsed().as_secs_f64(),
-                    "rebuilt the search index"
-                ),
+                Ok(tasks) => {
+                    // The rebuild's buffers are free now: the server serves without them.
+                    crate::heap::give_back_free_memory();
+                    tracing::info!(
+                        tasks,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "rebuilt the search index"
+                    );
+                }
                 Err(e) => {
                     // Searches keep answering 503; the next start tries again.
                     tracing::error!(error = %e, "cannot rebuild the search index");
