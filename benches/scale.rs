@@ -326,6 +326,30 @@ impl Server {
         }
     }
 
+    /// Waits (at most `limit`) until the server has used under 5% of a core for two seconds:
+    /// its background work (index merges) is done. Returns how long that took.
+    fn settle(&self, limit: Duration) -> Duration {
+        let started = Instant::now();
+        let stat = format!("/proc/{}/stat", self.child.id());
+        let ticks = || -> Option<u64> {
+            // utime and stime, the 14th and 15th fields, after the command's parentheses.
+            let text = std::fs::read_to_string(&stat).ok()?;
+            let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        };
+        let window = Duration::from_secs(2);
+        while started.elapsed() < limit {
+            let Some(before) = ticks() else { break };
+            std::thread::sleep(window);
+            let Some(after) = ticks() else { break };
+            // Clock ticks are hundredths of a second on Linux: 5% of 2 s is 10.
+            if after - before < 10 {
+                break;
+            }
+        }
+        started.elapsed()
+    }
+
     /// SIGTERM, then waits for a clean exit; the child's peak memory in MiB.
     fn stop(mut self) -> f64 {
         // SAFETY: signals our own child, not yet reaped.
@@ -527,6 +551,13 @@ fn main() {
     let first_start_own = own.peak();
     // Serving is measured as it is, without a limit.
     cap.release(server.child.id());
+    // The index is searchable once ready, but tantivy still merges the new segments in the
+    // background for a while: the rows measure the settled server.
+    let settled = server.settle(Duration::from_secs(300));
+    eprintln!(
+        "scale: the server settled {:.1} s after ready",
+        settled.as_secs_f64()
+    );
     step(
         &mut steps,
         format!(
