@@ -399,6 +399,9 @@ async fn a_slow_consumer_is_cut_off_with_4008() {
         assert_eq!(reply.status(), 201);
     }
     let (mut last_seq, mut last_cursor) = (0, String::new());
+    // The 4008 close frame is sent if the socket still takes it: when the cut-off found the
+    // socket's buffers full (this client reads nothing), the server drops the connection
+    // after a short grace instead, and the client sees a reset where the frames end.
     let code = loop {
         let frame = tokio::time::timeout(PATIENCE, socket.next())
             .await
@@ -409,12 +412,16 @@ async fn a_slow_consumer_is_cut_off_with_4008() {
                 last_seq = message["seq"].as_u64().unwrap();
                 last_cursor = message["cursor"].as_str().unwrap().to_string();
             }
-            Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
+            Some(Ok(Message::Close(Some(frame)))) => break Some(u16::from(frame.code)),
             Some(Ok(_)) => {}
+            Some(Err(tokio_tungstenite::tungstenite::Error::Protocol(
+                tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            ))) => break None,
             other => panic!("no close frame: {other:?}"),
         }
     };
-    assert_eq!(code, 4008);
+    assert!(matches!(code, Some(4008) | None), "{code:?}");
+    assert!(last_seq > 0, "frames came before the cut-off");
     assert!(last_seq < 600, "it was cut off before the end");
     // It resumes from where it got to and receives the rest.
     let mut resumed = connect(&server, &me, &format!("?after={last_cursor}")).await;
