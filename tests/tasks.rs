@@ -565,25 +565,30 @@ async fn paging_through_a_filter_never_repeats_or_skips() {
             false,
         ),
     ] {
-        let mut seen = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let path = match &cursor {
-                Some(next) => format!("/api/tasks?{query}&cursor={next}"),
-                None => format!("/api/tasks?{query}"),
-            };
-            let page = server.get(&path, Some(&c.member.token)).await.ok().clone();
-            seen.extend(ids(&page));
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_string()),
-                None => break,
-            }
-        }
+        let seen = page_through(&server, &c.member, &query).await;
         let mut expected = expected_done.clone();
         if descending {
             expected.reverse();
         }
         assert_eq!(seen, expected, "{query}");
+    }
+}
+
+/// Every task id of `/api/tasks?{query}`, page after page.
+async fn page_through(server: &TestServer, who: &Account, query: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(next) => format!("/api/tasks?{query}&cursor={next}"),
+            None => format!("/api/tasks?{query}"),
+        };
+        let page = server.get(&path, Some(&who.token)).await.ok().clone();
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return seen,
+        }
     }
 }
 

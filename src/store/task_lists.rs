@@ -133,55 +133,61 @@ fn created_stream(
             return status_stream(txn, p, status, after, descending);
         }
     };
-    let index = txn.open_table(table)?;
-    let range = match (after.map(|a| a.id), descending) {
-        (None, _) => index.range((prefix, 0)..=(prefix, u128::MAX))?,
-        (Some(a), false) if a == u128::MAX => return Ok(None),
-        (Some(a), false) => index.range((prefix, a + 1)..=(prefix, u128::MAX))?,
-        (Some(0), true) => return Ok(None),
-        (Some(a), true) => index.range((prefix, 0)..=(prefix, a - 1))?,
+    let Some((first, last)) = ids_after(after, descending) else {
+        return Ok(None);
     };
-    let ids = range.map(|entry| {
+    let index = txn.open_table(table)?;
+    let ids = index.range((prefix, first)..=(prefix, last))?.map(|entry| {
         entry.map(|(key, _)| ListPosition {
             key: 0,
             id: key.value().1,
         })
     });
-    Ok(Some(if descending {
-        Box::new(ids.rev())
-    } else {
-        Box::new(ids)
-    }))
+    Ok(Some(in_order(ids, descending)))
 }
 
 /// [`created_stream`] of a project's tasks of one status, from `TASKS_BY_PROJECT_STATUS`.
 fn status_stream(
     txn: &redb::ReadTransaction,
-    p: u128,
+    project: u128,
     status: TaskStatus,
     after: Option<ListPosition>,
     descending: bool,
 ) -> Result<Option<Stream>, StoreError> {
-    let index = txn.open_table(TASKS_BY_PROJECT_STATUS)?;
-    let s = status as u8;
-    let range = match (after.map(|a| a.id), descending) {
-        (None, _) => index.range((p, s, 0)..=(p, s, u128::MAX))?,
-        (Some(a), false) if a == u128::MAX => return Ok(None),
-        (Some(a), false) => index.range((p, s, a + 1)..=(p, s, u128::MAX))?,
-        (Some(0), true) => return Ok(None),
-        (Some(a), true) => index.range((p, s, 0)..=(p, s, a - 1))?,
+    let Some((first, last)) = ids_after(after, descending) else {
+        return Ok(None);
     };
-    let ids = range.map(|entry| {
+    let (p, s) = (project, status as u8);
+    let index = txn.open_table(TASKS_BY_PROJECT_STATUS)?;
+    let ids = index.range((p, s, first)..=(p, s, last))?.map(|entry| {
         entry.map(|(key, _)| ListPosition {
             key: 0,
             id: key.value().2,
         })
     });
-    Ok(Some(if descending {
+    Ok(Some(in_order(ids, descending)))
+}
+
+/// The ids, first and last, a creation-order list has left after `after`; `None` when none.
+fn ids_after(after: Option<ListPosition>, descending: bool) -> Option<(u128, u128)> {
+    match (after.map(|a| a.id), descending) {
+        (None, _) => Some((0, u128::MAX)),
+        (Some(u128::MAX), false) | (Some(0), true) => None,
+        (Some(a), false) => Some((a + 1, u128::MAX)),
+        (Some(a), true) => Some((0, a - 1)),
+    }
+}
+
+/// Positions read in id order, as a stream in the list's direction.
+fn in_order(
+    ids: impl DoubleEndedIterator<Item = Result<ListPosition, redb::StorageError>> + 'static,
+    descending: bool,
+) -> Stream {
+    if descending {
         Box::new(ids.rev())
     } else {
         Box::new(ids)
-    }))
+    }
 }
 
 /// The stream of one range in a `TASKS_SORTED` order, after `after`.
