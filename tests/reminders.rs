@@ -527,6 +527,12 @@ async fn bad_preferences_are_refused_field_by_field() {
     );
     let reply = put(json!({"ntfy_url": "http://127.0.0.1:9/topic"})).await;
     assert_eq!(reply.invalid_fields(), ["ntfy_url"]);
+    let reply = put(json!({"ntfy_url": " "})).await;
+    assert_eq!(
+        reply.invalid_fields(),
+        ["ntfy_url"],
+        "null removes it, not an empty string"
+    );
     let reply = put(json!({"kinds": {"task_assigned": "fax"}})).await;
     assert_eq!(reply.status, 422);
     let prefs = server

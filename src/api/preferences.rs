@@ -170,7 +170,8 @@ pub struct PreferencesUpdateBody {
     #[oai(nullable)]
     pub kinds: Option<KindsUpdate>,
     /// An `http(s)` ntfy topic URL, e.g. `https://ntfy.sh/my-secret-topic`; a private or
-    /// loopback address only when the server allows it (`--webhook-allowed-hosts`).
+    /// loopback address only when the server allows it (`--webhook-allowed-hosts`). `null`
+    /// removes it; an empty string is refused.
     #[oai(nullable)]
     pub ntfy_url: MaybeUndefined<String>,
 }
@@ -229,6 +230,14 @@ impl PreferencesApi {
         auth: BearerAuth,
         body: Json<PreferencesUpdateBody>,
     ) -> ApiResult<Json<PreferencesBody>> {
+        // `null` removes the topic; an empty string is no URL.
+        if matches!(&body.0.ntfy_url, MaybeUndefined::Value(url) if url.trim().is_empty()) {
+            return Err(crate::service::Error::invalid(
+                "ntfy_url",
+                "is empty: send null to remove the topic",
+            )
+            .into());
+        }
         let saved = service.update_preferences(&auth.0, body.0.into()).await?;
         Ok(Json(saved.into()))
     }
