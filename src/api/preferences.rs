@@ -230,14 +230,6 @@ impl PreferencesApi {
         auth: BearerAuth,
         body: Json<PreferencesUpdateBody>,
     ) -> ApiResult<Json<PreferencesBody>> {
-        // `null` removes the topic; an empty string is no URL.
-        if matches!(&body.0.ntfy_url, MaybeUndefined::Value(url) if url.trim().is_empty()) {
-            return Err(crate::service::Error::invalid(
-                "ntfy_url",
-                "is empty: send null to remove the topic",
-            )
-            .into());
-        }
         let saved = service.update_preferences(&auth.0, body.0.into()).await?;
         Ok(Json(saved.into()))
     }

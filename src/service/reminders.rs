@@ -110,8 +110,14 @@ impl Service {
             };
         }
         if let Some(raw) = update.ntfy_url {
-            prefs.ntfy_url = match raw.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            // `None` removes the topic; an empty string is no URL (the web form sends `None`
+            // for an empty field).
+            prefs.ntfy_url = match raw.as_deref().map(str::trim) {
                 None => None,
+                Some("") => v.check::<String>(
+                    "ntfy_url",
+                    Err("is empty: to remove the topic, set it to null".into()),
+                ),
                 Some(url) => v.check("ntfy_url", self.check_ntfy_url(url)),
             };
         }

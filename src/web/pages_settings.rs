@@ -146,7 +146,11 @@ fn update_of(form: &[(String, String)]) -> PreferencesUpdate {
         digest_hour: hour(field(form, "digest_hour")),
         digest_minute: None,
         kinds,
-        ntfy_url: Some(field(form, "ntfy_url").map(str::to_string)),
+        ntfy_url: Some(
+            field(form, "ntfy_url")
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
+        ),
     }
 }
 
