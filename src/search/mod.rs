@@ -21,7 +21,6 @@ mod expand;
 mod highlight;
 pub mod query;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
@@ -82,11 +81,6 @@ pub enum SearchError {
     Index(#[from] tantivy::TantivyError),
     #[error("search index directory: {0}")]
     Io(#[from] std::io::Error),
-}
-
-thread_local! {
-    /// The analyzer highlights tokenize with, built once per thread rather than per hit.
-    static HIGHLIGHTER: RefCell<TextAnalyzer> = RefCell::new(analyzer());
 }
 
 /// The analyzer for every text field and for query words: letters and digits, lower-cased,
@@ -743,15 +737,24 @@ impl SearchIndex {
     }
 
     /// The title with what the query matched marked (see the `highlight` module), if any.
-    pub fn highlight_title(&self, query: &ParsedQuery, title: &str) -> Option<String> {
-        HIGHLIGHTER.with_borrow_mut(|analyzer| highlight::highlight(analyzer, query, title, None))
+    /// `analyzer`: one [`analyzer`] for all the hits of a request.
+    pub fn highlight_title(
+        &self,
+        analyzer: &mut TextAnalyzer,
+        query: &ParsedQuery,
+        title: &str,
+    ) -> Option<String> {
+        highlight::highlight(analyzer, query, title, None)
     }
 
     /// A snippet of the description around the first match, marked, if any.
-    pub fn highlight_description(&self, query: &ParsedQuery, text: &str) -> Option<String> {
-        HIGHLIGHTER.with_borrow_mut(|analyzer| {
-            highlight::highlight(analyzer, query, text, Some(SNIPPET_CHARS))
-        })
+    pub fn highlight_description(
+        &self,
+        analyzer: &mut TextAnalyzer,
+        query: &ParsedQuery,
+        text: &str,
+    ) -> Option<String> {
+        highlight::highlight(analyzer, query, text, Some(SNIPPET_CHARS))
     }
 }
 

@@ -170,6 +170,7 @@ impl Service {
                 let ids: Vec<TaskId> = hits.iter().take(limit.get()).map(|h| h.task).collect();
                 let mut rows = s.tasks_by_ids(&ids)?.into_iter().peekable();
                 let mut items = Vec::with_capacity(ids.len());
+                let mut analyzer = crate::search::analyzer();
                 for hit in hits.iter().take(limit.get()) {
                     let Some(task) = rows.next_if(|t| t.id == hit.task) else {
                         continue;
@@ -181,9 +182,16 @@ impl Service {
                         continue;
                     }
                     items.push(SearchHit {
-                        title: search.highlight_title(&request.query, task.title.as_str()),
-                        description: search
-                            .highlight_description(&request.query, &task.description),
+                        title: search.highlight_title(
+                            &mut analyzer,
+                            &request.query,
+                            task.title.as_str(),
+                        ),
+                        description: search.highlight_description(
+                            &mut analyzer,
+                            &request.query,
+                            &task.description,
+                        ),
                         score: hit.score,
                         task: view(&standing, task),
                     });

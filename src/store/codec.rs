@@ -26,12 +26,11 @@
 //! The dictionary is part of the file format: [`DICT_1`] must never change. A better one
 //! would get a new marker byte, with every earlier form kept readable.
 //!
-//! zstd's dictionaries are prepared once per process ([`OnceLock`]) and its contexts once per
-//! thread (`thread_local!`), so a row costs a few microseconds, not a dictionary load.
+//! zstd's dictionaries are prepared once per process ([`OnceLock`]) and its contexts reused
+//! from a small idle set, so a row costs a few microseconds, not a dictionary load.
 
-use std::cell::RefCell;
 use std::io::Cursor;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use redb::ReadableTable;
 use serde::Serialize;
@@ -118,14 +117,44 @@ fn prepared() -> &'static Prepared {
     })
 }
 
-thread_local! {
-    /// This thread's zstd compression context, made on first use.
-    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> =
-        const { RefCell::new(None) };
-    /// This thread's zstd decompression context, made on first use.
-    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { RefCell::new(None) };
+/// zstd contexts not in use, kept for the next value (a context costs an allocation of
+/// tens to hundreds of KiB): taken for one value, then put back.
+struct Contexts<T> {
+    idle: Mutex<Vec<T>>,
 }
+
+impl<T> Contexts<T> {
+    /// At most this many wait idle (one per thread that compresses at once is plenty).
+    const KEEP: usize = 8;
+
+    const fn new() -> Self {
+        Self {
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `work` with an idle context, or a new one from `make`.
+    fn with<R>(
+        &self,
+        make: impl FnOnce() -> std::io::Result<T>,
+        work: impl FnOnce(&mut T) -> R,
+    ) -> std::io::Result<R> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut context = match idle {
+            Some(context) => context,
+            None => make()?,
+        };
+        let result = work(&mut context);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < Self::KEEP {
+            idle.push(context);
+        }
+        Ok(result)
+    }
+}
+
+static COMPRESSORS: Contexts<zstd::bulk::Compressor<'static>> = Contexts::new();
+static DECOMPRESSORS: Contexts<zstd::bulk::Decompressor<'static>> = Contexts::new();
 
 fn new_compressor() -> std::io::Result<zstd::bulk::Compressor<'static>> {
     use zstd::zstd_safe::CParameter;
@@ -138,18 +167,17 @@ fn new_compressor() -> std::io::Result<zstd::bulk::Compressor<'static>> {
 
 /// `json` in the [`ZSTD_DICT_1`] form; `None` if zstd failed.
 fn compress(json: &[u8]) -> Option<Vec<u8>> {
-    COMPRESSOR.with_borrow_mut(|slot| {
-        let compressor = match slot {
-            Some(compressor) => compressor,
-            None => slot.insert(new_compressor().ok()?),
-        };
-        let mut stored = Vec::with_capacity(1 + zstd::zstd_safe::compress_bound(json.len()));
-        stored.push(ZSTD_DICT_1);
-        let mut frame = Cursor::new(stored);
-        frame.set_position(1);
-        compressor.compress_to_buffer(json, &mut frame).ok()?;
-        Some(frame.into_inner())
-    })
+    COMPRESSORS
+        .with(new_compressor, |compressor| {
+            let mut stored = Vec::with_capacity(1 + zstd::zstd_safe::compress_bound(json.len()));
+            stored.push(ZSTD_DICT_1);
+            let mut frame = Cursor::new(stored);
+            frame.set_position(1);
+            compressor.compress_to_buffer(json, &mut frame).ok()?;
+            Some(frame.into_inner())
+        })
+        .ok()
+        .flatten()
 }
 
 /// The JSON of a [`ZSTD_DICT_1`] frame, or why it is not one.
@@ -163,18 +191,13 @@ fn decompress(frame: &[u8]) -> Result<Vec<u8>, String> {
         return Err(format!("a compressed value claims {len} bytes"));
     }
     let mut json = Vec::with_capacity(len as usize);
-    DECOMPRESSOR.with_borrow_mut(|slot| {
-        let decompressor = match slot {
-            Some(decompressor) => decompressor,
-            None => slot.insert(
-                zstd::bulk::Decompressor::with_prepared_dictionary(&prepared().decoder)
-                    .map_err(|e| format!("cannot prepare zstd: {e}"))?,
-            ),
-        };
-        decompressor
-            .decompress_to_buffer(frame, &mut json)
-            .map_err(|e| format!("cannot decompress: {e}"))
-    })?;
+    DECOMPRESSORS
+        .with(
+            || zstd::bulk::Decompressor::with_prepared_dictionary(&prepared().decoder),
+            |decompressor| decompressor.decompress_to_buffer(frame, &mut json),
+        )
+        .map_err(|e| format!("cannot prepare zstd: {e}"))?
+        .map_err(|e| format!("cannot decompress: {e}"))?;
     if json.len() as u64 != len {
         return Err(format!(
             "a compressed value of {} bytes claims {len}",
@@ -332,7 +355,7 @@ mod tests {
         assert_eq!(serde_json::to_vec(&back).unwrap(), json);
         // A short value stays JSON.
         assert_eq!(encode(&"short").unwrap(), b"\"short\"");
-        // Many values, on several threads (each has its own zstd context).
+        // Many values, on several threads at once (sharing the idle contexts).
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 std::thread::spawn(move || {
