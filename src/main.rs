@@ -219,6 +219,15 @@ fn reindex(data_dir: &std::path::Path) -> ExitCode {
     let result = tasker::reindex(data_dir, |done, total| {
         bar.set_length(total);
         bar.set_position(done);
+        if done >= total {
+            // What is left is merging what was written into one segment: no count to show.
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.set_message(format!("indexed {done} tasks; merging the index"));
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        }
     });
     bar.finish_and_clear();
     match result {

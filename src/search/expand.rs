@@ -12,7 +12,7 @@ use tantivy::query::{
     Scorer, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{BitSet, DocId, DocSet, Score, SegmentReader, TantivyError, Term};
+use tantivy::{BitSet, DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyError, Term};
 use tantivy_fst::Automaton;
 
 /// How an expansion matches the word part of a term.
@@ -97,30 +97,45 @@ struct ExpandWeight {
 
 impl Weight for ExpandWeight {
     fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let mut docs = BitSet::with_max_value(reader.max_doc());
         let index = reader.inverted_index(self.field)?;
+        let mut terms = Vec::new();
         for namespace in self.namespaces.iter() {
             let automaton = Scoped {
                 namespace: namespace.as_bytes(),
                 word: &*self.automaton,
             };
-            let mut terms = index.terms().search(automaton).into_stream()?;
-            while terms.advance() {
-                let mut postings = index
-                    .read_block_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?;
-                loop {
-                    let block = postings.docs();
-                    if block.is_empty() {
-                        break;
-                    }
-                    for &doc in block {
-                        docs.insert(doc);
-                    }
-                    postings.advance();
-                }
+            let mut found = index.terms().search(automaton).into_stream()?;
+            while found.advance() {
+                terms.push(found.value().clone());
             }
         }
-        Ok(Box::new(ConstScorer::new(BitSetDocSet::from(docs), boost)))
+        let postings: u64 = terms.iter().map(|t| u64::from(t.doc_freq)).sum();
+        let each_doc = |insert: &mut dyn FnMut(DocId)| -> tantivy::Result<()> {
+            for term in &terms {
+                let mut block =
+                    index.read_block_postings_from_terminfo(term, IndexRecordOption::Basic)?;
+                while !block.docs().is_empty() {
+                    block.docs().iter().for_each(|&doc| insert(doc));
+                    block.advance();
+                }
+            }
+            Ok(())
+        };
+        // A typo's few matches are a short sorted list; a common prefix's many, a bit set
+        // (one bit per document of the segment).
+        if postings.saturating_mul(SPARSE) < u64::from(reader.max_doc()) {
+            let mut docs = Vec::with_capacity(postings as usize);
+            each_doc(&mut |doc| docs.push(doc))?;
+            docs.sort_unstable();
+            docs.dedup();
+            Ok(Box::new(ConstScorer::new(SortedDocs::new(docs), boost)))
+        } else {
+            let mut docs = BitSet::with_max_value(reader.max_doc());
+            each_doc(&mut |doc| {
+                docs.insert(doc);
+            })?;
+            Ok(Box::new(ConstScorer::new(BitSetDocSet::from(docs), boost)))
+        }
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
@@ -132,6 +147,43 @@ impl Weight for ExpandWeight {
                 "the document does not match".to_string(),
             ))
         }
+    }
+}
+
+/// An expansion's matches are kept as a sorted list when its postings number fewer than one
+/// in this many of the segment's documents: a bit set's words (one per 64 documents) would
+/// outnumber them.
+const SPARSE: u64 = 64;
+
+/// Documents in a sorted list without repeats.
+struct SortedDocs {
+    docs: Vec<DocId>,
+    at: usize,
+}
+
+impl SortedDocs {
+    fn new(docs: Vec<DocId>) -> Self {
+        Self { docs, at: 0 }
+    }
+}
+
+impl DocSet for SortedDocs {
+    fn advance(&mut self) -> DocId {
+        self.at = (self.at + 1).min(self.docs.len());
+        self.doc()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        self.at += self.docs[self.at..].partition_point(|&d| d < target);
+        self.doc()
+    }
+
+    fn doc(&self) -> DocId {
+        self.docs.get(self.at).copied().unwrap_or(TERMINATED)
+    }
+
+    fn size_hint(&self) -> u32 {
+        (self.docs.len() - self.at) as u32
     }
 }
 

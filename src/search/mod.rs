@@ -21,8 +21,6 @@ mod expand;
 mod highlight;
 pub mod query;
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,6 +30,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
 use tantivy::columnar::Column;
+use tantivy::index::SegmentId;
+use tantivy::indexer::{LogMergePolicy, NoMergePolicy};
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery, TermSetQuery,
 };
@@ -338,6 +338,17 @@ pub struct SearchIndex {
     /// Progress of a running rebuild: tasks done, of how many.
     rebuilt: AtomicU64,
     rebuild_total: AtomicU64,
+    /// The id columns of the segments searched last ([`SearchIndex::hits`]): opening one
+    /// parses its block table, which at a million tasks cost more than reading the hits.
+    id_columns: Mutex<Vec<IdColumns>>,
+}
+
+/// A segment's task id columns: the high and low 64 bits.
+#[derive(Clone)]
+struct IdColumns {
+    segment: SegmentId,
+    hi: Column<u64>,
+    lo: Column<u64>,
 }
 
 impl SearchIndex {
@@ -417,6 +428,7 @@ impl SearchIndex {
             emptied: AtomicBool::new(false),
             rebuilt: AtomicU64::new(0),
             rebuild_total: AtomicU64::new(0),
+            id_columns: Mutex::new(Vec::new()),
         })
     }
 
@@ -464,8 +476,52 @@ impl SearchIndex {
     pub fn begin_rebuild(&self, total: u64) -> Result<(), SearchError> {
         self.rebuilt.store(0, Ordering::SeqCst);
         self.rebuild_total.store(total, Ordering::SeqCst);
-        self.writer().delete_all_documents()?;
+        let writer = self.writer();
+        // What the rebuild writes is merged once, into one segment, when it is committed
+        // ([`SearchIndex::finish_rebuild`]), not level by level while it runs.
+        writer.set_merge_policy(Box::new(NoMergePolicy));
+        writer.delete_all_documents()?;
         self.emptied.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Commits a rebuild as reflecting the change log up to `seq` (see
+    /// [`SearchIndex::commit`]), then merges its segments into one in the background; later
+    /// writes are merged by tantivy's usual policy again.
+    ///
+    /// Every segment has its own term dictionaries, and a prefix or typo expansion walks each
+    /// of them: at a million tasks a rebuild left three segments of the same words, and the
+    /// walks were most of a typo search. Searches run meanwhile; a clean stop waits for the
+    /// merge ([`SearchIndex::close`]), a killed one leaves the segments as they were.
+    pub fn finish_rebuild(&self, seq: u64) -> Result<(), SearchError> {
+        self.commit(seq)?;
+        let segments: Vec<SegmentId> = self
+            .reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .map(|s| s.segment_id())
+            .collect();
+        let mut writer = self.writer();
+        if segments.len() > 1 {
+            let merging = writer.merge(&segments);
+            // Searches keep reading the old segments until the reader reloads: it does when
+            // the merge is in.
+            let reader = self.reader.clone();
+            std::thread::Builder::new()
+                .name("index-merge".into())
+                .spawn(move || match merging.wait() {
+                    Ok(_) => {
+                        if let Err(e) = reader.reload() {
+                            tracing::warn!(error = %e, "cannot reload the merged search index");
+                        }
+                        // The merge's buffers are free now.
+                        crate::heap::give_back_free_memory();
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot merge the rebuilt search index"),
+                })?;
+        }
+        writer.set_merge_policy(Box::new(LogMergePolicy::default()));
         Ok(())
     }
 
@@ -609,20 +665,16 @@ impl SearchIndex {
         searcher: &Searcher,
         found: Vec<(Score, DocAddress)>,
     ) -> Result<Vec<Hit>, SearchError> {
-        let mut hits = Vec::new();
-        // Opening a column reads its header (a block table as long as the segment is big):
-        // once per segment, not once per hit.
-        let mut columns: HashMap<u32, (Column<u64>, Column<u64>)> = HashMap::new();
+        let mut columns: Vec<Option<IdColumns>> = vec![None; searcher.segment_readers().len()];
+        let mut hits = Vec::with_capacity(found.len());
         for (score, address) in found {
-            let (id_hi, id_lo) = match columns.entry(address.segment_ord) {
-                Entry::Occupied(open) => open.into_mut(),
-                Entry::Vacant(slot) => {
-                    let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-                    slot.insert((fast.u64(ID_HI)?, fast.u64(ID_LO)?))
-                }
+            let slot = &mut columns[address.segment_ord as usize];
+            let ids = match slot {
+                Some(ids) => ids,
+                None => slot.insert(self.id_columns(searcher, address.segment_ord)?),
             };
-            let hi = id_hi.first(address.doc_id);
-            let lo = id_lo.first(address.doc_id);
+            let hi = ids.hi.first(address.doc_id);
+            let lo = ids.lo.first(address.doc_id);
             if let (Some(hi), Some(lo)) = (hi, lo) {
                 hits.push(Hit {
                     task: TaskId::from_u128((u128::from(hi) << 64) | u128::from(lo)),
@@ -631,6 +683,31 @@ impl SearchIndex {
             }
         }
         Ok(hits)
+    }
+
+    /// The id columns of `searcher`'s segment `ord`: kept from an earlier search of the same
+    /// segment, or opened (and kept, with those of the segments still searched).
+    fn id_columns(&self, searcher: &Searcher, ord: u32) -> Result<IdColumns, SearchError> {
+        let reader = searcher.segment_reader(ord);
+        let segment = reader.segment_id();
+        let mut kept = self.id_columns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ids) = kept.iter().find(|c| c.segment == segment) {
+            return Ok(ids.clone());
+        }
+        let fast = reader.fast_fields();
+        let ids = IdColumns {
+            segment,
+            hi: fast.u64(ID_HI)?,
+            lo: fast.u64(ID_LO)?,
+        };
+        let live: Vec<SegmentId> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| r.segment_id())
+            .collect();
+        kept.retain(|c| live.contains(&c.segment));
+        kept.push(ids.clone());
+        Ok(ids)
     }
 
     /// The query for `request` within `namespaces`: exact words only, or `widened` with

@@ -314,7 +314,7 @@ pub fn rebuild_index(
         index.rebuilt(batch.len() as u64);
         progress(done, total.max(done));
     }
-    index.commit(start_seq)?;
+    index.finish_rebuild(start_seq)?;
     Ok(done)
 }
 
