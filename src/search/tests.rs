@@ -154,3 +154,40 @@ fn exact_matches_come_first_then_prefixes_and_typos_and_pages_do_not_overlap() {
     let found = f.search(me, &[team], "deploy release", 0, 10);
     assert_eq!(found, [tasks[3].id]);
 }
+
+#[test]
+fn a_rebuild_is_merged_into_one_segment_that_finds_everything() {
+    let team = TeamId::new();
+    let me = UserId::new();
+    let dir = tempfile::tempdir().unwrap();
+    let index = SearchIndex::create(&dir.path().join("index")).unwrap();
+    let tasks: Vec<Task> = (0..3)
+        .map(|i| titled(&format!("Deploy batch {i}"), "", Some(team), me))
+        .collect();
+    index.begin_rebuild(tasks.len() as u64).unwrap();
+    // A commit per task: three segments, which the rebuild's merge policy leaves alone.
+    for (seq, task) in tasks.iter().enumerate() {
+        index.upsert(task, &[]).unwrap();
+        index.commit(seq as u64).unwrap();
+    }
+    let segments = || index.reader.searcher().segment_readers().len();
+    assert_eq!(segments(), 3);
+    index.finish_rebuild(3).unwrap();
+    let started = std::time::Instant::now();
+    while segments() > 1 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the merge never came in"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let request = SearchRequest {
+        query: index.parse("depl").unwrap(),
+        me,
+        teams: vec![team],
+        filter: TaskFilter::default(),
+    };
+    assert_eq!(index.search(&request, 0, 10).unwrap().len(), 3);
+    assert_eq!(index.applied(), 3);
+    index.close().unwrap();
+}
