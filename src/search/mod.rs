@@ -16,7 +16,10 @@
 //! (their teams and their own person), so a posting list holds one team's tasks (or one
 //! person's), a match is by construction a task the caller may see, and a prefix or typo
 //! expansion never walks another team's words.
+//!
+//! A rebuild ends merged into one segment ([`SearchIndex::finish_rebuild`]).
 
+mod any_of;
 mod expand;
 mod highlight;
 pub mod query;
@@ -50,24 +53,16 @@ use tantivy::{
 use crate::domain::access::{TaskAudience, task_audience};
 use crate::domain::task::{Task, TaskFilter, TaskStatus};
 use crate::domain::{TaskId, TeamId, UserId};
+use any_of::AnyOf;
 use expand::{ExpandQuery, Expansion};
 pub use highlight::SNIPPET_CHARS;
 pub use query::ParsedQuery;
 
 /// Bumped whenever the schema or the analysis changes: an index of another version is
 /// rebuilt at start.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 2;
 /// The name the text fields' tokenizer ([`NamespacedTokenizer`]) is registered under.
 const ANALYZER: &str = "tasker";
-/// The name the prefix fields' tokenizer is registered under.
-const PREFIX_ANALYZER: &str = "tasker_prefixes";
-/// Word beginnings up to this many characters are indexed (in the prefix fields): a query
-/// prefix this long or shorter is one term to look up, where expanding it would read every
-/// word it begins (at a million tasks a 3-letter prefix began thousands, and reading them was
-/// most of a search). A longer one is expanded: it begins few words. What Elasticsearch's
-/// `index_prefixes` does; 4 rather than its 5 because every length adds to the index (with
-/// 2 to 5 it doubled, from 220 to 433 MB at a million tasks).
-const INDEXED_PREFIX_CHARS: usize = 4;
 /// Memory the writer may buffer before it writes a segment. Less is not less memory for a
 /// rebuild: at a million tasks, 32 MiB made twice the segments, and merging them touched more
 /// of the index's mapped files (a peak of 422 MiB resident against 299 MiB with 64 MiB).
@@ -111,11 +106,6 @@ struct Fields {
     description: Field,
     comments: Field,
     labels: Field,
-    /// The text fields' word beginnings ([`NamespacedTokenizer`] with `prefixes`).
-    title_prefixes: Field,
-    description_prefixes: Field,
-    comments_prefixes: Field,
-    labels_prefixes: Field,
     label: Field,
     status: Field,
     project: Field,
@@ -130,12 +120,6 @@ impl Fields {
                 .set_tokenizer(ANALYZER)
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         );
-        // Scored like words (block-max WAND prunes them alike), but never part of a phrase.
-        let prefixes = TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(PREFIX_ANALYZER)
-                .set_index_option(IndexRecordOption::WithFreqs),
-        );
         let fields = Fields {
             id: builder.add_text_field("id", STRING),
             id_hi: builder.add_u64_field(ID_HI, FAST),
@@ -144,10 +128,6 @@ impl Fields {
             description: builder.add_text_field("description", text.clone()),
             comments: builder.add_text_field("comments", text.clone()),
             labels: builder.add_text_field("labels", text),
-            title_prefixes: builder.add_text_field("title_prefixes", prefixes.clone()),
-            description_prefixes: builder.add_text_field("description_prefixes", prefixes.clone()),
-            comments_prefixes: builder.add_text_field("comments_prefixes", prefixes.clone()),
-            labels_prefixes: builder.add_text_field("labels_prefixes", prefixes),
             label: builder.add_text_field("label", STRING),
             status: builder.add_text_field("status", STRING),
             project: builder.add_text_field("project", STRING),
@@ -162,16 +142,6 @@ impl Fields {
             (self.labels, LABELS_BOOST),
             (self.description, DESCRIPTION_BOOST),
             (self.comments, COMMENTS_BOOST),
-        ]
-    }
-
-    /// The prefix fields, in the order of [`Fields::text_fields`].
-    fn prefix_fields(&self) -> [(Field, f32); 4] {
-        [
-            (self.title_prefixes, TITLE_BOOST),
-            (self.labels_prefixes, LABELS_BOOST),
-            (self.description_prefixes, DESCRIPTION_BOOST),
-            (self.comments_prefixes, COMMENTS_BOOST),
         ]
     }
 }
@@ -220,23 +190,9 @@ fn namespaced(namespaces: &str, text: &str) -> String {
 /// The text fields' tokenizer: the words of the text after [`NAMESPACE_END`] as [`analyzer`]
 /// splits them, each once per namespace before it, as `<namespace><word>` at the word's
 /// position (so phrases match within one namespace).
-///
-/// With `prefixes`, the tokenizer of the prefix fields: instead of each word, its first
-/// [`query::PREFIX_MIN_CHARS`] to [`INDEXED_PREFIX_CHARS`] characters (a word shorter than that
-/// counts whole), each as `<namespace><prefix>`.
 #[derive(Clone)]
 struct NamespacedTokenizer {
     inner: TextAnalyzer,
-    prefixes: bool,
-}
-
-/// The prefixes of `word` a prefix field indexes: its first `PREFIX_MIN_CHARS` up to
-/// `INDEXED_PREFIX_CHARS` characters, the whole word when it is no longer.
-fn indexed_prefixes(word: &str) -> impl Iterator<Item = &str> {
-    word.char_indices()
-        .map(|(at, c)| &word[..at + c.len_utf8()])
-        .take(INDEXED_PREFIX_CHARS)
-        .skip(query::PREFIX_MIN_CHARS - 1)
 }
 
 impl Tokenizer for NamespacedTokenizer {
@@ -251,21 +207,14 @@ impl Tokenizer for NamespacedTokenizer {
         let mut stream = self.inner.token_stream(text);
         while stream.advance() {
             let token = stream.token();
-            let words: Vec<&str> = if self.prefixes {
-                indexed_prefixes(&token.text).collect()
-            } else {
-                vec![&token.text]
-            };
             for namespace in &namespaces {
-                for word in &words {
-                    let mut text = String::with_capacity(namespace.len() + word.len());
-                    text.push_str(namespace);
-                    text.push_str(word);
-                    tokens.push(Token {
-                        text,
-                        ..token.clone()
-                    });
-                }
+                let mut text = String::with_capacity(namespace.len() + token.text.len());
+                text.push_str(namespace);
+                text.push_str(&token.text);
+                tokens.push(Token {
+                    text,
+                    ..token.clone()
+                });
             }
         }
         tokens.reverse();
@@ -461,15 +410,10 @@ impl SearchIndex {
     }
 
     fn with_index(dir: &Path, index: Index) -> Result<Self, SearchError> {
-        for (name, prefixes) in [(ANALYZER, false), (PREFIX_ANALYZER, true)] {
-            index.tokenizers().register(
-                name,
-                TextAnalyzer::from(NamespacedTokenizer {
-                    inner: analyzer(),
-                    prefixes,
-                }),
-            );
-        }
+        index.tokenizers().register(
+            ANALYZER,
+            TextAnalyzer::from(NamespacedTokenizer { inner: analyzer() }),
+        );
         let (_, fields) = Fields::schema();
         let reader = index
             .reader_builder()
@@ -599,19 +543,8 @@ impl SearchIndex {
         let id = key(raw);
         let namespaces = task_namespaces(task).concat();
         let mut doc = TantivyDocument::default();
-        // Each text goes in its field and in the field of its word beginnings.
-        let prefixes = |field: Field| {
-            f.text_fields()
-                .iter()
-                .zip(f.prefix_fields())
-                .find_map(|(text, prefixes)| (text.0 == field).then_some(prefixes.0))
-        };
         let text = |doc: &mut TantivyDocument, field: Field, value: &str| {
-            let value = namespaced(&namespaces, value);
-            if let Some(prefixes) = prefixes(field) {
-                doc.add_text(prefixes, &value);
-            }
-            doc.add_text(field, value);
+            doc.add_text(field, namespaced(&namespaces, value));
         };
         doc.add_text(f.id, &id);
         doc.add_u64(f.id_hi, (raw >> 64) as u64);
@@ -792,8 +725,8 @@ impl SearchIndex {
         widened: bool,
     ) -> Result<BooleanQuery, SearchError> {
         let f = self.fields;
-        // Each word and phrase: a disjunction over fields and namespaces.
-        let mut text: Vec<BooleanQuery> = Vec::new();
+        // Each word's and phrase's clauses (fields, namespaces, expansions): any may match.
+        let mut text: Vec<Vec<(Occur, Box<dyn Query>)>> = Vec::new();
         for word in &request.query.words {
             let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             for (field, boost) in f.text_fields() {
@@ -807,28 +740,9 @@ impl SearchIndex {
                 }
             }
             if widened {
-                let indexed_prefix =
-                    word.prefix && word.text.chars().count() <= INDEXED_PREFIX_CHARS;
-                if indexed_prefix {
-                    for (field, boost) in f.prefix_fields() {
-                        for namespace in namespaces.iter() {
-                            let term =
-                                Term::from_field_text(field, &format!("{namespace}{}", word.text));
-                            let prefix = TermQuery::new(term, IndexRecordOption::WithFreqs);
-                            any.push((
-                                Occur::Should,
-                                Box::new(BoostQuery::new(Box::new(prefix), boost * PREFIX_FACTOR)),
-                            ));
-                        }
-                    }
-                }
                 let fields = Arc::new(f.text_fields().to_vec());
                 for (wanted, expansion, factor) in [
-                    (
-                        word.prefix && !indexed_prefix,
-                        Expansion::Prefix,
-                        PREFIX_FACTOR,
-                    ),
+                    (word.prefix, Expansion::Prefix, PREFIX_FACTOR),
                     (word.fuzzy, Expansion::Typo, FUZZY_FACTOR),
                 ] {
                     if wanted {
@@ -845,7 +759,7 @@ impl SearchIndex {
                     }
                 }
             }
-            text.push(BooleanQuery::new(any));
+            text.push(any);
         }
         for phrase in &request.query.phrases {
             let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -861,7 +775,7 @@ impl SearchIndex {
                     ));
                 }
             }
-            text.push(BooleanQuery::new(any));
+            text.push(any);
         }
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let narrow = &request.filter;
@@ -887,11 +801,13 @@ impl SearchIndex {
         // One word alone is run as its own disjunction: its term queries then score with
         // block-max WAND rather than through a nested union.
         if must.is_empty() && text.len() == 1 {
-            return Ok(text.pop().expect("one clause"));
+            return Ok(BooleanQuery::new(text.pop().expect("one clause")));
         }
-        let text = text
-            .into_iter()
-            .map(|q| (Occur::Must, Box::new(q) as Box<dyn Query>));
+        // Several: each a disjunction that moves only as far as the conjunction asks.
+        let text = text.into_iter().map(|any| {
+            let clauses = any.into_iter().map(|(_, clause)| clause).collect();
+            (Occur::Must, Box::new(AnyOf::new(clauses)) as Box<dyn Query>)
+        });
         must.splice(0..0, text);
         Ok(BooleanQuery::new(must))
     }

@@ -78,6 +78,7 @@ fn expansions_never_reach_another_teams_words() {
         "relaese ",
         "release",
         "rel",
+        "deplo",
         "deploy rel",
         "\"deploy the release\"",
     ] {
