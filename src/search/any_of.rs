@@ -7,7 +7,7 @@
 //! [`AnyOf`] seeks each clause only to where the conjunction asks, and scores only there.
 
 use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
-use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyError, Term};
+use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, Term};
 
 /// Matches what any of its clauses matches; scores the sum of the clauses that match.
 #[derive(Debug)]
@@ -69,14 +69,7 @@ impl Weight for AnyOfWeight {
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        let mut scorer = self.scorer(reader, 1.0)?;
-        if scorer.seek(doc) == doc {
-            Ok(Explanation::new("AnyOf", scorer.score()))
-        } else {
-            Err(TantivyError::InvalidArgument(
-                "the document does not match".to_string(),
-            ))
-        }
+        super::expand::explain_by_seeking(self.scorer(reader, 1.0)?, doc, "AnyOf")
     }
 }
 

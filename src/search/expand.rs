@@ -201,14 +201,23 @@ impl Weight for ExpandWeight {
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        let mut scorer = self.scorer(reader, 1.0)?;
-        if scorer.seek(doc) == doc {
-            Ok(Explanation::new("ExpandQuery", scorer.score()))
-        } else {
-            Err(TantivyError::InvalidArgument(
-                "the document does not match".to_string(),
-            ))
-        }
+        explain_by_seeking(self.scorer(reader, 1.0)?, doc, "ExpandQuery")
+    }
+}
+
+/// The explanation of a weight that scores as a whole (no parts to tell apart): `doc`'s
+/// score under `name`, or why not.
+pub(super) fn explain_by_seeking(
+    mut scorer: Box<dyn Scorer>,
+    doc: DocId,
+    name: &'static str,
+) -> tantivy::Result<Explanation> {
+    if scorer.seek(doc) == doc {
+        Ok(Explanation::new(name, scorer.score()))
+    } else {
+        Err(TantivyError::InvalidArgument(
+            "the document does not match".to_string(),
+        ))
     }
 }
 

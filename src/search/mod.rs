@@ -726,17 +726,14 @@ impl SearchIndex {
     ) -> Result<BooleanQuery, SearchError> {
         let f = self.fields;
         // Each word's and phrase's clauses (fields, namespaces, expansions): any may match.
-        let mut text: Vec<Vec<(Occur, Box<dyn Query>)>> = Vec::new();
+        let mut text: Vec<Vec<Box<dyn Query>>> = Vec::new();
         for word in &request.query.words {
-            let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            let mut any: Vec<Box<dyn Query>> = Vec::new();
             for (field, boost) in f.text_fields() {
                 for namespace in namespaces.iter() {
                     let term = Term::from_field_text(field, &format!("{namespace}{}", word.text));
                     let exact = TermQuery::new(term, IndexRecordOption::WithFreqs);
-                    any.push((
-                        Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(exact), boost)),
-                    ));
+                    any.push(Box::new(BoostQuery::new(Box::new(exact), boost)));
                 }
             }
             if widened {
@@ -752,27 +749,24 @@ impl SearchIndex {
                             &word.text,
                             expansion,
                         )?;
-                        any.push((
-                            Occur::Should,
-                            Box::new(BoostQuery::new(Box::new(query), factor)),
-                        ));
+                        any.push(Box::new(BoostQuery::new(Box::new(query), factor)));
                     }
                 }
             }
             text.push(any);
         }
         for phrase in &request.query.phrases {
-            let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            let mut any: Vec<Box<dyn Query>> = Vec::new();
             for (field, boost) in f.text_fields() {
                 for namespace in namespaces.iter() {
                     let terms = phrase
                         .iter()
                         .map(|t| Term::from_field_text(field, &format!("{namespace}{t}")))
                         .collect();
-                    any.push((
-                        Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(PhraseQuery::new(terms)), boost)),
-                    ));
+                    any.push(Box::new(BoostQuery::new(
+                        Box::new(PhraseQuery::new(terms)),
+                        boost,
+                    )));
                 }
             }
             text.push(any);
@@ -801,13 +795,12 @@ impl SearchIndex {
         // One word alone is run as its own disjunction: its term queries then score with
         // block-max WAND rather than through a nested union.
         if must.is_empty() && text.len() == 1 {
-            return Ok(BooleanQuery::new(text.pop().expect("one clause")));
+            return Ok(BooleanQuery::union(text.pop().expect("one clause")));
         }
         // Several: each a disjunction that moves only as far as the conjunction asks.
-        let text = text.into_iter().map(|any| {
-            let clauses = any.into_iter().map(|(_, clause)| clause).collect();
-            (Occur::Must, Box::new(AnyOf::new(clauses)) as Box<dyn Query>)
-        });
+        let text = text
+            .into_iter()
+            .map(|any| (Occur::Must, Box::new(AnyOf::new(any)) as Box<dyn Query>));
         must.splice(0..0, text);
         Ok(BooleanQuery::new(must))
     }
