@@ -13,9 +13,10 @@
 //!
 //! Steps: generate the export; `tasker import` (time, the child's peak resident memory from
 //! `wait4`, data directory bytes); the first `tasker serve` until `/api/health` shows the
-//! search index ready (its peak memory so far, `VmHWM`); a password set with `tasker user
-//! reset-password` for an account in one team of the 20; search and list rows with one client
-//! and with `SCALE_CLIENTS`; the server's memory after that load; `tasker reindex`, `backup`,
+//! search index ready (its peak memory so far, `VmHWM`); passwords set with `tasker user
+//! reset-password` for an account in one team of the 20 and for one in all of them; search and
+//! list rows with one client and with `SCALE_CLIENTS` for the first, search rows with one
+//! client for the second; the server's memory after that load; `tasker reindex`, `backup`,
 //! `export` and `check` (time, peak memory); a start with a current index. The server logs at
 //! `info` except the per-request lines (`tasker::http=warn`), which this process would
 //! otherwise read. The load generator shares the machine with the server: latencies are a
@@ -442,8 +443,21 @@ fn print_rows(title: &str, rows: &[Row]) {
     }
 }
 
-fn post_json(client: &reqwest::Client, url: String, body: Value) -> reqwest::RequestBuilder {
-    client.post(url).json(&body)
+/// A session token for `email` (password [`PASSWORD`]).
+async fn sign_in(client: &reqwest::Client, base: &str, email: &str) -> String {
+    let auth: Value = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    auth["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("signed in: {auth}"))
+        .to_string()
 }
 
 fn main() {
@@ -519,24 +533,28 @@ fn main() {
         ),
     );
 
-    // 4 (before the start: the server holds the database). A password for a member of one team.
+    // 4 (before the start: the server holds the database). Passwords for a member of one team
+    // and for the member of every team.
     let email = format!("user{ACCOUNT}@example.com");
-    run(
-        tasker(
-            &cap,
-            &[
-                "user",
-                "reset-password",
-                "--email",
-                &email,
-                "--bcrypt-cost",
-                "4",
-            ],
-        )
-        .arg("--data-dir")
-        .arg(&data),
-        Some(&format!("{PASSWORD}\n")),
-    );
+    let everywhere = format!("user{}@example.com", synthetic::EVERY_TEAM);
+    for email in [&email, &everywhere] {
+        run(
+            tasker(
+                &cap,
+                &[
+                    "user",
+                    "reset-password",
+                    "--email",
+                    email,
+                    "--bcrypt-cost",
+                    "4",
+                ],
+            )
+            .arg("--data-dir")
+            .arg(&data),
+            Some(&format!("{PASSWORD}\n")),
+        );
+    }
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
@@ -569,22 +587,8 @@ fn main() {
     );
 
     // 4 and 5. Search and list rows for the member.
-    let (search, list) = runtime.block_on(async {
-        let auth: Value = post_json(
-            &client,
-            format!("{}/api/auth/login", server.base),
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-        let token = auth["token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("signed in: {auth}"))
-            .to_string();
+    let (search, search_everywhere, list) = runtime.block_on(async {
+        let token = sign_in(&client, &server.base, &email).await;
         let projects: Value = client
             .get(format!("{}/api/projects?limit=50", server.base))
             .bearer_auth(&token)
@@ -606,23 +610,35 @@ fn main() {
             "the member sees its team's projects"
         );
         let vocabulary = std::sync::Arc::new(zipf::zipf().words().to_vec());
+        let searches = |token: String, concurrency: usize| {
+            let (client, base, vocabulary) =
+                (client.clone(), server.base.clone(), vocabulary.clone());
+            async move {
+                let mut rows = Vec::new();
+                for (class, make) in SEARCHES {
+                    let (base, vocabulary) = (base.clone(), vocabulary.clone());
+                    let label = format!(
+                        "search: {class}, e.g. `{}`",
+                        make(&vocabulary, 1).trim_end()
+                    );
+                    let url = move |n: usize| {
+                        format!(
+                            "{base}/api/tasks/search?limit=20&q={}",
+                            encode(&make(&vocabulary, n))
+                        )
+                    };
+                    rows.push(drive(&label, concurrency, seconds, get(&client, &token, url)).await);
+                }
+                rows
+            }
+        };
         let mut search = Vec::new();
         for concurrency in [1, clients] {
-            for (class, make) in SEARCHES {
-                let (base, vocabulary) = (server.base.clone(), vocabulary.clone());
-                let label = format!(
-                    "search: {class}, e.g. `{}`",
-                    make(&vocabulary, 1).trim_end()
-                );
-                let url = move |n: usize| {
-                    format!(
-                        "{base}/api/tasks/search?limit=20&q={}",
-                        encode(&make(&vocabulary, n))
-                    )
-                };
-                search.push(drive(&label, concurrency, seconds, get(&client, &token, url)).await);
-            }
+            search.extend(searches(token.clone(), concurrency).await);
         }
+        // The member of every team sees all the tasks: one client.
+        let token_everywhere = sign_in(&client, &server.base, &everywhere).await;
+        let search_everywhere = searches(token_everywhere, 1).await;
         let projects = std::sync::Arc::new(projects);
         type MakeList = fn(&str, &[String], usize) -> String;
         let lists: [(&str, MakeList); 3] = [
@@ -656,7 +672,7 @@ fn main() {
                 list.push(drive(label, concurrency, seconds, get(&client, &token, url)).await);
             }
         }
-        (search, list)
+        (search, search_everywhere, list)
     });
 
     // 6. Serving memory after the load.
@@ -741,6 +757,11 @@ fn main() {
     print_rows(
         &format!("search as a member of 1 team of {}", synthetic::TEAMS),
         &search,
+    );
+    println!();
+    print_rows(
+        &format!("search as a member of all {} teams", synthetic::TEAMS),
+        &search_everywhere,
     );
     println!();
     print_rows("list, a page of 50", &list);

@@ -18,8 +18,11 @@ use tasker::portable::{ExportWriter, Section};
 use crate::zipf::{word, zipf};
 
 /// Accounts `user{i}@example.com`, `i` from 0 (the only site admin); team `t` is accounts
-/// `10t` (its owner) to `10t + 9`.
+/// `10t` (its owner) to `10t + 9`, and [`EVERY_TEAM`].
 pub const USERS: usize = 200;
+/// The account that is also a member of every other team (someone who works across all of
+/// them): it sees every task.
+pub const EVERY_TEAM: usize = 1;
 pub const TEAMS: usize = 20;
 pub const PROJECTS_PER_TEAM: usize = 5;
 const COMMENT_EVERY: u64 = 10;
@@ -107,6 +110,11 @@ pub fn write(out: &Path, count: u64, seed: u64) -> Result<(), tasker::portable::
                     role: if k == 0 { "owner" } else { "member" }.into(),
                     joined_at: at,
                 })
+                .chain((t != EVERY_TEAM / per_team).then(|| MemberRecord {
+                    user_id: users[EVERY_TEAM],
+                    role: "member".into(),
+                    joined_at: at,
+                }))
                 .collect(),
         })?;
     }

@@ -192,3 +192,90 @@ fn a_rebuild_is_merged_into_one_segment_that_finds_everything() {
     assert_eq!(index.applied(), 3);
     index.close().unwrap();
 }
+
+#[test]
+fn a_member_of_many_teams_gets_one_ranked_list_that_pages_without_gaps() {
+    let teams: Vec<TeamId> = (0..5).map(|_| TeamId::new()).collect();
+    let (me, other) = (UserId::new(), UserId::new());
+    let mut tasks = Vec::new();
+    for &team in &teams {
+        tasks.push(titled("Deploy alpha", "", Some(team), other));
+        tasks.push(titled("Deployment beta", "", Some(team), other));
+        tasks.push(titled("Notes", "deploy later", Some(team), other));
+        tasks.push(titled("Ops review", "", Some(team), other));
+        tasks.push(titled("Opsgenie setup", "", Some(team), other));
+    }
+    tasks.push(titled("Deploy my diary", "", None, me));
+    // Another team's, and enough others that some expansions are few for the segment.
+    tasks.push(titled("Deploy theirs", "", Some(TeamId::new()), other));
+    for i in 0..300 {
+        tasks.push(titled(&format!("Filler {i}"), "", Some(teams[0]), other));
+    }
+    tasks.push(titled("Rareword here", "", Some(teams[3]), other));
+    let f = Fixture::new(&tasks);
+    let deploy_titles: Vec<TaskId> = tasks
+        .iter()
+        .filter(|t| t.title.as_str().starts_with("Deploy "))
+        .filter(|t| t.title.as_str() != "Deploy theirs")
+        .map(|t| t.id)
+        .collect();
+    for q in [
+        "deploy",
+        "deploy ",
+        "depl",
+        "deplyo ",
+        "rarewo",
+        "rarewrod ",
+        "ops",
+        "op",
+    ] {
+        let all = f.search(me, &teams, q, 0, 100);
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "{q:?}: no task twice");
+        assert!(
+            !all.iter().any(|id| tasks
+                .iter()
+                .any(|t| t.id == *id && t.title.as_str() == "Deploy theirs")),
+            "{q:?}: nothing of a team the caller is not in"
+        );
+        for limit in 1..=4 {
+            let mut paged = Vec::new();
+            let mut offset = 0;
+            loop {
+                let page = f.search(me, &teams, q, offset, limit);
+                if page.is_empty() {
+                    break;
+                }
+                offset += page.len();
+                paged.extend(page);
+            }
+            assert_eq!(paged, all, "{q:?}: pages of {limit}");
+        }
+    }
+    // Titles with the word first (every team's and the personal one), then the description.
+    let found = f.search(me, &teams, "deploy ", 0, 100);
+    assert_eq!(found.len(), 11);
+    let mut first: Vec<TaskId> = found[..6].to_vec();
+    first.sort();
+    let mut expected = deploy_titles.clone();
+    expected.sort();
+    assert_eq!(first, expected);
+    // Typing: the exact ones, then the prefix's.
+    let typing = f.search(me, &teams, "deploy", 0, 100);
+    assert_eq!(typing.len(), 16);
+    assert_eq!(typing[..11], found[..]);
+    // A prefix that is a word itself: the word's own matches once, first.
+    let ops = f.search(me, &teams, "ops", 0, 100);
+    assert_eq!(ops.len(), 10);
+    let review = |id: &TaskId| {
+        tasks
+            .iter()
+            .any(|t| t.id == *id && t.title.as_str() == "Ops review")
+    };
+    assert!(ops[..5].iter().all(review), "{ops:?}");
+    assert!(!ops[5..].iter().any(review), "{ops:?}");
+    assert_eq!(f.search(me, &teams, "rarewo", 0, 10).len(), 1);
+    assert_eq!(f.search(me, &teams, "rarewrod ", 0, 10).len(), 1);
+}
