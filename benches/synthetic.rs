@@ -6,8 +6,8 @@
 //! (`cargo bench --profile dev ...` builds it without the release profile; the file is the
 //! same.) The text is Zipf-distributed (exponent 1) over a vocabulary of 30,000 made-up words,
 //! frequent words shorter; titles have 3-8 words, descriptions 10-80; every tenth task has a
-//! comment of 5-40 words. 200 accounts in 20 teams of 10 (the first of each its owner), 5
-//! projects per team (100 in all); each task is in a project, created by a member of its team
+//! comment of 5-40 words. 200 accounts in 20 teams of 10 (the first of each its owner;
+//! account 1 is also a member of every other team), 5 projects per team (100 in all); each task is in a project, created by a member of its team
 //! and assigned to 0-2 of them. Ids are UUIDv7 built from the creation times and the seeded
 //! generator, so the same arguments always give the same file, byte for byte. Written as a
 //! stream: any size fits in memory.

@@ -17,6 +17,9 @@
 //! person's), a match is by construction a task the caller may see, and a prefix or typo
 //! expansion never walks another team's words.
 //!
+//! A task is in one of the caller's namespaces only, so exact words are looked up one
+//! namespace at a time, each pass into one top list (see [`best`]).
+//!
 //! A rebuild ends merged into one segment ([`SearchIndex::finish_rebuild`]).
 
 mod any_of;
@@ -638,8 +641,8 @@ impl SearchIndex {
         // task the caller's own): the exact tier runs once per namespace, each pass a few
         // posting lists, all passes into one top list. One query over every namespace at once
         // would score a word's lists of all the caller's teams together: for a member of 20
-        // teams, 80 lists in one disjunction, ten times the work.
-        // In a fixed order: equal scores rank by it.
+        // teams, 80 lists in one disjunction, ten times the work. The namespaces are sorted:
+        // equal scores rank in pass order, which must not depend on the caller's.
         let mut every: Vec<String> = request
             .teams
             .iter()
