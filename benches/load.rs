@@ -25,7 +25,7 @@ mod zipf;
 /// Client loops and percentiles, shared with `benches/scale.rs`.
 #[path = "common/measure.rs"]
 mod measure;
-use measure::{Row, drive, encode, env_or, ms, percentile};
+use measure::{Row, drive, encode, env_or, json_of, ms, percentile};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -168,15 +168,14 @@ async fn idle_socket_kib(sockets: usize) -> f64 {
     let stderr = child.stderr.take().unwrap();
     let address = measure::listening_address(stderr, Duration::from_secs(30));
     let base = format!("http://{address}");
-    let auth: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/api/auth/register"))
-        .json(&json!({"email": "sockets@example.com", "name": "Sockets", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let auth: serde_json::Value = json_of(
+        reqwest::Client::new()
+            .post(format!("{base}/api/auth/register"))
+            .json(
+                &json!({"email": "sockets@example.com", "name": "Sockets", "password": PASSWORD}),
+            ),
+    )
+    .await;
     let url = format!(
         "ws://{address}/api/ws?token={}",
         auth["token"].as_str().unwrap()
@@ -344,15 +343,12 @@ async fn index_caught_up(client: &reqwest::Client, base: &str) {
 }
 
 async fn login_token(client: &reqwest::Client, base: &str) -> String {
-    let auth: serde_json::Value = client
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({"email": "bench@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let auth: serde_json::Value = json_of(
+        client
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({"email": "bench@example.com", "password": PASSWORD})),
+    )
+    .await;
     auth["token"].as_str().unwrap().to_string()
 }
 
@@ -701,36 +697,18 @@ fn main() {
         let (token, user_id, team_id, project_id) = {
             let (base, stop, server) = start(data.path()).await;
             let client = reqwest::Client::new();
-            let auth: serde_json::Value = client
+            let auth: serde_json::Value = json_of(client
                 .post(format!("{base}/api/auth/register"))
-                .json(&json!({"email": "bench@example.com", "name": "Bench", "password": PASSWORD}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+                .json(&json!({"email": "bench@example.com", "name": "Bench", "password": PASSWORD}))).await;
             let token = auth["token"].as_str().unwrap().to_string();
-            let team: serde_json::Value = client
+            let team: serde_json::Value = json_of(client
                 .post(format!("{base}/api/teams"))
                 .bearer_auth(&token)
-                .json(&json!({"name": "Bench"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let project: serde_json::Value = client
+                .json(&json!({"name": "Bench"}))).await;
+            let project: serde_json::Value = json_of(client
                 .post(format!("{base}/api/projects"))
                 .bearer_auth(&token)
-                .json(&json!({"team_id": team["id"], "name": "Bench"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+                .json(&json!({"team_id": team["id"], "name": "Bench"}))).await;
             let _ = stop.send(());
             server.await.unwrap().unwrap();
             let id = |v: &serde_json::Value| v.as_str().unwrap().parse::<uuid::Uuid>().unwrap();

@@ -50,7 +50,7 @@ mod synthetic;
 #[path = "common/measure.rs"]
 #[allow(dead_code)]
 mod measure;
-use measure::{Row, drive, encode, env_or, ms};
+use measure::{Row, drive, encode, env_or, json_of, ms};
 
 const TASKER: &str = env!("CARGO_BIN_EXE_tasker");
 const PASSWORD: &str = "correct horse battery";
@@ -445,15 +445,12 @@ fn print_rows(title: &str, rows: &[Row]) {
 
 /// A session token for `email` (password [`PASSWORD`]).
 async fn sign_in(client: &reqwest::Client, base: &str, email: &str) -> String {
-    let auth: Value = client
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let auth: Value = json_of(
+        client
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({"email": email, "password": PASSWORD})),
+    )
+    .await;
     auth["token"]
         .as_str()
         .unwrap_or_else(|| panic!("signed in: {auth}"))

@@ -15,6 +15,11 @@ pub struct Row {
     pub errors: usize,
 }
 
+/// The JSON body `request` answers with (a set-up step: any failure ends the benchmark).
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// Runs `clients` concurrent loops of `request` for `duration`; `request` returns success.
 pub async fn drive<F, Fut>(operation: &str, clients: usize, duration: Duration, request: F) -> Row
 where
