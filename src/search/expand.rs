@@ -114,22 +114,17 @@ struct FieldTerms {
 
 impl ExpandWeight {
     /// Each field's matching terms in `reader` (the word's own apart, when it is left out),
-    /// the word's own terms, and how many postings the matching terms have in all.
-    fn terms(
-        &self,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<(Vec<FieldTerms>, Vec<FieldTerms>, u64)> {
+    /// and the word's own terms.
+    fn terms(&self, reader: &SegmentReader) -> tantivy::Result<(Vec<FieldTerms>, Vec<FieldTerms>)> {
         let query = &self.0;
         let mut found = Vec::with_capacity(query.fields.len());
         let mut own = Vec::new();
-        let mut postings = 0u64;
         for &(field, weight) in query.fields.iter() {
             let index = reader.inverted_index(field)?;
             let mut sorted = Sorted {
                 exact: Vec::new(),
                 terms: Vec::new(),
                 word: Vec::new(),
-                postings: &mut postings,
             };
             for namespace in query.namespaces.iter() {
                 sorted.exact = format!("{namespace}{}", query.word).into_bytes();
@@ -172,13 +167,16 @@ impl ExpandWeight {
                 });
             }
         }
-        Ok((found, own, postings))
+        Ok((found, own))
     }
 
-    /// The matches in `reader`.
-    fn matches(&self, reader: &SegmentReader) -> tantivy::Result<Matches> {
-        let (fields, own, postings) = self.terms(reader)?;
-        let boost = self.0.boost;
+    /// The matches in `reader`, their scores times `boost` (the query's own and any around it).
+    fn matches(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Matches> {
+        let (fields, own) = self.terms(reader)?;
+        let boost = self.0.boost * boost;
+        let postings: u64 = (fields.iter().flat_map(|f| &f.terms))
+            .map(|t| u64::from(t.doc_freq))
+            .sum();
         // A typo's few matches are a short sorted list; a common prefix's many, a bit set per
         // field (one bit per document of the segment).
         if postings.saturating_mul(SPARSE) < u64::from(reader.max_doc()) {
@@ -229,16 +227,14 @@ impl ExpandWeight {
 }
 
 /// A field's terms as an expansion streams them: the word's own apart, when it is left out.
-struct Sorted<'a> {
+struct Sorted {
     /// The word in the namespace being read.
     exact: Vec<u8>,
     terms: Vec<TermInfo>,
     word: Vec<TermInfo>,
-    /// The matching terms' postings, counted across fields.
-    postings: &'a mut u64,
 }
 
-impl Sorted<'_> {
+impl Sorted {
     fn take<A: Automaton>(&mut self, mut stream: TermStreamer<'_, A>, without_word: bool)
     where
         A::State: Clone,
@@ -247,7 +243,6 @@ impl Sorted<'_> {
             if without_word && stream.key() == self.exact.as_slice() {
                 self.word.push(stream.value().clone());
             } else {
-                *self.postings += u64::from(stream.value().doc_freq);
                 self.terms.push(stream.value().clone());
             }
         }
@@ -298,8 +293,8 @@ enum Matches {
 }
 
 impl Weight for ExpandWeight {
-    fn scorer(&self, reader: &SegmentReader, _boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        Ok(match self.matches(reader)? {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        Ok(match self.matches(reader, boost)? {
             Matches::Few(few) => Box::new(few),
             Matches::Many(many) => Box::new(many),
         })
@@ -318,7 +313,7 @@ impl Weight for ExpandWeight {
         reader: &SegmentReader,
         callback: &mut dyn FnMut(DocId, Score) -> Score,
     ) -> tantivy::Result<()> {
-        match self.matches(reader)? {
+        match self.matches(reader, 1.0)? {
             Matches::Few(few) => {
                 for (doc, score) in few.docs {
                     let score = score * few.boost;
@@ -549,13 +544,10 @@ impl DocSet for ManyMatches {
 impl Scorer for ManyMatches {
     fn score(&mut self) -> Score {
         let doc = self.doc;
-        let weights: Score = self
-            .fields
-            .iter()
-            .filter(|(docs, _)| docs.contains(doc))
-            .map(|&(_, weight)| weight)
-            .sum();
-        weights * self.boost
+        let mask = (self.fields.iter().enumerate())
+            .filter(|(_, (docs, _))| docs.contains(doc))
+            .fold(0, |mask, (i, _)| mask | 1 << i);
+        self.score_of(mask)
     }
 }
 

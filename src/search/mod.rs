@@ -926,14 +926,15 @@ fn best(
         .collect::<tantivy::Result<Vec<_>>>()?;
     // The worst of the best so far on top: (score, where found, document).
     let mut top: BinaryHeap<Reverse<Found>> = BinaryHeap::with_capacity(want + 1);
+    // What a match must beat: the worst of a full list.
+    let threshold = |top: &BinaryHeap<Reverse<Found>>| match top.peek() {
+        Some(Reverse(worst)) if top.len() >= want => worst.score,
+        _ => Score::MIN,
+    };
     let mut order = 0u32;
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
         let alive = reader.alive_bitset();
         for weight in &weights {
-            let threshold = |top: &BinaryHeap<Reverse<Found>>| match top.peek() {
-                Some(Reverse(worst)) if top.len() >= want => worst.score,
-                _ => Score::MIN,
-            };
             let start = threshold(&top);
             weight.for_each_pruning(start, reader, &mut |doc, score| {
                 if alive.is_none_or(|alive| alive.is_alive(doc)) {
