@@ -14,7 +14,7 @@ use tantivy::query::{
     DfaWrapper, EnableScoring, Explanation, FuzzyTermQuery, Query, Scorer, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::termdict::TermStreamer;
+use tantivy::termdict::{TermOrdinal, TermStreamer, WithoutKeys};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyError, Term};
 use tantivy_fst::Automaton;
 
@@ -122,13 +122,19 @@ impl ExpandWeight {
         for &(field, weight) in query.fields.iter() {
             let index = reader.inverted_index(field)?;
             let mut sorted = Sorted {
-                exact: Vec::new(),
+                own: None,
                 terms: Vec::new(),
                 word: Vec::new(),
             };
             for namespace in query.namespaces.iter() {
-                sorted.exact = format!("{namespace}{}", query.word).into_bytes();
+                let exact = format!("{namespace}{}", query.word).into_bytes();
                 let terms_of = index.terms();
+                // The word's own term, told apart by its ordinal (the streams below do not
+                // copy each term's bytes out).
+                sorted.own = match query.without_word {
+                    true => terms_of.term_ord(&exact)?,
+                    false => None,
+                };
                 match &query.automaton {
                     Some(automaton) => sorted.take(
                         terms_of
@@ -136,18 +142,18 @@ impl ExpandWeight {
                                 namespace: namespace.as_bytes(),
                                 word: &**automaton,
                             })
+                            .without_keys()
                             .into_stream()?,
-                        query.without_word,
                     ),
                     // A prefix's terms begin with the namespace and the word: a range of the
                     // sorted terms, no automaton to run.
                     None => {
-                        let from = terms_of.range().ge(&sorted.exact);
-                        let range = match successor(&sorted.exact) {
+                        let from = terms_of.range().ge(&exact);
+                        let range = match successor(&exact) {
                             Some(to) => from.lt(to),
                             None => from,
                         };
-                        sorted.take(range.into_stream()?, query.without_word);
+                        sorted.take(range.without_keys().into_stream()?);
                     }
                 }
             }
@@ -228,19 +234,19 @@ impl ExpandWeight {
 
 /// A field's terms as an expansion streams them: the word's own apart, when it is left out.
 struct Sorted {
-    /// The word in the namespace being read.
-    exact: Vec<u8>,
+    /// The ordinal of the word's own term in the namespace being read, when it is left out.
+    own: Option<TermOrdinal>,
     terms: Vec<TermInfo>,
     word: Vec<TermInfo>,
 }
 
 impl Sorted {
-    fn take<A: Automaton>(&mut self, mut stream: TermStreamer<'_, A>, without_word: bool)
+    fn take<A: Automaton>(&mut self, mut stream: TermStreamer<'_, A, WithoutKeys>)
     where
         A::State: Clone,
     {
         while stream.advance() {
-            if without_word && stream.key() == self.exact.as_slice() {
+            if self.own == Some(stream.term_ord()) {
                 self.word.push(stream.value().clone());
             } else {
                 self.terms.push(stream.value().clone());

@@ -625,9 +625,9 @@ impl SearchIndex {
     /// index's account; callers re-check each against the database.
     ///
     /// Tasks where every word matches exactly come first, ranked among themselves; then those
-    /// that need a prefix or a typo, ranked among themselves. The exact tier is a plain
-    /// disjunction of term queries (pruned with block-max WAND for one word), and the
-    /// expansions run only when the exact tier does not fill the page.
+    /// that need the last word's prefix; then those that need a typo (see [`TIERS`]). The
+    /// exact tier is a plain disjunction of term queries (pruned with block-max WAND for one
+    /// word), and each later tier runs only when those before it do not fill the page.
     pub fn search(
         &self,
         request: &SearchRequest,
@@ -653,59 +653,75 @@ impl SearchIndex {
         let each: Vec<Arc<Vec<String>>> = every.iter().map(|n| Arc::new(vec![n.clone()])).collect();
         let mut exact: Vec<Box<dyn Query>> = Vec::with_capacity(each.len());
         for namespace in &each {
-            exact.push(Box::new(self.build(request, namespace, false)?));
+            exact.push(Box::new(self.build(request, namespace, &[])?));
         }
-        let found = best(&searcher, &exact, want)?;
-        let exact_count = found.len();
-        let mut page: Vec<_> = found.into_iter().skip(offset).collect();
-        let widens = request.query.words.iter().any(|w| w.prefix || w.fuzzy);
-        if exact_count < want && widens {
-            // Every exact match was found: the rest of the page comes from the widened query,
-            // less what matched exactly.
-            let widened = self.widened(request, every, each, exact, exact_count > 0)?;
-            let skip = offset.saturating_sub(exact_count);
-            let rest = best(&searcher, &widened, want - exact_count)?;
-            page.extend(rest.into_iter().skip(skip));
+        let mut found = best(&searcher, &exact, want)?;
+        let mut earlier = Earlier {
+            allowed: &[],
+            found: !found.is_empty(),
+        };
+        for allowed in TIERS {
+            if found.len() >= want {
+                break;
+            }
+            // A tier runs only if it widens some word further than the one before.
+            let widens = request.query.words.iter().any(|w| {
+                expansions(w, allowed).count() > expansions(w, earlier.allowed).count()
+            });
+            if !widens {
+                continue;
+            }
+            let passes = self.widened(request, allowed, &every, &each, &earlier)?;
+            let more = best(&searcher, &passes, want - found.len())?;
+            earlier = Earlier {
+                found: earlier.found || !more.is_empty(),
+                allowed,
+            };
+            found.extend(more);
         }
+        let page = found.into_iter().skip(offset).collect();
         self.hits(&searcher, page)
     }
 
-    /// The passes of the widened tier: the query with every word's expansions, less what
-    /// `exact` (the exact tier's passes, one per namespace of `each`) matched if `found` any.
-    /// A word alone widens in one pass over `every` namespace: its expansion reads every
-    /// namespace's matching words in one go, where a pass each would pay that scorer's
-    /// set-up once per namespace.
+    /// The passes of the tier that widens words by `allowed`: the query with those
+    /// expansions, less what the `earlier` tiers matched (the query of the last of them, as
+    /// each tier's includes the one before). The passes are one per namespace of `each` like the exact
+    /// tier's, or for a word alone one over `every` namespace: an expansion reads every
+    /// namespace's matching words in one go, where a pass each would pay that scorer's set-up
+    /// once per namespace.
     fn widened(
         &self,
         request: &SearchRequest,
-        every: Vec<String>,
-        each: Vec<Arc<Vec<String>>>,
-        exact: Vec<Box<dyn Query>>,
-        found: bool,
+        allowed: &'static [Expansion],
+        every: &[String],
+        each: &[Arc<Vec<String>>],
+        earlier: &Earlier,
     ) -> Result<Vec<Box<dyn Query>>, SearchError> {
-        let (passes, exact) = match &request.query.words[..] {
-            // One word with one expansion: the expansion alone, without the word's own
-            // matches (those are what the exact tier found).
-            [word] if alone(request) && expansions(word).count() == 1 => {
-                let expansion = expansions(word).next().expect("one expansion");
-                let query = self.expand(&Arc::new(every), &word.text, expansion)?;
-                let query = if found { query.without_word() } else { query };
+        let passes = match &request.query.words[..] {
+            // One word, and the first tier to widen it, by one expansion: the expansion alone,
+            // without the word's own matches (those are what the exact tier found).
+            [word]
+                if alone(request)
+                    && earlier.allowed.is_empty()
+                    && expansions(word, allowed).count() == 1 =>
+            {
+                let expansion = expansions(word, allowed).next().expect("one expansion");
+                let every = Arc::new(every.to_vec());
+                let query = self.expand(&every, &word.text, expansion)?;
+                let query = if earlier.found { query.without_word() } else { query };
                 return Ok(vec![Box::new(query)]);
             }
-            _ if alone(request) => {
-                let every = Arc::new(every);
-                let exact: Box<dyn Query> = Box::new(self.build(request, &every, false)?);
-                (vec![every], vec![exact])
-            }
-            _ => (each, exact),
+            _ if alone(request) => vec![Arc::new(every.to_vec())],
+            _ => each.to_vec(),
         };
         let mut widened: Vec<Box<dyn Query>> = Vec::with_capacity(passes.len());
-        for (namespaces, exact) in passes.iter().zip(exact) {
-            let query = self.build(request, namespaces, true)?;
-            widened.push(if found {
+        for namespaces in &passes {
+            let query = self.build(request, namespaces, allowed)?;
+            widened.push(if earlier.found {
+                let exclude = self.build(request, namespaces, earlier.allowed)?;
                 Box::new(BooleanQuery::new(vec![
                     (Occur::Must, Box::new(query) as Box<dyn Query>),
-                    (Occur::MustNot, exact),
+                    (Occur::MustNot, Box::new(exclude)),
                 ]))
             } else {
                 Box::new(query)
@@ -786,13 +802,13 @@ impl SearchIndex {
         )?)
     }
 
-    /// The query for `request` within `namespaces`: exact words only, or `widened` with
-    /// their prefix and typo expansions.
+    /// The query for `request` within `namespaces`: its words exactly, and by the expansions
+    /// `allowed` of each (none for the exact tier).
     fn build(
         &self,
         request: &SearchRequest,
         namespaces: &Arc<Vec<String>>,
-        widened: bool,
+        allowed: &[Expansion],
     ) -> Result<BooleanQuery, SearchError> {
         let f = self.fields;
         // Each word's and phrase's clauses (fields, namespaces, expansions): any may match.
@@ -806,11 +822,9 @@ impl SearchIndex {
                     any.push(Box::new(BoostQuery::new(Box::new(exact), boost)));
                 }
             }
-            if widened {
-                for expansion in expansions(word) {
-                    let query = self.expand(namespaces, &word.text, expansion)?;
-                    any.push(Box::new(query));
-                }
+            for expansion in expansions(word, allowed) {
+                let query = self.expand(namespaces, &word.text, expansion)?;
+                any.push(Box::new(query));
             }
             text.push(any);
         }
@@ -889,14 +903,27 @@ impl SearchIndex {
     }
 }
 
-/// How `word` widens: as a prefix, with a typo, both or neither.
-fn expansions(word: &query::Word) -> impl Iterator<Item = Expansion> {
+/// The tiers after the exact one, in rank order, by the expansions each allows: a word's
+/// prefix matches (a word still being typed) rank before its typos, as a typo is the weaker
+/// guess. Each tier runs only when those before it did not fill the page.
+const TIERS: [&[Expansion]; 2] = [&[Expansion::Prefix], &[Expansion::Prefix, Expansion::Typo]];
+
+/// The tiers run so far: the expansions the last allowed (its query includes those of the
+/// tiers before it), and whether any found anything.
+struct Earlier {
+    allowed: &'static [Expansion],
+    found: bool,
+}
+
+/// How `word` widens, of the expansions `allowed`: as a prefix, with a typo, both or neither.
+fn expansions(word: &query::Word, allowed: &[Expansion]) -> impl Iterator<Item = Expansion> {
     [
         (word.prefix, Expansion::Prefix),
         (word.fuzzy, Expansion::Typo),
     ]
     .into_iter()
     .filter_map(|(wanted, expansion)| wanted.then_some(expansion))
+    .filter(|expansion| allowed.contains(expansion))
 }
 
 /// Whether `request` is one word, with no phrase and no filter.
