@@ -40,8 +40,8 @@ pub struct ExpandQuery {
     namespaces: Arc<Vec<String>>,
     word: String,
     boost: Score,
-    /// Whether the documents that have `word` itself are left out.
-    without_word: bool,
+    /// The fields in which a document that has `word` itself is left out, if any.
+    without_word: Option<Arc<Vec<Field>>>,
     /// For a typo; a prefix's terms are a range.
     automaton: Option<Arc<DfaWrapper>>,
 }
@@ -54,7 +54,7 @@ impl std::fmt::Debug for ExpandQuery {
             .field("word", &self.word)
             .field("typo", &self.automaton.is_some())
             .field("boost", &self.boost)
-            .field("without_word", &self.without_word)
+            .field("without_word", &self.without_word.is_some())
             .finish()
     }
 }
@@ -81,7 +81,7 @@ impl ExpandQuery {
             namespaces,
             word: word.to_string(),
             boost,
-            without_word: false,
+            without_word: None,
             automaton: match expansion {
                 Expansion::Prefix => None,
                 Expansion::Typo => Some(Arc::new(typo_automaton(word)?)),
@@ -89,10 +89,10 @@ impl ExpandQuery {
         })
     }
 
-    /// Leaves out every document that has the word itself, in any field: those an exact
-    /// search already found.
-    pub fn without_word(mut self) -> Self {
-        self.without_word = true;
+    /// Leaves out every document that has the word itself in any of `fields`: those an exact
+    /// search of them already found.
+    pub fn without_word(mut self, fields: Arc<Vec<Field>>) -> Self {
+        self.without_word = Some(fields);
         self
     }
 }
@@ -113,30 +113,25 @@ struct FieldTerms {
 }
 
 impl ExpandWeight {
-    /// Each field's matching terms in `reader` (the word's own apart, when it is left out),
-    /// and the word's own terms.
+    /// Each field's matching terms in `reader` (less the word's own, when it is left out),
+    /// and the word's own terms in the fields it is left out of.
     fn terms(&self, reader: &SegmentReader) -> tantivy::Result<(Vec<FieldTerms>, Vec<FieldTerms>)> {
         let query = &self.0;
         let mut found = Vec::with_capacity(query.fields.len());
-        let mut own = Vec::new();
         for &(field, weight) in query.fields.iter() {
             let index = reader.inverted_index(field)?;
-            let mut sorted = Sorted {
-                own: None,
-                terms: Vec::new(),
-                word: Vec::new(),
-            };
+            let terms_of = index.terms();
+            let mut terms = Vec::new();
             for namespace in query.namespaces.iter() {
                 let exact = format!("{namespace}{}", query.word).into_bytes();
-                let terms_of = index.terms();
-                // The word's own term, told apart by its ordinal (the streams below do not
-                // copy each term's bytes out).
-                sorted.own = match query.without_word {
-                    true => terms_of.term_ord(&exact)?,
-                    false => None,
+                // The word's own term adds nothing when its documents are left out. It is told
+                // apart by its ordinal: the streams below do not copy each term's bytes out.
+                let own = match query.without_word {
+                    Some(_) => terms_of.term_ord(&exact)?,
+                    None => None,
                 };
                 match &query.automaton {
-                    Some(automaton) => sorted.take(
+                    Some(automaton) => take(
                         terms_of
                             .search(Scoped {
                                 namespace: namespace.as_bytes(),
@@ -144,6 +139,8 @@ impl ExpandWeight {
                             })
                             .without_keys()
                             .into_stream()?,
+                        own,
+                        &mut terms,
                     ),
                     // A prefix's terms begin with the namespace and the word: a range of the
                     // sorted terms, no automaton to run.
@@ -153,22 +150,30 @@ impl ExpandWeight {
                             Some(to) => from.lt(to),
                             None => from,
                         };
-                        sorted.take(range.without_keys().into_stream()?);
+                        take(range.without_keys().into_stream()?, own, &mut terms);
                     }
                 }
-            }
-            let Sorted { terms, word, .. } = sorted;
-            if !word.is_empty() {
-                own.push(FieldTerms {
-                    index: index.clone(),
-                    weight,
-                    terms: word,
-                });
             }
             if !terms.is_empty() {
                 found.push(FieldTerms {
                     index,
                     weight,
+                    terms,
+                });
+            }
+        }
+        let mut own = Vec::new();
+        for &field in query.without_word.iter().flat_map(|fields| fields.iter()) {
+            let index = reader.inverted_index(field)?;
+            let mut terms = Vec::new();
+            for namespace in query.namespaces.iter() {
+                let exact = format!("{namespace}{}", query.word);
+                terms.extend(index.terms().get(exact)?);
+            }
+            if !terms.is_empty() {
+                own.push(FieldTerms {
+                    index,
+                    weight: 0.0,
                     terms,
                 });
             }
@@ -232,25 +237,17 @@ impl ExpandWeight {
     }
 }
 
-/// A field's terms as an expansion streams them: the word's own apart, when it is left out.
-struct Sorted {
-    /// The ordinal of the word's own term in the namespace being read, when it is left out.
+/// Adds the terms of `stream` to `terms`, less the one of ordinal `own`.
+fn take<A: Automaton>(
+    mut stream: TermStreamer<'_, A, WithoutKeys>,
     own: Option<TermOrdinal>,
-    terms: Vec<TermInfo>,
-    word: Vec<TermInfo>,
-}
-
-impl Sorted {
-    fn take<A: Automaton>(&mut self, mut stream: TermStreamer<'_, A, WithoutKeys>)
-    where
-        A::State: Clone,
-    {
-        while stream.advance() {
-            if self.own == Some(stream.term_ord()) {
-                self.word.push(stream.value().clone());
-            } else {
-                self.terms.push(stream.value().clone());
-            }
+    terms: &mut Vec<TermInfo>,
+) where
+    A::State: Clone,
+{
+    while stream.advance() {
+        if own != Some(stream.term_ord()) {
+            terms.push(stream.value().clone());
         }
     }
 }

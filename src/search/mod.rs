@@ -148,6 +148,15 @@ impl Fields {
             (self.comments, COMMENTS_BOOST),
         ]
     }
+
+    /// The text fields a tier of `reach` looks for an expansion in.
+    fn in_reach(&self, reach: Reach) -> Vec<(Field, f32)> {
+        match reach {
+            Reach::Nowhere => Vec::new(),
+            Reach::Headline => vec![(self.title, TITLE_BOOST), (self.labels, LABELS_BOOST)],
+            Reach::Everywhere => self.text_fields().to_vec(),
+        }
+    }
 }
 
 /// The fast fields a hit's task id is read from: its high and low 64 bits.
@@ -653,29 +662,28 @@ impl SearchIndex {
         let each: Vec<Arc<Vec<String>>> = every.iter().map(|n| Arc::new(vec![n.clone()])).collect();
         let mut exact: Vec<Box<dyn Query>> = Vec::with_capacity(each.len());
         for namespace in &each {
-            exact.push(Box::new(self.build(request, namespace, &[])?));
+            exact.push(Box::new(self.build(request, namespace, EXACT)?));
         }
         let mut found = best(&searcher, &exact, want)?;
         let mut earlier = Earlier {
-            allowed: &[],
+            tier: EXACT,
             found: !found.is_empty(),
         };
-        for allowed in TIERS {
+        for tier in TIERS {
             if found.len() >= want {
                 break;
             }
             // A tier runs only if it widens some word further than the one before.
-            let widens = request.query.words.iter().any(|w| {
-                expansions(w, allowed).count() > expansions(w, earlier.allowed).count()
-            });
+            let widens = (request.query.words.iter())
+                .any(|w| expansions(w, tier).ne(expansions(w, earlier.tier)));
             if !widens {
                 continue;
             }
-            let passes = self.widened(request, allowed, &every, &each, &earlier)?;
+            let passes = self.widened(request, tier, &every, &each, &earlier)?;
             let more = best(&searcher, &passes, want - found.len())?;
             earlier = Earlier {
                 found: earlier.found || !more.is_empty(),
-                allowed,
+                tier,
             };
             found.extend(more);
         }
@@ -683,16 +691,15 @@ impl SearchIndex {
         self.hits(&searcher, page)
     }
 
-    /// The passes of the tier that widens words by `allowed`: the query with those
-    /// expansions, less what the `earlier` tiers matched (the query of the last of them, as
-    /// each tier's includes the one before). The passes are one per namespace of `each` like the exact
-    /// tier's, or for a word alone one over `every` namespace: an expansion reads every
-    /// namespace's matching words in one go, where a pass each would pay that scorer's set-up
-    /// once per namespace.
+    /// The passes of `tier`: the query with its expansions, less what the `earlier` tiers
+    /// matched (the query of the last of them, as each tier's includes the one before). The
+    /// passes are one per namespace of `each` like the exact tier's, or for a word alone one
+    /// over `every` namespace: an expansion reads every namespace's matching words in one go,
+    /// where a pass each would pay that scorer's set-up once per namespace.
     fn widened(
         &self,
         request: &SearchRequest,
-        allowed: &'static [Expansion],
+        tier: Tier,
         every: &[String],
         each: &[Arc<Vec<String>>],
         earlier: &Earlier,
@@ -702,13 +709,19 @@ impl SearchIndex {
             // without the word's own matches (those are what the exact tier found).
             [word]
                 if alone(request)
-                    && earlier.allowed.is_empty()
-                    && expansions(word, allowed).count() == 1 =>
+                    && earlier.tier == EXACT
+                    && expansions(word, tier).count() == 1 =>
             {
-                let expansion = expansions(word, allowed).next().expect("one expansion");
+                let (expansion, reach) = expansions(word, tier).next().expect("one expansion");
                 let every = Arc::new(every.to_vec());
-                let query = self.expand(&every, &word.text, expansion)?;
-                let query = if earlier.found { query.without_word() } else { query };
+                let query = self.expand(&every, &word.text, expansion, reach)?;
+                // The exact tier looked for the word in every field.
+                let query = match earlier.found {
+                    true => query.without_word(Arc::new(
+                        self.fields.text_fields().map(|(field, _)| field).to_vec(),
+                    )),
+                    false => query,
+                };
                 return Ok(vec![Box::new(query)]);
             }
             _ if alone(request) => vec![Arc::new(every.to_vec())],
@@ -716,9 +729,9 @@ impl SearchIndex {
         };
         let mut widened: Vec<Box<dyn Query>> = Vec::with_capacity(passes.len());
         for namespaces in &passes {
-            let query = self.build(request, namespaces, allowed)?;
+            let query = self.build(request, namespaces, tier)?;
             widened.push(if earlier.found {
-                let exclude = self.build(request, namespaces, earlier.allowed)?;
+                let exclude = self.build(request, namespaces, earlier.tier)?;
                 Box::new(BooleanQuery::new(vec![
                     (Occur::Must, Box::new(query) as Box<dyn Query>),
                     (Occur::MustNot, Box::new(exclude)),
@@ -781,14 +794,15 @@ impl SearchIndex {
         Ok(ids)
     }
 
-    /// The matches of `expansion` of `word` in `namespaces`, in every text field.
+    /// The matches of `expansion` of `word` in `namespaces`, in the text fields of `reach`.
     fn expand(
         &self,
         namespaces: &Arc<Vec<String>>,
         word: &str,
         expansion: Expansion,
+        reach: Reach,
     ) -> Result<ExpandQuery, SearchError> {
-        let fields = Arc::new(self.fields.text_fields().to_vec());
+        let fields = Arc::new(self.fields.in_reach(reach));
         let factor = match expansion {
             Expansion::Prefix => PREFIX_FACTOR,
             Expansion::Typo => FUZZY_FACTOR,
@@ -803,12 +817,12 @@ impl SearchIndex {
     }
 
     /// The query for `request` within `namespaces`: its words exactly, and by the expansions
-    /// `allowed` of each (none for the exact tier).
+    /// of `tier` (none for the exact tier).
     fn build(
         &self,
         request: &SearchRequest,
         namespaces: &Arc<Vec<String>>,
-        allowed: &[Expansion],
+        tier: Tier,
     ) -> Result<BooleanQuery, SearchError> {
         let f = self.fields;
         // Each word's and phrase's clauses (fields, namespaces, expansions): any may match.
@@ -822,8 +836,8 @@ impl SearchIndex {
                     any.push(Box::new(BoostQuery::new(Box::new(exact), boost)));
                 }
             }
-            for expansion in expansions(word, allowed) {
-                let query = self.expand(namespaces, &word.text, expansion)?;
+            for (expansion, reach) in expansions(word, tier) {
+                let query = self.expand(namespaces, &word.text, expansion, reach)?;
                 any.push(Box::new(query));
             }
             text.push(any);
@@ -903,27 +917,65 @@ impl SearchIndex {
     }
 }
 
-/// The tiers after the exact one, in rank order, by the expansions each allows: a word's
-/// prefix matches (a word still being typed) rank before its typos, as a typo is the weaker
-/// guess. Each tier runs only when those before it did not fill the page.
-const TIERS: [&[Expansion]; 2] = [&[Expansion::Prefix], &[Expansion::Prefix, Expansion::Typo]];
+/// How far a tier looks for a word's expansions: in no field, in the title and labels, or in
+/// every text field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Nowhere,
+    Headline,
+    Everywhere,
+}
 
-/// The tiers run so far: the expansions the last allowed (its query includes those of the
-/// tiers before it), and whether any found anything.
+/// A tier of results: how far it looks for each expansion of a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tier {
+    prefix: Reach,
+    typo: Reach,
+}
+
+/// Every word exactly.
+const EXACT: Tier = Tier {
+    prefix: Reach::Nowhere,
+    typo: Reach::Nowhere,
+};
+
+/// The tiers after [`EXACT`], in rank order, each including the one before. A word still
+/// being typed completes in a title or a label before it does in a description or a
+/// comment, and its completions rank before its typos, the weaker guess. Each tier runs only
+/// when those before it did not fill the page: a common prefix's words in every description
+/// are thousands of posting lists, and a typo's automaton walks every word of the caller's
+/// teams.
+const TIERS: [Tier; 3] = [
+    Tier {
+        prefix: Reach::Headline,
+        typo: Reach::Nowhere,
+    },
+    Tier {
+        prefix: Reach::Everywhere,
+        typo: Reach::Nowhere,
+    },
+    Tier {
+        prefix: Reach::Everywhere,
+        typo: Reach::Everywhere,
+    },
+];
+
+/// The tiers run so far: the last (its query includes those of the tiers before it), and
+/// whether any found anything.
 struct Earlier {
-    allowed: &'static [Expansion],
+    tier: Tier,
     found: bool,
 }
 
-/// How `word` widens, of the expansions `allowed`: as a prefix, with a typo, both or neither.
-fn expansions(word: &query::Word, allowed: &[Expansion]) -> impl Iterator<Item = Expansion> {
+/// How `word` widens in `tier`: each expansion it takes and how far it reaches.
+fn expansions(word: &query::Word, tier: Tier) -> impl Iterator<Item = (Expansion, Reach)> {
     [
-        (word.prefix, Expansion::Prefix),
-        (word.fuzzy, Expansion::Typo),
+        (word.prefix, Expansion::Prefix, tier.prefix),
+        (word.fuzzy, Expansion::Typo, tier.typo),
     ]
     .into_iter()
-    .filter_map(|(wanted, expansion)| wanted.then_some(expansion))
-    .filter(|expansion| allowed.contains(expansion))
+    .filter(|&(wanted, _, reach)| wanted && reach != Reach::Nowhere)
+    .map(|(_, expansion, reach)| (expansion, reach))
 }
 
 /// Whether `request` is one word, with no phrase and no filter.

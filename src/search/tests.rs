@@ -139,7 +139,11 @@ fn exact_matches_come_first_then_prefixes_and_typos_and_pages_do_not_overlap() {
     let expected = [tasks[3].id, tasks[2].id, tasks[1].id, tasks[0].id];
     assert_eq!(f.search(me, &[team], "deploy", 0, 10), expected);
     for limit in 1..=4 {
-        assert_eq!(paged(&f, me, &[team], "deploy", limit), expected, "pages of {limit}");
+        assert_eq!(
+            paged(&f, me, &[team], "deploy", limit),
+            expected,
+            "pages of {limit}"
+        );
     }
     // Two words: both exact first.
     let found = f.search(me, &[team], "deploy release", 0, 10);
@@ -159,7 +163,7 @@ fn paged(f: &Fixture, me: UserId, teams: &[TeamId], q: &str, limit: usize) -> Ve
 }
 
 #[test]
-fn a_word_being_typed_ranks_its_completions_before_its_typos_whatever_the_field() {
+fn a_word_being_typed_completes_in_titles_then_anywhere_then_with_a_typo() {
     let team = TeamId::new();
     let me = UserId::new();
     let tasks = [
@@ -169,29 +173,45 @@ fn a_word_being_typed_ranks_its_completions_before_its_typos_whatever_the_field(
         titled("Notes on depla", "", Some(team), me),
         titled("Notes", "deploying later", Some(team), me),
         titled("Notes about deplo", "", Some(team), me),
+        titled("Deployment plan", "", Some(team), me),
+        titled("Deployment notes", "", Some(team), me),
     ];
     let f = Fixture::new(&tasks);
-    let ids = |picked: &[usize]| -> Vec<TaskId> { picked.iter().map(|&i| tasks[i].id).collect() };
-    let sorted = |mut ids: Vec<TaskId>| {
+    let ids = |picked: &[usize]| -> Vec<TaskId> {
+        let mut ids: Vec<TaskId> = picked.iter().map(|&i| tasks[i].id).collect();
         ids.sort();
         ids
     };
-    // Exact, then the completions (in a description: a typo in a title would outscore them),
-    // then the typos.
+    // Each tier's tasks, in the order of the tiers.
+    let tiers = |found: &[TaskId], tiers: &[&[usize]]| {
+        let mut at = 0;
+        for tier in tiers {
+            let mut got = found[at..at + tier.len()].to_vec();
+            got.sort();
+            assert_eq!(got, ids(tier), "tier {tier:?} of {found:?}");
+            at += tier.len();
+        }
+        assert_eq!(at, found.len());
+    };
+    // Exact; then completions in a title; then in a description (a typo in a title would
+    // outscore those); then typos.
     let found = f.search(me, &[team], "deplo", 0, 10);
-    assert_eq!(found.len(), 6);
-    assert_eq!(sorted(found[..2].to_vec()), sorted(ids(&[2, 5])));
-    assert_eq!(sorted(found[2..4].to_vec()), sorted(ids(&[1, 4])));
-    assert_eq!(sorted(found[4..].to_vec()), sorted(ids(&[0, 3])));
-    // With another word, the same tiers; every page agrees with the whole list.
+    tiers(&found, &[&[2, 5], &[6, 7], &[1, 4], &[0, 3]]);
+    // With another word, the same tiers.
     let both = f.search(me, &[team], "notes deplo", 0, 10);
-    assert_eq!(both.len(), 4);
-    assert_eq!(both[0], tasks[5].id);
-    assert_eq!(sorted(both[1..3].to_vec()), sorted(ids(&[1, 4])));
-    assert_eq!(both[3], tasks[3].id);
-    for limit in 1..=6 {
-        assert_eq!(paged(&f, me, &[team], "deplo", limit), found, "pages of {limit}");
-        assert_eq!(paged(&f, me, &[team], "notes deplo", limit), both, "pages of {limit}");
+    tiers(&both, &[&[5], &[7], &[1, 4], &[3]]);
+    // Every page agrees with the whole list.
+    for limit in 1..=8 {
+        assert_eq!(
+            paged(&f, me, &[team], "deplo", limit),
+            found,
+            "pages of {limit}"
+        );
+        assert_eq!(
+            paged(&f, me, &[team], "notes deplo", limit),
+            both,
+            "pages of {limit}"
+        );
     }
 }
 
@@ -280,7 +300,11 @@ fn a_member_of_many_teams_gets_one_ranked_list_that_pages_without_gaps() {
             "{q:?}: nothing of a team the caller is not in"
         );
         for limit in 1..=4 {
-            assert_eq!(paged(&f, me, &teams, q, limit), all, "{q:?}: pages of {limit}");
+            assert_eq!(
+                paged(&f, me, &teams, q, limit),
+                all,
+                "{q:?}: pages of {limit}"
+            );
         }
     }
     // Titles with the word first (every team's and the personal one), then the description.
