@@ -543,6 +543,10 @@ impl TasksApi {
     /// - Words of 5 or more characters also match with one typo: `relaese` finds `release`.
     /// - Other punctuation and operators separate words; there is no boolean syntax.
     ///
+    /// Tasks that match every word exactly rank first; then those that need the last word's
+    /// prefix, where it completes in a title or label before a description or comment; then
+    /// those that need a typo.
+    ///
     /// `q` without a word or number, over 1 KiB, or with more than 32 words and phrases is a
     /// 422. While the index is rebuilt (after an upgrade, or when its files were lost) this
     /// answers 503 `index_rebuilding`; the rest of the API works meanwhile. Changes become
