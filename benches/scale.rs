@@ -9,14 +9,16 @@
 //! the export, the data directory, the backup and the second export go, in a directory of
 //! their own removed at the end; default the system's temporary directory; several GB at a
 //! million tasks), `SCALE_EXPORT` (an existing export file to import instead of generating
-//! one; its task count is read from the import's report).
+//! one; its task count is read from the import's report), `SCALE_DAY_WRITES` (the writes of
+//! "a day", default 20,000).
 //!
 //! Steps: generate the export; `tasker import` (time, the child's peak resident memory from
 //! `wait4`, data directory bytes); the first `tasker serve` until `/api/health` shows the
 //! search index ready (its peak memory so far, `VmHWM`); passwords set with `tasker user
 //! reset-password` for an account in one team of the 20 and for one in all of them; search and
 //! list rows with one client and with `SCALE_CLIENTS` for the first, search rows with one
-//! client for the second; the server's memory after that load; `tasker reindex`, `backup`,
+//! client for the second; the server's memory after that load; a day of writes (creates,
+//! edits, status changes, comments) and the data directory after it; `tasker reindex`, `backup`,
 //! `export` and `check` (time, peak memory); a start with a current index. The server logs at
 //! `info` except the per-request lines (`tasker::http=warn`), which this process would
 //! otherwise read. The load generator shares the machine with the server: latencies are a
@@ -247,15 +249,18 @@ fn run(command: &mut Command, input: Option<&str>) -> Finished {
     }
 }
 
-/// The bytes of every file under `dir`.
+/// The bytes of every file under `dir`, as the disk holds them: a file's allocated blocks,
+/// so a database file that grew ahead of its data (redb extends it by a region at a time,
+/// sparse until written) counts what it uses.
 fn dir_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
                 .map(|entry| match entry.metadata() {
                     Ok(m) if m.is_dir() => dir_bytes(&entry.path()),
-                    Ok(m) => m.len(),
+                    Ok(m) => m.blocks() * 512,
                     Err(_) => 0,
                 })
                 .sum()
@@ -393,6 +398,101 @@ const SEARCHES: [(&str, MakeQuery); 6] = [
         format!("{} {}", v[(n * 7919) % 100], &v[(n * 104_729) % 400][..3])
     }),
 ];
+
+/// A busy day of a 200-person organisation, as the member signed in with `token` would write
+/// it: `writes` requests from 8 clients, in turn a task created in one of `projects`, a status
+/// changed, a title and description rewritten and a comment added, on the tasks assigned to
+/// the member. How many answered 2xx, and how long they all took.
+async fn day_of_writes(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    projects: &[String],
+    writes: usize,
+) -> (usize, Duration) {
+    use rand::SeedableRng;
+    const STATUSES: [&str; 3] = ["in_progress", "done", "todo"];
+    // The tasks the member may change: those assigned to them (a member changes only what
+    // they created or are assigned to), the first pages of them.
+    let mut tasks: Vec<String> = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..8 {
+        let page: Value = json_of(
+            client
+                .get(format!("{base}/api/tasks?limit=50{cursor}"))
+                .bearer_auth(token),
+        )
+        .await;
+        let items = page["items"].as_array().expect("a page of tasks");
+        tasks.extend(
+            items
+                .iter()
+                .filter_map(|t| t["id"].as_str().map(String::from)),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={}", encode(next)),
+            None => break,
+        }
+    }
+    assert!(!tasks.is_empty(), "the member has tasks assigned");
+    let (tasks, projects) = (
+        std::sync::Arc::new(tasks),
+        std::sync::Arc::new(projects.to_vec()),
+    );
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, base, token) = (client.clone(), base.to_string(), token.to_string());
+            let (tasks, projects, counter) = (tasks.clone(), projects.clone(), counter.clone());
+            tokio::spawn(async move {
+                let mut answered = 0;
+                loop {
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n >= writes {
+                        return answered;
+                    }
+                    let mut rng = rand::rngs::StdRng::seed_from_u64(n as u64);
+                    let text = |rng: &mut rand::rngs::StdRng, words: usize, sentence: bool| {
+                        zipf::zipf().text(rng, words, sentence)
+                    };
+                    let task = &tasks[(n * 7919) % tasks.len()];
+                    let request = match n % 4 {
+                        0 => client.post(format!("{base}/api/tasks")).json(&json!({
+                            "title": text(&mut rng, 3 + n % 6, false),
+                            "description": text(&mut rng, 10 + n % 70, true),
+                            "project_id": projects[n % projects.len()],
+                        })),
+                        1 => client
+                            .patch(format!("{base}/api/tasks/{task}"))
+                            .json(&json!({
+                                "status": STATUSES[(n / 4) % STATUSES.len()],
+                            })),
+                        2 => client
+                            .patch(format!("{base}/api/tasks/{task}"))
+                            .json(&json!({
+                                "title": text(&mut rng, 3 + n % 6, false),
+                                "description": text(&mut rng, 10 + n % 70, true),
+                            })),
+                        _ => client
+                            .post(format!("{base}/api/tasks/{task}/comments"))
+                            .json(&json!({"body": text(&mut rng, 10 + n % 30, true)})),
+                    };
+                    if let Ok(r) = request.bearer_auth(&token).send().await
+                        && r.status().is_success()
+                    {
+                        answered += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for client in clients {
+        answered += client.await.expect("a writing client");
+    }
+    (answered, started.elapsed())
+}
 
 /// `word` with its first two different adjacent inner letters swapped.
 fn typo(word: &str) -> String {
@@ -584,7 +684,7 @@ fn main() {
     );
 
     // 4 and 5. Search and list rows for the member.
-    let (search, search_everywhere, list) = runtime.block_on(async {
+    let (search, search_everywhere, list, token, projects) = runtime.block_on(async {
         let token = sign_in(&client, &server.base, &email).await;
         let projects: Value = client
             .get(format!("{}/api/projects?limit=50", server.base))
@@ -669,7 +769,7 @@ fn main() {
                 list.push(drive(label, concurrency, seconds, get(&client, &token, url)).await);
             }
         }
-        (search, search_everywhere, list)
+        (search, search_everywhere, list, token, projects)
     });
 
     // 6. Serving memory after the load.
@@ -680,11 +780,34 @@ fn main() {
     // but given back under memory pressure without writing anything.
     let serving_anon = server.memory_mib("RssAnon:");
     let serving_file = server.memory_mib("RssFile:");
+
+    // 6b. A day of writes, then the data directory again once the server has stopped.
+    let writes = env_or("SCALE_DAY_WRITES", 20_000) as usize;
+    let (wrote, took) = runtime.block_on(day_of_writes(
+        &client,
+        &server.base,
+        &token,
+        &projects,
+        writes,
+    ));
     let serve_peak = server.stop();
     step(
         &mut steps,
         format!(
             "| serving after the search and list rows | RSS {serving_rss:.0} MiB: {serving_anon:.0} MiB own, {serving_file:.0} MiB mapped index pages | peak {serving_hwm:.0} MiB ({serve_peak:.0} MiB at exit) | |"
+        ),
+    );
+    let index_bytes = dir_bytes(&data.join("index"));
+    let day_bytes = dir_bytes(&data) - index_bytes;
+    let day_ratio = day_bytes as f64 / export_bytes as f64;
+    step(
+        &mut steps,
+        format!(
+            "| a day of writes: {writes} creates, edits, status changes and comments, 8 clients | {:.1} s, {wrote} answered 2xx | data dir {:.0} MiB, {day_ratio:.2}x the export, without the search index ({:.0} MiB more with it, {:.2}x) | |",
+            took.as_secs_f64(),
+            mib(day_bytes as f64),
+            mib(index_bytes as f64),
+            (day_bytes + index_bytes) as f64 / export_bytes as f64,
         ),
     );
 
@@ -802,6 +925,10 @@ fn main() {
         "| data directory after import | {:.0} B/task, {ratio:.2}x the export | at most 2x the export | {} |",
         per_task(imported_bytes),
         met(ratio <= 2.0)
+    );
+    println!(
+        "| data directory after a day of writes (without the derived search index, as after import) | {day_ratio:.2}x the export | at most 2x the export | {} |",
+        met(day_ratio <= 2.0)
     );
     let one = worst(&search, 1);
     println!(
