@@ -175,6 +175,8 @@ fn a_word_being_typed_completes_in_titles_then_anywhere_then_with_a_typo() {
         titled("Notes about deplo", "", Some(team), me),
         titled("Deployment plan", "", Some(team), me),
         titled("Deployment notes", "", Some(team), me),
+        // Found by the exact word in its description: not again for its title's completion.
+        titled("Deployments", "deplo now", Some(team), me),
     ];
     let f = Fixture::new(&tasks);
     let ids = |picked: &[usize]| -> Vec<TaskId> {
@@ -196,12 +198,12 @@ fn a_word_being_typed_completes_in_titles_then_anywhere_then_with_a_typo() {
     // Exact; then completions in a title; then in a description (a typo in a title would
     // outscore those); then typos.
     let found = f.search(me, &[team], "deplo", 0, 10);
-    tiers(&found, &[&[2, 5], &[6, 7], &[1, 4], &[0, 3]]);
+    tiers(&found, &[&[2, 5, 8], &[6, 7], &[1, 4], &[0, 3]]);
     // With another word, the same tiers.
     let both = f.search(me, &[team], "notes deplo", 0, 10);
     tiers(&both, &[&[5], &[7], &[1, 4], &[3]]);
     // Every page agrees with the whole list.
-    for limit in 1..=8 {
+    for limit in 1..=9 {
         assert_eq!(
             paged(&f, me, &[team], "deplo", limit),
             found,
