@@ -20,21 +20,25 @@ pub fn highlight(
     window: Option<usize>,
 ) -> Option<String> {
     let mut marks: Vec<(usize, usize)> = Vec::new();
+    // What is kept: all of it, or once the first match is known, the window around it (the
+    // rest of the text is not read).
+    let mut kept: Option<(usize, usize)> = window.is_none().then_some((0, text.len()));
     let mut stream = analyzer.token_stream(text);
     while stream.advance() {
         let token = stream.token();
+        if kept.is_some_and(|(_, end)| token.offset_from >= end) {
+            break;
+        }
         if query.matches_token(&token.text) {
             marks.push((token.offset_from, token.offset_to));
+            if let (None, Some(chars)) = (kept, window) {
+                let first = token.offset_from;
+                let start = back_to_word_start(text, char_back(text, first, LEAD_CHARS));
+                kept = Some((start, char_forward(text, start, chars)));
+            }
         }
     }
-    let &(first, _) = marks.first()?;
-    let (start, end) = match window {
-        None => (0, text.len()),
-        Some(chars) => {
-            let start = back_to_word_start(text, char_back(text, first, LEAD_CHARS));
-            (start, char_forward(text, start, chars))
-        }
-    };
+    let (start, end) = kept.filter(|_| !marks.is_empty())?;
     let mut out = String::new();
     if start > 0 {
         out.push('…');
