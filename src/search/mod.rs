@@ -25,6 +25,7 @@
 mod any_of;
 mod expand;
 mod highlight;
+mod one_word;
 pub mod query;
 
 use std::cmp::Reverse;
@@ -60,6 +61,7 @@ use crate::domain::{TaskId, TeamId, UserId};
 use any_of::AnyOf;
 use expand::{ExpandQuery, Expansion};
 pub use highlight::SNIPPET_CHARS;
+use one_word::OneWord;
 pub use query::ParsedQuery;
 
 /// Bumped whenever the schema or the analysis changes: an index of another version is
@@ -662,7 +664,7 @@ impl SearchIndex {
         let each: Vec<Arc<Vec<String>>> = every.iter().map(|n| Arc::new(vec![n.clone()])).collect();
         let mut exact: Vec<Box<dyn Query>> = Vec::with_capacity(each.len());
         for namespace in &each {
-            exact.push(Box::new(self.build(request, namespace, EXACT)?));
+            exact.push(self.build(request, namespace, EXACT)?);
         }
         let mut found = best(&searcher, &exact, want)?;
         let mut earlier = Earlier {
@@ -733,11 +735,11 @@ impl SearchIndex {
             widened.push(if earlier.found {
                 let exclude = self.build(request, namespaces, earlier.tier)?;
                 Box::new(BooleanQuery::new(vec![
-                    (Occur::Must, Box::new(query) as Box<dyn Query>),
-                    (Occur::MustNot, Box::new(exclude)),
+                    (Occur::Must, query),
+                    (Occur::MustNot, exclude),
                 ]))
             } else {
-                Box::new(query)
+                query
             });
         }
         Ok(widened)
@@ -823,18 +825,22 @@ impl SearchIndex {
         request: &SearchRequest,
         namespaces: &Arc<Vec<String>>,
         tier: Tier,
-    ) -> Result<BooleanQuery, SearchError> {
+    ) -> Result<Box<dyn Query>, SearchError> {
         let f = self.fields;
         // Each word's and phrase's clauses (fields, namespaces, expansions): any may match.
         let mut text: Vec<Vec<Box<dyn Query>>> = Vec::new();
+        // One word alone, exactly: pruned by MaxScore (see `one_word`).
+        if let [word] = &request.query.words[..]
+            && alone(request)
+            && tier == EXACT
+        {
+            return Ok(Box::new(OneWord::new(self.word_terms(namespaces, word))));
+        }
         for word in &request.query.words {
             let mut any: Vec<Box<dyn Query>> = Vec::new();
-            for (field, boost) in f.text_fields() {
-                for namespace in namespaces.iter() {
-                    let term = Term::from_field_text(field, &format!("{namespace}{}", word.text));
-                    let exact = TermQuery::new(term, IndexRecordOption::WithFreqs);
-                    any.push(Box::new(BoostQuery::new(Box::new(exact), boost)));
-                }
+            for (term, boost) in self.word_terms(namespaces, word) {
+                let exact = TermQuery::new(term, IndexRecordOption::WithFreqs);
+                any.push(Box::new(BoostQuery::new(Box::new(exact), boost)));
             }
             for (expansion, reach) in expansions(word, tier) {
                 let query = self.expand(namespaces, &word.text, expansion, reach)?;
@@ -882,17 +888,30 @@ impl SearchIndex {
         if let Some(label) = &narrow.label {
             must.push((Occur::Must, filter(exact(f.label, label))));
         }
-        // One word alone is run as its own disjunction: its term queries then score with
-        // block-max WAND rather than through a nested union.
+        // One word or phrase alone is run as its own disjunction, not through a nested union.
         if alone(request) {
-            return Ok(BooleanQuery::union(text.pop().expect("one clause")));
+            return Ok(Box::new(BooleanQuery::union(
+                text.pop().expect("one clause"),
+            )));
         }
         // Several: each a disjunction that moves only as far as the conjunction asks.
         let text = text
             .into_iter()
             .map(|any| (Occur::Must, Box::new(AnyOf::new(any)) as Box<dyn Query>));
         must.splice(0..0, text);
-        Ok(BooleanQuery::new(must))
+        Ok(Box::new(BooleanQuery::new(must)))
+    }
+
+    /// `word`'s term in each text field and namespace, with the field's weight.
+    fn word_terms(&self, namespaces: &[String], word: &query::Word) -> Vec<(Term, f32)> {
+        let mut terms = Vec::with_capacity(4 * namespaces.len());
+        for (field, boost) in self.fields.text_fields() {
+            for namespace in namespaces {
+                let text = format!("{namespace}{}", word.text);
+                terms.push((Term::from_field_text(field, &text), boost));
+            }
+        }
+        terms
     }
 
     /// The title with what the query matched marked (see the `highlight` module), if any.
