@@ -637,8 +637,9 @@ impl SearchIndex {
     ///
     /// Tasks where every word matches exactly come first, ranked among themselves; then those
     /// that need the last word's prefix; then those that need a typo (see [`TIERS`]). The
-    /// exact tier is a plain disjunction of term queries (pruned with block-max WAND for one
-    /// word), and each later tier runs only when those before it do not fill the page.
+    /// exact tier is a plain disjunction of term queries (for one word alone, visited with
+    /// MaxScore: see `one_word`), and each later tier runs only when those before it do not
+    /// fill the page.
     pub fn search(
         &self,
         request: &SearchRequest,
@@ -826,9 +827,6 @@ impl SearchIndex {
         namespaces: &Arc<Vec<String>>,
         tier: Tier,
     ) -> Result<Box<dyn Query>, SearchError> {
-        let f = self.fields;
-        // Each word's and phrase's clauses (fields, namespaces, expansions): any may match.
-        let mut text: Vec<Vec<Box<dyn Query>>> = Vec::new();
         // One word alone, exactly: pruned by MaxScore (see `one_word`).
         if let [word] = &request.query.words[..]
             && alone(request)
@@ -836,6 +834,9 @@ impl SearchIndex {
         {
             return Ok(Box::new(OneWord::new(self.word_terms(namespaces, word))));
         }
+        let f = self.fields;
+        // Each word's and phrase's clauses (fields, namespaces, expansions): any may match.
+        let mut text: Vec<Vec<Box<dyn Query>>> = Vec::new();
         for word in &request.query.words {
             let mut any: Vec<Box<dyn Query>> = Vec::new();
             for (term, boost) in self.word_terms(namespaces, word) {
