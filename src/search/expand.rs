@@ -124,11 +124,11 @@ impl ExpandWeight {
             let mut terms = Vec::new();
             for namespace in query.namespaces.iter() {
                 let exact = format!("{namespace}{}", query.word).into_bytes();
-                // The word's own term adds nothing when its documents are left out. It is told
+                // The word's own term adds nothing where its documents are left out. It is told
                 // apart by its ordinal: the streams below do not copy each term's bytes out.
-                let own = match query.without_word {
-                    Some(_) => terms_of.term_ord(&exact)?,
-                    None => None,
+                let own = match &query.without_word {
+                    Some(fields) if fields.contains(&field) => terms_of.term_ord(&exact)?,
+                    _ => None,
                 };
                 match &query.automaton {
                     Some(automaton) => take(

@@ -47,17 +47,21 @@ impl OneWord {
 impl Query for OneWord {
     fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
         let lists = match scoring {
+            // A full block's stored maximum was found under its own segment's average field
+            // length; scores use the average of all segments. With one segment they agree;
+            // with several a block's real maximum may be higher, so the union (whose block-max
+            // WAND relies on the same maxima, as it always did) visits them instead.
             EnableScoring::Enabled {
                 statistics_provider,
-                ..
-            } => (self.terms.iter())
+                searcher,
+            } if searcher.segment_readers().len() == 1 => (self.terms.iter())
                 .map(|(term, boost)| {
                     let bm25 =
                         Bm25Weight::for_terms(statistics_provider, std::slice::from_ref(term))?;
                     Ok((term.clone(), bm25.boost_by(*boost)))
                 })
                 .collect::<tantivy::Result<_>>()?,
-            EnableScoring::Disabled { .. } => Vec::new(),
+            _ => Vec::new(),
         };
         Ok(Box::new(OneWordWeight {
             union: self.union().weight(scoring)?,
@@ -69,7 +73,8 @@ impl Query for OneWord {
 /// Scores, counts and explains as the union does; visits the best with [`visit`].
 struct OneWordWeight {
     union: Box<dyn Weight>,
-    /// Each field's term and its BM25 weight, boosted (none when scoring is off).
+    /// Each field's term and its BM25 weight, boosted (none when scoring is off or the
+    /// searcher has several segments: the union visits then).
     lists: Vec<(Term, Bm25Weight)>,
 }
 
@@ -107,7 +112,9 @@ impl Weight for OneWordWeight {
                 postings,
                 at: 0,
                 fieldnorms,
-                max: bm25.max_score(),
+                // The shortest field and an endless repeat: no document scores more.
+                // (`Bm25Weight::max_score` takes the longest field length.)
+                max: bm25.score(0, u32::MAX),
                 bm25: bm25.clone(),
                 part: 0,
             };
@@ -261,7 +268,7 @@ mod tests {
 
     /// The pruned visit's best are those of scoring every match.
     #[test]
-    fn the_best_are_those_of_the_union_and_equal_scores_keep_document_order() {
+    fn in_one_segment_the_best_are_those_of_scoring_every_match_and_ties_keep_document_order() {
         let mut schema = Schema::builder();
         let title = schema.add_text_field("title", TEXT);
         let body = schema.add_text_field("body", TEXT);
